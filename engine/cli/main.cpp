@@ -1,0 +1,253 @@
+// The stimrank command line: a thin layer over the public API.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stimrank/stimrank.hpp"
+
+namespace {
+
+constexpr int kOk = 0, kInputError = 1, kUsage = 2;
+
+const char* const kUsageText =
+    "usage:\n"
+    "  stimrank evaluate [--rules PATH] [--format json|text] [--pretty] PROFILE.json|-\n"
+    "  stimrank evaluate [--rules PATH] [--threads N] --jsonl FILE|-\n"
+    "  stimrank check    [--rules PATH]\n"
+    "  stimrank version\n"
+    "\n"
+    "--rules takes a rule file or a folder of them; the default is the shipped knowledge base.\n"
+    "exit codes: 0 success, 1 rule or input errors, 2 usage errors\n";
+
+int usage_error(const std::string& message) {
+  std::cerr << "stimrank: " << message << "\n\n" << kUsageText;
+  return kUsage;
+}
+
+struct Args {
+  std::string command, rules, format = "json", input;
+  bool jsonl = false, pretty = false, have_input = false;
+  unsigned threads = 0;
+};
+
+bool read_all(const std::string& path, std::string& out) {
+  if (path == "-") {
+    std::ostringstream buffer;
+    buffer << std::cin.rdbuf();
+    out = buffer.str();
+    return true;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  out = buffer.str();
+  return true;
+}
+
+std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warnings) {
+  std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+  stimrank::LoadResult loaded = stimrank::load_rules(path);
+  for (const stimrank::Diagnostic& d : loaded.diagnostics)
+    if (d.severity == stimrank::Severity::error || print_warnings) std::cerr << d.format();
+  if (!loaded.ok()) {
+    std::size_t errors = std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(),
+                                       [](const auto& d) { return d.severity == stimrank::Severity::error; });
+    std::cerr << "stimrank: the rule set `" << path << "` has " << errors
+              << (errors == 1 ? " error\n" : " errors\n");
+  }
+  return loaded.ruleset;
+}
+
+int check(const Args& args) {
+  auto ruleset = load(args, true);
+  if (!ruleset) return kInputError;
+  std::cout << "ok: " << ruleset->name() << " " << ruleset->version() << ", "
+            << ruleset->option_ids().size() << " options, " << ruleset->warnings().size()
+            << " warnings, " << ruleset->digest() << "\n";
+  return kOk;
+}
+
+std::string error_line(std::size_t line, const std::vector<stimrank::ProfileError>& errors) {
+  std::string out = "{\"line\":" + std::to_string(line) + ",\"errors\":[";
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    auto escape = [](const std::string& text) {
+      std::string e;
+      for (char c : text) {
+        if (c == '"' || c == '\\') e += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          e += buffer;
+          continue;
+        }
+        e += c;
+      }
+      return e;
+    };
+    out += std::string(i ? "," : "") + "{\"path\":\"" + escape(errors[i].path) + "\",\"message\":\"" +
+           escape(errors[i].message) + "\"}";
+  }
+  return out + "]}";
+}
+
+int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (args.input != "-") {
+    file.open(args.input, std::ios::binary);
+    if (!file) {
+      std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+      return kInputError;
+    }
+    in = &file;
+  }
+  std::string label = args.input == "-" ? "stdin" : args.input;
+  unsigned threads = args.threads ? args.threads : std::max(1u, std::thread::hardware_concurrency());
+  constexpr std::size_t kBatch = 4096;
+  std::size_t line_number = 0, failures = 0;
+  std::vector<std::string> lines, outputs;
+  std::vector<std::size_t> numbers;
+  std::vector<std::string> messages;
+  bool more = true;
+  while (more) {
+    lines.clear();
+    numbers.clear();
+    std::string line;
+    while (lines.size() < kBatch && (more = static_cast<bool>(std::getline(*in, line)))) {
+      ++line_number;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
+      lines.push_back(std::move(line));
+      numbers.push_back(line_number);
+    }
+    outputs.assign(lines.size(), {});
+    messages.assign(lines.size(), {});
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < lines.size();) {
+        stimrank::Evaluation evaluation = ruleset.evaluate_json(lines[i]);
+        if (evaluation.ok()) {
+          outputs[i] = evaluation.result->to_json();
+        } else {
+          outputs[i] = error_line(numbers[i], evaluation.errors);
+          for (const auto& e : evaluation.errors)
+            messages[i] += label + ":" + std::to_string(numbers[i]) + ": " + e.format() + "\n";
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    unsigned count = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, lines.size())));
+    for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    std::string block;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      block += outputs[i];
+      block += '\n';
+      if (!messages[i].empty()) {
+        ++failures;
+        std::cerr << messages[i];
+      }
+    }
+    std::cout << block;
+  }
+  std::cout.flush();
+  if (failures) {
+    std::cerr << "stimrank: " << failures << (failures == 1 ? " profile" : " profiles")
+              << " could not be evaluated\n";
+    return kInputError;
+  }
+  return kOk;
+}
+
+int evaluate(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  if (args.jsonl) return evaluate_jsonl(args, *ruleset);
+  std::string text;
+  if (!read_all(args.input, text)) {
+    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+    return kInputError;
+  }
+  stimrank::Evaluation evaluation = ruleset->evaluate_json(text);
+  if (!evaluation.ok()) {
+    for (const auto& e : evaluation.errors) std::cerr << args.input << ": " << e.format() << "\n";
+    return kInputError;
+  }
+  if (args.format == "text") std::cout << evaluation.result->to_text();
+  else std::cout << evaluation.result->to_json(args.pretty ? 2 : -1) << "\n";
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::vector<std::string> argv_list(argv + 1, argv + argc);
+    if (argv_list.empty()) return usage_error("missing command");
+    Args args;
+    args.command = argv_list[0];
+    if (args.command == "--help" || args.command == "-h" || args.command == "help") {
+      std::cout << kUsageText;
+      return kOk;
+    }
+    if (args.command == "version" || args.command == "--version") {
+      std::cout << "stimrank " << STIMRANK_VERSION << "\n";
+      return kOk;
+    }
+    if (args.command != "evaluate" && args.command != "check")
+      return usage_error("unknown command `" + args.command + "`");
+    for (std::size_t i = 1; i < argv_list.size(); ++i) {
+      const std::string& a = argv_list[i];
+      auto value = [&](std::string& into) {
+        if (i + 1 >= argv_list.size()) return false;
+        into = argv_list[++i];
+        return true;
+      };
+      if (a == "--rules") {
+        if (!value(args.rules)) return usage_error("`--rules` needs a path");
+      } else if (a == "--format") {
+        if (!value(args.format) || (args.format != "json" && args.format != "text"))
+          return usage_error("`--format` takes json or text");
+      } else if (a == "--pretty") {
+        args.pretty = true;
+      } else if (a == "--threads") {
+        std::string n;
+        if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+            n.size() > 4 || std::stoi(n) < 1)
+          return usage_error("`--threads` takes a positive number");
+        args.threads = static_cast<unsigned>(std::stoi(n));
+      } else if (a == "--jsonl") {
+        args.jsonl = true;
+        if (!value(args.input)) return usage_error("`--jsonl` needs a file or `-`");
+        args.have_input = true;
+      } else if (a == "-h" || a == "--help") {
+        std::cout << kUsageText;
+        return kOk;
+      } else if (a.size() > 1 && a[0] == '-' ) {
+        return usage_error("unknown option `" + a + "`");
+      } else {
+        if (args.have_input) return usage_error("more than one input: `" + a + "`");
+        args.input = a;
+        args.have_input = true;
+      }
+    }
+    if (args.command == "check") {
+      if (args.have_input) return usage_error("`check` takes no input file; use `--rules PATH`");
+      return check(args);
+    }
+    if (!args.have_input) return usage_error("`evaluate` needs a profile file, `-`, or `--jsonl FILE|-`");
+    if (args.jsonl && args.format == "text") return usage_error("`--format text` is for one profile, not `--jsonl`");
+    return evaluate(args);
+  } catch (std::exception const& e) {
+    std::cerr << "stimrank: internal error: " << e.what() << "\n";
+    return kInputError;
+  }
+}

@@ -1,0 +1,263 @@
+// Checked model → evaluation plan, and the evaluation of plan nodes.
+#include "plan.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace stimrank::rules {
+model::Code normalise_code(const std::string& system, const std::string& code);
+}
+
+namespace stimrank::engine {
+
+using namespace rules::model;
+
+namespace {
+
+std::uint32_t flatten(Plan& plan, const Model& model, const Expr& expr) {
+  auto index = static_cast<std::uint32_t>(plan.nodes.size());
+  plan.nodes.emplace_back();
+  PlanNode node;
+  node.op = expr.op;
+  node.cmp = expr.cmp;
+  node.truth = expr.truth;
+  node.all = expr.all;
+  node.has_lo = expr.has_lo;
+  node.has_hi = expr.has_hi;
+  node.number = expr.number;
+  node.number2 = expr.number2;
+  node.field = expr.field;
+  if (expr.field >= 0) {
+    const Field& field = model.schema.fields[expr.field];
+    node.slot = field.slot;
+    node.in_entry = field.list >= 0 && field.type != FieldType::Codes && field.type != FieldType::List;
+    node.list_field = field.type == FieldType::Codes || field.type == FieldType::List;
+  }
+  if (expr.op == Op::SetHas) {
+    for (int label : expr.symbols) node.mask |= std::uint64_t{1} << label;
+  } else if (!expr.symbols.empty()) {
+    node.first = static_cast<std::uint32_t>(plan.symbols.size());
+    node.count = static_cast<std::uint32_t>(expr.symbols.size());
+    plan.symbols.insert(plan.symbols.end(), expr.symbols.begin(), expr.symbols.end());
+  }
+  std::vector<std::uint32_t> kids;
+  for (const Expr& kid : expr.kids) kids.push_back(flatten(plan, model, kid));
+  if (!kids.empty()) {
+    node.first = static_cast<std::uint32_t>(plan.kids.size());
+    node.count = static_cast<std::uint32_t>(kids.size());
+    plan.kids.insert(plan.kids.end(), kids.begin(), kids.end());
+  }
+  plan.nodes[index] = node;
+  return index;
+}
+
+}  // namespace
+
+Plan compile_plan(const Model& model) {
+  Plan plan;
+  plan.concept_words = (model.concepts.size() + 63) / 64;
+  plan.options.resize(model.options.size());
+  for (std::size_t r = 0; r < model.rules.size(); ++r) {
+    const Rule& rule = model.rules[r];
+    PlanRule planned;
+    planned.model_rule = static_cast<int>(r);
+    planned.kind = rule.kind;
+    planned.root = static_cast<int>(flatten(plan, model, rule.condition));
+    planned.weight = rule.weight ? *rule.weight : rule.grade ? rule.grade->weight : 0;
+    planned.penalty = rule.penalty;
+    int index = static_cast<int>(plan.rules.size());
+    plan.rules.push_back(planned);
+    for (int option : rule.options) plan.options[option].rules.push_back(index);
+  }
+  // A code in concept c also belongs to every concept that includes c.
+  std::vector<std::vector<int>> containers(model.concepts.size());
+  for (std::size_t c = 0; c < model.concepts.size(); ++c) {
+    std::vector<bool> seen(model.concepts.size(), false);
+    std::function<void(int)> add = [&](int concept_index) {
+      if (seen[concept_index]) return;
+      seen[concept_index] = true;
+      containers[c].push_back(concept_index);
+      for (std::size_t other = 0; other < model.concepts.size(); ++other)
+        for (int included : model.concepts[other].includes)
+          if (included == concept_index) add(static_cast<int>(other));
+    };
+    add(static_cast<int>(c));
+  }
+  auto index_code = [&](const std::string& key, int concept_index) {
+    auto& list = plan.code_index[key];
+    for (int container : containers[concept_index])
+      if (std::find(list.begin(), list.end(), container) == list.end()) list.push_back(container);
+  };
+  for (std::size_t c = 0; c < model.concepts.size(); ++c) {
+    const Concept& entry = model.concepts[c];
+    index_code("local|" + entry.id, static_cast<int>(c));
+    for (const Code& code : entry.codes) index_code(code.system + "|" + code.code, static_cast<int>(c));
+  }
+  for (std::size_t o = 0; o < model.options.size(); ++o)
+    plan.symbol_index[model.options[o].id] = static_cast<int>(o);
+  for (std::size_t c = 0; c < model.concepts.size(); ++c)
+    plan.symbol_index[model.concepts[c].id] = static_cast<int>(model.options.size() + c);
+  return plan;
+}
+
+namespace {
+
+inline Truth from_bool(bool value) { return value ? Truth::True : Truth::False; }
+
+inline bool compare(double lhs, Cmp cmp, double rhs) {
+  switch (cmp) {
+    case Cmp::Eq: return lhs == rhs;
+    case Cmp::Ne: return lhs != rhs;
+    case Cmp::Lt: return lhs < rhs;
+    case Cmp::Le: return lhs <= rhs;
+    case Cmp::Gt: return lhs > rhs;
+    case Cmp::Ge: return lhs >= rhs;
+  }
+  return false;
+}
+
+inline const Scalar& scalar_of(const PlanNode& node, const Facts& facts, const Entry* entry) {
+  return node.in_entry ? entry->fields[static_cast<std::size_t>(node.slot)]
+                       : facts.scalars[static_cast<std::size_t>(node.slot)];
+}
+
+inline bool entry_has(const Entry& entry, std::int32_t concept_index) {
+  return (entry.concepts[static_cast<std::size_t>(concept_index) >> 6] >>
+          (static_cast<unsigned>(concept_index) & 63)) & 1u;
+}
+
+// Whether one entry's coding is in the node's concepts (any or all of them).
+Truth entry_matches(const Plan& plan, const PlanNode& node, const Entry& entry) {
+  if (!entry.coding_known) return Truth::Unknown;
+  const std::int32_t* symbols = plan.symbols.data() + node.first;
+  for (std::uint32_t i = 0; i < node.count; ++i) {
+    bool in = entry_has(entry, symbols[i]);
+    if (node.all && !in) return Truth::False;
+    if (!node.all && in) return Truth::True;
+  }
+  return from_bool(node.all);
+}
+
+}  // namespace
+
+Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, const Entry* entry) {
+  const PlanNode& node = plan.nodes[index];
+  switch (node.op) {
+    case Op::Const: return node.truth;
+    case Op::And: {
+      Truth result = Truth::True;
+      for (std::uint32_t k = 0; k < node.count; ++k) {
+        Truth t = evaluate_node(plan, plan.kids[node.first + k], facts, entry);
+        if (t == Truth::False) return Truth::False;
+        if (t == Truth::Unknown) result = Truth::Unknown;
+      }
+      return result;
+    }
+    case Op::Or: {
+      Truth result = Truth::False;
+      for (std::uint32_t k = 0; k < node.count; ++k) {
+        Truth t = evaluate_node(plan, plan.kids[node.first + k], facts, entry);
+        if (t == Truth::True) return Truth::True;
+        if (t == Truth::Unknown) result = Truth::Unknown;
+      }
+      return result;
+    }
+    case Op::Not: {
+      Truth t = evaluate_node(plan, plan.kids[node.first], facts, entry);
+      return t == Truth::Unknown ? t : from_bool(t == Truth::False);
+    }
+    case Op::BoolField: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      return s.known ? from_bool(s.number != 0) : Truth::Unknown;
+    }
+    case Op::NumCmp: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      return s.known ? from_bool(compare(s.number, node.cmp, node.number)) : Truth::Unknown;
+    }
+    case Op::NumRange: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      if (!s.known) return Truth::Unknown;
+      return from_bool((!node.has_lo || s.number >= node.number) &&
+                       (!node.has_hi || s.number <= node.number2));
+    }
+    case Op::SymEq: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      if (!s.known) return Truth::Unknown;
+      bool equal = s.symbol == plan.symbols[node.first];
+      return from_bool(node.cmp == Cmp::Eq ? equal : !equal);
+    }
+    case Op::SymIn: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      if (!s.known) return Truth::Unknown;
+      for (std::uint32_t i = 0; i < node.count; ++i)
+        if (plan.symbols[node.first + i] == s.symbol) return Truth::True;
+      return Truth::False;
+    }
+    case Op::SetHas: {
+      const Scalar& s = scalar_of(node, facts, entry);
+      if (!s.known) return Truth::Unknown;
+      return from_bool(node.all ? (s.bits & node.mask) == node.mask : (s.bits & node.mask) != 0);
+    }
+    case Op::CodeHas: {
+      if (!node.list_field) return entry_matches(plan, node, *entry);
+      const ListFact& list = facts.lists[static_cast<std::size_t>(node.slot)];
+      if (!list.known) return Truth::Unknown;
+      if (!node.all) {
+        Truth result = Truth::False;
+        for (const Entry& e : list.entries) {
+          Truth t = entry_matches(plan, node, e);
+          if (t == Truth::True) return t;
+          if (t == Truth::Unknown) result = t;
+        }
+        return result;
+      }
+      // all: every named concept is matched by some entry
+      bool unknown = false;
+      for (std::uint32_t i = 0; i < node.count; ++i) {
+        bool found = false;
+        for (const Entry& e : list.entries) {
+          if (!e.coding_known) unknown = true;
+          else if (entry_has(e, plan.symbols[node.first + i])) found = true;
+        }
+        if (!found && !unknown) return Truth::False;
+        if (!found) return Truth::Unknown;
+      }
+      return Truth::True;
+    }
+    case Op::Known: {
+      if (node.list_field) return from_bool(facts.lists[static_cast<std::size_t>(node.slot)].known);
+      if (node.slot < 0) return from_bool(entry != nullptr && entry->coding_known);
+      return from_bool(scalar_of(node, facts, entry).known);
+    }
+    case Op::Any: {
+      const ListFact& list = facts.lists[static_cast<std::size_t>(node.slot)];
+      if (!list.known) return Truth::Unknown;
+      Truth result = Truth::False;
+      for (const Entry& e : list.entries) {
+        Truth t = evaluate_node(plan, plan.kids[node.first], facts, &e);
+        if (t == Truth::True) return t;
+        if (t == Truth::Unknown) result = t;
+      }
+      return result;
+    }
+    case Op::Count: {
+      const ListFact& list = facts.lists[static_cast<std::size_t>(node.slot)];
+      if (!list.known) return Truth::Unknown;
+      // The count lies in [sure, sure + unsure]; the test is decided only if it
+      // comes out the same at every count in that interval.
+      std::size_t sure = 0, unsure = 0;
+      for (const Entry& e : list.entries) {
+        Truth t = node.count ? evaluate_node(plan, plan.kids[node.first], facts, &e) : Truth::True;
+        if (t == Truth::True) ++sure;
+        else if (t == Truth::Unknown) ++unsure;
+      }
+      bool first = compare(static_cast<double>(sure), node.cmp, node.number);
+      for (std::size_t n = sure + 1; n <= sure + unsure; ++n)
+        if (compare(static_cast<double>(n), node.cmp, node.number) != first) return Truth::Unknown;
+      return from_bool(first);
+    }
+  }
+  return Truth::Unknown;
+}
+
+}  // namespace stimrank::engine

@@ -1,0 +1,8 @@
+// The whole public API of stimrank.
+#pragma once
+
+#include "stimrank/diagnostic.hpp"
+#include "stimrank/result.hpp"
+#include "stimrank/ruleset.hpp"
+
+#define STIMRANK_VERSION "0.1.0"

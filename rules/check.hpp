@@ -1,0 +1,39 @@
+// The rules stage's entry point: text → AST → checked model, with diagnostics.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model.hpp"
+#include "source_file.hpp"
+#include "stimrank/ruleset.hpp"
+
+namespace stimrank::rules {
+
+// Reads a rule file by the name an include gives (relative to the including file).
+// Returns nullopt when there is no such file; sets `canonical` to a stable name.
+using FileReader = std::function<std::optional<std::string>(const std::string& including_file,
+                                                            const std::string& name,
+                                                            std::string& canonical,
+                                                            std::string& error)>;
+
+struct CheckOutput {
+  std::optional<model::Model> model;     // set when there were no errors
+  std::vector<Diagnostic> diagnostics;   // sorted by file, line, column
+};
+
+// Loads the root files and everything they include, parses and checks them.
+CheckOutput load_and_check(const std::vector<std::string>& roots, const FileReader& reader,
+                           const Limits& limits);
+
+// Parse only: the AST dump of one file, or its diagnostics (golden tests, tools).
+std::string parse_to_dump(const std::string& name, const std::string& text, const Limits& limits,
+                          std::vector<Diagnostic>& diagnostics);
+
+// Suggests the closest candidate within a small edit distance, or "".
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace stimrank::rules

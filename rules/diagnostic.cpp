@@ -1,0 +1,54 @@
+#include <algorithm>
+#include <string>
+
+#include "stimrank/diagnostic.hpp"
+
+namespace stimrank {
+
+const char* to_string(Severity severity) noexcept {
+  switch (severity) {
+    case Severity::error: return "error";
+    case Severity::warning: return "warning";
+    case Severity::note: return "note";
+  }
+  return "error";
+}
+
+std::string Diagnostic::format() const {
+  std::string out;
+  if (!location.file.empty()) {
+    out += location.file;
+    if (location.line > 0)
+      out += ":" + std::to_string(location.line) + ":" + std::to_string(location.column);
+    out += ": ";
+  }
+  out += std::string(to_string(severity)) + "[" + code + "]: " + message + "\n";
+  if (location.line > 0 && !source_line.empty()) {
+    std::string number = std::to_string(location.line);
+    std::string gutter(number.size(), ' ');
+    out += " " + number + " | " + source_line + "\n";
+    out += " " + gutter + " | ";
+    // Keep tabs so that the caret lines up under the column.
+    for (int i = 0; i + 1 < location.column && i < static_cast<int>(source_line.size()); ++i)
+      out += source_line[static_cast<std::size_t>(i)] == '\t' ? '\t' : ' ';
+    int width = 1;
+    if (location.end_line == location.line && location.end_column > location.column)
+      width = std::min(location.end_column - location.column, 60);
+    out += std::string(static_cast<std::size_t>(width), '^') + "\n";
+  }
+  if (!hint.empty()) out += " = help: " + hint + "\n";
+  return out;
+}
+
+bool has_errors(const std::vector<Diagnostic>& diagnostics) noexcept {
+  return std::any_of(diagnostics.begin(), diagnostics.end(),
+                     [](const Diagnostic& d) { return d.severity == Severity::error; });
+}
+
+std::string format_all(const std::vector<Diagnostic>& diagnostics) {
+  std::string out;
+  for (const Diagnostic& d : diagnostics) out += d.format();
+  return out;
+}
+
+}  // namespace stimrank

@@ -1,0 +1,301 @@
+// The parse driver: one declaration (or option member) at a time, with recovery.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "grammar.hpp"
+#include "source_file.hpp"
+
+namespace stimrank::rules {
+
+SourceFile::SourceFile(std::string name, std::string text)
+    : name_(std::move(name)), text_(std::move(text)) {
+  line_starts_.push_back(0);
+  for (std::uint32_t i = 0; i < text_.size(); ++i)
+    if (text_[i] == '\n') line_starts_.push_back(i + 1);
+}
+
+SourceLocation SourceFile::locate(std::uint32_t begin, std::uint32_t end) const {
+  auto position = [&](std::uint32_t offset, int& line, int& column) {
+    auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+    line = static_cast<int>(it - line_starts_.begin());
+    column = static_cast<int>(offset - line_starts_[line - 1]) + 1;
+  };
+  SourceLocation loc;
+  loc.file = name_;
+  position(begin, loc.line, loc.column);
+  position(std::max(begin, end), loc.end_line, loc.end_column);
+  return loc;
+}
+
+std::string SourceFile::line_text(int line) const {
+  if (line < 1 || line > static_cast<int>(line_starts_.size())) return {};
+  std::uint32_t start = line_starts_[line - 1];
+  std::uint32_t stop = line < static_cast<int>(line_starts_.size())
+                           ? line_starts_[line] - 1
+                           : static_cast<std::uint32_t>(text_.size());
+  std::string out = text_.substr(start, stop - start);
+  if (!out.empty() && out.back() == '\r') out.pop_back();
+  return out;
+}
+
+std::string SourceFile::slice(std::uint32_t begin, std::uint32_t end) const {
+  if (begin >= text_.size() || end <= begin) return {};
+  return text_.substr(begin, std::min<std::size_t>(end, text_.size()) - begin);
+}
+
+Diagnostic SourceFile::make(Severity severity, std::string code, std::uint32_t begin,
+                            std::uint32_t end, std::string message, std::string hint) const {
+  Diagnostic d;
+  d.severity = severity;
+  d.code = std::move(code);
+  d.location = locate(begin, end);
+  d.message = std::move(message);
+  d.hint = std::move(hint);
+  d.source_line = line_text(d.location.line);
+  return d;
+}
+
+namespace {
+namespace x3 = boost::spirit::x3;
+using grammar::iterator_type;
+
+const char* skip_space(const char* pos, const char* end) {
+  x3::phrase_parse(pos, end, x3::eps, grammar::skipper);
+  return pos;
+}
+
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+std::string token_at(const char* pos, const char* end) {
+  if (pos >= end) return "end of file";
+  if (ident_char(*pos)) {
+    const char* stop = pos;
+    while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
+    return "`" + std::string(pos, stop) + "`";
+  }
+  if (*pos == '"') return "a string";
+  return "`" + std::string(1, *pos) + "`";
+}
+
+// X3 names a rule wrapped in a semantic action by its mangled type; recover the
+// rule's class name from it and say what that rule expects.
+std::string readable_rule_name(const std::string& which) {
+  static const std::pair<const char*, const char*> names[] = {
+      {"name_class", "an identifier"},        {"string_class", "a string in double quotes"},
+      {"number_class", "a number"},           {"name_set_class", "a set like `{a, b}`"},
+      {"path_class", "a field name"},         {"value_class", "a value (number, name, string, true or false)"},
+      {"grade_class", "a grade like `GRADE(strength weak)`"},
+      {"grade_value_class", "a grade dimension and value"},
+      {"label_class", "a grade value and its weight"}, {"rank_key_class", "a ranking key"},
+      {"field_class", "a field declaration"}, {"type_class", "a type"},
+      {"code_item_class", "a code"},          {"expression_class", "an expression"},
+      {"or_class", "an expression"},          {"and_class", "an expression"},
+      {"not_class", "an expression"},         {"primary_class", "an expression"},
+      {"range_class", "a range like `18..65`"}, {"code_list_class", "a code system and its codes"},
+      {"rule_attr_class", "a rule attribute"}, {"source_attr_class", "`doi`, `url` or `tag`"}};
+  std::size_t best_at = std::string::npos;
+  const char* best = nullptr;
+  for (const auto& [cls, text] : names) {
+    // mangled as <length><name>, e.g. "10name_class"
+    std::string mangled = std::to_string(std::strlen(cls)) + cls;
+    std::size_t at = which.find(mangled);
+    if (at != std::string::npos && at < best_at) {
+      best_at = at;
+      best = text;
+    }
+  }
+  return best ? best : "valid syntax here";
+}
+
+// "E012|`;` after indication" → code and text; other names get a generic code.
+void split_expectation(const std::string& which, std::string& code, std::string& what) {
+  auto bar = which.find('|');
+  if (which.size() > 5 && which[0] == 'E' && bar == 4) {
+    code = which.substr(0, 4);
+    what = which.substr(5);
+    return;
+  }
+  code = "E010";
+  what = which;
+  if (which.find("boost") != std::string::npos) what = readable_rule_name(which);
+  if (what.size() == 3 && what.front() == '\'' && what.back() == '\'')
+    what = "`" + what.substr(1, 1) + "`";
+}
+
+bool starts_with_word(const char* pos, const char* end, const char* word) {
+  std::size_t n = std::strlen(word);
+  return static_cast<std::size_t>(end - pos) >= n && std::memcmp(pos, word, n) == 0 &&
+         (pos + n == end || !ident_char(pos[n]));
+}
+
+const char* const top_keywords[] = {"ruleset", "include", "source", "scheme", "facts", "concept",
+                                    "valueset", "let", "policy", "option", "indication",
+                                    "absolute_contraindication", "relative_contraindication",
+                                    "caution", "prerequisite", "research_only", "not_indicated"};
+const char* const member_keywords[] = {"family", "invasiveness", "protocol", "note",
+                                       "complication", "indication", "absolute_contraindication",
+                                       "relative_contraindication", "caution", "prerequisite",
+                                       "research_only", "not_indicated"};
+
+template <std::size_t N>
+bool starts_with_any(const char* pos, const char* end, const char* const (&words)[N]) {
+  return std::any_of(std::begin(words), std::end(words),
+                     [&](const char* w) { return starts_with_word(pos, end, w); });
+}
+
+// After an error, find where the next statement starts: just past a `;` at brace
+// depth 0, just past the `}` that closes a block opened in this statement, or at a
+// line that begins with a statement keyword. Stops before a `}` that closes an
+// enclosing block.
+template <std::size_t N>
+const char* resync(const char* start, const char* error_at, const char* end,
+                   const char* const (&keywords)[N]) {
+  int depth = 0;
+  bool at_line_start = false;
+  for (const char* p = start; p < end; ++p) {
+    char c = *p;
+    if (c == '"') {
+      for (++p; p < end && *p != '"' && *p != '\n'; ++p)
+        if (*p == '\\' && p + 1 < end) ++p;
+      continue;
+    }
+    if (c == '/' && p + 1 < end && p[1] == '/') {
+      while (p < end && *p != '\n') ++p;
+      --p;
+      continue;
+    }
+    if (c == '\n') {
+      at_line_start = true;
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (at_line_start && p >= error_at && p > start && depth == 0 && starts_with_any(p, end, keywords))
+      return p;
+    at_line_start = false;
+    if (c == '{') ++depth;
+    if (c == '}') {
+      if (depth == 0) return p;
+      if (--depth == 0 && p >= error_at) return p + 1;
+    }
+    if (c == ';' && depth == 0 && p >= error_at) return p + 1;
+  }
+  return end;
+}
+
+class Driver {
+ public:
+  Driver(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics)
+      : file_(file), diagnostics_(diagnostics) {
+    begin_ = file.text().data();
+    end_ = begin_ + file.text().size();
+    state_.begin = begin_;
+    state_.max_depth = max_depth;
+  }
+
+  void run() {
+    file_.root = ast::Node(ast::Kind::File);
+    const char* pos = skip_space(begin_, end_);
+    while (pos < end_) {
+      ast::Node node;
+      const char* start = pos;
+      if (starts_with_word(pos, end_, "option")) {
+        pos = parse_option(pos);
+      } else if (parse_one(grammar::item(), pos, node, "E001", "a declaration")) {
+        file_.root.kids.push_back(std::move(node));
+      } else {
+        pos = resync(start, error_at_, end_, top_keywords);
+        if (pos < end_ && *pos == '}') ++pos;  // a stray closing brace
+      }
+      pos = skip_space(pos, end_);
+    }
+  }
+
+ private:
+  const char* parse_option(const char* pos) {
+    ast::Node option;
+    const char* start = pos;
+    if (!parse_one(grammar::option_head(), pos, option, "E001", "an option")) {
+      return resync(start, error_at_, end_, top_keywords);
+    }
+    for (;;) {
+      pos = skip_space(pos, end_);
+      if (pos >= end_ || (starts_with_any(pos, end_, top_keywords) &&
+                          !starts_with_any(pos, end_, member_keywords))) {
+        auto offset = static_cast<std::uint32_t>(start - begin_);
+        diagnostics_.push_back(file_.make(Severity::error, "E017", offset, offset + 6,
+                                          "expected `}` closing option `" + option.kids[0].text +
+                                              "`"));
+        break;
+      }
+      if (*pos == '}') {
+        ++pos;
+        break;
+      }
+      ast::Node member;
+      const char* member_start = pos;
+      if (parse_one(grammar::option_member(), pos, member, "E002",
+                    "an option property or a rule")) {
+        option.kids.push_back(std::move(member));
+      } else {
+        pos = resync(member_start, error_at_, end_, member_keywords);
+      }
+    }
+    option.end = static_cast<std::uint32_t>(pos - begin_);
+    file_.root.kids.push_back(std::move(option));
+    return pos;
+  }
+
+  template <typename Rule>
+  bool parse_one(const Rule& rule, const char*& pos, ast::Node& out, const char* code,
+                 const char* what) {
+    state_.depth = 0;
+    const char* it = pos;
+    try {
+      if (x3::phrase_parse(it, end_, x3::with<grammar::state_tag>(state_)[rule], grammar::skipper,
+                           out)) {
+        pos = it;
+        return true;
+      }
+      error_at_ = skip_space(pos, end_);
+      report(code, error_at_, std::string("expected ") + what);
+    } catch (x3::expectation_failure<iterator_type> const& failure) {
+      std::string which_code, which_what;
+      split_expectation(failure.which(), which_code, which_what);
+      error_at_ = skip_space(failure.where(), end_);
+      // A missing `;` belongs at the end of the statement, not at the next line.
+      const char* at = error_at_;
+      if (which_code == "E012")
+        while (at > begin_ && std::isspace(static_cast<unsigned char>(at[-1]))) --at;
+      report(which_code, at, "expected " + which_what, error_at_);
+    }
+    return false;
+  }
+
+  void report(const std::string& code, const char* at, std::string message,
+              const char* found_at = nullptr) {
+    message += ", found " + token_at(found_at ? found_at : at, end_);
+    auto offset = static_cast<std::uint32_t>(at - begin_);
+    diagnostics_.push_back(file_.make(Severity::error, code, offset, offset + 1, message));
+  }
+
+  SourceFile& file_;
+  std::vector<Diagnostic>& diagnostics_;
+  const char* begin_ = nullptr;
+  const char* end_ = nullptr;
+  const char* error_at_ = nullptr;
+  grammar::ParseState state_;
+};
+
+}  // namespace
+
+void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics) {
+  try {
+    Driver(file, max_depth, diagnostics).run();
+  } catch (std::exception const& e) {  // defensive: nothing may escape the parser
+    diagnostics.push_back(file.make(Severity::error, "E000", 0, 0,
+                                    std::string("internal parser error: ") + e.what()));
+  }
+}
+
+}  // namespace stimrank::rules

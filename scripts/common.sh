@@ -1,0 +1,30 @@
+# Shared by demo.sh and test.sh: install missing Debian packages, configure, build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${STIMRANK_BUILD_DIR:-$ROOT/build}"
+PYTHON=/usr/bin/python3
+JOBS="$(nproc 2>/dev/null || echo 2)"
+
+PACKAGES=(g++ cmake make libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
+          catch2 pybind11-dev python3-pybind11 python3-dev python3-pytest)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  echo "== installing: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build DIR [cmake args...]
+configure_and_build() {
+  local dir="$1"; shift
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# CLI contract tests (contracts/README.md §4): exit codes, JSON Lines, stdin, check.
+set -uo pipefail
+BIN="$1"
+ROOT="$2"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_exit() {  # expect_exit CODE description command...
+  local want="$1" what="$2"; shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  local got=$?
+  [ "$got" -eq "$want" ] || fail "$what: exit $got, expected $want ($(head -c 300 "$TMP/err"))"
+}
+PY=/usr/bin/python3
+
+# usage errors → 2
+expect_exit 2 "no command" "$BIN"
+expect_exit 2 "unknown command" "$BIN" frobnicate
+expect_exit 2 "evaluate without input" "$BIN" evaluate
+expect_exit 2 "unknown option" "$BIN" evaluate --nope x.json
+expect_exit 0 "help" "$BIN" --help
+
+# check: the shipped knowledge base is clean
+expect_exit 0 "check shipped" "$BIN" check
+grep -q "^ok: neuromodulation-neuropathic-pain" "$TMP/out" || fail "check prints ok line"
+
+# check: a broken file reports every error with file:line:column
+cat >"$TMP/broken.rules" <<'RULES'
+ruleset "broken" version "1"
+source s "S" doi "10.1/s";
+facts { age: int 0..130; }
+option o "O" {
+  invasiveness noninvasive;
+  indication a when age >= source s because "a";
+  indication b when agee >= 3 weight 1 source s because "b"
+}
+RULES
+expect_exit 1 "check broken" "$BIN" check --rules "$TMP/broken.rules"
+grep -q "broken.rules:1:29: error\[E012\]: expected \`;\` after the ruleset header" "$TMP/err" || fail "E012 at 2:1"
+grep -q "broken.rules:6:28: error\[E010\]: expected a value" "$TMP/err" || fail "value expected at 6:28"
+grep -q "broken.rules:7:60: error\[E012\]" "$TMP/err" || fail "missing ; at 7:60"
+grep -q "has 3 errors" "$TMP/err" || fail "error count"
+
+# evaluate one profile
+expect_exit 0 "evaluate example" "$BIN" evaluate "$ROOT/examples/profiles/phn_focal_elderly.json"
+$PY - "$TMP/out" <<'PYCHECK' || fail "single result conforms to the contract"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["profile"] == "phn-001"
+assert set(r["ruleset"]) >= {"name", "version", "digest"}
+ranks = [o["rank"] for o in r["options"] if o["rank"] is not None]
+assert ranks == list(range(1, len(ranks) + 1)), ranks
+statuses = {"recommended", "consider", "not_indicated", "excluded", "research_only"}
+for o in r["options"]:
+    assert o["status"] in statuses
+    assert (o["rank"] is not None) == (o["status"] in ("recommended", "consider"))
+    for reason in o["reasons"]:
+        assert reason["kind"] in {"indication", "absolute_contraindication", "relative_contraindication",
+                                  "caution", "prerequisite", "missing_data", "research_only", "not_indicated"}
+        assert reason["source"] and reason["rule"]
+seen = [o["option"] for o in r["options"]]
+assert len(seen) == len(set(seen))
+PYCHECK
+expect_exit 0 "evaluate text" "$BIN" evaluate --format text "$ROOT/examples/profiles/phn_focal_elderly.json"
+grep -q "ranked options" "$TMP/out" || fail "text view has a ranked section"
+expect_exit 0 "evaluate stdin" sh -c "'$BIN' evaluate - < '$ROOT/examples/profiles/phn_focal_elderly.json'"
+expect_exit 1 "missing file" "$BIN" evaluate "$TMP/nope.json"
+echo '{"id": "x", "pain": {"nrs": "seven"}}' >"$TMP/bad.json"
+expect_exit 1 "invalid profile" "$BIN" evaluate "$TMP/bad.json"
+grep -q '/pain/nrs: expected a number from 0 to 10, got `"seven"`' "$TMP/err" || fail "profile error names the path"
+
+# JSON Lines: one result per line; a bad line gets an error, the rest are evaluated
+{
+  tr -d '\n' <"$ROOT/examples/profiles/phn_focal_elderly.json"; echo
+  echo '{"id": "bad", "age": "old"}'
+  echo 'this is not json'
+  echo
+  tr -d '\n' <"$ROOT/examples/profiles/crps_pacemaker.json"; echo
+} >"$TMP/batch.jsonl"
+expect_exit 1 "jsonl with bad lines" sh -c "'$BIN' evaluate --jsonl - < '$TMP/batch.jsonl'"
+$PY - "$TMP/out" <<'PYCHECK' || fail "jsonl output: one object per non-blank line, in order"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 4, len(lines)
+objs = [json.loads(l) for l in lines]
+assert objs[0]["profile"] == "phn-001"
+assert objs[1]["line"] == 2 and objs[1]["errors"][0]["path"] == "/age"
+assert objs[2]["line"] == 3 and objs[2]["errors"][0]["path"] == ""
+assert objs[3]["profile"] == "crps-002"
+PYCHECK
+grep -q "stdin:2: /age: expected an integer" "$TMP/err" || fail "stderr names line 2"
+grep -q "2 profiles could not be evaluated" "$TMP/err" || fail "failure count"
+expect_exit 0 "jsonl file, 1 thread" "$BIN" evaluate --threads 1 --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
+cp "$TMP/out" "$TMP/one_thread"
+expect_exit 0 "jsonl file, 2 threads" "$BIN" evaluate --threads 2 --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
+cmp -s "$TMP/out" "$TMP/one_thread" || fail "jsonl output does not depend on threads"
+
+# determinism: byte-identical output
+"$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/a"
+"$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/b"
+cmp -s "$TMP/a" "$TMP/b" || fail "byte-identical output"
+
+if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
+echo "all CLI checks passed"

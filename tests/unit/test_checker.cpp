@@ -1,0 +1,161 @@
+// Semantic checks: every problem is found, with a stable code and a location.
+#include "helpers.hpp"
+
+namespace fs = std::filesystem;
+using testing::codes;
+
+namespace {
+std::string check_output(const fs::path& path) {
+  stimrank::LoadResult loaded = stimrank::load_rules(path.string());
+  std::string out = stimrank::format_all(loaded.diagnostics);
+  // Paths differ between machines; golden files keep the file name only.
+  std::string prefix = path.parent_path().string() + "/";
+  for (std::size_t at; (at = out.find(prefix)) != std::string::npos;) out.erase(at, prefix.size());
+  return out + (loaded.ok() ? "ok\n" : "failed\n");
+}
+
+const stimrank::Diagnostic* find_code(const std::vector<stimrank::Diagnostic>& ds, const std::string& code) {
+  for (const auto& d : ds)
+    if (d.code == code) return &d;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("checker golden files: rules → diagnostics", "[checker][golden]") {
+  fs::path dir = fs::path(STIMRANK_TEST_DIR) / "golden" / "check";
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".rules" || entry.path().filename().string().rfind("inc_", 0) == 0)
+      continue;
+    ++files;
+    SECTION(entry.path().filename().string()) {
+      fs::path expected = entry.path();
+      expected.replace_extension(".expected");
+      testing::check_golden(expected, check_output(entry.path()));
+    }
+  }
+  CHECK(files >= 3);
+}
+
+TEST_CASE("undefined names are errors with a did-you-mean hint", "[checker]") {
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication a when agee >= 3 weight 1 source s1 because \"a\"; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  const auto* d = find_code(loaded.diagnostics, "E100");
+  REQUIRE(d);
+  CHECK(d->message == "undefined name `agee`");
+  CHECK(d->hint == "did you mean `age`?");
+  CHECK(d->location.line == 19);
+  CHECK(d->location.column == 21);
+}
+
+TEST_CASE("duplicate ids are errors that point at the first one", "[checker]") {
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive; }\n"
+      "option o \"O again\" { invasiveness noninvasive; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  const auto* d = find_code(loaded.diagnostics, "E101");
+  REQUIRE(d);
+  CHECK(d->message == "duplicate option `o`");
+  CHECK(d->hint == "the first one is at test.rules:18:8");
+}
+
+TEST_CASE("type mismatches are compile-time errors", "[checker]") {
+  auto check = [](const std::string& condition) {
+    auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n  indication a when " +
+                                   condition + " weight 1 source s1 because \"a\"; }\n");
+    INFO(condition << "\n" << stimrank::format_all(loaded.diagnostics));
+    CHECK_FALSE(loaded.ok());
+    return find_code(loaded.diagnostics, "E102") != nullptr || find_code(loaded.diagnostics, "E104") != nullptr;
+  };
+  CHECK(check("age == \"seventy\""));
+  CHECK(check("age"));
+  CHECK(check("sex == unicorn"));
+  CHECK(check("sex >= female"));
+  CHECK(check("flag == 1"));
+  CHECK(check("devices has unicorn"));
+  CHECK(check("age has c1"));
+  CHECK(check("conditions >= 2"));
+  CHECK(check("count(age) >= 1"));
+  CHECK(check("sex in 1..3"));
+}
+
+TEST_CASE("a rule without a source or without a text is refused", "[checker]") {
+  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
+                                 "  indication a when flag weight 1 because \"a\";\n"
+                                 "  absolute_contraindication b when flag source s1; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(find_code(loaded.diagnostics, "E103"));
+  CHECK(find_code(loaded.diagnostics, "E106"));
+}
+
+TEST_CASE("an indication needs a grade or an explicit weight; grades are checked", "[checker]") {
+  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
+                                 "  indication a when flag source s1 because \"a\";\n"
+                                 "  indication b when flag grade LEVEL(level D) source s1 because \"b\";\n"
+                                 "  indication c when flag grade LEVEL(strength A) source s1 because \"c\";\n"
+                                 "  indication d when flag grade NOPE(level A) source s1 because \"d\"; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  auto all = codes(loaded.diagnostics);
+  CHECK(std::count(all.begin(), all.end(), "E106") == 1);
+  CHECK(std::count(all.begin(), all.end(), "E104") == 1);
+  CHECK(std::count(all.begin(), all.end(), "E100") == 2);
+}
+
+TEST_CASE("cyclic includes and self-referring lets are reported", "[checker]") {
+  auto loaded = stimrank::compile_rules({{"a.rules", "include \"b.rules\";\n"},
+                                         {"b.rules", "include \"a.rules\";\n"}});
+  REQUIRE_FALSE(loaded.ok());
+  const auto* d = find_code(loaded.diagnostics, "E112");
+  REQUIRE(d);
+  CHECK(d->message == "cyclic include: `a.rules` → `b.rules` → `a.rules`");
+  CHECK(d->location.file == "b.rules");
+
+  auto lets = testing::compile("let x = y;\nlet y = x;\n");
+  REQUIRE_FALSE(lets.ok());
+  CHECK(find_code(lets.diagnostics, "E112"));
+
+  auto missing = stimrank::compile_rules({{"a.rules", "include \"nope.rules\";\n"}});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(find_code(missing.diagnostics, "E105"));
+}
+
+TEST_CASE("a file included twice is loaded once", "[checker]") {
+  auto loaded = stimrank::compile_rules(
+      {{"main.rules", std::string("include \"shared.rules\";\ninclude \"shared.rules\";\n") + testing::base_rules()},
+       {"shared.rules", "source s3 \"three\" doi \"10.1/3\";\n"
+                        "option o \"O\" { invasiveness noninvasive; indication a when flag weight 1 source s3 because \"a\"; }\n"}});
+  INFO(stimrank::format_all(loaded.diagnostics));
+  CHECK(loaded.ok());
+}
+
+TEST_CASE("top-level rules name their options; rules inside options do not", "[checker]") {
+  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
+                                 "  caution a for {o} when flag source s1 because \"a\"; }\n"
+                                 "caution b when flag source s1 because \"b\";\n"
+                                 "caution c for {nope} when flag source s1 because \"c\";\n");
+  REQUIRE_FALSE(loaded.ok());
+  auto all = codes(loaded.diagnostics);
+  CHECK(std::count(all.begin(), all.end(), "E109") == 2);
+  CHECK(std::count(all.begin(), all.end(), "E100") == 1);
+}
+
+TEST_CASE("the shipped knowledge base checks cleanly", "[checker]") {
+  stimrank::LoadResult loaded = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR);
+  INFO(stimrank::format_all(loaded.diagnostics));
+  REQUIRE(loaded.ok());
+  CHECK(loaded.ruleset->name() == "neuromodulation-neuropathic-pain");
+  CHECK(loaded.ruleset->digest().rfind("sha256:", 0) == 0);
+  CHECK(loaded.ruleset->digest().size() == 7 + 64);
+}
+
+TEST_CASE("limits are options: rule count", "[checker]") {
+  stimrank::LoadOptions options;
+  options.limits.max_rules = 1;
+  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
+                                 "  caution a when flag source s1 because \"a\";\n"
+                                 "  caution b when flag source s1 because \"b\"; }\n", options);
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(find_code(loaded.diagnostics, "E113"));
+}

@@ -1,0 +1,84 @@
+// Profile validation: every error names its JSON path; nothing is silently dropped.
+#include "helpers.hpp"
+
+namespace {
+
+std::shared_ptr<const stimrank::RuleSet> rules() {
+  static auto compiled = testing::compile_ok(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication a when conditions has c1 weight 10 source s1 because \"a\"; }\n");
+  return compiled;
+}
+
+std::vector<std::string> errors_of(const std::string& profile) {
+  stimrank::Evaluation evaluation = rules()->evaluate_json(profile);
+  CHECK_FALSE(evaluation.ok());
+  std::vector<std::string> out;
+  for (const auto& e : evaluation.errors) out.push_back(e.format());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("wrong types and out-of-range values name the JSON path", "[profile]") {
+  CHECK(errors_of(R"({"id": "p", "pain": {"nrs": "seven"}})") ==
+        std::vector<std::string>{"/pain/nrs: expected a number from 0 to 10, got `\"seven\"`"});
+  CHECK(errors_of(R"({"id": "p", "pain": {"nrs": 11}})") ==
+        std::vector<std::string>{"/pain/nrs: expected a number from 0 to 10, got `11`"});
+  CHECK(errors_of(R"({"id": "p", "age": 41.5})") ==
+        std::vector<std::string>{"/age: expected an integer from 0 to 130, got `41.5`"});
+  CHECK(errors_of(R"({"id": "p", "flag": "yes"})") ==
+        std::vector<std::string>{"/flag: expected true or false, got `\"yes\"`"});
+  CHECK(errors_of(R"({"id": "p", "flag": null})") ==
+        std::vector<std::string>{"/flag: expected true or false, got `null` (leave a field out when it is unknown)"});
+  CHECK(errors_of(R"({"id": "p", "sex": "femal"})") ==
+        std::vector<std::string>{"/sex: expected one of female, male, got `\"femal\"`, did you mean `female`?"});
+  CHECK(errors_of(R"({"id": "p", "devices": ["pacemaker", "toaster"]})") ==
+        std::vector<std::string>{"/devices/1: expected one of pacemaker, implant, got `\"toaster\"`"});
+}
+
+TEST_CASE("every error is reported, not only the first", "[profile]") {
+  auto errors = errors_of(R"({"id": "p", "age": -1, "pain": {"nrz": 3}, "unknown_field": 1,
+                              "treatments": [{"name": "gabapentin"}]})");
+  CHECK(errors == std::vector<std::string>{
+                      "/age: expected an integer from 0 to 130, got `-1`",
+                      "/pain/nrz: unknown field `nrz`, did you mean `nrs`?",
+                      "/treatments/0/response: required field is missing",
+                      "/unknown_field: unknown field `unknown_field`"});
+}
+
+TEST_CASE("the id is required, and the document must be a JSON object", "[profile]") {
+  CHECK(errors_of(R"({"age": 3})") == std::vector<std::string>{"/id: required field is missing"});
+  CHECK(errors_of(R"({"id": ""})") ==
+        std::vector<std::string>{"/id: expected a string of 1 to 128 characters, got `\"\"`"});
+  CHECK(errors_of("[1, 2]") ==
+        std::vector<std::string>{"profile: expected a JSON object (one patient profile), got `[1,2]`"});
+  auto invalid = errors_of(R"({"id": "p", )");
+  REQUIRE(invalid.size() == 1);
+  CHECK(invalid[0].rfind("profile: invalid JSON at byte", 0) == 0);
+}
+
+TEST_CASE("coded entries are validated; unknown codes are not errors", "[profile]") {
+  CHECK(errors_of(R"({"id": "p", "conditions": [{"system": "icd9", "code": "123"}]})") ==
+        std::vector<std::string>{"/conditions/0/system: expected one of icd10cm, snomed, local, got `\"icd9\"`"});
+  CHECK(errors_of(R"({"id": "p", "conditions": ["Not An Id"]})") ==
+        std::vector<std::string>{"/conditions/0: expected a concept id (lower case, digits, `_`) or a coded "
+                                 "entry {\"system\", \"code\"}, got `\"Not An Id\"`"});
+  CHECK(errors_of(R"({"id": "p", "conditions": [{"code": "G90.5"}]})") ==
+        std::vector<std::string>{"/conditions/0/system: a coded entry needs its `system` (one of the code systems)"});
+  // A code no value set knows is simply not matched; an unknown local id is a warning.
+  auto result = testing::evaluate_ok(*rules(), R"({"id": "p", "conditions": [
+      {"system": "icd10cm", "code": "Z99.9"}, "mystery_condition", {"system": "snomed", "code": "111"}]})");
+  CHECK(result.warnings == std::vector<std::string>{
+                               "/conditions/1: unknown concept id `mystery_condition` was ignored (the rule "
+                               "set does not declare it)"});
+  CHECK(testing::option(result, "o").status == stimrank::Status::recommended);
+}
+
+TEST_CASE("hostile profiles are refused cleanly", "[profile]") {
+  std::string deep = R"({"id": "p", "pain": )" + std::string(10000, '[') + std::string(10000, ']') + "}";
+  CHECK(errors_of(deep) == std::vector<std::string>{"profile: the profile is nested more than 32 levels deep"});
+  CHECK_FALSE(rules()->evaluate_json("").ok());
+  CHECK_FALSE(rules()->evaluate_json(std::string("\0\xff", 2)).ok());
+  CHECK_FALSE(rules()->evaluate_json(R"({"id": "p", "age": 1e400})").ok());
+}
