@@ -32,6 +32,15 @@ const char* model::to_string(FieldType type) noexcept {
   return "?";
 }
 
+namespace {
+// "a bool", "an int": for messages that name a field's type.
+std::string with_article(FieldType type) {
+  std::string name = to_string(type);
+  bool vowel = name[0] == 'a' || name[0] == 'e' || name[0] == 'i' || name[0] == 'o' || name[0] == 'u';
+  return (vowel ? "an " : "a ") + name;
+}
+}  // namespace
+
 const char* model::to_string(RuleKind kind) noexcept {
   switch (kind) {
     case RuleKind::indication: return "indication";
@@ -747,7 +756,7 @@ class Checker {
       const Field& f = schema.fields[current];
       if (f.type != FieldType::Object) {
         error(item, path.kids[i], "E102",
-              "`" + f.name + "` is a " + to_string(f.type) + " and has no field `" +
+              "`" + f.name + "` is " + with_article(f.type) + " and has no field `" +
                   path.kids[i].text + "`");
         return {};
       }
@@ -870,7 +879,7 @@ class Checker {
         const Field& f = schema.fields[r.field];
         if (f.type != FieldType::Bool) {
           error(item, node, "E102",
-                "`" + e.text + "` is a " + to_string(f.type) + ", not a condition",
+                "`" + e.text + "` is " + with_article(f.type) + ", not a condition",
                 hint_for(f, e.text));
           return unknown_expr();
         }
@@ -903,7 +912,7 @@ class Checker {
         const Field& f = schema.fields[r.field];
         if (f.type != FieldType::List && f.type != FieldType::Codes) {
           error(item, node.kids[0], "E102",
-                "`" + path_text(node.kids[0]) + "` is a " + to_string(f.type) + ", not a list");
+                "`" + path_text(node.kids[0]) + "` is " + with_article(f.type) + ", not a list");
           return unknown_expr();
         }
         e.field = r.field;
@@ -957,7 +966,7 @@ class Checker {
     if (r.field < 0) return unknown_expr();
     const Field& f = model_.schema.fields[r.field];
     e.field = r.field;
-    std::string subject = "`" + path_text(path) + "` is a " + to_string(f.type);
+    std::string subject = "`" + path_text(path) + "` is " + with_article(f.type);
     bool numeric = f.type == FieldType::Int || f.type == FieldType::Number;
     if (node.kind == Kind::Compare) {
       const Node& value = node.kids[1];

@@ -82,7 +82,7 @@ auto const source_decl_def = located[kw("source") >> x3::eps[set_kind(Kind::Sour
 
 auto const label_def = located[x3::eps[set_kind(Kind::Label)] >> name[([](auto& ctx) {
                          x3::_val(ctx).text = x3::_attr(ctx).text;
-                       })] > named<double>("E031|a weight (a number)", real_number)[set_number]];
+                       })] > real_number[set_number]];
 auto const dimension_def = located[x3::eps[set_kind(Kind::Dimension)] >> name[([](auto& ctx) {
                              x3::_val(ctx).text = x3::_attr(ctx).text;
                            })] > lbrace("E032|`{` and the dimension's values") > label[push] >
@@ -113,7 +113,7 @@ auto const type_def = located[words(kwstr("bool") | kwstr("string") | kwstr("ide
 // `name: type [required];` or a nested object `name { … }`.
 auto const field_decl_def = located[x3::eps[set_kind(Kind::Field)] >> name[([](auto& ctx) { x3::_val(ctx).text = x3::_attr(ctx).text; })] >>
     (('{' > *field_decl[push] > rbrace("E017|`}` closing the object")) |
-     (named("E034|`:` and a type, or `{`", x3::lit(':')) > type[push] >
+     (x3::eps > named("E034|`:` and a type, or `{` and nested fields", x3::lit(':')) > type[push] >
       -kwstr("required")[([](auto& ctx) { x3::_val(ctx).kids.emplace_back(Kind::Name, "required"); })] >
       semi("E012|`;` after the field")))];
 

@@ -75,6 +75,7 @@ std::string token_at(const char* pos, const char* end) {
     return "`" + std::string(pos, stop) + "`";
   }
   if (*pos == '"') return "a string";
+  if (*pos == '\n' || *pos == '\r') return "end of line";
   return "`" + std::string(1, *pos) + "`";
 }
 
@@ -93,7 +94,9 @@ std::string readable_rule_name(const std::string& which) {
       {"or_class", "an expression"},          {"and_class", "an expression"},
       {"not_class", "an expression"},         {"primary_class", "an expression"},
       {"range_class", "a range like `18..65`"}, {"code_list_class", "a code system and its codes"},
-      {"rule_attr_class", "a rule attribute"}, {"source_attr_class", "`doi`, `url` or `tag`"}};
+      {"rule_attr_class", "a rule attribute"}, {"source_attr_class", "`doi`, `url` or `tag`"},
+      {"cmp_op_class", "a comparison operator (==, !=, <, <=, >, >=)"},
+      {"real_number_class", "a number"}};
   std::size_t best_at = std::string::npos;
   const char* best = nullptr;
   for (const auto& [cls, text] : names) {
@@ -145,9 +148,8 @@ bool starts_with_any(const char* pos, const char* end, const char* const (&words
 }
 
 // After an error, find where the next statement starts: just past a `;` at brace
-// depth 0, just past the `}` that closes a block opened in this statement, or at a
-// line that begins with a statement keyword. Stops before a `}` that closes an
-// enclosing block.
+// depth 0, or at a line that begins with a statement keyword. Stops before a `}`
+// that closes an enclosing block.
 template <std::size_t N>
 const char* resync(const char* start, const char* error_at, const char* end,
                    const char* const (&keywords)[N]) {
@@ -175,8 +177,8 @@ const char* resync(const char* start, const char* error_at, const char* end,
     at_line_start = false;
     if (c == '{') ++depth;
     if (c == '}') {
-      if (depth == 0) return p;
-      if (--depth == 0 && p >= error_at) return p + 1;
+      if (depth == 0) return p;  // closes an enclosing block: the caller handles it
+      --depth;
     }
     if (c == ';' && depth == 0 && p >= error_at) return p + 1;
   }
@@ -262,7 +264,7 @@ class Driver {
     } catch (x3::expectation_failure<iterator_type> const& failure) {
       std::string which_code, which_what;
       split_expectation(failure.which(), which_code, which_what);
-      error_at_ = skip_space(failure.where(), end_);
+      error_at_ = which_code == "E015" ? failure.where() : skip_space(failure.where(), end_);
       // A missing `;` belongs at the end of the statement, not at the next line.
       const char* at = error_at_;
       if (which_code == "E012")
