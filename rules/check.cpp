@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -146,9 +147,17 @@ class Checker {
       : diagnostics_(diagnostics), limits_(limits) {}
 
   std::optional<Model> run(const std::vector<std::unique_ptr<SourceFile>>& files) {
+    // The digest covers file contents and names relative to the rule set's folder,
+    // so the same rule set has the same digest wherever it is checked out.
+    std::filesystem::path base =
+        files.empty() ? std::filesystem::path() : std::filesystem::path(files[0]->name()).parent_path();
+    for (const auto& file : files)
+      while (!base.empty() && file->name().rfind(base.string() + "/", 0) != 0) base = base.parent_path();
     std::string digest_input;
     for (const auto& file : files) {
-      digest_input += file->name() + '\0' + file->text() + '\0';
+      std::string relative = base.empty() ? file->name()
+                                          : std::filesystem::path(file->name()).lexically_relative(base).string();
+      digest_input += relative + '\0' + file->text() + '\0';
       for (const Node& node : file->root.kids) items_.push_back({&node, file.get()});
     }
     model_.digest = "sha256:" + sha256_hex(digest_input);

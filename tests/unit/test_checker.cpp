@@ -1,4 +1,6 @@
 // Semantic checks: every problem is found, with a stable code and a location.
+#include <unistd.h>
+
 #include "helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -158,4 +160,21 @@ TEST_CASE("limits are options: rule count", "[checker]") {
                                  "  caution b when flag source s1 because \"b\"; }\n", options);
   REQUIRE_FALSE(loaded.ok());
   CHECK(find_code(loaded.diagnostics, "E113"));
+}
+
+TEST_CASE("the digest depends on the rule files, not on where they are", "[checker]") {
+  namespace fs = std::filesystem;
+  fs::path copy = fs::temp_directory_path() / ("stimrank_digest_" + std::to_string(::getpid()));
+  fs::remove_all(copy);
+  fs::copy(STIMRANK_KNOWLEDGE_DIR, copy, fs::copy_options::recursive);
+  auto original = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR);
+  auto moved = stimrank::load_rules(copy.string());
+  REQUIRE(original.ok());
+  REQUIRE(moved.ok());
+  CHECK(original.ruleset->digest() == moved.ruleset->digest());
+  testing::write_file(copy / "facts.rules", testing::read_file(copy / "facts.rules") + "\n// edited\n");
+  auto edited = stimrank::load_rules(copy.string());
+  REQUIRE(edited.ok());
+  CHECK(edited.ruleset->digest() != original.ruleset->digest());
+  fs::remove_all(copy);
 }
