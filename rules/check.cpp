@@ -598,6 +598,14 @@ class Checker {
     for (std::size_t i = 2; i < n.kids.size(); ++i) {
       const Node& member = n.kids[i];
       if (member.kind == Kind::OptionProperty) {
+        if (member.text == "detail") {
+          const std::string& key = member.kids[0].text;
+          if (!seen.insert("detail:" + key).second)
+            error(item, member.kids[0], "E107", "detail `" + key + "` is given twice for option `" + option.id + "`");
+          else
+            option.details.emplace_back(key, member.kids[1].text);
+          continue;
+        }
         if (member.text != "note" && !seen.insert(member.text).second) {
           error(item, member, "E107", "`" + member.text + "` is given twice for option `" + option.id + "`");
           continue;
@@ -863,7 +871,7 @@ class Checker {
       return unknown_expr();
     }
     Expr e;
-    e.text = item.file->slice(node.begin, node.end);
+    e.text = condense(item.file->slice(node.begin, node.end));
     const Schema& schema = model_.schema;
     switch (node.kind) {
       case Kind::Or:
@@ -949,6 +957,23 @@ class Checker {
         error(item, node, "E102", "`" + e.text + "` is not a condition");
         return unknown_expr();
     }
+  }
+
+  // Source text as one line: runs of whitespace become one space, ends trimmed
+  // (X3 leaves the whitespace skipped before a failed look-ahead inside the span).
+  static std::string condense(const std::string& text) {
+    std::string out;
+    bool space = false;
+    for (char c : text) {
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        space = !out.empty();
+        continue;
+      }
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+    return out;
   }
 
   static std::string hint_for(const Field& f, const std::string& text) {

@@ -190,7 +190,10 @@ auto const option_property_def = located[((words(kwstr("family") | kwstr("invasi
       })] > name[push]) |
      (words(kwstr("protocol") | kwstr("note"))[([](auto& ctx) {
         x3::_val(ctx) = Node(Kind::OptionProperty, std::move(x3::_attr(ctx)));
-      })] > string_lit[push])) > semi("E012|`;` after the option property")];
+      })] > string_lit[push]) |
+     (kwstr("detail")[([](auto& ctx) {
+        x3::_val(ctx) = Node(Kind::OptionProperty, std::move(x3::_attr(ctx)));
+      })] > name[push] > string_lit[push])) > semi("E012|`;` after the option property")];
 
 BOOST_SPIRIT_DEFINE(ruleset_decl, include_decl, source_decl, source_attr, scheme_decl, dimension,
                     label, facts_decl, field_decl, type, concept_decl, code_list, let_decl,

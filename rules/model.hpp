@@ -142,6 +142,7 @@ struct Option {
   std::string id, title, family, protocol;
   Invasiveness invasiveness = Invasiveness::invasive;
   std::vector<std::string> notes;
+  std::vector<std::pair<std::string, std::string>> details;  // e.g. ("levels", "C2-C7, …")
   std::vector<Complication> complications;
   SourceLocation location;
 };

@@ -136,7 +136,7 @@ const char* const top_keywords[] = {"ruleset", "include", "source", "scheme", "f
                                     "valueset", "let", "policy", "option", "indication",
                                     "absolute_contraindication", "relative_contraindication",
                                     "caution", "prerequisite", "research_only", "not_indicated"};
-const char* const member_keywords[] = {"family", "invasiveness", "protocol", "note",
+const char* const member_keywords[] = {"family", "invasiveness", "protocol", "note", "detail",
                                        "complication", "indication", "absolute_contraindication",
                                        "relative_contraindication", "caution", "prerequisite",
                                        "research_only", "not_indicated"};

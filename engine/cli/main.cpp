@@ -20,6 +20,7 @@ const char* const kUsageText =
     "  stimrank evaluate [--rules PATH] [--format json|text] [--pretty] PROFILE.json|-\n"
     "  stimrank evaluate [--rules PATH] [--threads N] --jsonl FILE|-\n"
     "  stimrank check    [--rules PATH]\n"
+    "  stimrank table    [--rules PATH] [--html]     # evidence tables rendered from the rules\n"
     "  stimrank version\n"
     "\n"
     "--rules takes a rule file or a folder of them; the default is the shipped knowledge base.\n"
@@ -32,7 +33,7 @@ int usage_error(const std::string& message) {
 
 struct Args {
   std::string command, rules, format = "json", input;
-  bool jsonl = false, pretty = false, have_input = false;
+  bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
 };
 
@@ -63,6 +64,14 @@ std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warni
               << (errors == 1 ? " error\n" : " errors\n");
   }
   return loaded.ruleset;
+}
+
+int table(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  std::cout << stimrank::render_evidence_tables(
+      ruleset->describe(), args.html ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
+  return kOk;
 }
 
 int check(const Args& args) {
@@ -202,7 +211,7 @@ int main(int argc, char** argv) {
       std::cout << "stimrank " << STIMRANK_VERSION << "\n";
       return kOk;
     }
-    if (args.command != "evaluate" && args.command != "check")
+    if (args.command != "evaluate" && args.command != "check" && args.command != "table")
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
       const std::string& a = argv_list[i];
@@ -216,6 +225,8 @@ int main(int argc, char** argv) {
       } else if (a == "--format") {
         if (!value(args.format) || (args.format != "json" && args.format != "text"))
           return usage_error("`--format` takes json or text");
+      } else if (a == "--html") {
+        args.html = true;
       } else if (a == "--pretty") {
         args.pretty = true;
       } else if (a == "--threads") {
@@ -239,9 +250,10 @@ int main(int argc, char** argv) {
         args.have_input = true;
       }
     }
-    if (args.command == "check") {
-      if (args.have_input) return usage_error("`check` takes no input file; use `--rules PATH`");
-      return check(args);
+    if (args.command == "check" || args.command == "table") {
+      if (args.have_input)
+        return usage_error("`" + args.command + "` takes no input file; use `--rules PATH`");
+      return args.command == "check" ? check(args) : table(args);
     }
     if (!args.have_input) return usage_error("`evaluate` needs a profile file, `-`, or `--jsonl FILE|-`");
     if (args.jsonl && args.format == "text") return usage_error("`--format text` is for one profile, not `--jsonl`");

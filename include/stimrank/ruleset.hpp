@@ -36,6 +36,55 @@ namespace detail {
 struct CompiledRuleSet;
 }
 
+// A read-only description of a compiled rule set: for evidence tables, reviews and tools.
+struct SourceInfo {
+  std::string id, citation, doi, url;
+  std::vector<std::string> tags;
+};
+struct RuleInfo {
+  std::string id;
+  std::string kind;       // indication, absolute_contraindication, …
+  std::vector<std::string> options;
+  std::string condition;  // the condition's source text
+  std::string label;      // what the recommendation is about ("" if not given)
+  std::string because;
+  std::string scheme;     // grading scheme id ("" without a grade)
+  std::string grade;      // e.g. "GRADE(direction for, line first)"
+  double weight = 0;      // indication: ranking weight; relative contraindication: penalty
+  std::string source, doi, url;
+  std::vector<std::string> tags;
+  bool unverified = false;
+  std::string location;   // file:line:column
+};
+struct ComplicationInfo {
+  std::string text, rate, source, doi;
+  std::vector<std::string> tags;
+};
+struct OptionInfo {
+  std::string id, title, family, invasiveness, protocol;
+  std::vector<std::string> notes;
+  std::vector<std::pair<std::string, std::string>> details;
+  std::vector<ComplicationInfo> complications;
+};
+struct ConceptInfo {
+  std::string id, title;
+  bool valueset = false;
+  std::vector<std::string> codes;     // "icd10:G905", "snomed:2177002", "local:pregabalin"
+  std::vector<std::string> includes;  // concept ids
+};
+struct RuleSetInfo {
+  std::string name, version, digest;
+  std::vector<SourceInfo> sources;
+  std::vector<OptionInfo> options;
+  std::vector<RuleInfo> rules;
+  std::vector<ConceptInfo> concepts;
+};
+
+enum class TableFormat { markdown, html };
+// The evidence tables: options × conditions × grade × source, the contraindications,
+// and every option's details (e.g. the SNRS approaches) as rendered from the rules.
+[[nodiscard]] std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format);
+
 // A compiled rule set: immutable, cheap to copy (shared), safe to use from many threads.
 class RuleSet {
  public:
@@ -44,6 +93,7 @@ class RuleSet {
   [[nodiscard]] const std::string& digest() const noexcept;  // "sha256:…" of all sources
   [[nodiscard]] std::vector<std::string> option_ids() const;
   [[nodiscard]] const std::vector<Diagnostic>& warnings() const noexcept;
+  [[nodiscard]] RuleSetInfo describe() const;
 
   // Validates the profile against the rule set's fact schema, then evaluates it.
   [[nodiscard]] Evaluation evaluate_json(std::string_view profile_json) const noexcept;

@@ -1,0 +1,254 @@
+// RuleSet::describe and the evidence tables rendered from the rules.
+#include <algorithm>
+#include <map>
+
+#include "profile.hpp"
+#include "stimrank/ruleset.hpp"
+
+namespace stimrank {
+
+using namespace rules::model;
+
+RuleSetInfo RuleSet::describe() const {
+  const Model& model = impl_->model;
+  RuleSetInfo info;
+  info.name = model.name;
+  info.version = model.version;
+  info.digest = model.digest;
+  for (const Source& s : model.sources) info.sources.push_back({s.id, s.citation, s.doi, s.url, s.tags});
+  for (const Option& o : model.options) {
+    OptionInfo option{o.id, o.title, o.family, to_string(o.invasiveness), o.protocol, o.notes, o.details, {}};
+    for (const Complication& c : o.complications) {
+      ComplicationInfo complication{c.text, c.rate, "", "", c.tags};
+      if (c.source >= 0) {
+        complication.source = model.sources[static_cast<std::size_t>(c.source)].id;
+        complication.doi = model.sources[static_cast<std::size_t>(c.source)].doi;
+      }
+      option.complications.push_back(std::move(complication));
+    }
+    info.options.push_back(std::move(option));
+  }
+  for (const Rule& r : model.rules) {
+    RuleInfo rule;
+    rule.id = r.id;
+    rule.kind = to_string(r.kind);
+    for (int o : r.options) rule.options.push_back(model.options[static_cast<std::size_t>(o)].id);
+    rule.condition = r.condition.text;
+    rule.label = r.label;
+    rule.because = r.because;
+    if (r.grade) {
+      const Scheme& scheme = model.schemes[static_cast<std::size_t>(r.grade->scheme)];
+      rule.scheme = scheme.id;
+      rule.grade = scheme.id + "(";
+      for (std::size_t i = 0; i < r.grade->values.size(); ++i) {
+        const auto& dim = scheme.dimensions[static_cast<std::size_t>(r.grade->values[i].first)];
+        rule.grade += (i ? ", " : "") + dim.name + " " + dim.labels[static_cast<std::size_t>(r.grade->values[i].second)];
+      }
+      rule.grade += ")";
+    }
+    rule.weight = r.kind == RuleKind::relative_contraindication ? r.penalty
+                  : r.weight                                   ? *r.weight
+                  : r.grade                                    ? r.grade->weight
+                                                               : 0;
+    if (r.source >= 0) {
+      const Source& s = model.sources[static_cast<std::size_t>(r.source)];
+      rule.source = s.id;
+      rule.doi = s.doi;
+      rule.url = s.url;
+    }
+    rule.tags = r.tags;
+    rule.unverified = r.unverified;
+    rule.location = r.location.file + ":" + std::to_string(r.location.line) + ":" + std::to_string(r.location.column);
+    info.rules.push_back(std::move(rule));
+  }
+  for (const Concept& c : model.concepts) {
+    ConceptInfo concept_info{c.id, c.title, c.valueset, {}, {}};
+    for (const Code& code : c.codes) concept_info.codes.push_back(code.system + ":" + code.code);
+    for (int included : c.includes) concept_info.includes.push_back(model.concepts[static_cast<std::size_t>(included)].id);
+    info.concepts.push_back(std::move(concept_info));
+  }
+  return info;
+}
+
+namespace {
+
+class Table {
+ public:
+  Table(TableFormat format, std::vector<std::string> header) : format_(format), header_(std::move(header)) {}
+  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+
+  std::string render() const {
+    std::string out;
+    if (format_ == TableFormat::markdown) {
+      out += line(header_);
+      out += "|";
+      for (std::size_t i = 0; i < header_.size(); ++i) out += "---|";
+      out += "\n";
+      for (const auto& r : rows_) out += line(r);
+      return out;
+    }
+    out += "<table>\n<thead><tr>";
+    for (const auto& h : header_) out += "<th>" + html(h) + "</th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (const auto& r : rows_) {
+      out += "<tr>";
+      for (const auto& c : r) out += "<td>" + html(c) + "</td>";
+      out += "</tr>\n";
+    }
+    return out + "</tbody>\n</table>\n";
+  }
+
+ private:
+  static std::string markdown(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '|') out += "\\|";
+      else if (c == '\n') out += "<br>";
+      else out += c;
+    }
+    return out;
+  }
+  static std::string html(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        case '\n': out += "<br>"; break;
+        default: out += c;
+      }
+    }
+    return out;
+  }
+  static std::string line(const std::vector<std::string>& cells) {
+    std::string out = "|";
+    for (const auto& c : cells) out += " " + markdown(c) + " |";
+    return out + "\n";
+  }
+
+  TableFormat format_;
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+std::string source_cell(const RuleInfo& rule) {
+  std::string out = rule.source;
+  if (!rule.doi.empty()) out += " (doi:" + rule.doi + ")";
+  else if (!rule.url.empty()) out += " (" + rule.url + ")";
+  return out;
+}
+
+std::string tags_cell(const std::vector<std::string>& tags, bool unverified) {
+  std::string out = join(tags, ", ");
+  if (unverified) out += out.empty() ? "unverified" : "; unverified";
+  return out;
+}
+
+}  // namespace
+
+std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) {
+  auto heading = [&](const std::string& text, int level) {
+    if (format == TableFormat::markdown) return std::string(static_cast<std::size_t>(level), '#') + " " + text + "\n\n";
+    std::string h = "h" + std::to_string(level);
+    return "<" + h + ">" + text + "</" + h + ">\n";
+  };
+  auto paragraph = [&](const std::string& text) {
+    return format == TableFormat::markdown ? text + "\n\n" : "<p>" + text + "</p>\n";
+  };
+  std::map<std::string, const OptionInfo*> options;
+  for (const auto& o : info.options) options[o.id] = &o;
+
+  std::string out;
+  if (format == TableFormat::html)
+    out += "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + info.name +
+           "</title><style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px;"
+           "vertical-align:top}</style></head><body>\n";
+  out += heading(info.name + " " + info.version, 1);
+  out += paragraph("Rendered from the rules; digest " + info.digest +
+                   ". Verification tags: S confirmed, SEED seed only, R recalled, 2nd secondary, "
+                   "CONFLICT sources disagree, EXTRAP extrapolated from another device.");
+
+  out += heading("Recommendations: options × conditions × grade × source", 2);
+  Table recommendations(format, {"option", "condition", "grade", "weight", "statement", "source", "tags"});
+  for (const auto& o : info.options)
+    for (const auto& r : info.rules)
+      if (r.kind == "indication" && std::find(r.options.begin(), r.options.end(), o.id) != r.options.end())
+        recommendations.row({o.id, r.label.empty() ? r.condition : r.label,
+                             r.grade.empty() ? "(no grade; explicit weight)" : r.grade,
+                             std::to_string(static_cast<long long>(r.weight)), r.because, source_cell(r),
+                             tags_cell(r.tags, r.unverified)});
+  out += recommendations.render() + "\n";
+
+  out += heading("Contraindications, prerequisites, cautions and restrictions", 2);
+  Table restrictions(format, {"option(s)", "kind", "when", "statement", "source", "tags"});
+  for (const auto& r : info.rules)
+    if (r.kind != "indication")
+      restrictions.row({join(r.options, ", "), r.kind + (r.kind == "relative_contraindication"
+                                                            ? " (penalty " + std::to_string(static_cast<long long>(r.weight)) + ")"
+                                                            : ""),
+                        r.condition, r.because, source_cell(r), tags_cell(r.tags, r.unverified)});
+  out += restrictions.render() + "\n";
+
+  out += heading("Options", 2);
+  Table catalogue(format, {"option", "title", "family", "invasiveness", "protocol", "complications"});
+  for (const auto& o : info.options) {
+    std::vector<std::string> complications;
+    for (const auto& c : o.complications)
+      complications.push_back(c.text + (c.rate.empty() ? "" : " (" + c.rate + ")") +
+                              (c.source.empty() ? "" : " [" + c.source + "]"));
+    catalogue.row({o.id, o.title, o.family, o.invasiveness, o.protocol, join(complications, "; ")});
+  }
+  out += catalogue.render() + "\n";
+
+  // Options that carry details (e.g. the SNRS approaches of seed 003, Table 1) get a
+  // table per family with one column per detail, as a reviewer would lay them out.
+  std::map<std::string, std::vector<const OptionInfo*>> detailed;
+  for (const auto& o : info.options)
+    if (!o.details.empty()) detailed[o.family].push_back(&o);
+  for (const auto& [family, members] : detailed) {
+    out += heading("Approaches: " + family, 2);
+    std::vector<std::string> keys;
+    for (const auto* o : members)
+      for (const auto& [key, value] : o->details)
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    std::vector<std::string> header = {"approach"};
+    header.insert(header.end(), keys.begin(), keys.end());
+    header.insert(header.end(), {"indications (rules)", "contraindications (rules)", "complications"});
+    Table approaches(format, header);
+    for (const auto* o : members) {
+      std::vector<std::string> row = {o->title};
+      for (const auto& key : keys) {
+        std::string value;
+        for (const auto& [k, v] : o->details)
+          if (k == key) value = v;
+        row.push_back(value);
+      }
+      std::vector<std::string> indications, contraindications, complications;
+      for (const auto& r : info.rules) {
+        // Only the approach's own rules, not those shared with other options.
+        if (r.options.size() != 1 || r.options[0] != o->id) continue;
+        if (r.kind == "indication") indications.push_back(r.label.empty() ? r.because : r.label);
+        if (r.kind == "absolute_contraindication" || r.kind == "not_indicated")
+          contraindications.push_back(r.label.empty() ? r.because : r.label);
+      }
+      for (const auto& c : o->complications) complications.push_back(c.text);
+      row.push_back(join(indications, "; "));
+      row.push_back(join(contraindications, "; "));
+      row.push_back(join(complications, "; "));
+      approaches.row(row);
+    }
+    out += approaches.render() + "\n";
+  }
+  if (format == TableFormat::html) out += "</body></html>\n";
+  return out;
+}
+
+}  // namespace stimrank
