@@ -203,10 +203,11 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
           break;
         case RuleKind::indication: {
           if (!fired) break;
-          weights.push_back(planned.weight);
+          double weight = rule.unverified ? planned.weight * policy.unverified_weight : planned.weight;
+          weights.push_back(weight);
           if (!rule.unverified) all_unverified = false;
-          if (planned.weight > best_weight) {
-            best_weight = planned.weight;
+          if (weight > best_weight) {
+            best_weight = weight;
             first_indication = rule.because;
             if (rule.grade) first_indication += " — " + grade_text(model, *rule.grade);
             if (rule.unverified) first_indication += " (unverified)";
@@ -222,7 +223,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
               const auto& d = scheme.dimensions[static_cast<std::size_t>(dim)];
               evidence.grade.push_back({d.name, d.labels[static_cast<std::size_t>(label)]});
             }
-            evidence.weight = planned.weight;
+            evidence.weight = weight;
             evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
             const Reason& reason = out.reasons.back();
             evidence.source = reason.source;

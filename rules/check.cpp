@@ -683,6 +683,11 @@ class Checker {
           error(item, value, "E104", "unknown setting `" + value.text + "`", "use consider or accept");
       } else if (setting.text == "recommend_min_weight") {
         policy.recommend_min_weight = value.number;
+      } else if (setting.text == "unverified_weight") {
+        if (value.number < 0 || value.number > 1)
+          error(item, value, "E104", "`unverified_weight` is a factor from 0 to 1");
+        else
+          policy.unverified_weight = value.number;
       } else if (setting.text == "rank") {
         static const std::map<std::string, RankKey> names = {
             {"status", RankKey::status}, {"score", RankKey::score},

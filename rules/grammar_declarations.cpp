@@ -145,7 +145,7 @@ auto const rank_key_def = located[x3::eps[set_kind(Kind::RankKey)] >> name[([](a
                           })]];
 auto const policy_item_def = located[x3::eps[set_kind(Kind::PolicyItem)] >>
     ((words(kwstr("combine") | kwstr("unverified_evidence"))[set_text] > name[push]) |
-     (kwstr("recommend_min_weight")[set_text] > number[push]) |
+     (words(kwstr("recommend_min_weight") | kwstr("unverified_weight"))[set_text] > number[push]) |
      (kwstr("rank")[set_text] > named("E036|`by` after rank", kw("by")) > rank_key[push] >
       *(',' > rank_key[push]))) > semi("E012|`;` after the policy setting")];
 auto const policy_decl_def = located[kw("policy") >> x3::eps[set_kind(Kind::Policy)] >

@@ -153,6 +153,7 @@ struct Policy {
   bool combine_sum = false;          // combine several indications' weights: max or sum
   double recommend_min_weight = 0;   // below this, an indicated option is only `consider`
   bool unverified_consider = true;   // evidence that is all unverified → `consider`
+  double unverified_weight = 1;      // factor on the weight of unverified indications
   std::vector<std::pair<RankKey, bool>> rank;  // key, descending
 };
 
