@@ -247,6 +247,19 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
     }
     out += approaches.render() + "\n";
   }
+  out += heading("Concepts and value sets", 2);
+  out += paragraph("A concept's id is also a local id a profile may use. ICD-10 (CM) and ATC codes are "
+                   "shown normalised (no dots, upper case) and match hierarchically.");
+  Table concepts(format, {"id", "title", "kind", "codes", "includes"});
+  for (const auto& c : info.concepts)
+    concepts.row({c.id, c.title, c.valueset ? "value set" : "concept", join(c.codes, ", "), join(c.includes, ", ")});
+  out += concepts.render() + "\n";
+
+  out += heading("Sources", 2);
+  Table sources(format, {"id", "citation", "doi / url", "tags"});
+  for (const auto& s : info.sources)
+    sources.row({s.id, s.citation, s.doi.empty() ? s.url : "doi:" + s.doi, join(s.tags, ", ")});
+  out += sources.render() + "\n";
   if (format == TableFormat::html) out += "</body></html>\n";
   return out;
 }
