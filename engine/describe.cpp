@@ -219,12 +219,12 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
     for (const auto* o : members)
       for (const auto& [key, value] : o->details)
         if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-    std::vector<std::string> header = {"approach"};
+    std::vector<std::string> header = {"approach", "procedure"};
     header.insert(header.end(), keys.begin(), keys.end());
     header.insert(header.end(), {"indications (rules)", "contraindications (rules)", "complications"});
     Table approaches(format, header);
     for (const auto* o : members) {
-      std::vector<std::string> row = {o->title};
+      std::vector<std::string> row = {o->title, o->protocol};
       for (const auto& key : keys) {
         std::string value;
         for (const auto& [k, v] : o->details)
