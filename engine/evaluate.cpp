@@ -1,6 +1,7 @@
 // Facts → statuses, scores, ranks and explanations, following the rule set's policy.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "profile.hpp"
@@ -152,16 +153,21 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
     bool all_unverified = true;
     double best_weight = -INFINITY;
     std::string first_indication, first_blocker, first_holdback;
-    std::set<std::string> missing;
-    std::vector<Reason> unknown_reasons;
+    // Rules that came out unknown; which of them matter depends on the status.
+    struct Unknown {
+      RuleKind kind;
+      std::set<std::string> paths;
+      std::optional<Reason> reason;  // for rules that hold a ranked option back
+    };
+    std::vector<Unknown> unknowns;
     for (int r : order) {
       const PlanRule& planned = plan.rules[static_cast<std::size_t>(r)];
       const Rule& rule = model.rules[static_cast<std::size_t>(planned.model_rule)];
       Truth t = truth[static_cast<std::size_t>(r)];
       if (t == Truth::Unknown) {
-        std::set<std::string> paths;
+        Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, {}, std::nullopt});
+        std::set<std::string>& paths = unknown.paths;
         collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "", paths);
-        missing.insert(paths.begin(), paths.end());
         bool blocking = rule.kind == RuleKind::absolute_contraindication ||
                         rule.kind == RuleKind::research_only ||
                         rule.kind == RuleKind::not_indicated || rule.kind == RuleKind::prerequisite ||
@@ -173,7 +179,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
                         " (" + to_string(rule.kind) + "): " + rule.because;
           reason.missing.assign(paths.begin(), paths.end());
           if (rule.kind == RuleKind::prerequisite) reason.met = std::nullopt;
-          unknown_reasons.push_back(std::move(reason));
+          unknown.reason = std::move(reason);
           if (rule.kind != RuleKind::relative_contraindication) {
             held_back = true;
             if (first_holdback.empty()) first_holdback = "unknown: " + rule.because;
@@ -256,7 +262,23 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
           break;
       }
     }
-    for (Reason& reason : unknown_reasons) out.reasons.push_back(std::move(reason));
+    // `missing`: the absent fields that could change this option's status or rank.
+    // Excluded: none. Research-only or not indicated by a rule: those that could
+    // exclude it. Not indicated for want of an indication: those that could indicate
+    // it. Ranked: all, with a missing_data reason for each rule that holds it back.
+    auto relevant = [&](RuleKind kind) {
+      if (excluded) return false;
+      if (research || not_indicated_rule) return kind == RuleKind::absolute_contraindication;
+      if (weights.empty()) return kind == RuleKind::indication;
+      return true;
+    };
+    std::set<std::string> missing;
+    for (Unknown& unknown : unknowns) {
+      if (!relevant(unknown.kind)) continue;
+      missing.insert(unknown.paths.begin(), unknown.paths.end());
+      if (unknown.reason && !weights.empty() && !research && !not_indicated_rule)
+        out.reasons.push_back(std::move(*unknown.reason));
+    }
 
     if (excluded) {
       out.status = Status::excluded;

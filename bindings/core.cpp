@@ -1,0 +1,110 @@
+// stimrank._core: the pybind11 layer over the public C++ API. It only converts;
+// the Python package (stimrank/__init__.py) adds the friendly API and exceptions.
+// Nothing here throws: the C++ API reports problems as data.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "stimrank/stimrank.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+py::dict diagnostic_dict(const stimrank::Diagnostic& d) {
+  py::dict out;
+  out["severity"] = stimrank::to_string(d.severity);
+  out["code"] = d.code;
+  out["file"] = d.location.file;
+  out["line"] = d.location.line;
+  out["column"] = d.location.column;
+  out["message"] = d.message;
+  out["hint"] = d.hint;
+  out["text"] = d.format();
+  return out;
+}
+
+struct Evaluation {
+  std::optional<stimrank::Result> result;
+  std::vector<std::pair<std::string, std::string>> errors;  // (JSON path, message)
+};
+
+Evaluation convert(stimrank::Evaluation&& e) {
+  Evaluation out;
+  out.result = std::move(e.result);
+  for (auto& error : e.errors) out.errors.emplace_back(error.path, error.message);
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "stimrank native core (use the `stimrank` package instead)";
+
+  py::class_<stimrank::Result>(m, "Result")
+      .def_readonly("profile", &stimrank::Result::profile)
+      .def("to_json", &stimrank::Result::to_json, py::arg("indent") = -1)
+      .def("to_text", &stimrank::Result::to_text);
+
+  py::class_<Evaluation>(m, "Evaluation")
+      .def_property_readonly("ok", [](const Evaluation& e) { return e.result.has_value(); })
+      .def_property_readonly("result", [](const Evaluation& e) -> std::optional<stimrank::Result> { return e.result; })
+      .def_readonly("errors", &Evaluation::errors);
+
+  py::class_<stimrank::RuleSet, std::shared_ptr<stimrank::RuleSet>>(m, "RuleSet")
+      .def_property_readonly("name", &stimrank::RuleSet::name)
+      .def_property_readonly("version", &stimrank::RuleSet::version)
+      .def_property_readonly("digest", &stimrank::RuleSet::digest)
+      .def("option_ids", &stimrank::RuleSet::option_ids)
+      .def("warnings", [](const stimrank::RuleSet& rs) {
+        py::list out;
+        for (const auto& d : rs.warnings()) out.append(diagnostic_dict(d));
+        return out;
+      })
+      .def("evaluate", [](const stimrank::RuleSet& rs, const std::string& json) {
+        std::string copy = json;
+        py::gil_scoped_release release;
+        return convert(rs.evaluate_json(copy));
+      })
+      // Evaluates many profiles on `threads` threads (0 = every core), without the GIL.
+      .def("evaluate_many", [](const stimrank::RuleSet& rs, std::vector<std::string> profiles, unsigned threads) {
+        std::vector<Evaluation> out(profiles.size());
+        {
+          py::gil_scoped_release release;
+          unsigned count = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+          count = static_cast<unsigned>(std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
+          std::atomic<std::size_t> next{0};
+          auto worker = [&] {
+            for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
+              out[i] = convert(rs.evaluate_json(profiles[i]));
+          };
+          std::vector<std::thread> pool;
+          for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
+          worker();
+          for (auto& t : pool) t.join();
+        }
+        return out;
+      }, py::arg("profiles"), py::arg("threads") = 0)
+      .def("tables", [](const stimrank::RuleSet& rs, bool html) {
+        return stimrank::render_evidence_tables(rs.describe(), html ? stimrank::TableFormat::html
+                                                                    : stimrank::TableFormat::markdown);
+      }, py::arg("html") = false);
+
+  // Returns (rule set or None, diagnostics as dicts).
+  m.def("load", [](const std::string& path) {
+    stimrank::LoadResult loaded;
+    {
+      py::gil_scoped_release release;
+      loaded = stimrank::load_rules(path);
+    }
+    py::list diagnostics;
+    for (const auto& d : loaded.diagnostics) diagnostics.append(diagnostic_dict(d));
+    std::shared_ptr<stimrank::RuleSet> ruleset =
+        loaded.ruleset ? std::const_pointer_cast<stimrank::RuleSet>(loaded.ruleset) : nullptr;
+    return py::make_tuple(ruleset, diagnostics);
+  });
+  m.attr("__version__") = STIMRANK_VERSION;
+}

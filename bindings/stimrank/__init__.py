@@ -1,0 +1,361 @@
+"""stimrank: ranked, explained neuromodulation options for chronic neuropathic pain.
+
+Load a rule set once, then evaluate patient profiles::
+
+    import stimrank
+    rs = stimrank.load()                      # the shipped knowledge base
+    res = rs.evaluate({"id": "p1", "age": 70, "conditions": ["postherpetic_neuralgia"]})
+    res.ranking                               # ['tens_conventional', 'rtms_m1_hf', ...]
+    print(res.explain())                      # readable text
+    res.to_dict()                             # the result JSON as Python objects
+    rs.evaluate_many(profiles)                # list of dicts, a DataFrame or a JSONL path; all cores
+    stimrank.to_dataframe(results)            # tidy frame: one row per profile x option
+
+Problems raise typed exceptions: :class:`RuleError` (a rule set with errors; its
+``diagnostics`` carry file, line, column, code and message) and :class:`ProfileError`
+(an invalid profile; its ``errors`` carry the JSON path and the message).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json as _json
+import math as _math
+import os as _os
+from dataclasses import dataclass
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Union
+
+from . import _core
+
+__version__ = _core.__version__
+__all__ = [
+    "load", "RuleSet", "Result", "RuleError", "ProfileError", "StimrankError", "Diagnostic",
+    "FieldError", "to_dataframe", "default_rules_path", "__version__",
+]
+
+
+class StimrankError(Exception):
+    """Base class of stimrank's exceptions."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a rule file, at ``file:line:column``."""
+
+    severity: str
+    code: str
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str = ""
+    text: str = ""  # the formatted diagnostic, with the source line and a caret
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+
+
+class RuleError(StimrankError):
+    """The rule set could not be loaded; ``diagnostics`` lists every problem."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics: List[Diagnostic] = list(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        first = str(errors[0]) if errors else "the rule set has errors"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a profile: the JSON path and the message."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or 'profile'}: {self.message}"
+
+
+class ProfileError(StimrankError, ValueError):
+    """A profile does not follow the rule set's fact schema.
+
+    ``errors`` lists every problem (``path``, ``message``); ``path`` is the first
+    problem's JSON path; ``index`` is the profile's position in a batch (or None).
+    """
+
+    def __init__(self, errors: Sequence[FieldError], index: Optional[int] = None, profile_id: Optional[str] = None):
+        self.errors: List[FieldError] = list(errors)
+        self.index = index
+        self.profile_id = profile_id
+        self.path = self.errors[0].path if self.errors else ""
+        where = f"profile {index}: " if index is not None else ""
+        super().__init__(where + "; ".join(str(e) for e in self.errors))
+
+
+def _diagnostics(raw: Iterable[Mapping[str, Any]]) -> List[Diagnostic]:
+    return [Diagnostic(**d) for d in raw]
+
+
+_PACKAGE_KNOWLEDGE = _os.path.join(_os.path.dirname(__file__), "knowledge")
+
+
+def default_rules_path() -> str:
+    """The shipped knowledge base: ``$STIMRANK_RULES``, the copy installed with the package,
+    or the source tree's ``knowledge/``."""
+    env = _os.environ.get("STIMRANK_RULES")
+    if env:
+        return env
+    if _os.path.isdir(_PACKAGE_KNOWLEDGE):
+        return _PACKAGE_KNOWLEDGE
+    source = _os.path.join(_os.path.dirname(__file__), "..", "..", "knowledge")
+    return _os.path.normpath(source)
+
+
+def load(path: Optional[Union[str, _os.PathLike]] = None) -> "RuleSet":
+    """Load and compile a rule set (a ``.rules`` file or a folder of them).
+
+    With no path, loads the shipped knowledge base. Raises :class:`RuleError`
+    listing every diagnostic when the rules have errors.
+    """
+    target = _os.fspath(path) if path is not None else default_rules_path()
+    core, raw = _core.load(target)
+    diagnostics = _diagnostics(raw)
+    if core is None:
+        raise RuleError(diagnostics)
+    return RuleSet(core, diagnostics)
+
+
+def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
+    if isinstance(profile, bytes):
+        return profile.decode("utf-8", errors="replace")
+    if isinstance(profile, str):
+        return profile
+    if isinstance(profile, Mapping):
+        return _json.dumps(_clean(profile), ensure_ascii=False)
+    raise TypeError(f"a profile is a dict or a JSON string, not {type(profile).__name__}")
+
+
+def _missing(value: Any) -> bool:
+    """NaN/None/NA as pandas writes them for empty cells: absent, i.e. unknown."""
+    if value is None:
+        return True
+    if isinstance(value, float) and _math.isnan(value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays → Python values."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes, list, dict)):
+        return value.item()
+    return value
+
+
+def _clean(profile: Mapping[str, Any]) -> dict:
+    """Drops absent values and turns dotted keys ("pain.nrs") into nested objects."""
+    out: dict = {}
+    for key, value in profile.items():
+        if not isinstance(value, (list, dict, tuple)) and _missing(value):
+            continue
+        value = _plain(value)
+        if isinstance(value, Mapping):
+            value = _clean(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        parts = str(key).split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+class Result:
+    """The ranked, explained options for one profile.
+
+    ``ranking`` is the ranked option ids in order; ``options`` every option's entry;
+    ``to_dict()`` the whole result as in the JSON contract.
+    """
+
+    def __init__(self, core: "_core.Result"):
+        self._core = core
+        self._dict: Optional[dict] = None
+
+    @property
+    def profile(self) -> str:
+        """The profile's id."""
+        return self._core.profile
+
+    def to_dict(self) -> dict:
+        """The result as Python objects (contracts/README.md §3)."""
+        if self._dict is None:
+            self._dict = _json.loads(self._core.to_json())
+        return self._dict
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """The result as JSON, byte for byte what ``stimrank evaluate`` prints."""
+        return self._core.to_json(-1 if indent is None else indent)
+
+    @property
+    def options(self) -> List[dict]:
+        """Every option: ranked first in rank order, then the rest."""
+        return self.to_dict()["options"]
+
+    @property
+    def ranking(self) -> List[str]:
+        """The ids of the ranked options (recommended or consider), best first."""
+        return [o["option"] for o in self.options if o["rank"] is not None]
+
+    @property
+    def warnings(self) -> List[str]:
+        return self.to_dict()["warnings"]
+
+    def option(self, option_id: str) -> dict:
+        """One option's entry, by id."""
+        for o in self.options:
+            if o["option"] == option_id:
+                return o
+        raise KeyError(option_id)
+
+    def explain(self) -> str:
+        """A readable account: ranked options with grade and reason, the others with why."""
+        return self._core.to_text()
+
+    def __repr__(self) -> str:
+        top = ", ".join(self.ranking[:3]) or "nothing ranked"
+        return f"<stimrank.Result {self.profile}: {top}>"
+
+    def _repr_html_(self) -> str:
+        colours = {"recommended": "#d4edda", "consider": "#fff3cd", "excluded": "#f8d7da",
+                   "research_only": "#e2e3e5", "not_indicated": "#ffffff"}
+        rows = []
+        for o in self.options:
+            grade = "; ".join(
+                e["scheme"] + "(" + ", ".join(f"{k} {v}" for k, v in e.items()
+                                               if k not in {"rule", "scheme", "weight", "condition", "source",
+                                                            "doi", "tags", "unverified"}) + ")"
+                + (" unverified" if e["unverified"] else "")
+                for e in o["evidence"])
+            rows.append(
+                f'<tr style="background:{colours.get(o["status"], "#fff")}">'
+                f'<td>{"" if o["rank"] is None else o["rank"]}</td>'
+                f'<td><b>{_html.escape(o["option"])}</b><br><small>{_html.escape(o["title"])}</small></td>'
+                f'<td>{_html.escape(o["status"])}</td><td>{_html.escape(grade)}</td>'
+                f'<td>{_html.escape(o["summary"])}</td>'
+                f'<td><small>{_html.escape(", ".join(o["missing"]))}</small></td></tr>')
+        return (f"<div><b>stimrank</b> · profile {_html.escape(self.profile)}"
+                "<table><thead><tr><th>rank</th><th>option</th><th>status</th><th>evidence</th>"
+                "<th>why</th><th>missing data</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+
+
+class RuleSet:
+    """A compiled rule set. Immutable; safe to share between threads."""
+
+    def __init__(self, core: "_core.RuleSet", diagnostics: Sequence[Diagnostic] = ()):
+        self._core = core
+        self.diagnostics: List[Diagnostic] = list(diagnostics)
+
+    name = property(lambda self: self._core.name, doc="The rule set's name.")
+    version = property(lambda self: self._core.version, doc="The rule set's version.")
+    digest = property(lambda self: self._core.digest, doc="sha256 of the rule files.")
+
+    @property
+    def option_ids(self) -> List[str]:
+        return self._core.option_ids()
+
+    @property
+    def warnings(self) -> List[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    def evaluate(self, profile: Union[Mapping[str, Any], str, bytes]) -> Result:
+        """Evaluate one profile (a dict or a JSON string). Raises :class:`ProfileError`."""
+        evaluation = self._core.evaluate(_profile_json(profile))
+        if not evaluation.ok:
+            raise ProfileError([FieldError(p, m) for p, m in evaluation.errors])
+        return Result(evaluation.result)
+
+    def evaluate_many(self, profiles: Any, *, threads: int = 0, errors: str = "raise") -> List[Any]:
+        """Evaluate a batch on every core (``threads=0``), without holding the GIL.
+
+        ``profiles`` is a list of dicts or JSON strings, a pandas DataFrame (one row per
+        profile; dotted columns such as ``pain.nrs`` become nested fields; empty cells
+        are unknown), or the path of a JSON Lines file. With ``errors="raise"`` an
+        invalid profile raises :class:`ProfileError` (naming every invalid one); with
+        ``errors="return"`` its place in the list holds the ProfileError instead.
+        """
+        if errors not in ("raise", "return"):
+            raise ValueError('errors is "raise" or "return"')
+        texts = self._batch_texts(profiles)
+        evaluations = self._core.evaluate_many(texts, threads)
+        out: List[Any] = []
+        failures: List[ProfileError] = []
+        for index, evaluation in enumerate(evaluations):
+            if evaluation.ok:
+                out.append(Result(evaluation.result))
+            else:
+                error = ProfileError([FieldError(p, m) for p, m in evaluation.errors], index=index)
+                failures.append(error)
+                out.append(error)
+        if failures and errors == "raise":
+            error = ProfileError(failures[0].errors, index=failures[0].index)
+            error.failures = failures  # every invalid profile, in order
+            if len(failures) > 1:
+                error.args = (f"{error.args[0]} (and {len(failures) - 1} more invalid profiles)",)
+            raise error
+        return out
+
+    def evaluate_frame(self, frame: Any, *, threads: int = 0):
+        """Evaluate a DataFrame of profiles and return the tidy result frame."""
+        return to_dataframe(self.evaluate_many(frame, threads=threads))
+
+    def tables(self, html: bool = False) -> str:
+        """The rule set as evidence tables (Markdown, or HTML)."""
+        return self._core.tables(html)
+
+    def _batch_texts(self, profiles: Any) -> List[str]:
+        if isinstance(profiles, (str, _os.PathLike)):
+            with open(profiles, encoding="utf-8") as handle:
+                return [line for line in (l.rstrip("\r\n") for l in handle) if line.strip()]
+        if hasattr(profiles, "to_dict") and hasattr(profiles, "columns"):
+            return [_profile_json(row) for row in profiles.to_dict(orient="records")]
+        return [_profile_json(p) for p in profiles]
+
+    def __repr__(self) -> str:
+        return f"<stimrank.RuleSet {self.name} {self.version}: {len(self.option_ids)} options>"
+
+
+def to_dataframe(results: Iterable[Union[Result, ProfileError]]):
+    """A tidy pandas DataFrame: one row per profile x option.
+
+    Columns: profile, option, title, family, invasiveness, status, rank, score,
+    grade, summary, reasons, missing. Invalid profiles (ProfileError entries from
+    ``errors="return"``) are skipped. Needs pandas (Debian: python3-pandas).
+    """
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pandas stays optional
+        raise ImportError("to_dataframe needs pandas (Debian: apt install python3-pandas)") from exc
+    rows = []
+    for result in results:
+        if not isinstance(result, Result):
+            continue
+        for o in result.options:
+            grade = "; ".join(
+                e["scheme"] + "(" + ", ".join(f"{k} {v}" for k, v in e.items()
+                                               if k not in {"rule", "scheme", "weight", "condition", "source",
+                                                            "doi", "tags", "unverified"}) + ")"
+                for e in o["evidence"])
+            rows.append({
+                "profile": result.profile, "option": o["option"], "title": o["title"],
+                "family": o["family"], "invasiveness": o["invasiveness"], "status": o["status"],
+                "rank": o["rank"], "score": o["score"], "grade": grade, "summary": o["summary"],
+                "reasons": "; ".join(f'{r["kind"]}: {r["text"]} [{r["source"]}]' for r in o["reasons"]),
+                "missing": ", ".join(o["missing"]),
+            })
+    frame = pd.DataFrame(rows, columns=["profile", "option", "title", "family", "invasiveness", "status",
+                                        "rank", "score", "grade", "summary", "reasons", "missing"])
+    frame["rank"] = frame["rank"].astype("Int64")
+    return frame
