@@ -19,7 +19,7 @@ using namespace rules::model;
 namespace {
 
 std::string show(const json& value) {
-  std::string text = value.dump();
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return "`" + text + "`";
 }
@@ -381,6 +381,26 @@ class Loader {
   std::vector<ProfileError>& errors_;
 };
 
+// Messages quote the input; keep them valid UTF-8 whatever the input was.
+std::string valid_utf8(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+    bool ok = length > 0 && i + length <= text.size();
+    for (std::size_t k = 1; ok && k < length; ++k)
+      ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    if (ok && (length > 1 || byte >= 0x20 || byte == '\t')) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool load_profile(const Model& model, const Plan& plan, std::string_view text, const Limits& limits,
@@ -408,11 +428,15 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
       message = colon == std::string::npos ? message : message.substr(colon);
       for (char& c : message) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       while (!message.empty() && (message.back() == '.' || message.back() == ' ')) message.pop_back();
-      errors.push_back({"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + message});
+      errors.push_back({"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + valid_utf8(message)});
     }
     return false;
   }
   Loader(model, plan, facts, errors).load(document);
+  for (ProfileError& e : errors) {
+    e.path = valid_utf8(e.path);
+    e.message = valid_utf8(e.message);
+  }
   return errors.empty();
 }
 

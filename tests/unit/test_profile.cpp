@@ -82,3 +82,16 @@ TEST_CASE("hostile profiles are refused cleanly", "[profile]") {
   CHECK_FALSE(rules()->evaluate_json(std::string("\0\xff", 2)).ok());
   CHECK_FALSE(rules()->evaluate_json(R"({"id": "p", "age": 1e400})").ok());
 }
+
+TEST_CASE("error messages stay valid UTF-8 whatever the input", "[profile]") {
+  for (const std::string& bad : {std::string("\xef\xbf\xbd\xff\xfe"), std::string("{\"id\": \"p\", \"age\": \"\xff\"}"),
+                                 std::string("{\"id\": \"\xc3\"}")}) {
+    stimrank::Evaluation evaluation = rules()->evaluate_json(bad);
+    REQUIRE_FALSE(evaluation.ok());
+    for (const auto& e : evaluation.errors) {
+      INFO(e.message);
+      CHECK(e.message.find('\xff') == std::string::npos);
+      CHECK(e.message.find("internal error") == std::string::npos);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+"""pytest suite for the `stimrank` Python package (installed in a virtual environment).
+
+STIMRANK_CLI points at build/stimrank, so results can be compared with the CLI.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import stimrank
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROFILES = sorted((ROOT / "examples" / "profiles").glob("*.json"))
+CLI = os.environ.get("STIMRANK_CLI", str(ROOT / "build" / "stimrank"))
+
+
+@pytest.fixture(scope="module")
+def rs():
+    return stimrank.load()
+
+
+def profile(i, **extra):
+    p = {"id": f"p{i}", "age": 30 + i % 60, "conditions": ["postherpetic_neuralgia"],
+         "pain": {"nrs": 5 + i % 5, "distribution": "focal"}, "devices": []}
+    p.update(extra)
+    return p
+
+
+# ---- loading
+
+def test_load_shipped_knowledge_base(rs):
+    assert rs.name == "neuromodulation-neuropathic-pain"
+    assert rs.digest.startswith("sha256:") and len(rs.digest) == 71
+    assert len(rs.option_ids) == 21
+    assert "rtms_m1_hf" in rs.option_ids and "snrs_transspinal" in rs.option_ids
+
+
+def test_installed_package_ships_knowledge_and_stubs():
+    package = pathlib.Path(stimrank.__file__).parent
+    assert (package / "__init__.pyi").exists()
+    assert (package / "py.typed").exists()
+    if "site-packages" in str(package):
+        assert (package / "knowledge" / "neuromodulation.rules").exists()
+
+
+def test_syntax_error_raises_rule_error_with_line_and_column(tmp_path):
+    bad = tmp_path / "bad.rules"
+    bad.write_text('ruleset "x" version "1"\nsource s "S" doi "10.1/s";\nfacts { age int; }\n')
+    with pytest.raises(stimrank.RuleError) as info:
+        stimrank.load(bad)
+    diagnostics = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert [(d.line, d.column, d.code) for d in diagnostics] == [(1, 24, "E012"), (3, 13, "E034")]
+    assert diagnostics[0].file.endswith("bad.rules")
+    assert diagnostics[0].message == "expected `;` after the ruleset header, found `source`"
+    assert "^" in diagnostics[0].text
+    assert "bad.rules:1:24" in str(info.value)
+
+
+def test_semantic_errors_and_missing_files_raise_rule_error(tmp_path):
+    with pytest.raises(stimrank.RuleError) as info:
+        stimrank.load(tmp_path / "nope.rules")
+    assert info.value.diagnostics[0].code == "E105"
+    semantic = tmp_path / "semantic.rules"
+    semantic.write_text('ruleset "x" version "1";\nsource s "S" doi "10.1/s";\nfacts { age: int; }\n'
+                        'option o "O" { invasiveness noninvasive;\n'
+                        '  indication a when agee >= 3 weight 1 source s because "a"; }\n')
+    with pytest.raises(stimrank.RuleError) as info:
+        stimrank.load(semantic)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.column, d.hint) == ("E100", 5, 21, "did you mean `age`?")
+
+
+# ---- one profile
+
+def test_evaluate_dict_and_json_string_agree(rs):
+    p = profile(1)
+    from_dict = rs.evaluate(p)
+    from_text = rs.evaluate(json.dumps(p))
+    assert from_dict.to_json() == from_text.to_json()
+    assert from_dict.ranking[0] == "tens_conventional"
+    assert from_dict.profile == "p1"
+    assert from_dict.to_dict()["profile"] == "p1"
+    assert from_dict.option("tus")["status"] == "research_only"
+    with pytest.raises(KeyError):
+        from_dict.option("no_such_option")
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_results_identical_to_the_cli(rs, path):
+    cli = subprocess.run([CLI, "evaluate", str(path)], capture_output=True, text=True, check=True).stdout
+    assert rs.evaluate(path.read_text()).to_json() + "\n" == cli
+
+
+def test_explain_and_html(rs):
+    res = rs.evaluate(profile(2))
+    text = res.explain()
+    assert "ranked options" in text and "tens_conventional" in text
+    page = res._repr_html_()
+    assert page.startswith("<div>") and "<table>" in page and "rtms_m1_hf" in page
+    assert "<script" not in page
+    assert repr(res).startswith("<stimrank.Result p2:")
+
+
+def test_profile_error_names_the_json_path(rs):
+    with pytest.raises(stimrank.ProfileError) as info:
+        rs.evaluate({"id": "x", "pain": {"nrs": "seven"}, "age": 200})
+    error = info.value
+    assert error.path == "/age"
+    assert [(e.path, e.message) for e in error.errors] == [
+        ("/age", "expected an integer from 0 to 130, got `200`"),
+        ("/pain/nrs", 'expected a number from 0 to 10, got `"seven"`')]
+    assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("bad", ["", "{", "[]", "null", b"\xff\xfe", '{"id": 5}', "x" * 100])
+def test_bad_input_never_crashes(rs, bad):
+    with pytest.raises(stimrank.ProfileError):
+        rs.evaluate(bad)
+
+
+def test_wrong_python_type_is_a_type_error(rs):
+    with pytest.raises(TypeError):
+        rs.evaluate(42)
+
+
+# ---- batches
+
+def test_evaluate_many_ten_thousand_profiles(rs):
+    profiles = [profile(i) for i in range(10000)]
+    results = rs.evaluate_many(profiles)
+    assert len(results) == 10000
+    assert [r.profile for r in results[:3]] == ["p0", "p1", "p2"]
+    assert all(r.ranking[0] == "tens_conventional" for r in results)
+    single = rs.evaluate(profiles[1234]).to_json()
+    assert results[1234].to_json() == single
+
+
+def test_evaluate_many_threads_do_not_change_results(rs):
+    profiles = [profile(i) for i in range(200)]
+    one = [r.to_json() for r in rs.evaluate_many(profiles, threads=1)]
+    many = [r.to_json() for r in rs.evaluate_many(profiles, threads=4)]
+    assert one == many
+
+
+def test_evaluate_many_from_several_python_threads(rs):
+    outputs = [None] * 4
+
+    def work(k):
+        outputs[k] = [r.to_json() for r in rs.evaluate_many([profile(i) for i in range(300)])]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(o == outputs[0] for o in outputs)
+
+
+def test_evaluate_many_invalid_profiles(rs):
+    batch = [profile(0), {"id": "bad", "age": "old"}, profile(2), "not json"]
+    with pytest.raises(stimrank.ProfileError) as info:
+        rs.evaluate_many(batch)
+    assert info.value.index == 1
+    assert info.value.path == "/age"
+    assert [f.index for f in info.value.failures] == [1, 3]
+    returned = rs.evaluate_many(batch, errors="return")
+    assert isinstance(returned[0], stimrank.Result)
+    assert isinstance(returned[1], stimrank.ProfileError)
+    assert isinstance(returned[3], stimrank.ProfileError)
+    assert returned[2].profile == "p2"
+    with pytest.raises(ValueError):
+        rs.evaluate_many(batch, errors="ignore")
+
+
+def test_evaluate_many_jsonl_path(rs, tmp_path):
+    path = tmp_path / "cohort.jsonl"
+    path.write_text("".join(json.dumps(profile(i)) + "\n" for i in range(5)) + "\n")
+    results = rs.evaluate_many(str(path))
+    assert [r.profile for r in results] == [f"p{i}" for i in range(5)]
+    assert len(rs.evaluate_many(path)) == 5
+
+
+# ---- pandas
+
+def test_tidy_frame(rs):
+    pd = pytest.importorskip("pandas")
+    results = rs.evaluate_many([profile(i) for i in range(3)])
+    frame = stimrank.to_dataframe(results)
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) == 3 * 21
+    assert list(frame.columns) == ["profile", "option", "title", "family", "invasiveness", "status", "rank",
+                                   "score", "grade", "summary", "reasons", "missing"]
+    first = frame[(frame["profile"] == "p0") & (frame["rank"] == 1)]
+    assert first["option"].tolist() == ["tens_conventional"]
+    assert "GRADE(direction for, line first)" in first["grade"].iloc[0]
+
+
+def test_dataframe_input_with_dotted_columns_and_empty_cells(rs):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({
+        "id": ["a", "b"],
+        "age": [70, float("nan")],
+        "conditions": [["postherpetic_neuralgia"], ["painful_diabetic_neuropathy"]],
+        "pain.distribution": ["focal", None],
+        "devices": [[], []],
+    })
+    results = rs.evaluate_many(frame)
+    assert [r.profile for r in results] == ["a", "b"]
+    assert results[0].ranking[0] == "tens_conventional"
+    tidy = rs.evaluate_frame(frame)
+    assert set(tidy["profile"]) == {"a", "b"}
+
+
+# ---- documentation
+
+def test_help_is_useful():
+    assert "evaluate_many" in stimrank.__doc__
+    assert "ProfileError" in stimrank.__doc__
+    for name in ("load", "RuleSet", "Result", "to_dataframe"):
+        assert getattr(stimrank, name).__doc__
+
+
+def test_notebook_runs_headless(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    # A kernel that runs this interpreter, so the notebook sees this stimrank.
+    spec = tmp_path / "kernels" / "stimrank-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "stimrank test", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = str(tmp_path)
+    notebook = nbformat.read(ROOT / "examples" / "notebooks" / "ranking.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, kernel_name="stimrank-test", timeout=120,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert html, "a result renders as HTML"
