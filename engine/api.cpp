@@ -63,7 +63,10 @@ LoadResult internal_error(const char* what) {
 
 }  // namespace
 
+LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& options) noexcept;
+
 LoadResult load_rules(const std::string& path, const LoadOptions& options) noexcept {
+  if (path.rfind("db:", 0) == 0) return load_rules_from_registry(path, options);
   try {
     std::vector<std::string> roots;
     std::error_code ec;

@@ -158,6 +158,7 @@ class Checker {
       std::string relative = base.empty() ? file->name()
                                           : std::filesystem::path(file->name()).lexically_relative(base).string();
       digest_input += relative + '\0' + file->text() + '\0';
+      model_.files.emplace_back(relative, file->text());
       for (const Node& node : file->root.kids) items_.push_back({&node, file.get()});
     }
     model_.digest = "sha256:" + sha256_hex(digest_input);

@@ -159,6 +159,8 @@ struct Policy {
 
 struct Model {
   std::string name, version, digest;
+  // Every rule file, by its name relative to the rule set's folder, in load order.
+  std::vector<std::pair<std::string, std::string>> files;
   Schema schema;
   std::vector<Concept> concepts;
   std::vector<Source> sources;

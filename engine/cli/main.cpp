@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 #include <vector>
 
 #include "stimrank/stimrank.hpp"
@@ -21,6 +23,14 @@ const char* const kUsageText =
     "  stimrank evaluate [--rules PATH] [--threads N] --jsonl FILE|-\n"
     "  stimrank check    [--rules PATH]\n"
     "  stimrank table    [--rules PATH] [--html]     # evidence tables rendered from the rules\n"
+    "  stimrank publish  --db FILE [--rules PATH] [--author NAME] [--note TEXT]\n"
+    "  stimrank versions --db FILE\n"
+    "  stimrank audit verify --db FILE\n"
+    "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
+    "\n"
+    "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
+    "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
+    "--audit-key-file FILE (never stored). --rules accepts db:FILE#name@version.\n"
     "  stimrank version\n"
     "\n"
     "--rules takes a rule file or a folder of them; the default is the shipped knowledge base.\n"
@@ -32,7 +42,8 @@ int usage_error(const std::string& message) {
 }
 
 struct Args {
-  std::string command, rules, format = "json", input;
+  std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file, subcommand;
+  std::size_t chunk = 1000;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
 };
@@ -74,6 +85,78 @@ int table(const Args& args) {
   return kOk;
 }
 
+int publish(const Args& args) {
+  std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+  stimrank::PublishOutcome outcome = stimrank::publish_rules(args.db, path, args.author, args.note);
+  if (!outcome.ok) {
+    std::cerr << "stimrank: cannot publish: " << outcome.error << "\n";
+    return kInputError;
+  }
+  std::cout << (outcome.already_published ? "already published: " : "published: ") << outcome.name << " "
+            << outcome.version << " " << outcome.digest << "\n";
+  return kOk;
+}
+
+int versions(const Args& args) {
+  std::string error;
+  auto entries = stimrank::list_rule_versions(args.db, error);
+  if (!error.empty()) {
+    std::cerr << "stimrank: " << error << "\n";
+    return kInputError;
+  }
+  for (const auto& e : entries)
+    std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t" << e.files
+              << " files" << (e.author.empty() ? "" : "\t" + e.author) << (e.note.empty() ? "" : "\t" + e.note)
+              << "\n";
+  return kOk;
+}
+
+int audit_verify(const Args& args) {
+  stimrank::AuditVerification v = stimrank::verify_audit(args.db);
+  if (!v.ok) {
+    std::cerr << "stimrank: audit log `" << args.db << "` is broken: " << v.message << "\n";
+    if (v.first_broken) std::cout << "first broken record: " << *v.first_broken << "\n";
+    return kInputError;
+  }
+  std::cout << "ok: " << v.message << "\n";
+  return kOk;
+}
+
+int batch(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  stimrank::BatchOptions options;
+  options.threads = args.threads;
+  options.chunk = args.chunk;
+  bool tty = isatty(STDERR_FILENO) != 0;
+  options.progress = [tty](const stimrank::BatchProgress& p) {
+    double rate = p.seconds > 0 ? static_cast<double>(p.evaluated_now) / p.seconds : 0;
+    double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
+    char line[160];
+    if (tty) {
+      int width = 30;
+      int filled = p.total ? static_cast<int>(width * p.done / p.total) : width;
+      std::string bar(static_cast<std::size_t>(filled), '=');
+      bar += std::string(static_cast<std::size_t>(width - filled), ' ');
+      std::snprintf(line, sizeof line, "\r[%s] %lld/%lld profiles  %.0f/s  ETA %.0fs ", bar.c_str(),
+                    static_cast<long long>(p.done), static_cast<long long>(p.total), rate, eta);
+    } else {
+      std::snprintf(line, sizeof line, "progress: %lld/%lld profiles, %.0f/s, ETA %.0fs\n",
+                    static_cast<long long>(p.done), static_cast<long long>(p.total), rate, eta);
+    }
+    std::cerr << line << std::flush;
+  };
+  stimrank::BatchReport report = stimrank::run_batch(*ruleset, args.db, options);
+  if (tty) std::cerr << "\n";
+  if (!report.ok) {
+    std::cerr << "stimrank: batch failed: " << report.error << "\n";
+    return kInputError;
+  }
+  std::cout << "done: " << report.total << " profiles (" << report.already_done << " already done, "
+            << report.evaluated << " evaluated now, " << report.invalid << " invalid in this run)\n";
+  return kOk;
+}
+
 int check(const Args& args) {
   auto ruleset = load(args, true);
   if (!ruleset) return kInputError;
@@ -106,7 +189,35 @@ std::string error_line(std::size_t line, const std::vector<stimrank::ProfileErro
   return out + "]}";
 }
 
-int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset) {
+// The audit log, when --audit is given; the key comes from the caller only.
+std::shared_ptr<stimrank::AuditLog> open_audit(const Args& args, bool& failed) {
+  failed = false;
+  if (args.audit.empty()) return nullptr;
+  std::string key;
+  if (!args.audit_key_file.empty()) {
+    if (!read_all(args.audit_key_file, key)) {
+      std::cerr << "stimrank: cannot read the audit key file `" << args.audit_key_file << "`\n";
+      failed = true;
+      return nullptr;
+    }
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  } else if (const char* env = std::getenv("STIMRANK_AUDIT_KEY")) {
+    key = env;
+  } else {
+    std::cerr << "stimrank: --audit needs a key: set STIMRANK_AUDIT_KEY or give --audit-key-file FILE\n";
+    failed = true;
+    return nullptr;
+  }
+  std::string error;
+  auto log = stimrank::AuditLog::open(args.audit, key, error);
+  if (!log) {
+    std::cerr << "stimrank: cannot open the audit log: " << error << "\n";
+    failed = true;
+  }
+  return log;
+}
+
+int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank::AuditLog* audit) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (args.input != "-") {
@@ -142,7 +253,11 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset) {
     auto worker = [&] {
       for (std::size_t i; (i = next.fetch_add(1)) < lines.size();) {
         stimrank::Evaluation evaluation = ruleset.evaluate_json(lines[i]);
-        if (evaluation.ok()) {
+        std::string audit_error;
+        if (evaluation.ok() && audit && !audit->append(*evaluation.result, lines[i], audit_error)) {
+          outputs[i] = error_line(numbers[i], {{"", "the audit record could not be written: " + audit_error}});
+          messages[i] = label + ":" + std::to_string(numbers[i]) + ": audit: " + audit_error + "\n";
+        } else if (evaluation.ok()) {
           outputs[i] = evaluation.result->to_json();
         } else {
           outputs[i] = error_line(numbers[i], evaluation.errors);
@@ -179,7 +294,10 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset) {
 int evaluate(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
-  if (args.jsonl) return evaluate_jsonl(args, *ruleset);
+  bool audit_failed = false;
+  auto audit = open_audit(args, audit_failed);
+  if (audit_failed) return kInputError;
+  if (args.jsonl) return evaluate_jsonl(args, *ruleset, audit.get());
   std::string text;
   if (!read_all(args.input, text)) {
     std::cerr << "stimrank: cannot read `" << args.input << "`\n";
@@ -188,6 +306,11 @@ int evaluate(const Args& args) {
   stimrank::Evaluation evaluation = ruleset->evaluate_json(text);
   if (!evaluation.ok()) {
     for (const auto& e : evaluation.errors) std::cerr << args.input << ": " << e.format() << "\n";
+    return kInputError;
+  }
+  std::string audit_error;
+  if (audit && !audit->append(*evaluation.result, text, audit_error)) {
+    std::cerr << "stimrank: the audit record could not be written: " << audit_error << "\n";
     return kInputError;
   }
   if (args.format == "text") std::cout << evaluation.result->to_text();
@@ -211,7 +334,9 @@ int main(int argc, char** argv) {
       std::cout << "stimrank " << STIMRANK_VERSION << "\n";
       return kOk;
     }
-    if (args.command != "evaluate" && args.command != "check" && args.command != "table")
+    static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
+                                                      "versions", "audit", "batch"};
+    if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
       const std::string& a = argv_list[i];
@@ -225,6 +350,22 @@ int main(int argc, char** argv) {
       } else if (a == "--format") {
         if (!value(args.format) || (args.format != "json" && args.format != "text"))
           return usage_error("`--format` takes json or text");
+      } else if (a == "--db") {
+        if (!value(args.db)) return usage_error("`--db` needs a file");
+      } else if (a == "--author") {
+        if (!value(args.author)) return usage_error("`--author` needs a name");
+      } else if (a == "--note") {
+        if (!value(args.note)) return usage_error("`--note` needs a text");
+      } else if (a == "--audit") {
+        if (!value(args.audit)) return usage_error("`--audit` needs a file");
+      } else if (a == "--audit-key-file") {
+        if (!value(args.audit_key_file)) return usage_error("`--audit-key-file` needs a file");
+      } else if (a == "--chunk") {
+        std::string n;
+        if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 7 ||
+            std::stoul(n) < 1)
+          return usage_error("`--chunk` takes a positive number");
+        args.chunk = std::stoul(n);
       } else if (a == "--html") {
         args.html = true;
       } else if (a == "--pretty") {
@@ -249,6 +390,16 @@ int main(int argc, char** argv) {
         args.input = a;
         args.have_input = true;
       }
+    }
+    if (args.command == "audit") {
+      if (args.input != "verify") return usage_error("the audit command is `stimrank audit verify --db FILE`");
+      if (args.db.empty()) return usage_error("`audit verify` needs `--db FILE`");
+      return audit_verify(args);
+    }
+    if (args.command == "publish" || args.command == "versions" || args.command == "batch") {
+      if (args.db.empty()) return usage_error("`" + args.command + "` needs `--db FILE`");
+      if (args.have_input) return usage_error("unexpected argument `" + args.input + "`");
+      return args.command == "publish" ? publish(args) : args.command == "versions" ? versions(args) : batch(args);
     }
     if (args.command == "check" || args.command == "table") {
       if (args.have_input)

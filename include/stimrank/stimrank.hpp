@@ -6,3 +6,4 @@
 #include "stimrank/ruleset.hpp"
 
 #define STIMRANK_VERSION "0.1.0"
+#include "stimrank/storage.hpp"
