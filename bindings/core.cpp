@@ -93,6 +93,87 @@ PYBIND11_MODULE(_core, m) {
                                                                     : stimrank::TableFormat::markdown);
       }, py::arg("html") = false);
 
+  // ---- storage
+  py::class_<stimrank::AuditLog, std::shared_ptr<stimrank::AuditLog>>(m, "AuditLog")
+      .def("append", [](stimrank::AuditLog& log, const stimrank::Result& result, const std::string& profile) {
+        std::string error;
+        bool ok;
+        {
+          py::gil_scoped_release release;
+          ok = log.append(result, profile, error);
+        }
+        return py::make_tuple(ok, error);
+      });
+  m.def("open_audit", [](const std::string& path, const std::string& key) {
+    std::string error;
+    auto log = stimrank::AuditLog::open(path, key, error);
+    return py::make_tuple(log, error);
+  });
+  m.def("verify_audit", [](const std::string& path) {
+    stimrank::AuditVerification v;
+    {
+      py::gil_scoped_release release;
+      v = stimrank::verify_audit(path);
+    }
+    py::dict out;
+    out["ok"] = v.ok;
+    out["records"] = v.records;
+    out["first_broken"] = v.first_broken ? py::object(py::int_(*v.first_broken)) : py::object(py::none());
+    out["message"] = v.message;
+    return out;
+  });
+  m.def("publish", [](const std::string& db, const std::string& rules, const std::string& author,
+                      const std::string& note) {
+    stimrank::PublishOutcome o;
+    {
+      py::gil_scoped_release release;
+      o = stimrank::publish_rules(db, rules, author, note);
+    }
+    py::dict out;
+    out["ok"] = o.ok;
+    out["already_published"] = o.already_published;
+    out["name"] = o.name;
+    out["version"] = o.version;
+    out["digest"] = o.digest;
+    out["error"] = o.error;
+    return out;
+  });
+  m.def("versions", [](const std::string& db) {
+    std::string error;
+    auto entries = stimrank::list_rule_versions(db, error);
+    py::list out;
+    for (const auto& e : entries) {
+      py::dict d;
+      d["name"] = e.name;
+      d["version"] = e.version;
+      d["digest"] = e.digest;
+      d["published_at"] = e.published_at;
+      d["author"] = e.author;
+      d["note"] = e.note;
+      d["files"] = e.files;
+      out.append(d);
+    }
+    return py::make_tuple(out, error);
+  });
+  m.def("run_batch", [](const stimrank::RuleSet& rs, const std::string& db, unsigned threads, std::size_t chunk) {
+    stimrank::BatchOptions options;
+    options.threads = threads;
+    options.chunk = chunk;
+    stimrank::BatchReport r;
+    {
+      py::gil_scoped_release release;
+      r = stimrank::run_batch(rs, db, options);
+    }
+    py::dict out;
+    out["ok"] = r.ok;
+    out["total"] = r.total;
+    out["already_done"] = r.already_done;
+    out["evaluated"] = r.evaluated;
+    out["invalid"] = r.invalid;
+    out["error"] = r.error;
+    return out;
+  });
+
   // Returns (rule set or None, diagnostics as dicts).
   m.def("load", [](const std::string& path) {
     stimrank::LoadResult loaded;

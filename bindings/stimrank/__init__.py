@@ -30,7 +30,8 @@ from . import _core
 __version__ = _core.__version__
 __all__ = [
     "load", "RuleSet", "Result", "RuleError", "ProfileError", "StimrankError", "Diagnostic",
-    "FieldError", "to_dataframe", "default_rules_path", "__version__",
+    "FieldError", "to_dataframe", "default_rules_path", "AuditLog", "verify_audit", "publish", "versions",
+    "run_batch", "__version__",
 ]
 
 
@@ -270,14 +271,21 @@ class RuleSet:
     def warnings(self) -> List[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
-    def evaluate(self, profile: Union[Mapping[str, Any], str, bytes]) -> Result:
-        """Evaluate one profile (a dict or a JSON string). Raises :class:`ProfileError`."""
-        evaluation = self._core.evaluate(_profile_json(profile))
+    def evaluate(self, profile: Union[Mapping[str, Any], str, bytes], *, audit: Optional["AuditLog"] = None) -> Result:
+        """Evaluate one profile (a dict or a JSON string). Raises :class:`ProfileError`.
+
+        With ``audit``, appends a tamper-evident record of the evaluation to that log.
+        """
+        text = _profile_json(profile)
+        evaluation = self._core.evaluate(text)
         if not evaluation.ok:
             raise ProfileError([FieldError(p, m) for p, m in evaluation.errors])
+        if audit is not None:
+            audit._append(evaluation.result, text)
         return Result(evaluation.result)
 
-    def evaluate_many(self, profiles: Any, *, threads: int = 0, errors: str = "raise") -> List[Any]:
+    def evaluate_many(self, profiles: Any, *, threads: int = 0, errors: str = "raise",
+                      audit: Optional["AuditLog"] = None) -> List[Any]:
         """Evaluate a batch on every core (``threads=0``), without holding the GIL.
 
         ``profiles`` is a list of dicts or JSON strings, a pandas DataFrame (one row per
@@ -294,6 +302,8 @@ class RuleSet:
         failures: List[ProfileError] = []
         for index, evaluation in enumerate(evaluations):
             if evaluation.ok:
+                if audit is not None:
+                    audit._append(evaluation.result, texts[index])
                 out.append(Result(evaluation.result))
             else:
                 error = ProfileError([FieldError(p, m) for p, m in evaluation.errors], index=index)
@@ -325,6 +335,64 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"<stimrank.RuleSet {self.name} {self.version}: {len(self.option_ids)} options>"
+
+
+class AuditLog:
+    """A tamper-evident audit trail in SQLite: pass it as ``audit=`` to evaluate.
+
+    Each record holds the time, the rule-set digest, the patient id as HMAC-SHA256
+    under ``key`` (at least 16 bytes; never stored), a digest of the profile and the
+    result; records form a hash chain that :func:`verify_audit` checks.
+    """
+
+    def __init__(self, path: Union[str, _os.PathLike], key: Union[str, bytes]):
+        key_text = key.decode("latin-1") if isinstance(key, bytes) else key
+        self._core, error = _core.open_audit(_os.fspath(path), key_text)
+        if self._core is None:
+            raise StimrankError(f"cannot open the audit log: {error}")
+        self.path = _os.fspath(path)
+
+    def _append(self, core_result: "_core.Result", profile_json: str) -> None:
+        ok, error = self._core.append(core_result, profile_json)
+        if not ok:
+            raise StimrankError(f"the audit record could not be written: {error}")
+
+
+def verify_audit(path: Union[str, _os.PathLike]) -> dict:
+    """Check an audit log's hash chain: ``{"ok", "records", "first_broken", "message"}``."""
+    return _core.verify_audit(_os.fspath(path))
+
+
+def publish(db: Union[str, _os.PathLike], rules: Optional[Union[str, _os.PathLike]] = None, *,
+            author: str = "", note: str = "") -> dict:
+    """Store a rule set (default: the shipped one) in a registry database.
+
+    Publishing the same content twice is a no-op; the same name and version with other
+    content is refused (raises :class:`StimrankError`). Load it back with
+    ``stimrank.load("db:FILE#name@version")``.
+    """
+    out = _core.publish(_os.fspath(db), _os.fspath(rules) if rules is not None else default_rules_path(),
+                        author, note)
+    if not out["ok"]:
+        raise StimrankError(out["error"])
+    return out
+
+
+def versions(db: Union[str, _os.PathLike]) -> List[dict]:
+    """The rule sets stored in a registry database."""
+    entries, error = _core.versions(_os.fspath(db))
+    if error:
+        raise StimrankError(error)
+    return entries
+
+
+def run_batch(rules: RuleSet, db: Union[str, _os.PathLike], *, threads: int = 0, chunk: int = 1000) -> dict:
+    """Evaluate the cohort in table ``profiles(id, profile)`` of ``db`` into ``results``
+    (resumable; see docs/storage.md). Returns the counts; raises on failure."""
+    out = _core.run_batch(rules._core, _os.fspath(db), threads, chunk)
+    if not out["ok"]:
+        raise StimrankError(out["error"])
+    return out
 
 
 def to_dataframe(results: Iterable[Union[Result, ProfileError]]):

@@ -242,3 +242,41 @@ def test_notebook_runs_headless(tmp_path):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html = [o for o in outputs if "text/html" in o.get("data", {})]
     assert html, "a result renders as HTML"
+
+
+# ---- storage
+
+def test_registry_round_trip_from_python(tmp_path):
+    db = tmp_path / "registry.db"
+    first = stimrank.publish(db, author="tester")
+    assert first["ok"] and not first["already_published"]
+    assert stimrank.publish(db)["already_published"]
+    entries = stimrank.versions(db)
+    assert [(e["name"], e["version"], e["author"]) for e in entries] == [(first["name"], first["version"], "tester")]
+    stored = stimrank.load(f"db:{db}#{first['name']}@{first['version']}")
+    assert stored.digest == stimrank.load().digest
+    with pytest.raises(stimrank.RuleError):
+        stimrank.load(f"db:{db}#no_such_rules")
+
+
+def test_audit_from_python(tmp_path, rs):
+    db = tmp_path / "audit.db"
+    log = stimrank.AuditLog(db, b"0123456789abcdef-key")
+    rs.evaluate(profile(1), audit=log)
+    rs.evaluate_many([profile(i) for i in range(5)], audit=log)
+    check = stimrank.verify_audit(db)
+    assert check["ok"] and check["records"] == 6
+    with pytest.raises(stimrank.StimrankError):
+        stimrank.AuditLog(tmp_path / "other.db", "short")
+
+
+def test_batch_from_python(tmp_path, rs):
+    import sqlite3
+    db = tmp_path / "cohort.db"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)")
+        c.executemany("INSERT INTO profiles VALUES (?, ?)", [(f"p{i}", json.dumps(profile(i))) for i in range(20)])
+    report = stimrank.run_batch(rs, db, chunk=6)
+    assert report["evaluated"] == 20 and report["invalid"] == 0
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM results WHERE outcome = 'ok'").fetchone() == (20,)
