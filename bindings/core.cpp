@@ -51,7 +51,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Evaluation>(m, "Evaluation")
       .def_property_readonly("ok", [](const Evaluation& e) { return e.result.has_value(); })
-      .def_property_readonly("result", [](const Evaluation& e) -> std::optional<stimrank::Result> { return e.result; })
+      .def_property_readonly(
+          "result", [](const Evaluation& e) -> std::optional<stimrank::Result> { return e.result; })
       .def_readonly("errors", &Evaluation::errors);
 
   py::class_<stimrank::RuleSet, std::shared_ptr<stimrank::RuleSet>>(m, "RuleSet")
@@ -59,51 +60,63 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("version", &stimrank::RuleSet::version)
       .def_property_readonly("digest", &stimrank::RuleSet::digest)
       .def("option_ids", &stimrank::RuleSet::option_ids)
-      .def("warnings", [](const stimrank::RuleSet& rs) {
-        py::list out;
-        for (const auto& d : rs.warnings()) out.append(diagnostic_dict(d));
-        return out;
-      })
-      .def("evaluate", [](const stimrank::RuleSet& rs, const std::string& json) {
-        std::string copy = json;
-        py::gil_scoped_release release;
-        return convert(rs.evaluate_json(copy));
-      })
+      .def("warnings",
+           [](const stimrank::RuleSet& rs) {
+             py::list out;
+             for (const auto& d : rs.warnings()) out.append(diagnostic_dict(d));
+             return out;
+           })
+      .def("evaluate",
+           [](const stimrank::RuleSet& rs, const std::string& json) {
+             std::string copy = json;
+             py::gil_scoped_release release;
+             return convert(rs.evaluate_json(copy));
+           })
       // Evaluates many profiles on `threads` threads (0 = every core), without the GIL.
-      .def("evaluate_many", [](const stimrank::RuleSet& rs, std::vector<std::string> profiles, unsigned threads) {
-        std::vector<Evaluation> out(profiles.size());
-        {
-          py::gil_scoped_release release;
-          unsigned count = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
-          count = static_cast<unsigned>(std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
-          std::atomic<std::size_t> next{0};
-          auto worker = [&] {
-            for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
-              out[i] = convert(rs.evaluate_json(profiles[i]));
-          };
-          std::vector<std::thread> pool;
-          for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
-          worker();
-          for (auto& t : pool) t.join();
-        }
-        return out;
-      }, py::arg("profiles"), py::arg("threads") = 0)
-      .def("tables", [](const stimrank::RuleSet& rs, bool html) {
-        return stimrank::render_evidence_tables(rs.describe(), html ? stimrank::TableFormat::html
-                                                                    : stimrank::TableFormat::markdown);
-      }, py::arg("html") = false);
+      .def(
+          "evaluate_many",
+          [](const stimrank::RuleSet& rs, std::vector<std::string> profiles, unsigned threads) {
+            std::vector<Evaluation> out(profiles.size());
+            {
+              py::gil_scoped_release release;
+              unsigned count =
+                  threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+              count = static_cast<unsigned>(
+                  std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
+              std::atomic<std::size_t> next{0};
+              auto worker = [&] {
+                for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
+                  out[i] = convert(rs.evaluate_json(profiles[i]));
+              };
+              std::vector<std::thread> pool;
+              for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
+              worker();
+              for (auto& t : pool) t.join();
+            }
+            return out;
+          },
+          py::arg("profiles"), py::arg("threads") = 0)
+      .def(
+          "tables",
+          [](const stimrank::RuleSet& rs, bool html) {
+            return stimrank::render_evidence_tables(
+                rs.describe(),
+                html ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
+          },
+          py::arg("html") = false);
 
   // ---- storage
   py::class_<stimrank::AuditLog, std::shared_ptr<stimrank::AuditLog>>(m, "AuditLog")
-      .def("append", [](stimrank::AuditLog& log, const stimrank::Result& result, const std::string& profile) {
-        std::string error;
-        bool ok;
-        {
-          py::gil_scoped_release release;
-          ok = log.append(result, profile, error);
-        }
-        return py::make_tuple(ok, error);
-      });
+      .def("append",
+           [](stimrank::AuditLog& log, const stimrank::Result& result, const std::string& profile) {
+             std::string error;
+             bool ok;
+             {
+               py::gil_scoped_release release;
+               ok = log.append(result, profile, error);
+             }
+             return py::make_tuple(ok, error);
+           });
   m.def("open_audit", [](const std::string& path, const std::string& key) {
     std::string error;
     auto log = stimrank::AuditLog::open(path, key, error);
@@ -118,7 +131,8 @@ PYBIND11_MODULE(_core, m) {
     py::dict out;
     out["ok"] = v.ok;
     out["records"] = v.records;
-    out["first_broken"] = v.first_broken ? py::object(py::int_(*v.first_broken)) : py::object(py::none());
+    out["first_broken"] =
+        v.first_broken ? py::object(py::int_(*v.first_broken)) : py::object(py::none());
     out["message"] = v.message;
     return out;
   });
@@ -155,7 +169,8 @@ PYBIND11_MODULE(_core, m) {
     }
     return py::make_tuple(out, error);
   });
-  m.def("run_batch", [](const stimrank::RuleSet& rs, const std::string& db, unsigned threads, std::size_t chunk) {
+  m.def("run_batch", [](const stimrank::RuleSet& rs, const std::string& db, unsigned threads,
+                        std::size_t chunk) {
     stimrank::BatchOptions options;
     options.threads = threads;
     options.chunk = chunk;

@@ -13,11 +13,20 @@ namespace stimrank {
 
 namespace fs = std::filesystem;
 
-RuleSet::RuleSet(std::shared_ptr<const detail::CompiledRuleSet> impl) noexcept : impl_(std::move(impl)) {}
-const std::string& RuleSet::name() const noexcept { return impl_->model.name; }
-const std::string& RuleSet::version() const noexcept { return impl_->model.version; }
-const std::string& RuleSet::digest() const noexcept { return impl_->model.digest; }
-const std::vector<Diagnostic>& RuleSet::warnings() const noexcept { return impl_->model.warnings; }
+RuleSet::RuleSet(std::shared_ptr<const detail::CompiledRuleSet> impl) noexcept
+    : impl_(std::move(impl)) {}
+const std::string& RuleSet::name() const noexcept {
+  return impl_->model.name;
+}
+const std::string& RuleSet::version() const noexcept {
+  return impl_->model.version;
+}
+const std::string& RuleSet::digest() const noexcept {
+  return impl_->model.digest;
+}
+const std::vector<Diagnostic>& RuleSet::warnings() const noexcept {
+  return impl_->model.warnings;
+}
 std::vector<std::string> RuleSet::option_ids() const {
   std::vector<std::string> ids;
   for (const auto& option : impl_->model.options) ids.push_back(option.id);
@@ -88,8 +97,10 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
       roots.push_back(path);
     }
     rules::FileReader reader = [](const std::string& including, const std::string& name,
-                                  std::string& canonical, std::string& problem) -> std::optional<std::string> {
-      fs::path target = including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
+                                  std::string& canonical,
+                                  std::string& problem) -> std::optional<std::string> {
+      fs::path target =
+          including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
       canonical = target.lexically_normal().string();
       std::error_code error;
       if (fs::is_directory(target, error)) {
@@ -111,13 +122,17 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
   }
 }
 
-LoadResult compile_rules(const std::vector<SourceText>& files, const LoadOptions& options) noexcept {
+LoadResult compile_rules(const std::vector<SourceText>& files,
+                         const LoadOptions& options) noexcept {
   try {
     std::vector<std::string> roots;
-    for (const SourceText& file : files) roots.push_back(fs::path(file.name).lexically_normal().string());
+    for (const SourceText& file : files)
+      roots.push_back(fs::path(file.name).lexically_normal().string());
     rules::FileReader reader = [&files](const std::string& including, const std::string& name,
-                                        std::string& canonical, std::string& problem) -> std::optional<std::string> {
-      fs::path target = including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
+                                        std::string& canonical,
+                                        std::string& problem) -> std::optional<std::string> {
+      fs::path target =
+          including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
       canonical = target.lexically_normal().string();
       for (const SourceText& file : files)
         if (fs::path(file.name).lexically_normal().string() == canonical) return file.text;
@@ -139,7 +154,8 @@ std::string default_rules_path() {
   if (fs::is_directory(STIMRANK_SOURCE_KNOWLEDGE_DIR, ec)) return STIMRANK_SOURCE_KNOWLEDGE_DIR;
 #endif
 #ifdef STIMRANK_INSTALLED_KNOWLEDGE_DIR
-  if (fs::is_directory(STIMRANK_INSTALLED_KNOWLEDGE_DIR, ec)) return STIMRANK_INSTALLED_KNOWLEDGE_DIR;
+  if (fs::is_directory(STIMRANK_INSTALLED_KNOWLEDGE_DIR, ec))
+    return STIMRANK_INSTALLED_KNOWLEDGE_DIR;
 #endif
   return "knowledge";
 }

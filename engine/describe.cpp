@@ -15,9 +15,11 @@ RuleSetInfo RuleSet::describe() const {
   info.name = model.name;
   info.version = model.version;
   info.digest = model.digest;
-  for (const Source& s : model.sources) info.sources.push_back({s.id, s.citation, s.doi, s.url, s.tags});
+  for (const Source& s : model.sources)
+    info.sources.push_back({s.id, s.citation, s.doi, s.url, s.tags});
   for (const Option& o : model.options) {
-    OptionInfo option{o.id, o.title, o.family, to_string(o.invasiveness), o.protocol, o.notes, o.details, {}};
+    OptionInfo option{o.id,       o.title, o.family,  to_string(o.invasiveness),
+                      o.protocol, o.notes, o.details, {}};
     for (const Complication& c : o.complications) {
       ComplicationInfo complication{c.text, c.rate, "", "", c.tags};
       if (c.source >= 0) {
@@ -42,14 +44,15 @@ RuleSetInfo RuleSet::describe() const {
       rule.grade = scheme.id + "(";
       for (std::size_t i = 0; i < r.grade->values.size(); ++i) {
         const auto& dim = scheme.dimensions[static_cast<std::size_t>(r.grade->values[i].first)];
-        rule.grade += (i ? ", " : "") + dim.name + " " + dim.labels[static_cast<std::size_t>(r.grade->values[i].second)];
+        rule.grade += (i ? ", " : "") + dim.name + " " +
+                      dim.labels[static_cast<std::size_t>(r.grade->values[i].second)];
       }
       rule.grade += ")";
     }
     rule.weight = r.kind == RuleKind::relative_contraindication ? r.penalty
-                  : r.weight                                   ? *r.weight
-                  : r.grade                                    ? r.grade->weight
-                                                               : 0;
+                  : r.weight                                    ? *r.weight
+                  : r.grade                                     ? r.grade->weight
+                                                                : 0;
     if (r.source >= 0) {
       const Source& s = model.sources[static_cast<std::size_t>(r.source)];
       rule.source = s.id;
@@ -58,13 +61,15 @@ RuleSetInfo RuleSet::describe() const {
     }
     rule.tags = r.tags;
     rule.unverified = r.unverified;
-    rule.location = r.location.file + ":" + std::to_string(r.location.line) + ":" + std::to_string(r.location.column);
+    rule.location = r.location.file + ":" + std::to_string(r.location.line) + ":" +
+                    std::to_string(r.location.column);
     info.rules.push_back(std::move(rule));
   }
   for (const Concept& c : model.concepts) {
     ConceptInfo concept_info{c.id, c.title, c.valueset, {}, {}};
     for (const Code& code : c.codes) concept_info.codes.push_back(code.system + ":" + code.code);
-    for (int included : c.includes) concept_info.includes.push_back(model.concepts[static_cast<std::size_t>(included)].id);
+    for (int included : c.includes)
+      concept_info.includes.push_back(model.concepts[static_cast<std::size_t>(included)].id);
     info.concepts.push_back(std::move(concept_info));
   }
   return info;
@@ -74,7 +79,8 @@ namespace {
 
 class Table {
  public:
-  Table(TableFormat format, std::vector<std::string> header) : format_(format), header_(std::move(header)) {}
+  Table(TableFormat format, std::vector<std::string> header)
+      : format_(format), header_(std::move(header)) {}
   void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
 
   std::string render() const {
@@ -102,9 +108,12 @@ class Table {
   static std::string markdown(const std::string& text) {
     std::string out;
     for (char c : text) {
-      if (c == '|') out += "\\|";
-      else if (c == '\n') out += "<br>";
-      else out += c;
+      if (c == '|')
+        out += "\\|";
+      else if (c == '\n')
+        out += "<br>";
+      else
+        out += c;
     }
     return out;
   }
@@ -141,8 +150,10 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 
 std::string source_cell(const RuleInfo& rule) {
   std::string out = rule.source;
-  if (!rule.doi.empty()) out += " (doi:" + rule.doi + ")";
-  else if (!rule.url.empty()) out += " (" + rule.url + ")";
+  if (!rule.doi.empty())
+    out += " (doi:" + rule.doi + ")";
+  else if (!rule.url.empty())
+    out += " (" + rule.url + ")";
   return out;
 }
 
@@ -156,7 +167,8 @@ std::string tags_cell(const std::vector<std::string>& tags, bool unverified) {
 
 std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) {
   auto heading = [&](const std::string& text, int level) {
-    if (format == TableFormat::markdown) return std::string(static_cast<std::size_t>(level), '#') + " " + text + "\n\n";
+    if (format == TableFormat::markdown)
+      return std::string(static_cast<std::size_t>(level), '#') + " " + text + "\n\n";
     std::string h = "h" + std::to_string(level);
     return "<" + h + ">" + text + "</" + h + ">\n";
   };
@@ -177,28 +189,33 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
                    "CONFLICT sources disagree, EXTRAP extrapolated from another device.");
 
   out += heading("Recommendations: options × conditions × grade × source", 2);
-  Table recommendations(format, {"option", "condition", "grade", "weight", "statement", "source", "tags"});
+  Table recommendations(format,
+                        {"option", "condition", "grade", "weight", "statement", "source", "tags"});
   for (const auto& o : info.options)
     for (const auto& r : info.rules)
-      if (r.kind == "indication" && std::find(r.options.begin(), r.options.end(), o.id) != r.options.end())
+      if (r.kind == "indication" &&
+          std::find(r.options.begin(), r.options.end(), o.id) != r.options.end())
         recommendations.row({o.id, r.label.empty() ? r.condition : r.label,
                              r.grade.empty() ? "(no grade; explicit weight)" : r.grade,
-                             std::to_string(static_cast<long long>(r.weight)), r.because, source_cell(r),
-                             tags_cell(r.tags, r.unverified)});
+                             std::to_string(static_cast<long long>(r.weight)), r.because,
+                             source_cell(r), tags_cell(r.tags, r.unverified)});
   out += recommendations.render() + "\n";
 
   out += heading("Contraindications, prerequisites, cautions and restrictions", 2);
   Table restrictions(format, {"option(s)", "kind", "when", "statement", "source", "tags"});
   for (const auto& r : info.rules)
     if (r.kind != "indication")
-      restrictions.row({join(r.options, ", "), r.kind + (r.kind == "relative_contraindication"
-                                                            ? " (penalty " + std::to_string(static_cast<long long>(r.weight)) + ")"
-                                                            : ""),
-                        r.condition, r.because, source_cell(r), tags_cell(r.tags, r.unverified)});
+      restrictions.row(
+          {join(r.options, ", "),
+           r.kind + (r.kind == "relative_contraindication"
+                         ? " (penalty " + std::to_string(static_cast<long long>(r.weight)) + ")"
+                         : ""),
+           r.condition, r.because, source_cell(r), tags_cell(r.tags, r.unverified)});
   out += restrictions.render() + "\n";
 
   out += heading("Options", 2);
-  Table catalogue(format, {"option", "title", "family", "invasiveness", "protocol", "complications"});
+  Table catalogue(format,
+                  {"option", "title", "family", "invasiveness", "protocol", "complications"});
   for (const auto& o : info.options) {
     std::vector<std::string> complications;
     for (const auto& c : o.complications)
@@ -221,7 +238,8 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
         if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
     std::vector<std::string> header = {"approach", "procedure"};
     header.insert(header.end(), keys.begin(), keys.end());
-    header.insert(header.end(), {"indications (rules)", "contraindications (rules)", "complications"});
+    header.insert(header.end(),
+                  {"indications (rules)", "contraindications (rules)", "complications"});
     Table approaches(format, header);
     for (const auto* o : members) {
       std::vector<std::string> row = {o->title, o->protocol};
@@ -248,11 +266,13 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
     out += approaches.render() + "\n";
   }
   out += heading("Concepts and value sets", 2);
-  out += paragraph("A concept's id is also a local id a profile may use. ICD-10 (CM) and ATC codes are "
-                   "shown normalised (no dots, upper case) and match hierarchically.");
+  out += paragraph(
+      "A concept's id is also a local id a profile may use. ICD-10 (CM) and ATC codes are "
+      "shown normalised (no dots, upper case) and match hierarchically.");
   Table concepts(format, {"id", "title", "kind", "codes", "includes"});
   for (const auto& c : info.concepts)
-    concepts.row({c.id, c.title, c.valueset ? "value set" : "concept", join(c.codes, ", "), join(c.includes, ", ")});
+    concepts.row({c.id, c.title, c.valueset ? "value set" : "concept", join(c.codes, ", "),
+                  join(c.includes, ", ")});
   out += concepts.render() + "\n";
 
   out += heading("Sources", 2);

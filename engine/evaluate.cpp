@@ -14,9 +14,11 @@ namespace {
 
 // The absent fields that make a node unknown (only called for unknown rules).
 void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, const Facts& facts,
-                     const Entry* entry, const std::string& entry_path, std::set<std::string>& out) {
+                     const Entry* entry, const std::string& entry_path,
+                     std::set<std::string>& out) {
   const PlanNode& node = plan.nodes[index];
-  const Field* field = node.field >= 0 ? &model.schema.fields[static_cast<std::size_t>(node.field)] : nullptr;
+  const Field* field =
+      node.field >= 0 ? &model.schema.fields[static_cast<std::size_t>(node.field)] : nullptr;
   switch (node.op) {
     case Op::Const:
     case Op::Known: return;
@@ -55,8 +57,10 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
       return;
     }
     default:
-      if (node.in_entry) out.insert(entry_path + field->path);
-      else out.insert(field->path);
+      if (node.in_entry)
+        out.insert(entry_path + field->path);
+      else
+        out.insert(field->path);
       return;
   }
 }
@@ -90,7 +94,8 @@ std::string grade_text(const Model& model, const Grade& grade) {
   std::string out = scheme.id + "(";
   for (std::size_t i = 0; i < grade.values.size(); ++i) {
     const auto& dim = scheme.dimensions[static_cast<std::size_t>(grade.values[i].first)];
-    out += (i ? ", " : "") + dim.name + " " + dim.labels[static_cast<std::size_t>(grade.values[i].second)];
+    out += (i ? ", " : "") + dim.name + " " +
+           dim.labels[static_cast<std::size_t>(grade.values[i].second)];
   }
   return out + ")";
 }
@@ -167,11 +172,12 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
       if (t == Truth::Unknown) {
         Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, {}, std::nullopt});
         std::set<std::string>& paths = unknown.paths;
-        collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "", paths);
-        bool blocking = rule.kind == RuleKind::absolute_contraindication ||
-                        rule.kind == RuleKind::research_only ||
-                        rule.kind == RuleKind::not_indicated || rule.kind == RuleKind::prerequisite ||
-                        rule.kind == RuleKind::relative_contraindication;
+        collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "",
+                        paths);
+        bool blocking =
+            rule.kind == RuleKind::absolute_contraindication ||
+            rule.kind == RuleKind::research_only || rule.kind == RuleKind::not_indicated ||
+            rule.kind == RuleKind::prerequisite || rule.kind == RuleKind::relative_contraindication;
         if (blocking) {
           Reason reason = make_reason(model, rule, "missing_data");
           reason.text = std::string("unknown whether this ") +
@@ -209,7 +215,8 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
           break;
         case RuleKind::indication: {
           if (!fired) break;
-          double weight = rule.unverified ? planned.weight * policy.unverified_weight : planned.weight;
+          double weight =
+              rule.unverified ? planned.weight * policy.unverified_weight : planned.weight;
           weights.push_back(weight);
           if (!rule.unverified) all_unverified = false;
           if (weight > best_weight) {
@@ -294,8 +301,8 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
       out.summary = "not indicated: " + first_blocker;
     } else if (weights.empty()) {
       out.status = Status::not_indicated;
-      out.summary = missing.empty() ? "no indication applies"
-                                    : "no indication applies with the data given";
+      out.summary =
+          missing.empty() ? "no indication applies" : "no indication applies with the data given";
     } else {
       double combined = 0;
       if (policy.combine_sum)
@@ -305,7 +312,8 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
       out.score = combined - penalties;
       if (best_weight < policy.recommend_min_weight) {
         held_back = true;
-        if (first_holdback.empty()) first_holdback = "the evidence is below the weight required to recommend";
+        if (first_holdback.empty())
+          first_holdback = "the evidence is below the weight required to recommend";
       }
       if (policy.unverified_consider && all_unverified) {
         held_back = true;
@@ -320,15 +328,18 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
   // Rank the candidates by the policy's keys; the id always breaks remaining ties.
   std::vector<Work*> ranked, rest;
   for (Work& w : work)
-    (w.out.status == Status::recommended || w.out.status == Status::consider ? ranked : rest).push_back(&w);
+    (w.out.status == Status::recommended || w.out.status == Status::consider ? ranked : rest)
+        .push_back(&w);
   auto compare_key = [&](const Work& a, const Work& b, RankKey key) -> int {
     auto three_way = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
     switch (key) {
-      case RankKey::status: return three_way(status_order(a.out.status), status_order(b.out.status));
+      case RankKey::status:
+        return three_way(status_order(a.out.status), status_order(b.out.status));
       case RankKey::score: return three_way(a.out.score, b.out.score);
       case RankKey::invasiveness:
-        return three_way(static_cast<int>(model.options[static_cast<std::size_t>(a.option)].invasiveness),
-                         static_cast<int>(model.options[static_cast<std::size_t>(b.option)].invasiveness));
+        return three_way(
+            static_cast<int>(model.options[static_cast<std::size_t>(a.option)].invasiveness),
+            static_cast<int>(model.options[static_cast<std::size_t>(b.option)].invasiveness));
       case RankKey::family: return three_way(a.out.family, b.out.family);
       case RankKey::id: return three_way(a.out.option, b.out.option);
       case RankKey::declared: return three_way(a.option, b.option);

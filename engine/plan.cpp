@@ -30,7 +30,8 @@ std::uint32_t flatten(Plan& plan, const Model& model, const Expr& expr) {
   if (expr.field >= 0) {
     const Field& field = model.schema.fields[expr.field];
     node.slot = field.slot;
-    node.in_entry = field.list >= 0 && field.type != FieldType::Codes && field.type != FieldType::List;
+    node.in_entry =
+        field.list >= 0 && field.type != FieldType::Codes && field.type != FieldType::List;
     node.list_field = field.type == FieldType::Codes || field.type == FieldType::List;
   }
   if (expr.op == Op::SetHas) {
@@ -91,7 +92,8 @@ Plan compile_plan(const Model& model) {
   for (std::size_t c = 0; c < model.concepts.size(); ++c) {
     const Concept& entry = model.concepts[c];
     index_code("local|" + entry.id, static_cast<int>(c));
-    for (const Code& code : entry.codes) index_code(code.system + "|" + code.code, static_cast<int>(c));
+    for (const Code& code : entry.codes)
+      index_code(code.system + "|" + code.code, static_cast<int>(c));
   }
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
@@ -102,7 +104,9 @@ Plan compile_plan(const Model& model) {
 
 namespace {
 
-inline Truth from_bool(bool value) { return value ? Truth::True : Truth::False; }
+inline Truth from_bool(bool value) {
+  return value ? Truth::True : Truth::False;
+}
 
 inline bool compare(double lhs, Cmp cmp, double rhs) {
   switch (cmp) {
@@ -123,7 +127,8 @@ inline const Scalar& scalar_of(const PlanNode& node, const Facts& facts, const E
 
 inline bool entry_has(const Entry& entry, std::int32_t concept_index) {
   return (entry.concepts[static_cast<std::size_t>(concept_index) >> 6] >>
-          (static_cast<unsigned>(concept_index) & 63)) & 1u;
+          (static_cast<unsigned>(concept_index) & 63)) &
+         1u;
 }
 
 // Whether one entry's coding is in the node's concepts (any or all of them).
@@ -216,8 +221,10 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
       for (std::uint32_t i = 0; i < node.count; ++i) {
         bool found = false;
         for (const Entry& e : list.entries) {
-          if (!e.coding_known) unknown = true;
-          else if (entry_has(e, plan.symbols[node.first + i])) found = true;
+          if (!e.coding_known)
+            unknown = true;
+          else if (entry_has(e, plan.symbols[node.first + i]))
+            found = true;
         }
         if (!found && !unknown) return Truth::False;
         if (!found) return Truth::Unknown;
@@ -248,8 +255,10 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
       std::size_t sure = 0, unsure = 0;
       for (const Entry& e : list.entries) {
         Truth t = node.count ? evaluate_node(plan, plan.kids[node.first], facts, &e) : Truth::True;
-        if (t == Truth::True) ++sure;
-        else if (t == Truth::Unknown) ++unsure;
+        if (t == Truth::True)
+          ++sure;
+        else if (t == Truth::Unknown)
+          ++unsure;
       }
       bool first = compare(static_cast<double>(sure), node.cmp, node.number);
       for (std::size_t n = sure + 1; n <= sure + unsure; ++n)

@@ -18,13 +18,13 @@ using rules::model::Truth;
 
 // One profile's facts, laid out by the plan's slots.
 struct Scalar {
-  double number = 0;       // bool (0/1), int, number
-  std::uint64_t bits = 0;  // set of enum labels
+  double number = 0;         // bool (0/1), int, number
+  std::uint64_t bits = 0;    // set of enum labels
   std::int32_t symbol = -1;  // enum label or ident symbol; -1 for an unknown ident
   bool known = false;
 };
 struct Entry {
-  std::vector<Scalar> fields;          // by entry-field slot
+  std::vector<Scalar> fields;           // by entry-field slot
   std::vector<std::uint64_t> concepts;  // bitset over concepts the entry's coding is in
   bool coding_known = false;
 };
@@ -44,12 +44,12 @@ struct PlanNode {
   Cmp cmp = Cmp::Eq;
   Truth truth = Truth::True;
   bool all = false, has_lo = true, has_hi = true;
-  bool in_entry = false;  // the field belongs to the current list entry
+  bool in_entry = false;    // the field belongs to the current list entry
   bool list_field = false;  // the field is a list (Known/CodeHas on a list)
   std::int32_t slot = -1;
   std::int32_t field = -1;
   double number = 0, number2 = 0;
-  std::uint64_t mask = 0;       // SetHas
+  std::uint64_t mask = 0;              // SetHas
   std::uint32_t first = 0, count = 0;  // kids (in Plan::kids) or symbols (in Plan::symbols)
 };
 
@@ -57,7 +57,7 @@ struct PlanRule {
   int model_rule = -1;
   int root = -1;
   rules::model::RuleKind kind{};
-  double weight = 0;   // indication: explicit weight or the grade's weight
+  double weight = 0;  // indication: explicit weight or the grade's weight
   double penalty = 0;
 };
 
@@ -73,8 +73,8 @@ struct Plan {
   std::vector<PlanOption> options;
   std::size_t concept_words = 0;
   // Profile loading (outside the hot path): code → concepts it belongs to.
-  std::unordered_map<std::string, std::vector<int>> code_index;   // "system|CODE"
-  std::unordered_map<std::string, int> symbol_index;              // ident values
+  std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
+  std::unordered_map<std::string, int> symbol_index;             // ident values
 };
 
 Plan compile_plan(const rules::model::Model& model);

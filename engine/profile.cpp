@@ -33,7 +33,8 @@ std::string format_number(double value) {
 bool local_id_syntax(const std::string& text) {
   if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
   return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
   });
 }
 
@@ -44,13 +45,18 @@ int json_depth(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
-    else if (c == ']' || c == '}') --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
   }
   return deepest;
 }
@@ -89,7 +95,8 @@ class Loader {
                      const std::vector<int>& fields, bool allow_id, bool coding_keys) {
     std::vector<std::string> names;
     for (int f : fields)
-      if (model_.schema.fields[f].type != FieldType::Coding) names.push_back(model_.schema.fields[f].name);
+      if (model_.schema.fields[f].type != FieldType::Coding)
+        names.push_back(model_.schema.fields[f].name);
     if (allow_id) names.emplace_back("id");
     if (coding_keys) names.insert(names.end(), {"system", "code", "name", "display"});
     std::string hint = rules::closest_match(key, names);
@@ -193,7 +200,8 @@ class Loader {
         return;
       case FieldType::Ident: {
         if (!value.is_string() || !local_id_syntax(value.get_ref<const std::string&>())) {
-          error(path, "expected an id like `scs_tonic` (lower case, digits, `_`), got " + show(value));
+          error(path,
+                "expected an id like `scs_tonic` (lower case, digits, `_`), got " + show(value));
           return;
         }
         Scalar& s = scalar_for(field, entry);
@@ -218,15 +226,18 @@ class Loader {
       }
       case FieldType::EnumSet: {
         if (!value.is_array()) {
-          error(path, "expected a list of " + labels_text(field) + ", got " + show(value) + null_hint);
+          error(path,
+                "expected a list of " + labels_text(field) + ", got " + show(value) + null_hint);
           return;
         }
         std::uint64_t bits = 0;
         bool ok = true;
         for (std::size_t i = 0; i < value.size(); ++i) {
           int label = enum_label(field, value[i], path + "/" + std::to_string(i));
-          if (label < 0) ok = false;
-          else bits |= std::uint64_t{1} << label;
+          if (label < 0)
+            ok = false;
+          else
+            bits |= std::uint64_t{1} << label;
         }
         if (!ok) return;
         Scalar& s = scalar_for(field, entry);
@@ -235,11 +246,8 @@ class Loader {
         return;
       }
       case FieldType::Codes:
-      case FieldType::List:
-        load_list(field, value, path);
-        return;
-      case FieldType::Coding:
-        return;  // read with its entry
+      case FieldType::List: load_list(field, value, path); return;
+      case FieldType::Coding: return;  // read with its entry
     }
   }
 
@@ -278,8 +286,10 @@ class Loader {
       if (field.type == FieldType::Codes && item.is_string()) {
         const std::string& text = item.get_ref<const std::string&>();
         if (!local_id_syntax(text)) {
-          error(entry_path, "expected a concept id (lower case, digits, `_`) or a coded entry "
-                            "{\"system\", \"code\"}, got " + show(item));
+          error(entry_path,
+                "expected a concept id (lower case, digits, `_`) or a coded entry "
+                "{\"system\", \"code\"}, got " +
+                    show(item));
           continue;
         }
         entry.coding_known = true;
@@ -290,9 +300,10 @@ class Loader {
         continue;
       }
       if (!item.is_object()) {
-        error(entry_path, std::string("expected ") +
-                              (field.type == FieldType::Codes ? "a concept id or a coded entry" : "an object") +
-                              ", got " + show(item));
+        error(entry_path,
+              std::string("expected ") +
+                  (field.type == FieldType::Codes ? "a concept id or a coded entry" : "an object") +
+                  ", got " + show(item));
         continue;
       }
       load_object(item, field.children, entry_path, false, &entry);
@@ -315,9 +326,8 @@ class Loader {
     }
     std::string system_text;
     if (system != object.end()) {
-      if (!system->is_string() ||
-          std::find(field.systems.begin(), field.systems.end(), system->get<std::string>()) ==
-              field.systems.end()) {
+      if (!system->is_string() || std::find(field.systems.begin(), field.systems.end(),
+                                            system->get<std::string>()) == field.systems.end()) {
         std::string all;
         for (const std::string& s : field.systems) all += (all.empty() ? "" : ", ") + s;
         error(path + "/system", "expected one of " + all + ", got " + show(*system));
@@ -326,12 +336,14 @@ class Loader {
         system_text = system->get<std::string>();
       }
     }
-    if (code != object.end() && (!code->is_string() || code->get_ref<const std::string&>().empty() ||
-                                 code->get_ref<const std::string&>().size() > 32)) {
+    if (code != object.end() &&
+        (!code->is_string() || code->get_ref<const std::string&>().empty() ||
+         code->get_ref<const std::string&>().size() > 32)) {
       error(path + "/code", "expected a code of 1 to 32 characters, got " + show(*code));
       ok = false;
     }
-    if (name != object.end() && (!name->is_string() || !local_id_syntax(name->get<std::string>()))) {
+    if (name != object.end() &&
+        (!name->is_string() || !local_id_syntax(name->get<std::string>()))) {
       error(path + "/name", "expected a lower-case name like `pregabalin`, got " + show(*name));
       ok = false;
     }
@@ -386,7 +398,11 @@ std::string valid_utf8(const std::string& text) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
     auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+    std::size_t length = byte < 0x80           ? 1
+                         : (byte >> 5) == 0x6  ? 2
+                         : (byte >> 4) == 0xE  ? 3
+                         : (byte >> 3) == 0x1E ? 4
+                                               : 0;
     bool ok = length > 0 && i + length <= text.size();
     for (std::size_t k = 1; ok && k < length; ++k)
       ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
@@ -427,8 +443,10 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
       auto colon = message.find("parse error");
       message = colon == std::string::npos ? message : message.substr(colon);
       for (char& c : message) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      while (!message.empty() && (message.back() == '.' || message.back() == ' ')) message.pop_back();
-      errors.push_back({"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + valid_utf8(message)});
+      while (!message.empty() && (message.back() == '.' || message.back() == ' '))
+        message.pop_back();
+      errors.push_back(
+          {"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + valid_utf8(message)});
     }
     return false;
   }

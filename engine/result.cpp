@@ -1,8 +1,8 @@
 // Result → the contract's JSON, and a readable text view for terminals.
+#include "stimrank/result.hpp"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
-
-#include "stimrank/result.hpp"
 
 namespace stimrank {
 
@@ -116,7 +116,8 @@ std::string Result::to_text() const {
   std::vector<std::string> missing_all;
   for (const OptionResult& o : options)
     for (const std::string& m : o.missing)
-      if (std::find(missing_all.begin(), missing_all.end(), m) == missing_all.end()) missing_all.push_back(m);
+      if (std::find(missing_all.begin(), missing_all.end(), m) == missing_all.end())
+        missing_all.push_back(m);
   std::sort(missing_all.begin(), missing_all.end());
   if (!missing_all.empty()) {
     out += "\nmissing data that could change the result\n";

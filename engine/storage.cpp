@@ -10,8 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <ctime>
+#include <mutex>
 #include <thread>
 
 #include "profile.hpp"
@@ -32,7 +32,8 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   Statement& bind(int index, std::string_view text) {
-    check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                            SQLITE_TRANSIENT));
     return *this;
   }
   Statement& bind(int index, std::int64_t value) {
@@ -110,7 +111,9 @@ class Database {
 // A transaction that rolls back unless committed.
 class Transaction {
  public:
-  explicit Transaction(Database& db, const char* begin = "BEGIN IMMEDIATE") : db_(db) { db_.exec(begin); }
+  explicit Transaction(Database& db, const char* begin = "BEGIN IMMEDIATE") : db_(db) {
+    db_.exec(begin);
+  }
   void commit() {
     db_.exec("COMMIT");
     done_ = true;
@@ -132,8 +135,9 @@ std::string now_utc() {
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
   return buffer;
 }
 
@@ -167,25 +171,33 @@ void migrate(Database& db) {
   static const std::pair<const char*, const char*> migrations[] = {
       {"rule-set registry",
        "CREATE TABLE rulesets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,"
-       " digest TEXT NOT NULL, published_at TEXT NOT NULL, author TEXT, note TEXT, UNIQUE (name, version));"
-       "CREATE TABLE ruleset_files (ruleset_id INTEGER NOT NULL REFERENCES rulesets(id), path TEXT NOT NULL,"
+       " digest TEXT NOT NULL, published_at TEXT NOT NULL, author TEXT, note TEXT, UNIQUE (name, "
+       "version));"
+       "CREATE TABLE ruleset_files (ruleset_id INTEGER NOT NULL REFERENCES rulesets(id), path TEXT "
+       "NOT NULL,"
        " content TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (ruleset_id, path));"},
       {"audit trail",
        "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL,"
-       " ruleset_digest TEXT NOT NULL, patient_pseudonym TEXT NOT NULL, profile_digest TEXT NOT NULL,"
+       " ruleset_digest TEXT NOT NULL, patient_pseudonym TEXT NOT NULL, profile_digest TEXT NOT "
+       "NULL,"
        " result_json TEXT NOT NULL, prev_hash TEXT NOT NULL, record_hash TEXT NOT NULL);"
        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
        " record_hash TEXT NOT NULL);"},
       {"cohort batches",
        "CREATE TABLE IF NOT EXISTS profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL);"
-       "CREATE TABLE results (profile_id TEXT PRIMARY KEY, outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'invalid')),"
-       " ruleset_digest TEXT NOT NULL, top_option TEXT, result_json TEXT, error TEXT, evaluated_at TEXT NOT NULL);"
-       "CREATE TABLE batch_summary (ruleset_digest TEXT NOT NULL, option TEXT NOT NULL, status TEXT NOT NULL,"
-       " profiles INTEGER NOT NULL, ranked_first INTEGER NOT NULL, PRIMARY KEY (ruleset_digest, option, status));"},
+       "CREATE TABLE results (profile_id TEXT PRIMARY KEY, outcome TEXT NOT NULL CHECK (outcome IN "
+       "('ok', 'invalid')),"
+       " ruleset_digest TEXT NOT NULL, top_option TEXT, result_json TEXT, error TEXT, evaluated_at "
+       "TEXT NOT NULL);"
+       "CREATE TABLE batch_summary (ruleset_digest TEXT NOT NULL, option TEXT NOT NULL, status "
+       "TEXT NOT NULL,"
+       " profiles INTEGER NOT NULL, ranked_first INTEGER NOT NULL, PRIMARY KEY (ruleset_digest, "
+       "option, status));"},
   };
   Transaction tx(db);
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-          " description TEXT NOT NULL, applied_at TEXT NOT NULL)");
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+      " description TEXT NOT NULL, applied_at TEXT NOT NULL)");
   std::int64_t current = 0;
   {
     Statement q = db.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
@@ -195,7 +207,8 @@ void migrate(Database& db) {
   for (const auto& [description, sql] : migrations) {
     if (++version <= current) continue;
     db.exec(sql);
-    Statement insert = db.prepare("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)");
+    Statement insert = db.prepare(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)");
     insert.bind(1, version).bind(2, description).bind(3, now_utc());
     insert.step();
   }
@@ -212,8 +225,8 @@ std::unique_ptr<Database> open_migrated(const std::string& path) {
 
 // ================================================================== registry
 
-PublishOutcome publish_rules(const std::string& db_path, const std::string& rules_path, const std::string& author,
-                             const std::string& note) noexcept {
+PublishOutcome publish_rules(const std::string& db_path, const std::string& rules_path,
+                             const std::string& author, const std::string& note) noexcept {
   PublishOutcome out;
   try {
     LoadResult loaded = load_rules(rules_path);
@@ -242,15 +255,21 @@ PublishOutcome publish_rules(const std::string& db_path, const std::string& rule
       return out;
     }
     Statement insert = db->prepare(
-        "INSERT INTO rulesets (name, version, digest, published_at, author, note) VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO rulesets (name, version, digest, published_at, author, note) VALUES (?, ?, ?, "
+        "?, ?, ?)");
     insert.bind(1, model.name).bind(2, model.version).bind(3, model.digest).bind(4, now_utc());
-    if (author.empty()) insert.bind_null(5);
-    else insert.bind(5, author);
-    if (note.empty()) insert.bind_null(6);
-    else insert.bind(6, note);
+    if (author.empty())
+      insert.bind_null(5);
+    else
+      insert.bind(5, author);
+    if (note.empty())
+      insert.bind_null(6);
+    else
+      insert.bind(6, note);
     insert.step();
     std::int64_t id = sqlite3_last_insert_rowid(db->handle());
-    Statement file = db->prepare("INSERT INTO ruleset_files (ruleset_id, path, content, position) VALUES (?, ?, ?, ?)");
+    Statement file = db->prepare(
+        "INSERT INTO ruleset_files (ruleset_id, path, content, position) VALUES (?, ?, ?, ?)");
     std::int64_t position = 0;
     for (const auto& [path, content] : model.files) {
       file.reset();
@@ -266,15 +285,19 @@ PublishOutcome publish_rules(const std::string& db_path, const std::string& rule
   return out;
 }
 
-std::vector<RegistryEntry> list_rule_versions(const std::string& db_path, std::string& error) noexcept {
+std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
+                                              std::string& error) noexcept {
   std::vector<RegistryEntry> out;
   try {
     Database db(db_path, true);
     Statement q = db.prepare(
-        "SELECT r.name, r.version, r.digest, r.published_at, COALESCE(r.author, ''), COALESCE(r.note, ''),"
-        " (SELECT COUNT(*) FROM ruleset_files f WHERE f.ruleset_id = r.id) FROM rulesets r ORDER BY r.name, r.id");
+        "SELECT r.name, r.version, r.digest, r.published_at, COALESCE(r.author, ''), "
+        "COALESCE(r.note, ''),"
+        " (SELECT COUNT(*) FROM ruleset_files f WHERE f.ruleset_id = r.id) FROM rulesets r ORDER "
+        "BY r.name, r.id");
     while (q.step())
-      out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), static_cast<int>(q.integer(6))});
+      out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+                     static_cast<int>(q.integer(6))});
   } catch (std::exception const& e) {
     error = e.what();
   }
@@ -297,7 +320,8 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
     std::string rest = spec.substr(3);  // after "db:"
     auto hash = rest.rfind('#');
     if (hash == std::string::npos || hash + 1 >= rest.size())
-      return fail("a registry reference is `db:FILE#name@version` (or `db:FILE#name` for the latest)");
+      return fail(
+          "a registry reference is `db:FILE#name@version` (or `db:FILE#name` for the latest)");
     std::string file = rest.substr(0, hash);
     std::string name = rest.substr(hash + 1);
     std::string version;
@@ -306,16 +330,18 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
       name = name.substr(0, at);
     }
     Database db(file, true);
-    Statement find = db.prepare(version.empty()
-                                    ? "SELECT id, version FROM rulesets WHERE name = ? ORDER BY id DESC LIMIT 1"
-                                    : "SELECT id, version FROM rulesets WHERE name = ? AND version = ?");
+    Statement find = db.prepare(
+        version.empty() ? "SELECT id, version FROM rulesets WHERE name = ? ORDER BY id DESC LIMIT 1"
+                        : "SELECT id, version FROM rulesets WHERE name = ? AND version = ?");
     find.bind(1, name);
     if (!version.empty()) find.bind(2, version);
     if (!find.step())
-      return fail("no rule set `" + name + "`" + (version.empty() ? "" : " version `" + version + "`") +
-                  " in registry `" + file + "`");
+      return fail("no rule set `" + name + "`" +
+                  (version.empty() ? "" : " version `" + version + "`") + " in registry `" + file +
+                  "`");
     std::int64_t id = find.integer(0);
-    Statement files = db.prepare("SELECT path, content FROM ruleset_files WHERE ruleset_id = ? ORDER BY position");
+    Statement files = db.prepare(
+        "SELECT path, content FROM ruleset_files WHERE ruleset_id = ? ORDER BY position");
     files.bind(1, id);
     std::vector<SourceText> sources;
     while (files.step()) sources.push_back({files.text(0), files.text(1)});
@@ -338,8 +364,9 @@ AuditLog::~AuditLog() = default;
 
 namespace {
 // The chained hash covers every field, each prefixed with its length.
-std::string record_hash(const std::string& prev, std::int64_t seq, const std::string& at, const std::string& digest,
-                        const std::string& pseudonym, const std::string& profile_digest, const std::string& result) {
+std::string record_hash(const std::string& prev, std::int64_t seq, const std::string& at,
+                        const std::string& digest, const std::string& pseudonym,
+                        const std::string& profile_digest, const std::string& result) {
   std::string data;
   for (const std::string* field : {&prev, &at, &digest, &pseudonym, &profile_digest, &result})
     data += std::to_string(field->size()) + ":" + *field + ";";
@@ -349,7 +376,8 @@ std::string record_hash(const std::string& prev, std::int64_t seq, const std::st
 const char* const kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
 }  // namespace
 
-std::shared_ptr<AuditLog> AuditLog::open(const std::string& db_path, std::string key, std::string& error) noexcept {
+std::shared_ptr<AuditLog> AuditLog::open(const std::string& db_path, std::string key,
+                                         std::string& error) noexcept {
   try {
     if (key.size() < 16) {
       error = "the audit key must have at least 16 bytes";
@@ -365,7 +393,8 @@ std::shared_ptr<AuditLog> AuditLog::open(const std::string& db_path, std::string
   }
 }
 
-bool AuditLog::append(const Result& result, std::string_view profile_json, std::string& error) noexcept {
+bool AuditLog::append(const Result& result, std::string_view profile_json,
+                      std::string& error) noexcept {
   try {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     Database& db = *impl_->db;
@@ -377,17 +406,24 @@ bool AuditLog::append(const Result& result, std::string_view profile_json, std::
     std::int64_t seq = 1;
     std::string prev = kGenesis;
     {
-      Statement last = db.prepare("SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+      Statement last =
+          db.prepare("SELECT seq, record_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
       if (last.step()) {
         seq = last.integer(0) + 1;
         prev = last.text(1);
       }
     }
-    std::string hash = record_hash(prev, seq, at, result.ruleset_digest, pseudonym, profile_digest, result_json);
+    std::string hash =
+        record_hash(prev, seq, at, result.ruleset_digest, pseudonym, profile_digest, result_json);
     Statement insert = db.prepare(
-        "INSERT INTO audit_log (seq, recorded_at, ruleset_digest, patient_pseudonym, profile_digest, result_json,"
+        "INSERT INTO audit_log (seq, recorded_at, ruleset_digest, patient_pseudonym, "
+        "profile_digest, result_json,"
         " prev_hash, record_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    insert.bind(1, seq).bind(2, at).bind(3, result.ruleset_digest).bind(4, pseudonym).bind(5, profile_digest);
+    insert.bind(1, seq)
+        .bind(2, at)
+        .bind(3, result.ruleset_digest)
+        .bind(4, pseudonym)
+        .bind(5, profile_digest);
     insert.bind(6, result_json).bind(7, prev).bind(8, hash);
     insert.step();
     Statement head = db.prepare(
@@ -408,7 +444,8 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
   try {
     Database db(db_path, true);
     Statement q = db.prepare(
-        "SELECT seq, recorded_at, ruleset_digest, patient_pseudonym, profile_digest, result_json, prev_hash,"
+        "SELECT seq, recorded_at, ruleset_digest, patient_pseudonym, profile_digest, result_json, "
+        "prev_hash,"
         " record_hash FROM audit_log ORDER BY seq");
     std::string prev = kGenesis;
     std::int64_t expected_seq = 1;
@@ -420,15 +457,16 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
       };
       if (seq != expected_seq) {
         out.first_broken = expected_seq;
-        out.message = "record " + std::to_string(expected_seq) + " is missing (the next record is " +
-                      std::to_string(seq) + ")";
+        out.message = "record " + std::to_string(expected_seq) +
+                      " is missing (the next record is " + std::to_string(seq) + ")";
         return out;
       }
       if (q.text(6) != prev) {
         broken("its previous-hash does not match record " + std::to_string(seq - 1));
         return out;
       }
-      std::string hash = record_hash(prev, seq, q.text(1), q.text(2), q.text(3), q.text(4), q.text(5));
+      std::string hash =
+          record_hash(prev, seq, q.text(1), q.text(2), q.text(3), q.text(4), q.text(5));
       if (hash != q.text(7)) {
         broken("its content does not match its hash (the record was modified)");
         return out;
@@ -441,8 +479,9 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
     if (head.step()) {
       if (head.integer(0) != out.records || head.text(1) != prev) {
         out.first_broken = out.records + 1;
-        out.message = "the log ends at record " + std::to_string(out.records) + " but its head says record " +
-                      std::to_string(head.integer(0)) + " (records were deleted at the end)";
+        out.message = "the log ends at record " + std::to_string(out.records) +
+                      " but its head says record " + std::to_string(head.integer(0)) +
+                      " (records were deleted at the end)";
         return out;
       }
     } else if (out.records > 0) {
@@ -461,7 +500,8 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
 
 // ================================================================== cohort batches
 
-BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const BatchOptions& options) noexcept {
+BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
+                      const BatchOptions& options) noexcept {
   BatchReport report;
   try {
     auto db = open_migrated(db_path);
@@ -475,8 +515,9 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
       report.total = counts.integer(0);
       report.already_done = counts.integer(1);
       if (counts.integer(2) > 0) {
-        report.error = "this cohort already has results from another rule set; use a fresh `results` table"
-                       " (DELETE FROM results) to re-run it with these rules";
+        report.error =
+            "this cohort already has results from another rule set; use a fresh `results` table"
+            " (DELETE FROM results) to re-run it with these rules";
         return report;
       }
     }
@@ -484,9 +525,11 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
         "SELECT p.id, p.profile FROM profiles p LEFT JOIN results r ON r.profile_id = p.id"
         " WHERE r.profile_id IS NULL ORDER BY p.rowid LIMIT ?");
     Statement insert = db->prepare(
-        "INSERT INTO results (profile_id, outcome, ruleset_digest, top_option, result_json, error, evaluated_at)"
+        "INSERT INTO results (profile_id, outcome, ruleset_digest, top_option, result_json, error, "
+        "evaluated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)");
-    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    unsigned threads =
+        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     std::size_t chunk = std::max<std::size_t>(1, options.chunk);
     auto start = std::chrono::steady_clock::now();
     std::int64_t done = report.already_done;
@@ -503,7 +546,8 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
           evaluations[i] = rules.evaluate_json(batch[i].second);
       };
       std::vector<std::thread> pool;
-      for (unsigned t = 1; t < std::min<std::size_t>(threads, batch.size()); ++t) pool.emplace_back(worker);
+      for (unsigned t = 1; t < std::min<std::size_t>(threads, batch.size()); ++t)
+        pool.emplace_back(worker);
       worker();
       for (auto& t : pool) t.join();
       // One transaction per chunk: a kill leaves whole chunks or nothing.
@@ -518,11 +562,14 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
           for (const auto& o : e.result->options)
             if (o.rank && *o.rank == 1) top = o.option;
           insert.bind(2, "ok").bind(5, e.result->to_json()).bind_null(6);
-          if (top.empty()) insert.bind_null(4);
-          else insert.bind(4, top);
+          if (top.empty())
+            insert.bind_null(4);
+          else
+            insert.bind(4, top);
         } else {
           std::string message;
-          for (const auto& error : e.errors) message += (message.empty() ? "" : "; ") + error.format();
+          for (const auto& error : e.errors)
+            message += (message.empty() ? "" : "; ") + error.format();
           insert.bind(2, "invalid").bind_null(4).bind_null(5).bind(6, message);
           ++report.invalid;
         }
@@ -536,7 +583,8 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
         progress.total = report.total;
         progress.done = done;
         progress.evaluated_now = report.evaluated;
-        progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         options.progress(progress);
       }
     }
@@ -547,7 +595,8 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path, const Ba
     clear.step();
     Statement summary = db->prepare(
         "INSERT INTO batch_summary (ruleset_digest, option, status, profiles, ranked_first)"
-        " SELECT r.ruleset_digest, json_extract(o.value, '$.option'), json_extract(o.value, '$.status'), COUNT(*),"
+        " SELECT r.ruleset_digest, json_extract(o.value, '$.option'), json_extract(o.value, "
+        "'$.status'), COUNT(*),"
         " SUM(CASE WHEN json_extract(o.value, '$.rank') = 1 THEN 1 ELSE 0 END)"
         " FROM results r, json_each(r.result_json, '$.options') o"
         " WHERE r.outcome = 'ok' AND r.ruleset_digest = ? GROUP BY 1, 2, 3");

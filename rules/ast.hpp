@@ -10,21 +10,55 @@ namespace stimrank::rules::ast {
 
 enum class Kind : std::uint8_t {
   // declarations
-  File, Ruleset, Include, Source, Scheme, Dimension, Label, Facts, Field, Type, Concept,
-  CodeList, Let, Option, OptionProperty, Complication, Rule, RuleAttr, Grade, GradeValue,
-  Policy, PolicyItem, RankKey,
+  File,
+  Ruleset,
+  Include,
+  Source,
+  Scheme,
+  Dimension,
+  Label,
+  Facts,
+  Field,
+  Type,
+  Concept,
+  CodeList,
+  Let,
+  Option,
+  OptionProperty,
+  Complication,
+  Rule,
+  RuleAttr,
+  Grade,
+  GradeValue,
+  Policy,
+  PolicyItem,
+  RankKey,
   // leaves
-  Name, String, Number,
+  Name,
+  String,
+  Number,
   // expressions
-  Or, And, Not, Bool, Known, Any, Count, Path, Compare, InRange, InSet, Has, NameSet
+  Or,
+  And,
+  Not,
+  Bool,
+  Known,
+  Any,
+  Count,
+  Path,
+  Compare,
+  InRange,
+  InSet,
+  Has,
+  NameSet
 };
 
 const char* to_string(Kind kind) noexcept;
 
 struct Node {
   Kind kind = Kind::Name;
-  std::string text;    // identifier, keyword variant, string contents or operator
-  double number = 0;   // Number nodes
+  std::string text;         // identifier, keyword variant, string contents or operator
+  double number = 0;        // Number nodes
   std::uint32_t begin = 0;  // byte offsets into the file
   std::uint32_t end = 0;
   std::vector<Node> kids;

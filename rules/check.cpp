@@ -37,7 +37,8 @@ namespace {
 // "a bool", "an int": for messages that name a field's type.
 std::string with_article(FieldType type) {
   std::string name = to_string(type);
-  bool vowel = name[0] == 'a' || name[0] == 'e' || name[0] == 'i' || name[0] == 'o' || name[0] == 'u';
+  bool vowel =
+      name[0] == 'a' || name[0] == 'e' || name[0] == 'i' || name[0] == 'o' || name[0] == 'u';
   return (vowel ? "an " : "a ") + name;
 }
 }  // namespace
@@ -75,8 +76,8 @@ std::string closest_match(const std::string& word, const std::vector<std::string
       row[0] = i;
       for (std::size_t j = 1; j <= candidate.size(); ++j) {
         std::size_t above = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                           diagonal + (word[i - 1] == candidate[j - 1] ? 0u : 1u)});
+        row[j] = std::min(
+            {row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == candidate[j - 1] ? 0u : 1u)});
         diagonal = above;
       }
     }
@@ -108,7 +109,9 @@ std::string sha256_hex(const std::string& data) {
   return out;
 }
 
-bool hierarchical(const std::string& system) { return system == "icd10" || system == "atc"; }
+bool hierarchical(const std::string& system) {
+  return system == "icd10" || system == "atc";
+}
 
 }  // namespace
 
@@ -132,7 +135,8 @@ Code normalise_code(const std::string& system, const std::string& code) {
 
 namespace {
 
-const std::vector<std::string> kCodeSystems = {"icd10cm", "icd10", "snomed", "atc", "rxnorm", "local"};
+const std::vector<std::string> kCodeSystems = {"icd10cm", "icd10",  "snomed",
+                                               "atc",     "rxnorm", "local"};
 const std::set<std::string> kTags = {"S", "SEED", "R", "2nd", "CONFLICT", "EXTRAP"};
 const std::set<std::string> kUnverifiedTags = {"R", "2nd", "EXTRAP"};
 
@@ -149,14 +153,17 @@ class Checker {
   std::optional<Model> run(const std::vector<std::unique_ptr<SourceFile>>& files) {
     // The digest covers file contents and names relative to the rule set's folder,
     // so the same rule set has the same digest wherever it is checked out.
-    std::filesystem::path base =
-        files.empty() ? std::filesystem::path() : std::filesystem::path(files[0]->name()).parent_path();
+    std::filesystem::path base = files.empty()
+                                     ? std::filesystem::path()
+                                     : std::filesystem::path(files[0]->name()).parent_path();
     for (const auto& file : files)
-      while (!base.empty() && file->name().rfind(base.string() + "/", 0) != 0) base = base.parent_path();
+      while (!base.empty() && file->name().rfind(base.string() + "/", 0) != 0)
+        base = base.parent_path();
     std::string digest_input;
     for (const auto& file : files) {
-      std::string relative = base.empty() ? file->name()
-                                          : std::filesystem::path(file->name()).lexically_relative(base).string();
+      std::string relative =
+          base.empty() ? file->name()
+                       : std::filesystem::path(file->name()).lexically_relative(base).string();
       digest_input += relative + '\0' + file->text() + '\0';
       model_.files.emplace_back(relative, file->text());
       for (const Node& node : file->root.kids) items_.push_back({&node, file.get()});
@@ -181,9 +188,9 @@ class Checker {
       if (item.node->kind == Kind::Concept) resolve_includes(item);
     check_concept_cycles();
     if (!have_header_) {
-      diagnostics_.push_back(global_error(
-          "E110", "the rule set has no `ruleset` header",
-          "add `ruleset \"name\" version \"1.0\";` to one of the files"));
+      diagnostics_.push_back(
+          global_error("E110", "the rule set has no `ruleset` header",
+                       "add `ruleset \"name\" version \"1.0\";` to one of the files"));
     }
     if (!have_facts_) {
       diagnostics_.push_back(global_error("E111", "the rule set declares no `facts` block",
@@ -220,9 +227,8 @@ class Checker {
   // ---------------------------------------------------------------- helpers
   void error(const Item& item, const Node& at, std::string code, std::string message,
              std::string hint = {}) {
-    diagnostics_.push_back(
-        item.file->make(Severity::error, std::move(code), at.begin, at.end, std::move(message),
-                        std::move(hint)));
+    diagnostics_.push_back(item.file->make(Severity::error, std::move(code), at.begin, at.end,
+                                           std::move(message), std::move(hint)));
   }
   void warning(const Item& item, const Node& at, std::string code, std::string message,
                std::string hint = {}) {
@@ -299,13 +305,18 @@ class Checker {
     for (std::size_t i = 2; i < n.kids.size(); ++i) {
       const Node& attr = n.kids[i];
       if (!seen.insert(attr.text).second) {
-        error(item, attr, "E107", "`" + attr.text + "` is given twice for source `" + source.id + "`");
+        error(item, attr, "E107",
+              "`" + attr.text + "` is given twice for source `" + source.id + "`");
         continue;
       }
-      if (attr.text == "doi") source.doi = attr.kids[0].text;
-      else if (attr.text == "url") source.url = attr.kids[0].text;
-      else if (attr.text == "tag") source.tags = read_tags(item, attr);
-      else error(item, attr, "E115", "`" + attr.text + "` does not apply to a source");
+      if (attr.text == "doi")
+        source.doi = attr.kids[0].text;
+      else if (attr.text == "url")
+        source.url = attr.kids[0].text;
+      else if (attr.text == "tag")
+        source.tags = read_tags(item, attr);
+      else
+        error(item, attr, "E115", "`" + attr.text + "` does not apply to a source");
     }
     if (source.doi.empty() && source.url.empty())
       warning(item, n.kids[0], "W203", "source `" + source.id + "` has neither a doi nor a url",
@@ -324,14 +335,16 @@ class Checker {
     for (std::size_t i = 2; i < n.kids.size(); ++i) {
       const Node& d = n.kids[i];
       if (!dims.insert(d.text).second) {
-        error(item, d, "E101", "duplicate dimension `" + d.text + "` in scheme `" + scheme.id + "`");
+        error(item, d, "E101",
+              "duplicate dimension `" + d.text + "` in scheme `" + scheme.id + "`");
         continue;
       }
       Scheme::Dimension dim;
       dim.name = d.text;
       for (const Node& label : d.kids) {
         if (std::find(dim.labels.begin(), dim.labels.end(), label.text) != dim.labels.end()) {
-          error(item, label, "E101", "duplicate value `" + label.text + "` in dimension `" + d.text + "`");
+          error(item, label, "E101",
+                "duplicate value `" + label.text + "` in dimension `" + d.text + "`");
           continue;
         }
         dim.labels.push_back(label.text);
@@ -364,7 +377,8 @@ class Checker {
     }
   }
 
-  int add_field(const Item& item, const Node& decl, int parent, int list, const std::string& prefix) {
+  int add_field(const Item& item, const Node& decl, int parent, int list,
+                const std::string& prefix) {
     Schema& schema = model_.schema;
     int index = static_cast<int>(schema.fields.size());
     schema.fields.emplace_back();
@@ -419,9 +433,12 @@ class Checker {
           out.push_back(system.text);
       }
     };
-    if (t == "bool") schema.fields[index].type = FieldType::Bool;
-    else if (t == "string") schema.fields[index].type = FieldType::String;
-    else if (t == "ident") schema.fields[index].type = FieldType::Ident;
+    if (t == "bool")
+      schema.fields[index].type = FieldType::Bool;
+    else if (t == "string")
+      schema.fields[index].type = FieldType::String;
+    else if (t == "ident")
+      schema.fields[index].type = FieldType::Ident;
     else if (t == "int" || t == "number") {
       schema.fields[index].type = t == "int" ? FieldType::Int : FieldType::Number;
       set_range(schema.fields[index]);
@@ -525,8 +542,8 @@ class Checker {
           continue;
         }
         if (list.text != "local" && code.kind != Kind::String) {
-          error(item, code, "E104", "write " + list.text + " codes as strings, e.g. `\"" +
-                                         code.text + "\"`");
+          error(item, code, "E104",
+                "write " + list.text + " codes as strings, e.g. `\"" + code.text + "\"`");
           continue;
         }
         entry.codes.push_back(normalise_code(list.text, code.text));
@@ -602,24 +619,32 @@ class Checker {
         if (member.text == "detail") {
           const std::string& key = member.kids[0].text;
           if (!seen.insert("detail:" + key).second)
-            error(item, member.kids[0], "E107", "detail `" + key + "` is given twice for option `" + option.id + "`");
+            error(item, member.kids[0], "E107",
+                  "detail `" + key + "` is given twice for option `" + option.id + "`");
           else
             option.details.emplace_back(key, member.kids[1].text);
           continue;
         }
         if (member.text != "note" && !seen.insert(member.text).second) {
-          error(item, member, "E107", "`" + member.text + "` is given twice for option `" + option.id + "`");
+          error(item, member, "E107",
+                "`" + member.text + "` is given twice for option `" + option.id + "`");
           continue;
         }
         const std::string& value = member.kids[0].text;
-        if (member.text == "family") option.family = value;
-        else if (member.text == "protocol") option.protocol = value;
-        else if (member.text == "note") option.notes.push_back(value);
+        if (member.text == "family")
+          option.family = value;
+        else if (member.text == "protocol")
+          option.protocol = value;
+        else if (member.text == "note")
+          option.notes.push_back(value);
         else if (member.text == "invasiveness") {
           have_invasiveness = true;
-          if (value == "noninvasive") option.invasiveness = Invasiveness::noninvasive;
-          else if (value == "minimally_invasive") option.invasiveness = Invasiveness::minimally_invasive;
-          else if (value == "invasive") option.invasiveness = Invasiveness::invasive;
+          if (value == "noninvasive")
+            option.invasiveness = Invasiveness::noninvasive;
+          else if (value == "minimally_invasive")
+            option.invasiveness = Invasiveness::minimally_invasive;
+          else if (value == "invasive")
+            option.invasiveness = Invasiveness::invasive;
           else
             error(item, member.kids[0], "E104", "unknown invasiveness `" + value + "`",
                   "use noninvasive, minimally_invasive or invasive");
@@ -629,10 +654,14 @@ class Checker {
         complication.text = member.kids[0].text;
         for (std::size_t k = 1; k < member.kids.size(); ++k) {
           const Node& attr = member.kids[k];
-          if (attr.text == "rate") complication.rate = attr.kids[0].text;
-          else if (attr.text == "source") complication.source = resolve_source(item, attr.kids[0]);
-          else if (attr.text == "tag") complication.tags = read_tags(item, attr);
-          else error(item, attr, "E115", "`" + attr.text + "` does not apply to a complication");
+          if (attr.text == "rate")
+            complication.rate = attr.kids[0].text;
+          else if (attr.text == "source")
+            complication.source = resolve_source(item, attr.kids[0]);
+          else if (attr.text == "tag")
+            complication.tags = read_tags(item, attr);
+          else
+            error(item, attr, "E115", "`" + attr.text + "` does not apply to a complication");
         }
         option.complications.push_back(std::move(complication));
       }
@@ -656,7 +685,9 @@ class Checker {
 
   // ---------------------------------------------------------------- policy
   static std::vector<std::pair<RankKey, bool>> default_rank() {
-    return {{RankKey::status, false}, {RankKey::score, true}, {RankKey::invasiveness, false},
+    return {{RankKey::status, false},
+            {RankKey::score, true},
+            {RankKey::invasiveness, false},
             {RankKey::id, false}};
   }
 
@@ -675,13 +706,16 @@ class Checker {
       }
       const Node& value = setting.kids[0];
       if (setting.text == "combine") {
-        if (value.text == "sum") policy.combine_sum = true;
+        if (value.text == "sum")
+          policy.combine_sum = true;
         else if (value.text != "max")
           error(item, value, "E104", "unknown combination `" + value.text + "`", "use max or sum");
       } else if (setting.text == "unverified_evidence") {
-        if (value.text == "accept") policy.unverified_consider = false;
+        if (value.text == "accept")
+          policy.unverified_consider = false;
         else if (value.text != "consider")
-          error(item, value, "E104", "unknown setting `" + value.text + "`", "use consider or accept");
+          error(item, value, "E104", "unknown setting `" + value.text + "`",
+                "use consider or accept");
       } else if (setting.text == "recommend_min_weight") {
         policy.recommend_min_weight = value.number;
       } else if (setting.text == "unverified_weight") {
@@ -691,9 +725,12 @@ class Checker {
           policy.unverified_weight = value.number;
       } else if (setting.text == "rank") {
         static const std::map<std::string, RankKey> names = {
-            {"status", RankKey::status}, {"score", RankKey::score},
-            {"invasiveness", RankKey::invasiveness}, {"family", RankKey::family},
-            {"id", RankKey::id}, {"declared", RankKey::declared}};
+            {"status", RankKey::status},
+            {"score", RankKey::score},
+            {"invasiveness", RankKey::invasiveness},
+            {"family", RankKey::family},
+            {"id", RankKey::id},
+            {"declared", RankKey::declared}};
         std::set<std::string> used;
         for (const Node& key : setting.kids) {
           auto it = names.find(key.text);
@@ -884,7 +921,8 @@ class Checker {
       case Kind::And:
       case Kind::Not: {
         e.op = node.kind == Kind::Or ? Op::Or : node.kind == Kind::And ? Op::And : Op::Not;
-        for (const Node& kid : node.kids) e.kids.push_back(check_condition(item, kid, list, depth + 1));
+        for (const Node& kid : node.kids)
+          e.kids.push_back(check_condition(item, kid, list, depth + 1));
         return e;
       }
       case Kind::Bool:
@@ -913,7 +951,8 @@ class Checker {
       case Kind::Known: {
         Resolved r = resolve_path(item, node.kids[0], list);
         if (r.let) {
-          error(item, node.kids[0], "E102", "known() takes a field, not `" + node.kids[0].kids[0].text + "`");
+          error(item, node.kids[0], "E102",
+                "known() takes a field, not `" + node.kids[0].kids[0].text + "`");
           return unknown_expr();
         }
         if (r.field < 0) return unknown_expr();
@@ -924,12 +963,14 @@ class Checker {
       case Kind::Any:
       case Kind::Count: {
         if (list >= 0) {
-          error(item, node, "E109", "any() and count() cannot be nested inside another any() or count()");
+          error(item, node, "E109",
+                "any() and count() cannot be nested inside another any() or count()");
           return unknown_expr();
         }
         Resolved r = resolve_path(item, node.kids[0], list);
         if (r.field < 0) {
-          if (r.let) error(item, node.kids[0], "E102", "`" + path_text(node.kids[0]) + "` is not a list");
+          if (r.let)
+            error(item, node.kids[0], "E102", "`" + path_text(node.kids[0]) + "` is not a list");
           return unknown_expr();
         }
         const Field& f = schema.fields[r.field];
@@ -957,8 +998,7 @@ class Checker {
       case Kind::Compare:
       case Kind::InRange:
       case Kind::InSet:
-      case Kind::Has:
-        return check_test(item, node, list, std::move(e));
+      case Kind::Has: return check_test(item, node, list, std::move(e));
       default:
         error(item, node, "E102", "`" + e.text + "` is not a condition");
         return unknown_expr();
@@ -987,7 +1027,8 @@ class Checker {
       case FieldType::Int:
       case FieldType::Number: return "compare it, e.g. `" + text + " >= 5`";
       case FieldType::Enum:
-        return f.labels.empty() ? std::string() : "compare it, e.g. `" + text + " == " + f.labels[0] + "`";
+        return f.labels.empty() ? std::string()
+                                : "compare it, e.g. `" + text + " == " + f.labels[0] + "`";
       case FieldType::EnumSet:
       case FieldType::Codes:
       case FieldType::List:
@@ -1014,8 +1055,9 @@ class Checker {
       bool equality = e.cmp == Cmp::Eq || e.cmp == Cmp::Ne;
       if (numeric) {
         if (value.kind != Kind::Number) {
-          error(item, value, "E102", subject + "; compare it with a number, not `" +
-                                         item.file->slice(value.begin, value.end) + "`");
+          error(item, value, "E102",
+                subject + "; compare it with a number, not `" +
+                    item.file->slice(value.begin, value.end) + "`");
           return unknown_expr();
         }
         e.op = Op::NumCmp;
@@ -1046,8 +1088,9 @@ class Checker {
           return unknown_expr();
         }
         if (value.kind != Kind::Name) {
-          error(item, value, "E102", subject + "; compare it with a name, not `" +
-                                         item.file->slice(value.begin, value.end) + "`");
+          error(item, value, "E102",
+                subject + "; compare it with a name, not `" +
+                    item.file->slice(value.begin, value.end) + "`");
           return unknown_expr();
         }
         int symbol = resolve_value(item, f, value);
@@ -1084,7 +1127,8 @@ class Checker {
       }
       e.op = Op::SymIn;
     } else {
-      if (f.type == FieldType::EnumSet) e.op = Op::SetHas;
+      if (f.type == FieldType::EnumSet)
+        e.op = Op::SetHas;
       else if (f.type == FieldType::Codes || f.type == FieldType::Coding ||
                (f.type == FieldType::List && f.coding >= 0))
         e.op = Op::CodeHas;
@@ -1098,8 +1142,10 @@ class Checker {
     bool ok = true;
     for (const Node* name : names) {
       int symbol = resolve_value(item, f, *name);
-      if (symbol < 0) ok = false;
-      else e.symbols.push_back(symbol);
+      if (symbol < 0)
+        ok = false;
+      else
+        e.symbols.push_back(symbol);
     }
     if (!ok) return unknown_expr();
     return e;
@@ -1120,13 +1166,16 @@ class Checker {
         {"research_only", RuleKind::research_only},
         {"not_indicated", RuleKind::not_indicated}};
     rule.kind = kinds.at(n.text);
-    bool declared = declare(rule_index_, item, n.kids[0], static_cast<int>(model_.rules.size()), "rule");
+    bool declared =
+        declare(rule_index_, item, n.kids[0], static_cast<int>(model_.rules.size()), "rule");
     std::size_t next = 1;
     if (n.kids.size() > 1 && n.kids[1].kind == Kind::NameSet) {
       const Node& set = n.kids[1];
       next = 2;
       if (option >= 0) {
-        error(item, set, "E109", "a rule inside an option applies to that option; `for {…}` belongs to top-level rules");
+        error(
+            item, set, "E109",
+            "a rule inside an option applies to that option; `for {…}` belongs to top-level rules");
       } else {
         for (const Node& name : set.kids) {
           auto it = option_index_.find(name.text);
@@ -1141,7 +1190,8 @@ class Checker {
       }
     } else if (option < 0) {
       error(item, n.kids[0], "E109", "top-level rule `" + rule.id + "` names no options",
-            "write `" + std::string(n.text) + " " + rule.id + " for {option_a, option_b} when …`, or move it into an option");
+            "write `" + std::string(n.text) + " " + rule.id +
+                " for {option_a, option_b} when …`, or move it into an option");
     }
     if (option >= 0) rule.options.push_back(option);
     rule.condition = check_condition(item, n.kids[next], -1, 0);
@@ -1153,11 +1203,16 @@ class Checker {
         continue;
       }
       const std::string& a = attr.text;
-      if (a == "source") rule.source = resolve_source(item, attr.kids[0]);
-      else if (a == "because") rule.because = attr.kids[0].text;
-      else if (a == "label") rule.label = attr.kids[0].text;
-      else if (a == "tag") rule.tags = read_tags(item, attr);
-      else if (a == "unverified") rule.unverified = true;
+      if (a == "source")
+        rule.source = resolve_source(item, attr.kids[0]);
+      else if (a == "because")
+        rule.because = attr.kids[0].text;
+      else if (a == "label")
+        rule.label = attr.kids[0].text;
+      else if (a == "tag")
+        rule.tags = read_tags(item, attr);
+      else if (a == "unverified")
+        rule.unverified = true;
       else if (a == "grade") {
         if (rule.kind != RuleKind::indication)
           error(item, attr, "E115", "only indications carry a grade");
@@ -1165,7 +1220,8 @@ class Checker {
           rule.grade = check_grade(item, attr.kids[0]);
       } else if (a == "weight") {
         if (rule.kind != RuleKind::indication)
-          error(item, attr, "E115", "only indications carry a weight", "relative contraindications take a `penalty`");
+          error(item, attr, "E115", "only indications carry a weight",
+                "relative contraindications take a `penalty`");
         else
           rule.weight = attr.kids[0].number;
       } else if (a == "penalty") {
@@ -1184,7 +1240,8 @@ class Checker {
       error(item, n.kids[0], "E106", "rule `" + rule.id + "` has no `because` text",
             "say in a few words why the rule exists; clinicians read it in the result");
     if (rule.kind == RuleKind::indication && !seen.count("grade") && !seen.count("weight"))
-      error(item, n.kids[0], "E106", "indication `" + rule.id + "` has neither a grade nor a weight",
+      error(item, n.kids[0], "E106",
+            "indication `" + rule.id + "` has neither a grade nor a weight",
             "add `grade <scheme>(…)` with the source's own grade, or an explicit `weight N`");
     if (declared) model_.rules.push_back(std::move(rule));
   }
@@ -1208,7 +1265,8 @@ class Checker {
       if (dim < 0) {
         std::vector<std::string> names;
         for (const auto& d : scheme.dimensions) names.push_back(d.name);
-        error(item, value, "E100", "scheme `" + scheme.id + "` has no dimension `" + value.text + "`",
+        error(item, value, "E100",
+              "scheme `" + scheme.id + "` has no dimension `" + value.text + "`",
               did_you_mean(value.text, names));
         ok = false;
         continue;
@@ -1257,8 +1315,8 @@ class Checker {
   const Limits& limits_;
   Model model_;
   std::vector<Item> items_;
-  std::unordered_map<std::string, int> source_index_, scheme_index_, concept_index_,
-      option_index_, let_index_, rule_index_;
+  std::unordered_map<std::string, int> source_index_, scheme_index_, concept_index_, option_index_,
+      let_index_, rule_index_;
   std::map<std::string, std::string> first_location_;
   std::set<int> used_sources_;
   std::vector<Let> lets_;
@@ -1266,11 +1324,14 @@ class Checker {
 };
 
 void sort_diagnostics(std::vector<Diagnostic>& diagnostics) {
-  std::stable_sort(diagnostics.begin(), diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.location.file != b.location.file) return a.location.file < b.location.file;
-    if (a.location.line != b.location.line) return a.location.line < b.location.line;
-    return a.location.column < b.location.column;
-  });
+  std::stable_sort(diagnostics.begin(), diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     if (a.location.file != b.location.file)
+                       return a.location.file < b.location.file;
+                     if (a.location.line != b.location.line)
+                       return a.location.line < b.location.line;
+                     return a.location.column < b.location.column;
+                   });
 }
 
 }  // namespace
@@ -1290,8 +1351,8 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
           std::optional<std::string> text = reader(including, name, canonical, problem);
           auto fail = [&](std::string code, std::string message) {
             if (from && at)
-              out.diagnostics.push_back(from->make(Severity::error, std::move(code), at->begin, at->end,
-                                                   std::move(message)));
+              out.diagnostics.push_back(from->make(Severity::error, std::move(code), at->begin,
+                                                   at->end, std::move(message)));
             else {
               Diagnostic d;
               d.code = std::move(code);
@@ -1301,7 +1362,8 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
             }
           };
           if (!text) {
-            fail("E105", "cannot read rule file `" + name + "`" + (problem.empty() ? "" : ": " + problem));
+            fail("E105",
+                 "cannot read rule file `" + name + "`" + (problem.empty() ? "" : ": " + problem));
             return;
           }
           if (std::find(stack.begin(), stack.end(), canonical) != stack.end()) {

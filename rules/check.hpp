@@ -15,14 +15,13 @@ namespace stimrank::rules {
 
 // Reads a rule file by the name an include gives (relative to the including file).
 // Returns nullopt when there is no such file; sets `canonical` to a stable name.
-using FileReader = std::function<std::optional<std::string>(const std::string& including_file,
-                                                            const std::string& name,
-                                                            std::string& canonical,
-                                                            std::string& error)>;
+using FileReader = std::function<std::optional<std::string>(
+    const std::string& including_file, const std::string& name, std::string& canonical,
+    std::string& error)>;
 
 struct CheckOutput {
-  std::optional<model::Model> model;     // set when there were no errors
-  std::vector<Diagnostic> diagnostics;   // sorted by file, line, column
+  std::optional<model::Model> model;    // set when there were no errors
+  std::vector<Diagnostic> diagnostics;  // sorted by file, line, column
 };
 
 // Loads the root files and everything they include, parses and checks them.

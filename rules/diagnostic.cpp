@@ -1,7 +1,7 @@
+#include "stimrank/diagnostic.hpp"
+
 #include <algorithm>
 #include <string>
-
-#include "stimrank/diagnostic.hpp"
 
 namespace stimrank {
 

@@ -19,8 +19,8 @@ using option_member_type = x3::rule<option_member_class, ast::Node>;
 BOOST_SPIRIT_DECLARE(expression_type, item_type, option_head_type, option_member_type)
 
 expression_type const& expression();
-item_type const& item();            // any top-level declaration except `option`
-option_head_type const& option_head();  // `option id "title" {`
+item_type const& item();                    // any top-level declaration except `option`
+option_head_type const& option_head();      // `option id "title" {`
 option_member_type const& option_member();  // one statement inside an option block
 
 }  // namespace stimrank::rules::grammar

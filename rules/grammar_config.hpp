@@ -24,7 +24,7 @@ inline auto const skipper = x3::space | x3::lexeme["//" >> *(x3::char_ - x3::eol
                             x3::lexeme["/*" >> *(x3::char_ - "*/") >> "*/"];
 using skipper_type = std::remove_cv_t<decltype(skipper)>;
 using phrase_context_type = x3::phrase_parse_context<skipper_type>::type;
-using context_type = decltype(x3::make_context<state_tag>(std::declval<ParseState&>(),
-                                                          std::declval<phrase_context_type const&>()));
+using context_type = decltype(x3::make_context<state_tag>(
+    std::declval<ParseState&>(), std::declval<phrase_context_type const&>()));
 
 }  // namespace stimrank::rules::grammar

@@ -78,8 +78,8 @@ x3::rule<test_class, Node> const test = "a comparison";
 x3::rule<bool_class, Node> const bool_lit = "`true` or `false`";
 x3::rule<range_class, Node> const range = "a range like `18..65`";
 auto const cmp_op = x3::rule<struct cmp_op_class, std::string>{"a comparison operator"} =
-    x3::string("==") | x3::string("!=") | x3::string("<=") | x3::string(">=") |
-    x3::string("<") | x3::string(">");
+    x3::string("==") | x3::string("!=") | x3::string("<=") | x3::string(">=") | x3::string("<") |
+    x3::string(">");
 
 auto const kw_and = kw("and");
 auto const kw_or = kw("or");
@@ -87,11 +87,12 @@ auto const kw_not = kw("not");
 
 auto const or_expr_def = located[and_expr[assign] >> *(kw_or > and_expr[fold(Kind::Or)])];
 auto const and_expr_def = located[not_expr[assign] >> *(kw_and > not_expr[fold(Kind::And)])];
-auto const not_expr_def = located[(kw_not >> x3::eps[set_kind(Kind::Not)] > depth_guard[not_expr][push]) | primary[assign]];
+auto const not_expr_def =
+    located[(kw_not >> x3::eps[set_kind(Kind::Not)] > depth_guard[not_expr][push]) |
+            primary[assign]];
 
-auto const bool_lit_def = located[words(kwstr("true") | kwstr("false"))[([](auto& ctx) {
-  x3::_val(ctx) = Node(Kind::Bool, std::move(x3::_attr(ctx)));
-})]];
+auto const bool_lit_def = located[words(kwstr("true") | kwstr("false"))[(
+    [](auto& ctx) { x3::_val(ctx) = Node(Kind::Bool, std::move(x3::_attr(ctx))); })]];
 
 auto const path_def =
     located[x3::eps[set_kind(Kind::Path)] >> !reserved >> name[push] >> *('.' > name[push])];
@@ -99,15 +100,17 @@ auto const path_def =
 auto const value_def =
     located[number[assign] | string_lit[assign] | bool_lit[assign] | (!reserved >> name[assign])];
 
-auto const range_def = located[x3::eps[set_kind(Kind::InRange)] >> number[push] >>
-                       x3::lit("..") > -number[push]];
+auto const range_def =
+    located[x3::eps[set_kind(Kind::InRange)] >> number[push] >> x3::lit("..") > -number[push]];
 
 // After a path: `== x`, `in 1..5`, `in {a, b}`, `has x`, `has any {a, b}`, `has all {…}`.
-auto const test_def = located[(cmp_op[([](auto& ctx) { x3::_val(ctx) = Node(Kind::Compare, std::move(x3::_attr(ctx))); })] >
-     value[push]) |
-    (kw("in") > (range[assign] | (x3::eps[set_kind(Kind::InSet)] >> name_set[push]))) |
-    (kw("has") >> x3::eps[set_kind(Kind::Has)] >
-     -words(kwstr("any") | kwstr("all"))[set_text] > (name_set[push] | name[push]))];
+auto const test_def =
+    located[(cmp_op[([](auto& ctx) {
+               x3::_val(ctx) = Node(Kind::Compare, std::move(x3::_attr(ctx)));
+             })] > value[push]) |
+            (kw("in") > (range[assign] | (x3::eps[set_kind(Kind::InSet)] >> name_set[push]))) |
+            (kw("has") >> x3::eps[set_kind(Kind::Has)] >
+             -words(kwstr("any") | kwstr("all"))[set_text] > (name_set[push] | name[push]))];
 
 auto attach_subject = [](auto& ctx) {
   // `path test` becomes the test node with the path as first child.
@@ -118,17 +121,19 @@ auto attach_subject = [](auto& ctx) {
   x3::_val(ctx) = std::move(tested);
 };
 
-auto const primary_def = located[('(' > depth_guard[expression_rule][assign] > named("E021|`)` closing the expression", ')')) |
-    bool_lit[assign] |
-    (kw("known") >> x3::eps[set_kind(Kind::Known)] > named("E022|`(` after known", '(') >
-     path[push] > named("E021|`)` after the field", ')')) |
-    (kw("any") >> x3::eps[set_kind(Kind::Any)] > named("E022|`(` after any", '(') > path[push] >
-     named("E023|`where` and a condition", kw("where")) > depth_guard[expression_rule][push] >
-     named("E021|`)` closing any(…)", ')')) |
-    (kw("count") >> x3::eps[set_kind(Kind::Count)] > named("E022|`(` after count", '(') >
-     path[push] > -(kw("where") > depth_guard[expression_rule][push]) >
-     named("E021|`)` closing count(…)", ')') > cmp_op[set_text] > number[push]) |
-    (path[assign] >> -(test[attach_subject]))];
+auto const primary_def =
+    located[('(' > depth_guard[expression_rule][assign] >
+             named("E021|`)` closing the expression", ')')) |
+            bool_lit[assign] |
+            (kw("known") >> x3::eps[set_kind(Kind::Known)] > named("E022|`(` after known", '(') >
+             path[push] > named("E021|`)` after the field", ')')) |
+            (kw("any") >> x3::eps[set_kind(Kind::Any)] > named("E022|`(` after any", '(') >
+             path[push] > named("E023|`where` and a condition", kw("where")) >
+             depth_guard[expression_rule][push] > named("E021|`)` closing any(…)", ')')) |
+            (kw("count") >> x3::eps[set_kind(Kind::Count)] > named("E022|`(` after count", '(') >
+             path[push] > -(kw("where") > depth_guard[expression_rule][push]) >
+             named("E021|`)` closing count(…)", ')') > cmp_op[set_text] > number[push]) |
+            (path[assign] >> -(test[attach_subject]))];
 
 BOOST_SPIRIT_DEFINE(or_expr, and_expr, not_expr, primary, path, value, test, bool_lit, range)
 
@@ -137,7 +142,9 @@ BOOST_SPIRIT_DEFINE(or_expr, and_expr, not_expr, primary, path, value, test, boo
 auto const expression_rule_def = tokens::located[or_expr[tokens::assign]];
 BOOST_SPIRIT_DEFINE(expression_rule)
 
-expression_type const& expression() { return expression_rule; }
+expression_type const& expression() {
+  return expression_rule;
+}
 
 BOOST_SPIRIT_INSTANTIATE(expression_type, iterator_type, context_type)
 

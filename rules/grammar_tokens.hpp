@@ -18,9 +18,13 @@ auto named(char const* name, Parser const& parser) {
   return x3::rule<struct named_class, Attribute>{name} = x3::as_parser(parser);
 }
 
-inline auto kw(char const* word) { return x3::lexeme[x3::lit(word) >> !(x3::alnum | '_')]; }
+inline auto kw(char const* word) {
+  return x3::lexeme[x3::lit(word) >> !(x3::alnum | '_')];
+}
 // Keyword that also yields its text.
-inline auto kwstr(char const* word) { return x3::lexeme[x3::string(word) >> !(x3::alnum | '_')]; }
+inline auto kwstr(char const* word) {
+  return x3::lexeme[x3::string(word) >> !(x3::alnum | '_')];
+}
 
 // Semantic actions.
 inline auto set_kind(Kind kind) {
@@ -33,11 +37,11 @@ inline auto const set_number = [](auto& ctx) { x3::_val(ctx).number = x3::_attr(
 
 // Digits on both sides of a dot, so that `18..65` reads as a range.
 inline auto const real_number = x3::rule<struct real_number_class, double>{"a number"} =
-    x3::raw[x3::lexeme[-x3::lit('-') >> +x3::digit >> -(x3::lit('.') >> +x3::digit)]][(
-        [](auto& ctx) {
-          auto const& range = x3::_attr(ctx);
-          x3::_val(ctx) = std::strtod(std::string(range.begin(), range.end()).c_str(), nullptr);
-        })];
+    x3::raw[x3::lexeme[-x3::lit('-') >> +x3::digit >> -(x3::lit('.') >> +x3::digit)]]
+           [([](auto& ctx) {
+             auto const& range = x3::_attr(ctx);
+             x3::_val(ctx) = std::strtod(std::string(range.begin(), range.end()).c_str(), nullptr);
+           })];
 
 // Records the byte span of the Node a rule builds. Rules whose right-hand side has
 // semantic actions get no attribute in on_success, so the span is taken here,
@@ -78,7 +82,7 @@ inline auto const identifier_text =
 
 inline auto const escaped_char = x3::rule<struct escaped_char_class, char>{"an escape"} =
     x3::lit('\\') >> (x3::char_('"') | x3::char_('\\') | (x3::lit('n') >> x3::attr('\n')) |
-                       (x3::lit('t') >> x3::attr('\t')));
+                      (x3::lit('t') >> x3::attr('\t')));
 inline auto const string_body = x3::rule<struct string_body_class, std::string>{"a string"} =
     *(escaped_char | (x3::char_ - x3::char_("\"\n")));
 
@@ -98,28 +102,30 @@ inline x3::rule<string_class, Node> const string_lit = "a string in double quote
 inline x3::rule<number_class, Node> const number = "a number";
 inline x3::rule<name_set_class, Node> const name_set = "a set like `{a, b}`";
 
-inline auto const name_def = located[located[identifier_text[([](auto& ctx) {
-  x3::_val(ctx) = Node(Kind::Name, std::move(x3::_attr(ctx)));
-})]]];
-inline auto const string_lit_def = located[located[x3::lexeme['"' > string_body >
-               named("E015|closing `\"` of the string", '"')][([](auto& ctx) {
-      x3::_val(ctx) = Node(Kind::String, std::move(x3::_attr(ctx)));
-    })]]];
+inline auto const name_def = located[located[identifier_text[(
+    [](auto& ctx) { x3::_val(ctx) = Node(Kind::Name, std::move(x3::_attr(ctx))); })]]];
+inline auto const string_lit_def =
+    located[located[x3::lexeme['"' > string_body > named("E015|closing `\"` of the string", '"')][(
+        [](auto& ctx) { x3::_val(ctx) = Node(Kind::String, std::move(x3::_attr(ctx))); })]]];
 inline auto const number_def = located[located[real_number[([](auto& ctx) {
   x3::_val(ctx) = Node(Kind::Number);
   x3::_val(ctx).number = x3::_attr(ctx);
 })]]];
-inline auto const name_set_def = located[located[x3::eps[set_kind(Kind::NameSet)] >> '{' > name[push] >
-                                 *(',' > name[push]) > named("E017|`}` closing the set", '}')]];
+inline auto const name_set_def =
+    located[located[x3::eps[set_kind(Kind::NameSet)] >> '{' > name[push] > *(',' > name[push]) >
+                    named("E017|`}` closing the set", '}')]];
 
 BOOST_SPIRIT_DEFINE(name, string_lit, number, name_set)
 
 // Words that end an expression or start a rule attribute; never field or value names.
-inline auto const reserved = x3::lexeme[
-    (x3::lit("and") | "or" | "not" | "when" | "where" | "has" | "in" | "any" | "all" | "count" |
-     "known" | "true" | "false" | "grade" | "weight" | "penalty" | "source" | "tag" |
-     "unverified" | "because" | "label" | "for") >> !(x3::alnum | '_')];
+inline auto const reserved =
+    x3::lexeme[(x3::lit("and") | "or" | "not" | "when" | "where" | "has" | "in" | "any" | "all" |
+                "count" | "known" | "true" | "false" | "grade" | "weight" | "penalty" | "source" |
+                "tag" | "unverified" | "because" | "label" | "for") >>
+               !(x3::alnum | '_')];
 
-inline auto semi(char const* code_and_what) { return named(code_and_what, x3::lit(';')); }
+inline auto semi(char const* code_and_what) {
+  return named(code_and_what, x3::lit(';'));
+}
 
 }  // namespace stimrank::rules::grammar::tokens

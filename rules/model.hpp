@@ -11,7 +11,19 @@
 
 namespace stimrank::rules::model {
 
-enum class FieldType { Bool, Int, Number, String, Ident, Enum, EnumSet, Codes, List, Coding, Object };
+enum class FieldType {
+  Bool,
+  Int,
+  Number,
+  String,
+  Ident,
+  Enum,
+  EnumSet,
+  Codes,
+  List,
+  Coding,
+  Object
+};
 const char* to_string(FieldType type) noexcept;
 
 struct Field {
@@ -24,9 +36,9 @@ struct Field {
   std::vector<std::string> systems;  // Codes, Coding
   std::vector<int> children;         // Object, List, Codes (entry fields)
   int parent = -1;
-  int list = -1;      // the enclosing list field, for fields of list entries
-  int slot = -1;      // scalar slot, list slot, or entry-field slot (see engine)
-  int coding = -1;    // List/Codes: the field holding each entry's coding
+  int list = -1;    // the enclosing list field, for fields of list entries
+  int slot = -1;    // scalar slot, list slot, or entry-field slot (see engine)
+  int coding = -1;  // List/Codes: the field holding each entry's coding
 };
 
 struct Schema {
@@ -82,8 +94,10 @@ enum class RuleKind {
 const char* to_string(RuleKind kind) noexcept;
 
 enum class Op : std::uint8_t {
-  Const,     // truth
-  And, Or, Not,
+  Const,  // truth
+  And,
+  Or,
+  Not,
   BoolField,  // field
   NumCmp,     // field cmp number
   NumRange,   // field in number..number2 (has_lo/has_hi)
@@ -119,13 +133,13 @@ struct Rule {
   std::vector<int> options;
   Expr condition;
   std::optional<Grade> grade;
-  std::optional<double> weight;   // explicit indication weight
-  double penalty = 0;             // relative contraindication
+  std::optional<double> weight;  // explicit indication weight
+  double penalty = 0;            // relative contraindication
   int source = -1;
   std::vector<std::string> tags;  // verification tags
   bool unverified = false;
   std::string because;
-  std::string label;              // what the recommendation is about
+  std::string label;  // what the recommendation is about
   SourceLocation location;
 };
 
@@ -150,10 +164,10 @@ struct Option {
 enum class RankKey { status, score, invasiveness, family, id, declared };
 
 struct Policy {
-  bool combine_sum = false;          // combine several indications' weights: max or sum
-  double recommend_min_weight = 0;   // below this, an indicated option is only `consider`
-  bool unverified_consider = true;   // evidence that is all unverified → `consider`
-  double unverified_weight = 1;      // factor on the weight of unverified indications
+  bool combine_sum = false;                    // combine several indications' weights: max or sum
+  double recommend_min_weight = 0;             // below this, an indicated option is only `consider`
+  bool unverified_consider = true;             // evidence that is all unverified → `consider`
+  double unverified_weight = 1;                // factor on the weight of unverified indications
   std::vector<std::pair<RankKey, bool>> rank;  // key, descending
 };
 

@@ -65,7 +65,9 @@ const char* skip_space(const char* pos, const char* end) {
   return pos;
 }
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 std::string token_at(const char* pos, const char* end) {
   if (pos >= end) return "end of file";
@@ -83,18 +85,28 @@ std::string token_at(const char* pos, const char* end) {
 // rule's class name from it and say what that rule expects.
 std::string readable_rule_name(const std::string& which) {
   static const std::pair<const char*, const char*> names[] = {
-      {"name_class", "an identifier"},        {"string_class", "a string in double quotes"},
-      {"number_class", "a number"},           {"name_set_class", "a set like `{a, b}`"},
-      {"path_class", "a field name"},         {"value_class", "a value (number, name, string, true or false)"},
+      {"name_class", "an identifier"},
+      {"string_class", "a string in double quotes"},
+      {"number_class", "a number"},
+      {"name_set_class", "a set like `{a, b}`"},
+      {"path_class", "a field name"},
+      {"value_class", "a value (number, name, string, true or false)"},
       {"grade_class", "a grade like `GRADE(strength weak)`"},
       {"grade_value_class", "a grade dimension and value"},
-      {"label_class", "a grade value and its weight"}, {"rank_key_class", "a ranking key"},
-      {"field_class", "a field declaration"}, {"type_class", "a type"},
-      {"code_item_class", "a code"},          {"expression_class", "an expression"},
-      {"or_class", "an expression"},          {"and_class", "an expression"},
-      {"not_class", "an expression"},         {"primary_class", "an expression"},
-      {"range_class", "a range like `18..65`"}, {"code_list_class", "a code system and its codes"},
-      {"rule_attr_class", "a rule attribute"}, {"source_attr_class", "`doi`, `url` or `tag`"},
+      {"label_class", "a grade value and its weight"},
+      {"rank_key_class", "a ranking key"},
+      {"field_class", "a field declaration"},
+      {"type_class", "a type"},
+      {"code_item_class", "a code"},
+      {"expression_class", "an expression"},
+      {"or_class", "an expression"},
+      {"and_class", "an expression"},
+      {"not_class", "an expression"},
+      {"primary_class", "an expression"},
+      {"range_class", "a range like `18..65`"},
+      {"code_list_class", "a code system and its codes"},
+      {"rule_attr_class", "a rule attribute"},
+      {"source_attr_class", "`doi`, `url` or `tag`"},
       {"cmp_op_class", "a comparison operator (==, !=, <, <=, >, >=)"},
       {"real_number_class", "a number"}};
   std::size_t best_at = std::string::npos;
@@ -132,14 +144,36 @@ bool starts_with_word(const char* pos, const char* end, const char* word) {
          (pos + n == end || !ident_char(pos[n]));
 }
 
-const char* const top_keywords[] = {"ruleset", "include", "source", "scheme", "facts", "concept",
-                                    "valueset", "let", "policy", "option", "indication",
-                                    "absolute_contraindication", "relative_contraindication",
-                                    "caution", "prerequisite", "research_only", "not_indicated"};
-const char* const member_keywords[] = {"family", "invasiveness", "protocol", "note", "detail",
-                                       "complication", "indication", "absolute_contraindication",
-                                       "relative_contraindication", "caution", "prerequisite",
-                                       "research_only", "not_indicated"};
+const char* const top_keywords[] = {"ruleset",
+                                    "include",
+                                    "source",
+                                    "scheme",
+                                    "facts",
+                                    "concept",
+                                    "valueset",
+                                    "let",
+                                    "policy",
+                                    "option",
+                                    "indication",
+                                    "absolute_contraindication",
+                                    "relative_contraindication",
+                                    "caution",
+                                    "prerequisite",
+                                    "research_only",
+                                    "not_indicated"};
+const char* const member_keywords[] = {"family",
+                                       "invasiveness",
+                                       "protocol",
+                                       "note",
+                                       "detail",
+                                       "complication",
+                                       "indication",
+                                       "absolute_contraindication",
+                                       "relative_contraindication",
+                                       "caution",
+                                       "prerequisite",
+                                       "research_only",
+                                       "not_indicated"};
 
 template <std::size_t N>
 bool starts_with_any(const char* pos, const char* end, const char* const (&words)[N]) {
@@ -172,7 +206,8 @@ const char* resync(const char* start, const char* error_at, const char* end,
       continue;
     }
     if (std::isspace(static_cast<unsigned char>(c))) continue;
-    if (at_line_start && p >= error_at && p > start && depth == 0 && starts_with_any(p, end, keywords))
+    if (at_line_start && p >= error_at && p > start && depth == 0 &&
+        starts_with_any(p, end, keywords))
       return p;
     at_line_start = false;
     if (c == '{') ++depth;
@@ -225,9 +260,9 @@ class Driver {
       if (pos >= end_ || (starts_with_any(pos, end_, top_keywords) &&
                           !starts_with_any(pos, end_, member_keywords))) {
         auto offset = static_cast<std::uint32_t>(start - begin_);
-        diagnostics_.push_back(file_.make(Severity::error, "E017", offset, offset + 6,
-                                          "expected `}` closing option `" + option.kids[0].text +
-                                              "`"));
+        diagnostics_.push_back(
+            file_.make(Severity::error, "E017", offset, offset + 6,
+                       "expected `}` closing option `" + option.kids[0].text + "`"));
         break;
       }
       if (*pos == '}') {

@@ -1,4 +1,6 @@
 // The stimrank command line: a thin layer over the public API.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -7,8 +9,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <unistd.h>
 #include <vector>
 
 #include "stimrank/stimrank.hpp"
@@ -42,7 +42,8 @@ int usage_error(const std::string& message) {
 }
 
 struct Args {
-  std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file, subcommand;
+  std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file,
+                              subcommand;
   std::size_t chunk = 1000;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
@@ -69,8 +70,9 @@ std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warni
   for (const stimrank::Diagnostic& d : loaded.diagnostics)
     if (d.severity == stimrank::Severity::error || print_warnings) std::cerr << d.format();
   if (!loaded.ok()) {
-    std::size_t errors = std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(),
-                                       [](const auto& d) { return d.severity == stimrank::Severity::error; });
+    std::size_t errors =
+        std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(),
+                      [](const auto& d) { return d.severity == stimrank::Severity::error; });
     std::cerr << "stimrank: the rule set `" << path << "` has " << errors
               << (errors == 1 ? " error\n" : " errors\n");
   }
@@ -81,7 +83,8 @@ int table(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::cout << stimrank::render_evidence_tables(
-      ruleset->describe(), args.html ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
+      ruleset->describe(),
+      args.html ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
   return kOk;
 }
 
@@ -92,8 +95,8 @@ int publish(const Args& args) {
     std::cerr << "stimrank: cannot publish: " << outcome.error << "\n";
     return kInputError;
   }
-  std::cout << (outcome.already_published ? "already published: " : "published: ") << outcome.name << " "
-            << outcome.version << " " << outcome.digest << "\n";
+  std::cout << (outcome.already_published ? "already published: " : "published: ") << outcome.name
+            << " " << outcome.version << " " << outcome.digest << "\n";
   return kOk;
 }
 
@@ -105,9 +108,9 @@ int versions(const Args& args) {
     return kInputError;
   }
   for (const auto& e : entries)
-    std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t" << e.files
-              << " files" << (e.author.empty() ? "" : "\t" + e.author) << (e.note.empty() ? "" : "\t" + e.note)
-              << "\n";
+    std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t"
+              << e.files << " files" << (e.author.empty() ? "" : "\t" + e.author)
+              << (e.note.empty() ? "" : "\t" + e.note) << "\n";
   return kOk;
 }
 
@@ -153,7 +156,8 @@ int batch(const Args& args) {
     return kInputError;
   }
   std::cout << "done: " << report.total << " profiles (" << report.already_done << " already done, "
-            << report.evaluated << " evaluated now, " << report.invalid << " invalid in this run)\n";
+            << report.evaluated << " evaluated now, " << report.invalid
+            << " invalid in this run)\n";
   return kOk;
 }
 
@@ -183,8 +187,8 @@ std::string error_line(std::size_t line, const std::vector<stimrank::ProfileErro
       }
       return e;
     };
-    out += std::string(i ? "," : "") + "{\"path\":\"" + escape(errors[i].path) + "\",\"message\":\"" +
-           escape(errors[i].message) + "\"}";
+    out += std::string(i ? "," : "") + "{\"path\":\"" + escape(errors[i].path) +
+           "\",\"message\":\"" + escape(errors[i].message) + "\"}";
   }
   return out + "]}";
 }
@@ -204,7 +208,8 @@ std::shared_ptr<stimrank::AuditLog> open_audit(const Args& args, bool& failed) {
   } else if (const char* env = std::getenv("STIMRANK_AUDIT_KEY")) {
     key = env;
   } else {
-    std::cerr << "stimrank: --audit needs a key: set STIMRANK_AUDIT_KEY or give --audit-key-file FILE\n";
+    std::cerr
+        << "stimrank: --audit needs a key: set STIMRANK_AUDIT_KEY or give --audit-key-file FILE\n";
     failed = true;
     return nullptr;
   }
@@ -229,7 +234,8 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
     in = &file;
   }
   std::string label = args.input == "-" ? "stdin" : args.input;
-  unsigned threads = args.threads ? args.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      args.threads ? args.threads : std::max(1u, std::thread::hardware_concurrency());
   constexpr std::size_t kBatch = 4096;
   std::size_t line_number = 0, failures = 0;
   std::vector<std::string> lines, outputs;
@@ -255,7 +261,8 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
         stimrank::Evaluation evaluation = ruleset.evaluate_json(lines[i]);
         std::string audit_error;
         if (evaluation.ok() && audit && !audit->append(*evaluation.result, lines[i], audit_error)) {
-          outputs[i] = error_line(numbers[i], {{"", "the audit record could not be written: " + audit_error}});
+          outputs[i] = error_line(numbers[i],
+                                  {{"", "the audit record could not be written: " + audit_error}});
           messages[i] = label + ":" + std::to_string(numbers[i]) + ": audit: " + audit_error + "\n";
         } else if (evaluation.ok()) {
           outputs[i] = evaluation.result->to_json();
@@ -267,7 +274,8 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
       }
     };
     std::vector<std::thread> pool;
-    unsigned count = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, lines.size())));
+    unsigned count =
+        std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, lines.size())));
     for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
     worker();
     for (auto& t : pool) t.join();
@@ -313,8 +321,10 @@ int evaluate(const Args& args) {
     std::cerr << "stimrank: the audit record could not be written: " << audit_error << "\n";
     return kInputError;
   }
-  if (args.format == "text") std::cout << evaluation.result->to_text();
-  else std::cout << evaluation.result->to_json(args.pretty ? 2 : -1) << "\n";
+  if (args.format == "text")
+    std::cout << evaluation.result->to_text();
+  else
+    std::cout << evaluation.result->to_json(args.pretty ? 2 : -1) << "\n";
   return kOk;
 }
 
@@ -362,8 +372,8 @@ int main(int argc, char** argv) {
         if (!value(args.audit_key_file)) return usage_error("`--audit-key-file` needs a file");
       } else if (a == "--chunk") {
         std::string n;
-        if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 7 ||
-            std::stoul(n) < 1)
+        if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+            n.size() > 7 || std::stoul(n) < 1)
           return usage_error("`--chunk` takes a positive number");
         args.chunk = std::stoul(n);
       } else if (a == "--html") {
@@ -383,7 +393,7 @@ int main(int argc, char** argv) {
       } else if (a == "-h" || a == "--help") {
         std::cout << kUsageText;
         return kOk;
-      } else if (a.size() > 1 && a[0] == '-' ) {
+      } else if (a.size() > 1 && a[0] == '-') {
         return usage_error("unknown option `" + a + "`");
       } else {
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
@@ -392,22 +402,27 @@ int main(int argc, char** argv) {
       }
     }
     if (args.command == "audit") {
-      if (args.input != "verify") return usage_error("the audit command is `stimrank audit verify --db FILE`");
+      if (args.input != "verify")
+        return usage_error("the audit command is `stimrank audit verify --db FILE`");
       if (args.db.empty()) return usage_error("`audit verify` needs `--db FILE`");
       return audit_verify(args);
     }
     if (args.command == "publish" || args.command == "versions" || args.command == "batch") {
       if (args.db.empty()) return usage_error("`" + args.command + "` needs `--db FILE`");
       if (args.have_input) return usage_error("unexpected argument `" + args.input + "`");
-      return args.command == "publish" ? publish(args) : args.command == "versions" ? versions(args) : batch(args);
+      return args.command == "publish"    ? publish(args)
+             : args.command == "versions" ? versions(args)
+                                          : batch(args);
     }
     if (args.command == "check" || args.command == "table") {
       if (args.have_input)
         return usage_error("`" + args.command + "` takes no input file; use `--rules PATH`");
       return args.command == "check" ? check(args) : table(args);
     }
-    if (!args.have_input) return usage_error("`evaluate` needs a profile file, `-`, or `--jsonl FILE|-`");
-    if (args.jsonl && args.format == "text") return usage_error("`--format text` is for one profile, not `--jsonl`");
+    if (!args.have_input)
+      return usage_error("`evaluate` needs a profile file, `-`, or `--jsonl FILE|-`");
+    if (args.jsonl && args.format == "text")
+      return usage_error("`--format text` is for one profile, not `--jsonl`");
     return evaluate(args);
   } catch (std::exception const& e) {
     std::cerr << "stimrank: internal error: " << e.what() << "\n";

@@ -1,11 +1,10 @@
 // Loads a rule set once and evaluates one profile from several threads that share
 // the compiled rule set; prints the ranking and whether every thread agreed.
 //   evaluate_threads RULES PROFILE.json [THREADS]
-#include <stimrank/stimrank.hpp>
-
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stimrank/stimrank.hpp>
 #include <thread>
 #include <vector>
 
@@ -44,8 +43,8 @@ int main(int argc, char** argv) {
   }
   for (const stimrank::OptionResult& option : evaluation.result->options)
     if (option.rank)
-      std::cout << *option.rank << ". " << option.option << " (" << stimrank::to_string(option.status)
-                << ", score " << option.score << ")\n";
+      std::cout << *option.rank << ". " << option.option << " ("
+                << stimrank::to_string(option.status) << ", score " << option.score << ")\n";
   bool agree = true;
   for (const std::string& output : outputs) agree = agree && output == evaluation.result->to_json();
   std::cout << thread_count << " threads " << (agree ? "agree" : "DISAGREE") << "\n";

@@ -18,10 +18,10 @@ struct SourceLocation {
 
 struct Diagnostic {
   Severity severity = Severity::error;
-  std::string code;     // stable, e.g. "E012"
+  std::string code;  // stable, e.g. "E012"
   SourceLocation location;
-  std::string message;  // lower case, no final period, user text in backticks
-  std::string hint;     // optional, e.g. "did you mean `rtms_m1_hf`?"
+  std::string message;      // lower case, no final period, user text in backticks
+  std::string hint;         // optional, e.g. "did you mean `rtms_m1_hf`?"
   std::string source_line;  // the text of the line, for the caret display
 
   // `file:line:col: error[E012]: message` plus the line, a caret and the hint.

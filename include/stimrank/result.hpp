@@ -17,11 +17,11 @@ struct GradeDimension {
 
 struct Evidence {
   std::string rule;
-  std::string scheme;        // scheme id as declared, e.g. "GRADE"
+  std::string scheme;  // scheme id as declared, e.g. "GRADE"
   std::string scheme_title;
   std::vector<GradeDimension> grade;
   double weight = 0;
-  std::string condition;     // what the recommendation is about
+  std::string condition;  // what the recommendation is about
   std::string source;
   std::string doi;
   std::vector<std::string> tags;  // verification tags, e.g. "S", "R", "EXTRAP"
@@ -59,7 +59,7 @@ struct Result {
   std::string profile;
   std::string ruleset_name;
   std::string ruleset_version;
-  std::string ruleset_digest;  // "sha256:…"
+  std::string ruleset_digest;         // "sha256:…"
   std::vector<OptionResult> options;  // ranked first, in rank order, then the rest
   std::vector<std::string> warnings;
 
@@ -75,8 +75,8 @@ struct ProfileError {
 };
 
 struct Evaluation {
-  std::optional<Result> result;       // set when the profile was valid
-  std::vector<ProfileError> errors;   // every problem found, when it was not
+  std::optional<Result> result;      // set when the profile was valid
+  std::vector<ProfileError> errors;  // every problem found, when it was not
   [[nodiscard]] bool ok() const noexcept { return result.has_value(); }
 };
 

@@ -14,9 +14,9 @@
 namespace stimrank {
 
 struct Limits {
-  std::size_t max_file_bytes = 8u << 20;     // one rule file
-  std::size_t max_files = 512;               // files reached through include
-  int max_expression_depth = 64;             // nesting of and/or/not/parentheses
+  std::size_t max_file_bytes = 8u << 20;  // one rule file
+  std::size_t max_files = 512;            // files reached through include
+  int max_expression_depth = 64;          // nesting of and/or/not/parentheses
   std::size_t max_rules = 200000;
   std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
   int max_profile_depth = 32;
@@ -43,18 +43,18 @@ struct SourceInfo {
 };
 struct RuleInfo {
   std::string id;
-  std::string kind;       // indication, absolute_contraindication, …
+  std::string kind;  // indication, absolute_contraindication, …
   std::vector<std::string> options;
   std::string condition;  // the condition's source text
   std::string label;      // what the recommendation is about ("" if not given)
   std::string because;
-  std::string scheme;     // grading scheme id ("" without a grade)
-  std::string grade;      // e.g. "GRADE(direction for, line first)"
-  double weight = 0;      // indication: ranking weight; relative contraindication: penalty
+  std::string scheme;  // grading scheme id ("" without a grade)
+  std::string grade;   // e.g. "GRADE(direction for, line first)"
+  double weight = 0;   // indication: ranking weight; relative contraindication: penalty
   std::string source, doi, url;
   std::vector<std::string> tags;
   bool unverified = false;
-  std::string location;   // file:line:column
+  std::string location;  // file:line:column
 };
 struct ComplicationInfo {
   std::string text, rate, source, doi;
@@ -112,7 +112,8 @@ struct LoadResult {
 };
 
 // A rule file, or a folder whose *.rules files are all loaded (includes are followed).
-[[nodiscard]] LoadResult load_rules(const std::string& path, const LoadOptions& options = {}) noexcept;
+[[nodiscard]] LoadResult load_rules(const std::string& path,
+                                    const LoadOptions& options = {}) noexcept;
 // Rule files held in memory; include names are resolved among them.
 [[nodiscard]] LoadResult compile_rules(const std::vector<SourceText>& files,
                                        const LoadOptions& options = {}) noexcept;

@@ -20,17 +20,20 @@ struct PublishOutcome {
   bool ok = false;
   bool already_published = false;  // the same name, version and content: a no-op
   std::string name, version, digest;
-  std::string error;               // when !ok
+  std::string error;  // when !ok
 };
 // Checks the rule set at `rules_path`, then stores all its files in `db_path`.
-[[nodiscard]] PublishOutcome publish_rules(const std::string& db_path, const std::string& rules_path,
-                                           const std::string& author = {}, const std::string& note = {}) noexcept;
+[[nodiscard]] PublishOutcome publish_rules(const std::string& db_path,
+                                           const std::string& rules_path,
+                                           const std::string& author = {},
+                                           const std::string& note = {}) noexcept;
 
 struct RegistryEntry {
   std::string name, version, digest, published_at, author, note;
   int files = 0;
 };
-[[nodiscard]] std::vector<RegistryEntry> list_rule_versions(const std::string& db_path, std::string& error) noexcept;
+[[nodiscard]] std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
+                                                            std::string& error) noexcept;
 // `load_rules("db:FILE#name@version")` (or `db:FILE#name` for the latest) reads from a registry.
 
 // ---- audit trail -------------------------------------------------------------
@@ -43,7 +46,8 @@ class AuditLog {
   [[nodiscard]] static std::shared_ptr<AuditLog> open(const std::string& db_path, std::string key,
                                                       std::string& error) noexcept;
   // Appends one record, in its own transaction; safe from many threads and processes.
-  [[nodiscard]] bool append(const Result& result, std::string_view profile_json, std::string& error) noexcept;
+  [[nodiscard]] bool append(const Result& result, std::string_view profile_json,
+                            std::string& error) noexcept;
   ~AuditLog();
 
   struct Impl;
@@ -67,8 +71,8 @@ struct BatchProgress {
   double seconds = 0;  // since this run started
 };
 struct BatchOptions {
-  unsigned threads = 0;         // 0 = every core
-  std::size_t chunk = 1000;     // profiles per committed transaction
+  unsigned threads = 0;                                // 0 = every core
+  std::size_t chunk = 1000;                            // profiles per committed transaction
   std::function<void(const BatchProgress&)> progress;  // called after each chunk
 };
 struct BatchReport {

@@ -16,7 +16,8 @@ std::string check_output(const fs::path& path) {
   return out + (loaded.ok() ? "ok\n" : "failed\n");
 }
 
-const stimrank::Diagnostic* find_code(const std::vector<stimrank::Diagnostic>& ds, const std::string& code) {
+const stimrank::Diagnostic* find_code(const std::vector<stimrank::Diagnostic>& ds,
+                                      const std::string& code) {
   for (const auto& d : ds)
     if (d.code == code) return &d;
   return nullptr;
@@ -27,7 +28,8 @@ TEST_CASE("checker golden files: rules → diagnostics", "[checker][golden]") {
   fs::path dir = fs::path(STIMRANK_TEST_DIR) / "golden" / "check";
   int files = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() != ".rules" || entry.path().filename().string().rfind("inc_", 0) == 0)
+    if (entry.path().extension() != ".rules" ||
+        entry.path().filename().string().rfind("inc_", 0) == 0)
       continue;
     ++files;
     SECTION(entry.path().filename().string()) {
@@ -65,11 +67,13 @@ TEST_CASE("duplicate ids are errors that point at the first one", "[checker]") {
 
 TEST_CASE("type mismatches are compile-time errors", "[checker]") {
   auto check = [](const std::string& condition) {
-    auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n  indication a when " +
-                                   condition + " weight 1 source s1 because \"a\"; }\n");
+    auto loaded =
+        testing::compile("option o \"O\" { invasiveness noninvasive;\n  indication a when " +
+                         condition + " weight 1 source s1 because \"a\"; }\n");
     INFO(condition << "\n" << stimrank::format_all(loaded.diagnostics));
     CHECK_FALSE(loaded.ok());
-    return find_code(loaded.diagnostics, "E102") != nullptr || find_code(loaded.diagnostics, "E104") != nullptr;
+    return find_code(loaded.diagnostics, "E102") != nullptr ||
+           find_code(loaded.diagnostics, "E104") != nullptr;
   };
   CHECK(check("age == \"seventy\""));
   CHECK(check("age"));
@@ -84,20 +88,22 @@ TEST_CASE("type mismatches are compile-time errors", "[checker]") {
 }
 
 TEST_CASE("a rule without a source or without a text is refused", "[checker]") {
-  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
-                                 "  indication a when flag weight 1 because \"a\";\n"
-                                 "  absolute_contraindication b when flag source s1; }\n");
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication a when flag weight 1 because \"a\";\n"
+      "  absolute_contraindication b when flag source s1; }\n");
   REQUIRE_FALSE(loaded.ok());
   CHECK(find_code(loaded.diagnostics, "E103"));
   CHECK(find_code(loaded.diagnostics, "E106"));
 }
 
 TEST_CASE("an indication needs a grade or an explicit weight; grades are checked", "[checker]") {
-  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
-                                 "  indication a when flag source s1 because \"a\";\n"
-                                 "  indication b when flag grade LEVEL(level D) source s1 because \"b\";\n"
-                                 "  indication c when flag grade LEVEL(strength A) source s1 because \"c\";\n"
-                                 "  indication d when flag grade NOPE(level A) source s1 because \"d\"; }\n");
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication a when flag source s1 because \"a\";\n"
+      "  indication b when flag grade LEVEL(level D) source s1 because \"b\";\n"
+      "  indication c when flag grade LEVEL(strength A) source s1 because \"c\";\n"
+      "  indication d when flag grade NOPE(level A) source s1 because \"d\"; }\n");
   REQUIRE_FALSE(loaded.ok());
   auto all = codes(loaded.diagnostics);
   CHECK(std::count(all.begin(), all.end(), "E106") == 1);
@@ -106,8 +112,8 @@ TEST_CASE("an indication needs a grade or an explicit weight; grades are checked
 }
 
 TEST_CASE("cyclic includes and self-referring lets are reported", "[checker]") {
-  auto loaded = stimrank::compile_rules({{"a.rules", "include \"b.rules\";\n"},
-                                         {"b.rules", "include \"a.rules\";\n"}});
+  auto loaded = stimrank::compile_rules(
+      {{"a.rules", "include \"b.rules\";\n"}, {"b.rules", "include \"a.rules\";\n"}});
   REQUIRE_FALSE(loaded.ok());
   const auto* d = find_code(loaded.diagnostics, "E112");
   REQUIRE(d);
@@ -125,18 +131,22 @@ TEST_CASE("cyclic includes and self-referring lets are reported", "[checker]") {
 
 TEST_CASE("a file included twice is loaded once", "[checker]") {
   auto loaded = stimrank::compile_rules(
-      {{"main.rules", std::string("include \"shared.rules\";\ninclude \"shared.rules\";\n") + testing::base_rules()},
-       {"shared.rules", "source s3 \"three\" doi \"10.1/3\";\n"
-                        "option o \"O\" { invasiveness noninvasive; indication a when flag weight 1 source s3 because \"a\"; }\n"}});
+      {{"main.rules", std::string("include \"shared.rules\";\ninclude \"shared.rules\";\n") +
+                          testing::base_rules()},
+       {"shared.rules",
+        "source s3 \"three\" doi \"10.1/3\";\n"
+        "option o \"O\" { invasiveness noninvasive; indication a when flag weight 1 source s3 "
+        "because \"a\"; }\n"}});
   INFO(stimrank::format_all(loaded.diagnostics));
   CHECK(loaded.ok());
 }
 
 TEST_CASE("top-level rules name their options; rules inside options do not", "[checker]") {
-  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
-                                 "  caution a for {o} when flag source s1 because \"a\"; }\n"
-                                 "caution b when flag source s1 because \"b\";\n"
-                                 "caution c for {nope} when flag source s1 because \"c\";\n");
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  caution a for {o} when flag source s1 because \"a\"; }\n"
+      "caution b when flag source s1 because \"b\";\n"
+      "caution c for {nope} when flag source s1 because \"c\";\n");
   REQUIRE_FALSE(loaded.ok());
   auto all = codes(loaded.diagnostics);
   CHECK(std::count(all.begin(), all.end(), "E109") == 2);
@@ -155,9 +165,11 @@ TEST_CASE("the shipped knowledge base checks cleanly", "[checker]") {
 TEST_CASE("limits are options: rule count", "[checker]") {
   stimrank::LoadOptions options;
   options.limits.max_rules = 1;
-  auto loaded = testing::compile("option o \"O\" { invasiveness noninvasive;\n"
-                                 "  caution a when flag source s1 because \"a\";\n"
-                                 "  caution b when flag source s1 because \"b\"; }\n", options);
+  auto loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  caution a when flag source s1 because \"a\";\n"
+      "  caution b when flag source s1 because \"b\"; }\n",
+      options);
   REQUIRE_FALSE(loaded.ok());
   CHECK(find_code(loaded.diagnostics, "E113"));
 }
@@ -172,7 +184,8 @@ TEST_CASE("the digest depends on the rule files, not on where they are", "[check
   REQUIRE(original.ok());
   REQUIRE(moved.ok());
   CHECK(original.ruleset->digest() == moved.ruleset->digest());
-  testing::write_file(copy / "facts.rules", testing::read_file(copy / "facts.rules") + "\n// edited\n");
+  testing::write_file(copy / "facts.rules",
+                      testing::read_file(copy / "facts.rules") + "\n// edited\n");
   auto edited = stimrank::load_rules(copy.string());
   REQUIRE(edited.ok());
   CHECK(edited.ruleset->digest() != original.ruleset->digest());

@@ -9,18 +9,22 @@ namespace {
 
 // The truth of one condition for one profile, read straight from the plan.
 Truth truth_of(const std::string& condition, const std::string& profile) {
-  auto rules = testing::compile_ok("option o \"O\" { invasiveness noninvasive;\n"
-                                   "  indication t when " + condition +
-                                   " weight 1 source s1 because \"t\"; }\n");
+  auto rules = testing::compile_ok(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication t when " +
+      condition + " weight 1 source s1 because \"t\"; }\n");
   const auto& impl = rules->impl();
   stimrank::engine::Facts facts;
   std::vector<stimrank::ProfileError> errors;
-  REQUIRE(stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits, facts, errors));
-  return stimrank::engine::evaluate_node(impl.plan, static_cast<std::uint32_t>(impl.plan.rules[0].root),
-                                         facts, nullptr);
+  REQUIRE(
+      stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits, facts, errors));
+  return stimrank::engine::evaluate_node(
+      impl.plan, static_cast<std::uint32_t>(impl.plan.rules[0].root), facts, nullptr);
 }
 
-const char* name(Truth t) { return t == Truth::True ? "T" : t == Truth::False ? "F" : "U"; }
+const char* name(Truth t) {
+  return t == Truth::True ? "T" : t == Truth::False ? "F" : "U";
+}
 
 // A profile where flag/other take the given truth ("T", "F", "U" = absent).
 std::string profile(const std::string& flag, const std::string& other) {
@@ -77,17 +81,18 @@ TEST_CASE("membership: an absent list is unknown, a present list is complete", "
   CHECK(truth_of("conditions has c1", R"({"id": "p", "conditions": []})") == Truth::False);
   CHECK(truth_of("conditions has c1", R"({"id": "p", "conditions": ["c1"]})") == Truth::True);
   CHECK(truth_of("devices has pacemaker", R"({"id": "p"})") == Truth::Unknown);
-  CHECK(truth_of("devices has any {pacemaker, implant}", R"({"id": "p", "devices": ["implant"]})") ==
-        Truth::True);
-  CHECK(truth_of("devices has all {pacemaker, implant}", R"({"id": "p", "devices": ["implant"]})") ==
-        Truth::False);
+  CHECK(truth_of("devices has any {pacemaker, implant}",
+                 R"({"id": "p", "devices": ["implant"]})") == Truth::True);
+  CHECK(truth_of("devices has all {pacemaker, implant}",
+                 R"({"id": "p", "devices": ["implant"]})") == Truth::False);
   CHECK(truth_of("conditions has all {c1, c2}",
                  R"({"id": "p", "conditions": ["c1", "two_alias"]})") == Truth::True);
 }
 
 TEST_CASE("ICD-10-CM codes match value sets hierarchically", "[logic]") {
   auto coded = [](const std::string& system, const std::string& code) {
-    return R"({"id": "p", "conditions": [{"system": ")" + system + R"(", "code": ")" + code + R"("}]})";
+    return R"({"id": "p", "conditions": [{"system": ")" + system + R"(", "code": ")" + code +
+           R"("}]})";
   };
   CHECK(truth_of("conditions has c1", coded("icd10cm", "G90.5")) == Truth::True);
   CHECK(truth_of("conditions has c1", coded("icd10cm", "G90.511")) == Truth::True);
@@ -95,7 +100,8 @@ TEST_CASE("ICD-10-CM codes match value sets hierarchically", "[logic]") {
   CHECK(truth_of("conditions has c1", coded("icd10cm", "G90.4")) == Truth::False);
   CHECK(truth_of("conditions has c1", coded("icd10cm", "G90")) == Truth::False);
   CHECK(truth_of("conditions has c1", coded("snomed", "111")) == Truth::True);
-  CHECK(truth_of("conditions has c1", coded("snomed", "1111")) == Truth::False);  // not hierarchical
+  CHECK(truth_of("conditions has c1", coded("snomed", "1111")) ==
+        Truth::False);  // not hierarchical
 }
 
 TEST_CASE("count() gives unknown only when the unknown entries could decide it", "[logic]") {
@@ -119,9 +125,14 @@ TEST_CASE("count() gives unknown only when the unknown entries could decide it",
 TEST_CASE("any() over list entries", "[logic]") {
   const std::string expr = "any(treatments where drug has drugs and response == effective)";
   CHECK(truth_of(expr, R"({"id": "p"})") == Truth::Unknown);
-  CHECK(truth_of(expr, R"({"id": "p", "treatments": [{"response": "effective"}]})") == Truth::Unknown);
-  CHECK(truth_of(expr, R"({"id": "p", "treatments": [{"name": "gabapentin", "response": "effective"}]})") ==
-        Truth::True);
-  CHECK(truth_of(expr, R"({"id": "p", "treatments": [{"name": "gabapentin", "response": "inadequate"}]})") ==
+  CHECK(truth_of(expr, R"({"id": "p", "treatments": [{"response": "effective"}]})") ==
+        Truth::Unknown);
+  CHECK(
+      truth_of(expr,
+               R"({"id": "p", "treatments": [{"name": "gabapentin", "response": "effective"}]})") ==
+      Truth::True);
+  CHECK(truth_of(
+            expr,
+            R"({"id": "p", "treatments": [{"name": "gabapentin", "response": "inadequate"}]})") ==
         Truth::False);
 }

@@ -7,8 +7,8 @@ namespace fs = std::filesystem;
 namespace {
 std::string parse_golden_output(const fs::path& path) {
   std::vector<stimrank::Diagnostic> diagnostics;
-  std::string dump = stimrank::rules::parse_to_dump(path.filename().string(), testing::read_file(path),
-                                                    stimrank::Limits{}, diagnostics);
+  std::string dump = stimrank::rules::parse_to_dump(
+      path.filename().string(), testing::read_file(path), stimrank::Limits{}, diagnostics);
   if (diagnostics.empty()) return dump;
   return stimrank::format_all(diagnostics);
 }
@@ -32,14 +32,14 @@ TEST_CASE("parser golden files: rules → AST dump or diagnostics", "[parser][go
 TEST_CASE("every syntax error in a file is reported, each at its line and column", "[parser]") {
   const std::string text =
       "ruleset \"x\" version \"1\";\n"
-      "source s \"S\" doi \"10.1/x\"\n"                       // 2: missing ;
+      "source s \"S\" doi \"10.1/x\"\n"  // 2: missing ;
       "option o \"O\" {\n"
       "  invasiveness noninvasive;\n"
       "  indication a when age >= 3 source s because \"a\"\n"  // 5: missing ;
-      "  indication b when age >= source s because \"b\";\n"  // 6: missing number
-      "  family ;\n"                                         // 7: missing name
+      "  indication b when age >= source s because \"b\";\n"   // 6: missing number
+      "  family ;\n"                                           // 7: missing name
       "}\n"
-      "facts { age: int 0..130 }\n";                         // 9: missing ; after field
+      "facts { age: int 0..130 }\n";  // 9: missing ; after field
   std::vector<stimrank::Diagnostic> diagnostics;
   stimrank::rules::parse_to_dump("broken.rules", text, stimrank::Limits{}, diagnostics);
   REQUIRE(diagnostics.size() == 5);
@@ -88,15 +88,27 @@ TEST_CASE("deep nesting is refused with a diagnostic, not a stack overflow", "[p
   std::string nots;
   for (int i = 0; i < 5000; ++i) nots += "not ";
   diagnostics.clear();
-  stimrank::rules::parse_to_dump("nots.rules", "let x = " + nots + "true;\n", stimrank::Limits{}, diagnostics);
+  stimrank::rules::parse_to_dump("nots.rules", "let x = " + nots + "true;\n", stimrank::Limits{},
+                                 diagnostics);
   REQUIRE_FALSE(diagnostics.empty());
   CHECK(diagnostics[0].code == "E020");
 }
 
 TEST_CASE("garbage input never crashes the parser", "[parser]") {
-  const std::vector<std::string> inputs = {"", "\"", "/*", "{{{{", "}}}}", ";;;;", "option", "option o",
-                                           "option o \"t\" {", "let = ;", "facts { a: list { b: list {} } }",
-                                           std::string("\0\xff\xfe", 3), "indication x when (((", "\"\\"};
+  const std::vector<std::string> inputs = {"",
+                                           "\"",
+                                           "/*",
+                                           "{{{{",
+                                           "}}}}",
+                                           ";;;;",
+                                           "option",
+                                           "option o",
+                                           "option o \"t\" {",
+                                           "let = ;",
+                                           "facts { a: list { b: list {} } }",
+                                           std::string("\0\xff\xfe", 3),
+                                           "indication x when (((",
+                                           "\"\\"};
   for (const std::string& input : inputs) {
     std::vector<stimrank::Diagnostic> diagnostics;
     stimrank::rules::parse_to_dump("g.rules", input, stimrank::Limits{}, diagnostics);

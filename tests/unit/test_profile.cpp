@@ -30,21 +30,23 @@ TEST_CASE("wrong types and out-of-range values name the JSON path", "[profile]")
   CHECK(errors_of(R"({"id": "p", "flag": "yes"})") ==
         std::vector<std::string>{"/flag: expected true or false, got `\"yes\"`"});
   CHECK(errors_of(R"({"id": "p", "flag": null})") ==
-        std::vector<std::string>{"/flag: expected true or false, got `null` (leave a field out when it is unknown)"});
+        std::vector<std::string>{
+            "/flag: expected true or false, got `null` (leave a field out when it is unknown)"});
   CHECK(errors_of(R"({"id": "p", "sex": "femal"})") ==
-        std::vector<std::string>{"/sex: expected one of female, male, got `\"femal\"`, did you mean `female`?"});
+        std::vector<std::string>{
+            "/sex: expected one of female, male, got `\"femal\"`, did you mean `female`?"});
   CHECK(errors_of(R"({"id": "p", "devices": ["pacemaker", "toaster"]})") ==
-        std::vector<std::string>{"/devices/1: expected one of pacemaker, implant, got `\"toaster\"`"});
+        std::vector<std::string>{
+            "/devices/1: expected one of pacemaker, implant, got `\"toaster\"`"});
 }
 
 TEST_CASE("every error is reported, not only the first", "[profile]") {
   auto errors = errors_of(R"({"id": "p", "age": -1, "pain": {"nrz": 3}, "unknown_field": 1,
                               "treatments": [{"name": "gabapentin"}]})");
-  CHECK(errors == std::vector<std::string>{
-                      "/age: expected an integer from 0 to 130, got `-1`",
-                      "/pain/nrz: unknown field `nrz`, did you mean `nrs`?",
-                      "/treatments/0/response: required field is missing",
-                      "/unknown_field: unknown field `unknown_field`"});
+  CHECK(errors == std::vector<std::string>{"/age: expected an integer from 0 to 130, got `-1`",
+                                           "/pain/nrz: unknown field `nrz`, did you mean `nrs`?",
+                                           "/treatments/0/response: required field is missing",
+                                           "/unknown_field: unknown field `unknown_field`"});
 }
 
 TEST_CASE("the id is required, and the document must be a JSON object", "[profile]") {
@@ -52,7 +54,8 @@ TEST_CASE("the id is required, and the document must be a JSON object", "[profil
   CHECK(errors_of(R"({"id": ""})") ==
         std::vector<std::string>{"/id: expected a string of 1 to 128 characters, got `\"\"`"});
   CHECK(errors_of("[1, 2]") ==
-        std::vector<std::string>{"profile: expected a JSON object (one patient profile), got `[1,2]`"});
+        std::vector<std::string>{
+            "profile: expected a JSON object (one patient profile), got `[1,2]`"});
   auto invalid = errors_of(R"({"id": "p", )");
   REQUIRE(invalid.size() == 1);
   CHECK(invalid[0].rfind("profile: invalid JSON at byte", 0) == 0);
@@ -60,32 +63,39 @@ TEST_CASE("the id is required, and the document must be a JSON object", "[profil
 
 TEST_CASE("coded entries are validated; unknown codes are not errors", "[profile]") {
   CHECK(errors_of(R"({"id": "p", "conditions": [{"system": "icd9", "code": "123"}]})") ==
-        std::vector<std::string>{"/conditions/0/system: expected one of icd10cm, snomed, local, got `\"icd9\"`"});
+        std::vector<std::string>{
+            "/conditions/0/system: expected one of icd10cm, snomed, local, got `\"icd9\"`"});
   CHECK(errors_of(R"({"id": "p", "conditions": ["Not An Id"]})") ==
-        std::vector<std::string>{"/conditions/0: expected a concept id (lower case, digits, `_`) or a coded "
-                                 "entry {\"system\", \"code\"}, got `\"Not An Id\"`"});
+        std::vector<std::string>{
+            "/conditions/0: expected a concept id (lower case, digits, `_`) or a coded "
+            "entry {\"system\", \"code\"}, got `\"Not An Id\"`"});
   CHECK(errors_of(R"({"id": "p", "conditions": [{"code": "G90.5"}]})") ==
-        std::vector<std::string>{"/conditions/0/system: a coded entry needs its `system` (one of the code systems)"});
+        std::vector<std::string>{
+            "/conditions/0/system: a coded entry needs its `system` (one of the code systems)"});
   // A code no value set knows is simply not matched; an unknown local id is a warning.
   auto result = testing::evaluate_ok(*rules(), R"({"id": "p", "conditions": [
       {"system": "icd10cm", "code": "Z99.9"}, "mystery_condition", {"system": "snomed", "code": "111"}]})");
-  CHECK(result.warnings == std::vector<std::string>{
-                               "/conditions/1: unknown concept id `mystery_condition` was ignored (the rule "
-                               "set does not declare it)"});
+  CHECK(result.warnings ==
+        std::vector<std::string>{
+            "/conditions/1: unknown concept id `mystery_condition` was ignored (the rule "
+            "set does not declare it)"});
   CHECK(testing::option(result, "o").status == stimrank::Status::recommended);
 }
 
 TEST_CASE("hostile profiles are refused cleanly", "[profile]") {
-  std::string deep = R"({"id": "p", "pain": )" + std::string(10000, '[') + std::string(10000, ']') + "}";
-  CHECK(errors_of(deep) == std::vector<std::string>{"profile: the profile is nested more than 32 levels deep"});
+  std::string deep =
+      R"({"id": "p", "pain": )" + std::string(10000, '[') + std::string(10000, ']') + "}";
+  CHECK(errors_of(deep) ==
+        std::vector<std::string>{"profile: the profile is nested more than 32 levels deep"});
   CHECK_FALSE(rules()->evaluate_json("").ok());
   CHECK_FALSE(rules()->evaluate_json(std::string("\0\xff", 2)).ok());
   CHECK_FALSE(rules()->evaluate_json(R"({"id": "p", "age": 1e400})").ok());
 }
 
 TEST_CASE("error messages stay valid UTF-8 whatever the input", "[profile]") {
-  for (const std::string& bad : {std::string("\xef\xbf\xbd\xff\xfe"), std::string("{\"id\": \"p\", \"age\": \"\xff\"}"),
-                                 std::string("{\"id\": \"\xc3\"}")}) {
+  for (const std::string& bad :
+       {std::string("\xef\xbf\xbd\xff\xfe"), std::string("{\"id\": \"p\", \"age\": \"\xff\"}"),
+        std::string("{\"id\": \"\xc3\"}")}) {
     stimrank::Evaluation evaluation = rules()->evaluate_json(bad);
     REQUIRE_FALSE(evaluation.ok());
     for (const auto& e : evaluation.errors) {

@@ -35,7 +35,8 @@ std::vector<std::string> order(const stimrank::Result& result) {
 
 TEST_CASE("default policy: status, then score, then invasiveness, then id", "[ranking]") {
   auto rules = testing::compile_ok(kOptions);
-  auto result = testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "devices": []})");
+  auto result =
+      testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "devices": []})");
   // d: 40 (level A); e: 30 - 25 = 5 but consider; a, b, c: 20 → b (noninvasive), c, a.
   CHECK(ranked(result) == std::vector<std::string>{"d:1", "b:2", "c:3", "a:4", "e:5"});
   CHECK(option(result, "e").status == Status::consider);
@@ -45,7 +46,8 @@ TEST_CASE("default policy: status, then score, then invasiveness, then id", "[ra
 
 TEST_CASE("an absolute contraindication always excludes, whatever the evidence", "[ranking]") {
   auto rules = testing::compile_ok(kOptions);
-  auto result = testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": false, "devices": ["pacemaker"]})");
+  auto result = testing::evaluate_ok(
+      *rules, R"({"id": "p", "flag": true, "other": false, "devices": ["pacemaker"]})");
   const auto& d = option(result, "d");
   CHECK(d.status == Status::excluded);
   CHECK_FALSE(d.rank.has_value());
@@ -56,7 +58,8 @@ TEST_CASE("an absolute contraindication always excludes, whatever the evidence",
   CHECK(order(result).back() == "d");  // unranked options follow the ranked ones
 }
 
-TEST_CASE("an unknown absolute contraindication is missing data, never treated as absent", "[ranking]") {
+TEST_CASE("an unknown absolute contraindication is missing data, never treated as absent",
+          "[ranking]") {
   auto rules = testing::compile_ok(kOptions);
   auto result = testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": false})");
   const auto& d = option(result, "d");
@@ -64,14 +67,16 @@ TEST_CASE("an unknown absolute contraindication is missing data, never treated a
   CHECK(d.missing == std::vector<std::string>{"/devices"});
   bool has_missing_reason = false;
   for (const auto& r : d.reasons)
-    if (r.kind == "missing_data" && r.rule == "d_abs") has_missing_reason = r.missing == std::vector<std::string>{"/devices"};
+    if (r.kind == "missing_data" && r.rule == "d_abs")
+      has_missing_reason = r.missing == std::vector<std::string>{"/devices"};
   CHECK(has_missing_reason);
   // unknown relative contraindication: listed as missing, status unchanged
   CHECK(option(result, "e").status == Status::recommended);
   CHECK(option(result, "e").missing == std::vector<std::string>{});
 }
 
-TEST_CASE("no indication means not indicated; the fields that could change it are listed", "[ranking]") {
+TEST_CASE("no indication means not indicated; the fields that could change it are listed",
+          "[ranking]") {
   auto rules = testing::compile_ok(kOptions);
   auto result = testing::evaluate_ok(*rules, R"({"id": "p"})");
   for (const auto& o : result.options) {
@@ -97,10 +102,12 @@ option o3 "O3" { invasiveness noninvasive;
   indication r5 when flag weight 6 source s1 because "r5"; }
 policy { combine sum; rank by score desc, id; }
 )");
-  auto result = testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "age": 70})");
+  auto result =
+      testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "age": 70})");
   CHECK(ranked(result) == std::vector<std::string>{"o1:1", "o2:2", "o3:3"});
   CHECK(option(result, "o2").score == 6);  // 7 + 3 - 4
-  auto no_penalty = testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "age": 50})");
+  auto no_penalty =
+      testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": true, "age": 50})");
   CHECK(ranked(no_penalty) == std::vector<std::string>{"o2:1", "o1:2", "o3:3"});
 }
 

@@ -16,7 +16,7 @@ struct TempDir {
   fs::path path;
   TempDir() {
     path = fs::temp_directory_path() / ("stimrank_storage_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -50,7 +50,8 @@ std::int64_t count(const std::string& db_path, const std::string& query) {
 const std::string kKey = "a-secret-key-of-at-least-16-bytes";
 
 std::string profile_json(int i) {
-  return R"({"id": "patient-)" + std::to_string(i) + R"(", "age": 60, "conditions": ["postherpetic_neuralgia"], "devices": []})";
+  return R"({"id": "patient-)" + std::to_string(i) +
+         R"(", "age": 60, "conditions": ["postherpetic_neuralgia"], "devices": []})";
 }
 
 }  // namespace
@@ -69,7 +70,8 @@ TEST_CASE("registry: publish, no-op republish, version conflicts, load back", "[
   // Same name and version, different content: refused.
   fs::path copy = dir.path / "changed";
   fs::copy(STIMRANK_KNOWLEDGE_DIR, copy, fs::copy_options::recursive);
-  testing::write_file(copy / "facts.rules", testing::read_file(copy / "facts.rules") + "// changed\n");
+  testing::write_file(copy / "facts.rules",
+                      testing::read_file(copy / "facts.rules") + "// changed\n");
   auto conflict = stimrank::publish_rules(db, copy.string());
   CHECK_FALSE(conflict.ok);
   CHECK(conflict.error.find("already published with different content") != std::string::npos);
@@ -89,7 +91,8 @@ TEST_CASE("registry: publish, no-op republish, version conflicts, load back", "[
   auto latest = stimrank::load_rules("db:" + db + "#" + first.name);
   REQUIRE(latest.ok());
   std::string p = profile_json(1);
-  CHECK(stored.ruleset->evaluate_json(p).result->to_json() == original.ruleset->evaluate_json(p).result->to_json());
+  CHECK(stored.ruleset->evaluate_json(p).result->to_json() ==
+        original.ruleset->evaluate_json(p).result->to_json());
   auto missing = stimrank::load_rules("db:" + db + "#no_such_rules");
   CHECK_FALSE(missing.ok());
   CHECK(missing.diagnostics[0].code == "E105");
@@ -98,10 +101,11 @@ TEST_CASE("registry: publish, no-op republish, version conflicts, load back", "[
 TEST_CASE("registry: names and versions are data, never SQL", "[storage]") {
   TempDir dir;
   std::string rules = dir.file("odd.rules");
-  testing::write_file(rules, std::string("ruleset \"x'); DROP TABLE rulesets; --\" version \"1' OR '1'='1\";\n") +
-                                 "source s \"S\" doi \"10.1/s\";\nfacts { flag: bool; }\n"
-                                 "option o \"O\" { invasiveness noninvasive;\n"
-                                 "  indication a when flag weight 1 source s because \"a\"; }\n");
+  testing::write_file(
+      rules, std::string("ruleset \"x'); DROP TABLE rulesets; --\" version \"1' OR '1'='1\";\n") +
+                 "source s \"S\" doi \"10.1/s\";\nfacts { flag: bool; }\n"
+                 "option o \"O\" { invasiveness noninvasive;\n"
+                 "  indication a when flag weight 1 source s because \"a\"; }\n");
   std::string db = dir.file("registry.db");
   auto outcome = stimrank::publish_rules(db, rules);
   INFO(outcome.error);
@@ -134,13 +138,17 @@ TEST_CASE("audit: records chain, pseudonymise the patient, and verify", "[storag
   CHECK(count(db, "SELECT COUNT(DISTINCT patient_pseudonym) FROM audit_log") == 10);
 
   SECTION("a modified record is named") {
-    sql(db, "UPDATE audit_log SET result_json = replace(result_json, 'recommended', 'consider') WHERE seq = 4");
+    sql(db,
+        "UPDATE audit_log SET result_json = replace(result_json, 'recommended', 'consider') WHERE "
+        "seq = 4");
     auto v = stimrank::verify_audit(db);
     CHECK_FALSE(v.ok);
     CHECK(v.first_broken == 4);
   }
   SECTION("one changed byte is enough") {
-    sql(db, "UPDATE audit_log SET patient_pseudonym = 'f' || substr(patient_pseudonym, 2) WHERE seq = 7");
+    sql(db,
+        "UPDATE audit_log SET patient_pseudonym = 'f' || substr(patient_pseudonym, 2) WHERE seq = "
+        "7");
     auto v = stimrank::verify_audit(db);
     CHECK_FALSE(v.ok);
     CHECK(v.first_broken == 7);
@@ -158,8 +166,9 @@ TEST_CASE("audit: records chain, pseudonymise the patient, and verify", "[storag
     CHECK(v.first_broken == 9);
   }
   SECTION("reordered records are detected") {
-    sql(db, "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3;"
-            " UPDATE audit_log SET seq = 3 WHERE seq = -1");
+    sql(db,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3;"
+        " UPDATE audit_log SET seq = 3 WHERE seq = -1");
     auto v = stimrank::verify_audit(db);
     CHECK_FALSE(v.ok);
     CHECK(v.first_broken == 2);
@@ -176,14 +185,16 @@ TEST_CASE("audit: several writers at once never corrupt the chain", "[storage]")
   for (int w = 0; w < kWriters; ++w)
     writers.emplace_back([&, w] {
       std::string error;
-      auto log = stimrank::AuditLog::open(db, kKey, error);  // one connection each, like separate processes
+      auto log = stimrank::AuditLog::open(db, kKey,
+                                          error);  // one connection each, like separate processes
       if (!log) {
         ++failures[static_cast<std::size_t>(w)];
         return;
       }
       for (int i = 0; i < kRecords; ++i) {
         std::string p = profile_json(w * 1000 + i);
-        if (!log->append(*rules->evaluate_json(p).result, p, error)) ++failures[static_cast<std::size_t>(w)];
+        if (!log->append(*rules->evaluate_json(p).result, p, error))
+          ++failures[static_cast<std::size_t>(w)];
       }
     });
   for (auto& t : writers) t.join();
@@ -200,7 +211,8 @@ TEST_CASE("batch: one result per profile, invalid ones recorded, resumable", "[s
   sql(db, "CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)");
   std::string inserts;
   for (int i = 0; i < 50; ++i)
-    inserts += "INSERT INTO profiles VALUES ('patient-" + std::to_string(i) + "', '" + profile_json(i) + "');";
+    inserts += "INSERT INTO profiles VALUES ('patient-" + std::to_string(i) + "', '" +
+               profile_json(i) + "');";
   inserts += "INSERT INTO profiles VALUES ('bad', '{\"id\": \"bad\", \"age\": \"old\"}');";
   sql(db, inserts);
   auto rules = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR).ruleset;
@@ -218,7 +230,9 @@ TEST_CASE("batch: one result per profile, invalid ones recorded, resumable", "[s
   CHECK(report.invalid == 1);
   CHECK(calls == 8);
   CHECK(count(db, "SELECT COUNT(*) FROM results") == 51);
-  CHECK(count(db, "SELECT COUNT(*) FROM results WHERE outcome = 'invalid' AND error LIKE '/age:%'") == 1);
+  CHECK(
+      count(db, "SELECT COUNT(*) FROM results WHERE outcome = 'invalid' AND error LIKE '/age:%'") ==
+      1);
   CHECK(count(db, "SELECT SUM(ranked_first) FROM batch_summary") == 50);
 
   // Lose the last results, as a killed run would; the next run does only those.
@@ -231,8 +245,9 @@ TEST_CASE("batch: one result per profile, invalid ones recorded, resumable", "[s
   CHECK(count(db, "SELECT COUNT(DISTINCT profile_id) FROM results") == 51);
 
   // Results from other rules are never mixed in.
-  auto other = stimrank::compile_rules({{"o.rules", std::string(testing::base_rules()) +
-                                                        "option o \"O\" { invasiveness noninvasive; }\n"}});
+  auto other =
+      stimrank::compile_rules({{"o.rules", std::string(testing::base_rules()) +
+                                               "option o \"O\" { invasiveness noninvasive; }\n"}});
   REQUIRE(other.ok());
   sql(db, "DELETE FROM results WHERE rowid > 40");
   auto mixed = stimrank::run_batch(*other.ruleset, db, options);

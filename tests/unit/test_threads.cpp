@@ -8,7 +8,8 @@ TEST_CASE("a compiled rule set is shared safely between threads", "[threads]") {
   REQUIRE(loaded.ok());
   const stimrank::RuleSet& rules = *loaded.ruleset;
   std::vector<std::string> profiles;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
     if (entry.path().extension() == ".json") profiles.push_back(testing::read_file(entry.path()));
   std::sort(profiles.begin(), profiles.end());
   REQUIRE(profiles.size() >= 3);
@@ -22,9 +23,10 @@ TEST_CASE("a compiled rule set is shared safely between threads", "[threads]") {
     threads.emplace_back([&, t] {
       for (int round = 0; round < kRounds; ++round)
         for (std::size_t i = 0; i < profiles.size(); ++i) {
-          auto evaluation = rules.evaluate_json(profiles[(i + static_cast<std::size_t>(t)) % profiles.size()]);
-          if (!evaluation.ok() ||
-              evaluation.result->to_json() != expected[(i + static_cast<std::size_t>(t)) % profiles.size()])
+          auto evaluation =
+              rules.evaluate_json(profiles[(i + static_cast<std::size_t>(t)) % profiles.size()]);
+          if (!evaluation.ok() || evaluation.result->to_json() !=
+                                      expected[(i + static_cast<std::size_t>(t)) % profiles.size()])
             ++mismatches[static_cast<std::size_t>(t)];
         }
     });
