@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,6 +27,7 @@ const char* const kUsageText =
     "  stimrank publish  --db FILE [--rules PATH] [--author NAME] [--note TEXT]\n"
     "  stimrank versions --db FILE\n"
     "  stimrank audit verify --db FILE\n"
+    "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
@@ -45,6 +47,7 @@ struct Args {
   std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file,
                               subcommand;
   std::size_t chunk = 1000;
+  std::vector<std::string> inputs;  // every positional argument
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
 };
@@ -159,6 +162,63 @@ int batch(const Args& args) {
             << report.evaluated << " evaluated now, " << report.invalid
             << " invalid in this run)\n";
   return kOk;
+}
+
+// Test files: the paths given (files, or folders of *.json), or the rule set's tests/.
+std::vector<std::string> test_files(const Args& args) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> roots = args.inputs;
+  if (roots.empty()) {
+    fs::path rules = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+    roots.push_back(((fs::is_directory(rules) ? rules : rules.parent_path()) / "tests").string());
+  }
+  std::vector<std::string> files;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    if (fs::is_directory(root, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(root, ec))
+        if (entry.path().extension() == ".json") found.push_back(entry.path().string());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(root);
+    }
+  }
+  return files;
+}
+
+int run_tests(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  stimrank::TestReport total;
+  for (const std::string& file : test_files(args)) {
+    stimrank::TestReport report = stimrank::run_test_file(*ruleset, file);
+    total.passed += report.passed;
+    total.failed += report.failed;
+    total.errors.insert(total.errors.end(), report.errors.begin(), report.errors.end());
+    for (auto& c : report.cases) total.cases.push_back(std::move(c));
+  }
+  if (total.cases.empty() && total.errors.empty()) total.errors.push_back("no test cases found");
+  if (args.format == "junit") {
+    std::cout << stimrank::junit_xml(total);
+  } else {
+    for (const auto& c : total.cases) {
+      if (c.passed) continue;
+      std::cout << "FAIL " << c.file << ": " << c.name << (c.why.empty() ? "" : " — " + c.why) << "\n";
+      for (const auto& p : c.problems) std::cout << "  - " << p << "\n";
+      std::cout << "  ranking: " << (c.ranking.empty() ? "(none)" : c.ranking) << "\n";
+      if (!c.fired_rules.empty()) {
+        std::cout << "  rules that fired:";
+        for (const auto& r : c.fired_rules) std::cout << "\n    " << r;
+        std::cout << "\n";
+      }
+    }
+    for (const auto& e : total.errors) std::cout << "ERROR " << e << "\n";
+    std::cout << total.passed << " passed, " << total.failed << " failed"
+              << (total.errors.empty() ? "" : ", " + std::to_string(total.errors.size()) + " errors") << "\n";
+  }
+  return total.failed == 0 && total.errors.empty() ? kOk : kInputError;
 }
 
 int check(const Args& args) {
@@ -345,7 +405,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch"};
+                                                      "versions", "audit", "batch", "test"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -358,8 +418,8 @@ int main(int argc, char** argv) {
       if (a == "--rules") {
         if (!value(args.rules)) return usage_error("`--rules` needs a path");
       } else if (a == "--format") {
-        if (!value(args.format) || (args.format != "json" && args.format != "text"))
-          return usage_error("`--format` takes json or text");
+        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit"))
+          return usage_error("`--format` takes json, text or junit");
       } else if (a == "--db") {
         if (!value(args.db)) return usage_error("`--db` needs a file");
       } else if (a == "--author") {
@@ -396,11 +456,18 @@ int main(int argc, char** argv) {
       } else if (a.size() > 1 && a[0] == '-') {
         return usage_error("unknown option `" + a + "`");
       } else {
+        args.inputs.push_back(a);
+        if (args.command == "test") continue;
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
         args.input = a;
         args.have_input = true;
       }
     }
+    if (args.command == "test") {
+      if (args.format == "json") args.format = "text";
+      return run_tests(args);
+    }
+    if (args.format == "junit") return usage_error("`--format junit` is for `stimrank test`");
     if (args.command == "audit") {
       if (args.input != "verify")
         return usage_error("the audit command is `stimrank audit verify --db FILE`");

@@ -7,3 +7,4 @@
 
 #define STIMRANK_VERSION "0.1.0"
 #include "stimrank/storage.hpp"
+#include "stimrank/testing.hpp"

@@ -102,5 +102,23 @@ cmp -s "$TMP/out" "$TMP/one_thread" || fail "jsonl output does not depend on thr
 "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/b"
 cmp -s "$TMP/a" "$TMP/b" || fail "byte-identical output"
 
+# stimrank test: failures show expected vs actual and the rules; exit 1; junit
+cat >"$TMP/cases.json" <<'JSON'
+{"base": {"conditions": ["postherpetic_neuralgia"], "devices": [], "pain": {"distribution": "focal"}},
+ "cases": [
+  {"name": "passes", "expect": {"status": {"tus": "research_only"}}},
+  {"name": "fails", "why": "a deliberately wrong expectation",
+   "profile": {"devices": ["cardiac_pacemaker"]}, "expect": {"rank": {"tens_conventional": 1}}}]}
+JSON
+expect_exit 1 "stimrank test with a failing case" "$BIN" test "$TMP/cases.json"
+grep -q "^FAIL .*cases.json: fails — a deliberately wrong expectation" "$TMP/out" || fail "test: FAIL line"
+grep -q "tens_conventional: expected rank 1, got none" "$TMP/out" || fail "test: expected vs actual"
+grep -q "tens_conventional: tens_cardiac_device (absolute_contraindication)" "$TMP/out" || fail "test: rules that fired"
+grep -q "^1 passed, 1 failed$" "$TMP/out" || fail "test: summary line"
+expect_exit 1 "stimrank test --format junit" "$BIN" test --format junit "$TMP/cases.json"
+grep -q '<testsuite name="stimrank" tests="2" failures="1" errors="0">' "$TMP/out" || fail "junit header"
+expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
+grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -1,0 +1,242 @@
+// Vignette tests: read a test file, evaluate each case, compare with expectations.
+#include "stimrank/testing.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace stimrank {
+
+using nlohmann::json;
+
+namespace {
+
+const std::set<std::string> kNeverRanked = {"snrs_transspinal", "tus"};
+
+// `base` merged with `overlay`: objects merge key by key, anything else replaces.
+json merged(const json& base, const json& overlay) {
+  if (!base.is_object() || !overlay.is_object()) return overlay;
+  json out = base;
+  for (auto it = overlay.begin(); it != overlay.end(); ++it)
+    out[it.key()] = out.contains(it.key()) ? merged(out[it.key()], it.value()) : it.value();
+  return out;
+}
+
+std::string rank_text(const OptionResult& o) {
+  return o.rank ? std::to_string(*o.rank) : std::string("none");
+}
+
+class CaseChecker {
+ public:
+  CaseChecker(const Result& result, TestCaseResult& out) : result_(result), out_(out) {}
+
+  void invariants() {
+    std::set<std::string> seen;
+    int expected_rank = 1;
+    for (const OptionResult& o : result_.options) {
+      if (!seen.insert(o.option).second) problem("option " + o.option + " is listed twice");
+      if (o.rank) {
+        if (*o.rank != expected_rank) problem("ranks are not 1..n at " + o.option);
+        ++expected_rank;
+      }
+      if (o.status == Status::excluded && o.rank) problem(o.option + " is excluded but ranked");
+      if (kNeverRanked.count(o.option) && o.rank) problem(o.option + " must never be ranked");
+      for (const Reason& r : o.reasons)
+        if (r.rule.empty() || r.source.empty()) problem(o.option + ": a reason without a rule or a source");
+    }
+  }
+
+  void expectations(const json& expect) {
+    for_each_option(expect, "status", [&](const OptionResult& o, const json& want) {
+      if (to_string(o.status) != want.get<std::string>())
+        problem(o.option + ": expected status " + want.get<std::string>() + ", got " + to_string(o.status) +
+                " (" + o.summary + ")");
+    });
+    for_each_option(expect, "rank", [&](const OptionResult& o, const json& want) {
+      if (!o.rank || *o.rank != want.get<int>())
+        problem(o.option + ": expected rank " + std::to_string(want.get<int>()) + ", got " + rank_text(o));
+    });
+    for_each_listed(expect, "top3", [&](const OptionResult& o) {
+      if (!o.rank || *o.rank > 3)
+        problem(o.option + ": expected in the top 3, got rank " + rank_text(o) + " (" + to_string(o.status) + ")");
+    });
+    for_each_listed(expect, "ranked", [&](const OptionResult& o) {
+      if (!o.rank) problem(o.option + ": expected ranked, got " + to_string(o.status) + " (" + o.summary + ")");
+    });
+    for_each_listed(expect, "excluded", [&](const OptionResult& o) {
+      if (o.status != Status::excluded) problem(o.option + ": expected excluded, got " + to_string(o.status));
+    });
+    if (expect.contains("ranked_count")) {
+      int ranked = 0;
+      for (const OptionResult& o : result_.options) ranked += o.rank ? 1 : 0;
+      if (ranked != expect["ranked_count"].get<int>())
+        problem("expected " + std::to_string(expect["ranked_count"].get<int>()) + " ranked options, got " +
+                std::to_string(ranked));
+    }
+    for_each_option(expect, "reason_rules", [&](const OptionResult& o, const json& want) {
+      for (const auto& rule : want) {
+        bool found = false;
+        for (const Reason& r : o.reasons) found = found || r.rule == rule.get<std::string>();
+        if (!found) problem(o.option + ": expected reason " + rule.get<std::string>() + ", got " + reason_list(o));
+      }
+    });
+    for_each_option(expect, "missing_includes", [&](const OptionResult& o, const json& want) {
+      for (const auto& path : want)
+        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) == o.missing.end())
+          problem(o.option + ": expected " + path.get<std::string>() + " in missing, got [" + join(o.missing) + "]");
+    });
+    if (expect.contains("warning_contains")) {
+      std::string text = expect["warning_contains"].get<std::string>();
+      bool found = false;
+      for (const std::string& w : result_.warnings) found = found || w.find(text) != std::string::npos;
+      if (!found) problem("expected a warning containing `" + text + "`, got [" + join(result_.warnings) + "]");
+    }
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out;
+  }
+  static std::string reason_list(const OptionResult& o) {
+    std::vector<std::string> rules;
+    for (const Reason& r : o.reasons) rules.push_back(r.rule);
+    return "[" + join(rules) + "]";
+  }
+  const OptionResult* find(const std::string& id) {
+    for (const OptionResult& o : result_.options)
+      if (o.option == id) return &o;
+    problem("unknown option `" + id + "`");
+    return nullptr;
+  }
+  template <typename F>
+  void for_each_option(const json& expect, const char* key, F check) {
+    if (!expect.contains(key)) return;
+    for (auto it = expect[key].begin(); it != expect[key].end(); ++it)
+      if (const OptionResult* o = find(it.key())) {
+        named_.insert(o->option);
+        check(*o, it.value());
+      }
+  }
+  template <typename F>
+  void for_each_listed(const json& expect, const char* key, F check) {
+    if (!expect.contains(key)) return;
+    for (const auto& id : expect[key])
+      if (const OptionResult* o = find(id.get<std::string>())) {
+        named_.insert(o->option);
+        check(*o);
+      }
+  }
+  void problem(std::string text) { out_.problems.push_back(std::move(text)); }
+
+ public:
+  std::set<std::string> named_;
+
+ private:
+  const Result& result_;
+  TestCaseResult& out_;
+};
+
+}  // namespace
+
+TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept {
+  TestReport report;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      report.errors.push_back(path + ": cannot read the test file");
+      return report;
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    json document = json::parse(buffer.str(), nullptr, false);
+    if (document.is_discarded()) {
+      report.errors.push_back(path + ": not valid JSON");
+      return report;
+    }
+    // A list of cases, or {"base": profile, "cases": [...]} where each case's
+    // profile is merged onto the base (table-driven tests).
+    json base = json::object();
+    json cases = document;
+    if (document.is_object()) {
+      base = document.value("base", json::object());
+      cases = document.value("cases", json::array());
+    }
+    if (!cases.is_array()) {
+      report.errors.push_back(path + ": expected a list of cases or {\"base\", \"cases\"}");
+      return report;
+    }
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      const json& c = cases[i];
+      TestCaseResult out;
+      out.file = path;
+      out.name = c.value("name", "case " + std::to_string(i + 1));
+      out.why = c.value("why", "");
+      json profile = merged(base, c.value("profile", json::object()));
+      if (!profile.contains("id")) profile["id"] = out.name;
+      Evaluation evaluation = rules.evaluate_json(profile.dump());
+      if (!evaluation.ok()) {
+        for (const auto& e : evaluation.errors) out.problems.push_back("profile rejected: " + e.format());
+      } else {
+        const Result& result = *evaluation.result;
+        CaseChecker checker(result, out);
+        checker.invariants();
+        if (c.contains("expect")) checker.expectations(c["expect"]);
+        for (const OptionResult& o : result.options) {
+          if (o.rank && *o.rank <= 5)
+            out.ranking += (out.ranking.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " + o.option + " (" +
+                           to_string(o.status) + ")";
+          if (!checker.named_.count(o.option)) continue;
+          for (const Reason& r : o.reasons)
+            if (r.kind != "missing_data") out.fired_rules.push_back(o.option + ": " + r.rule + " (" + r.kind + ")");
+        }
+      }
+      out.passed = out.problems.empty();
+      (out.passed ? report.passed : report.failed) += 1;
+      report.cases.push_back(std::move(out));
+    }
+  } catch (std::exception const& e) {
+    report.errors.push_back(path + ": " + e.what());
+  }
+  return report;
+}
+
+std::string junit_xml(const TestReport& report) {
+  auto escape = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
+      }
+    }
+    return out;
+  };
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"stimrank\" tests=\"" +
+                    std::to_string(report.passed + report.failed + static_cast<int>(report.errors.size())) +
+                    "\" failures=\"" + std::to_string(report.failed) + "\" errors=\"" +
+                    std::to_string(report.errors.size()) + "\">\n";
+  for (const TestCaseResult& c : report.cases) {
+    out += "  <testcase classname=\"" + escape(c.file) + "\" name=\"" + escape(c.name) + "\"";
+    if (c.passed) {
+      out += "/>\n";
+      continue;
+    }
+    std::string details;
+    for (const auto& p : c.problems) details += p + "\n";
+    details += "ranking: " + c.ranking + "\n";
+    out += ">\n    <failure message=\"" + escape(c.problems.front()) + "\">" + escape(details) +
+           "</failure>\n  </testcase>\n";
+  }
+  for (const std::string& e : report.errors)
+    out += "  <testcase classname=\"stimrank\" name=\"" + escape(e) + "\">\n    <error message=\"" + escape(e) +
+           "\"/>\n  </testcase>\n";
+  return out + "</testsuite>\n";
+}
+
+}  // namespace stimrank
