@@ -28,6 +28,7 @@ const char* const kUsageText =
     "  stimrank versions --db FILE\n"
     "  stimrank audit verify --db FILE\n"
     "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
+    "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
@@ -48,6 +49,8 @@ struct Args {
                               subcommand;
   std::size_t chunk = 1000;
   std::vector<std::string> inputs;  // every positional argument
+  std::vector<std::string> disabled;
+  bool list = false;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
 };
@@ -219,6 +222,21 @@ int run_tests(const Args& args) {
               << (total.errors.empty() ? "" : ", " + std::to_string(total.errors.size()) + " errors") << "\n";
   }
   return total.failed == 0 && total.errors.empty() ? kOk : kInputError;
+}
+
+int lint(const Args& args) {
+  if (args.list) {
+    for (const auto& c : stimrank::lint_checks()) std::cout << c.code << "  " << c.name << "  " << c.description << "\n";
+    return kOk;
+  }
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  stimrank::LintOptions options;
+  options.disabled = args.disabled;
+  auto warnings = stimrank::lint_rules(*ruleset, options);
+  for (const auto& w : warnings) std::cerr << w.format();
+  std::cout << warnings.size() << (warnings.size() == 1 ? " warning\n" : " warnings\n");
+  return warnings.empty() ? kOk : kInputError;
 }
 
 int check(const Args& args) {
@@ -405,7 +423,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test"};
+                                                      "versions", "audit", "batch", "test", "lint"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -436,6 +454,17 @@ int main(int argc, char** argv) {
             n.size() > 7 || std::stoul(n) < 1)
           return usage_error("`--chunk` takes a positive number");
         args.chunk = std::stoul(n);
+      } else if (a == "--disable") {
+        std::string list;
+        if (!value(list)) return usage_error("`--disable` needs check names or codes");
+        for (std::size_t start = 0; start <= list.size();) {
+          std::size_t comma = list.find(',', start);
+          if (comma == std::string::npos) comma = list.size();
+          if (comma > start) args.disabled.push_back(list.substr(start, comma - start));
+          start = comma + 1;
+        }
+      } else if (a == "--list") {
+        args.list = true;
       } else if (a == "--html") {
         args.html = true;
       } else if (a == "--pretty") {
@@ -462,6 +491,10 @@ int main(int argc, char** argv) {
         args.input = a;
         args.have_input = true;
       }
+    }
+    if (args.command == "lint") {
+      if (args.have_input) return usage_error("`lint` takes no input file; use `--rules PATH`");
+      return lint(args);
     }
     if (args.command == "test") {
       if (args.format == "json") args.format = "text";

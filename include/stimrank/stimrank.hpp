@@ -8,3 +8,4 @@
 #define STIMRANK_VERSION "0.1.0"
 #include "stimrank/storage.hpp"
 #include "stimrank/testing.hpp"
+#include "stimrank/lint.hpp"
