@@ -29,6 +29,7 @@ const char* const kUsageText =
     "  stimrank audit verify --db FILE\n"
     "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
     "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
+    "  stimrank diff     OLD_RULES NEW_RULES --cohort PROFILES.jsonl\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
@@ -50,6 +51,7 @@ struct Args {
   std::size_t chunk = 1000;
   std::vector<std::string> inputs;  // every positional argument
   std::vector<std::string> disabled;
+  std::string cohort;
   bool list = false;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
@@ -239,6 +241,31 @@ int lint(const Args& args) {
   return warnings.empty() ? kOk : kInputError;
 }
 
+int diff(const Args& args) {
+  if (args.inputs.size() != 2 || args.cohort.empty())
+    return usage_error("the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
+  auto load_one = [](const std::string& path) {
+    stimrank::LoadResult loaded = stimrank::load_rules(path);
+    for (const auto& d : loaded.diagnostics)
+      if (d.severity == stimrank::Severity::error) std::cerr << d.format();
+    return loaded.ruleset;
+  };
+  auto before = load_one(args.inputs[0]);
+  auto after = load_one(args.inputs[1]);
+  if (!before || !after) return kInputError;
+  std::ifstream in(args.cohort, std::ios::binary);
+  if (!in) {
+    std::cerr << "stimrank: cannot read `" << args.cohort << "`\n";
+    return kInputError;
+  }
+  std::vector<std::string> profiles;
+  for (std::string line; std::getline(in, line);)
+    if (line.find_first_not_of(" \t\r") != std::string::npos) profiles.push_back(line);
+  stimrank::ImpactReport report = stimrank::compare_rule_sets(*before, *after, profiles);
+  std::cout << stimrank::render_impact(report, *before, *after);
+  return report.errors.empty() ? kOk : kInputError;
+}
+
 int check(const Args& args) {
   auto ruleset = load(args, true);
   if (!ruleset) return kInputError;
@@ -423,7 +450,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test", "lint"};
+                                                      "versions", "audit", "batch", "test", "lint", "diff"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -463,6 +490,8 @@ int main(int argc, char** argv) {
           if (comma > start) args.disabled.push_back(list.substr(start, comma - start));
           start = comma + 1;
         }
+      } else if (a == "--cohort") {
+        if (!value(args.cohort)) return usage_error("`--cohort` needs a JSON Lines file");
       } else if (a == "--list") {
         args.list = true;
       } else if (a == "--html") {
@@ -486,12 +515,13 @@ int main(int argc, char** argv) {
         return usage_error("unknown option `" + a + "`");
       } else {
         args.inputs.push_back(a);
-        if (args.command == "test") continue;
+        if (args.command == "test" || args.command == "diff") continue;
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
         args.input = a;
         args.have_input = true;
       }
     }
+    if (args.command == "diff") return diff(args);
     if (args.command == "lint") {
       if (args.have_input) return usage_error("`lint` takes no input file; use `--rules PATH`");
       return lint(args);

@@ -9,3 +9,4 @@
 #include "stimrank/storage.hpp"
 #include "stimrank/testing.hpp"
 #include "stimrank/lint.hpp"
+#include "stimrank/impact.hpp"

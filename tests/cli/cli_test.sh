@@ -120,5 +120,20 @@ grep -q '<testsuite name="stimrank" tests="2" failures="1" errors="0">' "$TMP/ou
 expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
 grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"
 
+# stimrank diff: every changed ranking is attributed to the changed rule
+cp -r "$ROOT/knowledge" "$TMP/kb-new"
+sed -i 's/grade IFCN(level A) source lefaucheur2020/grade IFCN(level C) source lefaucheur2020/' "$TMP/kb-new/transcranial.rules"
+$PY -c "
+import json, sys
+for v in json.load(open(sys.argv[1])): print(json.dumps(v['profile']))" "$ROOT/knowledge/tests/vignettes.json" >"$TMP/cohort.jsonl"
+expect_exit 0 "stimrank diff" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort.jsonl"
+grep -q "^| rtms_ifcn_np | changed | [1-9]" "$TMP/out" || fail "diff names the changed rule"
+changed_rows=$(grep -c "^| [a-z0-9-]* | [a-z0-9_]* | .* → .* | .* → .* | " "$TMP/out" || true)
+attributed=$(grep -c "^| [a-z0-9-]* | [a-z0-9_]* | .* → .* | .* → .* | .*rtms_ifcn_np" "$TMP/out" || true)
+[ "$changed_rows" -gt 0 ] && [ "$changed_rows" -eq "$attributed" ] || fail "every change attributed to rtms_ifcn_np ($attributed of $changed_rows)"
+expect_exit 0 "stimrank diff, no change" "$BIN" diff "$ROOT/knowledge" "$ROOT/knowledge" --cohort "$TMP/cohort.jsonl"
+grep -q "^0 of 55 patients change.$" "$TMP/out" || fail "identical rule sets change nothing"
+expect_exit 2 "diff usage" "$BIN" diff "$ROOT/knowledge"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
