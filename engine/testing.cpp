@@ -1,7 +1,11 @@
 // Vignette tests: read a test file, evaluate each case, compare with expectations.
 #include "stimrank/testing.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -185,6 +189,9 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
         checker.invariants();
         if (c.contains("expect")) checker.expectations(c["expect"]);
         for (const OptionResult& o : result.options) {
+          for (const Reason& r : o.reasons)
+            if (r.kind != "missing_data" && !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
+              out.all_fired.push_back(r.rule);
           if (o.rank && *o.rank <= 5)
             out.ranking += (out.ranking.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " + o.option + " (" +
                            to_string(o.status) + ")";
@@ -237,6 +244,82 @@ std::string junit_xml(const TestReport& report) {
     out += "  <testcase classname=\"stimrank\" name=\"" + escape(e) + "\">\n    <error message=\"" + escape(e) +
            "\"/>\n  </testcase>\n";
   return out + "</testsuite>\n";
+}
+
+CoverageReport rule_coverage(const RuleSet& rules, const TestReport& report) {
+  CoverageReport out;
+  std::map<std::string, int> fired;
+  for (const TestCaseResult& c : report.cases) {
+    std::set<std::string> once(c.all_fired.begin(), c.all_fired.end());
+    for (const std::string& r : once) ++fired[r];
+  }
+  out.cases = static_cast<int>(report.cases.size());
+  for (const RuleInfo& r : rules.describe().rules) {
+    RuleCoverage rc;
+    rc.rule = r.id;
+    rc.kind = r.kind;
+    for (const auto& o : r.options) rc.options += (rc.options.empty() ? "" : ", ") + o;
+    rc.location = r.location;
+    rc.fired = fired.count(r.id) ? fired[r.id] : 0;
+    bool covered = rc.fired > 0;
+    out.covered += covered ? 1 : 0;
+    if (r.kind == "indication") {
+      ++out.indications;
+      out.indications_covered += covered ? 1 : 0;
+    }
+    if (r.kind == "absolute_contraindication" || r.kind == "relative_contraindication") {
+      ++out.contraindications;
+      out.contraindications_covered += covered ? 1 : 0;
+    }
+    out.rules.push_back(std::move(rc));
+  }
+  out.percent = out.rules.empty() ? 100.0 : 100.0 * out.covered / static_cast<double>(out.rules.size());
+  return out;
+}
+
+namespace {
+std::string percent_text(int part, int whole) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f%%", whole ? 100.0 * part / whole : 100.0);
+  return buffer;
+}
+}  // namespace
+
+std::string coverage_markdown(const CoverageReport& c) {
+  std::string out = "# Rule coverage\n\n";
+  out += std::to_string(c.covered) + " of " + std::to_string(c.rules.size()) + " rules fired in " +
+         std::to_string(c.cases) + " test cases (" + percent_text(c.covered, static_cast<int>(c.rules.size())) +
+         "); indications " + percent_text(c.indications_covered, c.indications) + ", contraindications " +
+         percent_text(c.contraindications_covered, c.contraindications) + ".\n\n";
+  out += "| rule | kind | options | fired in | location |\n|---|---|---|--:|---|\n";
+  for (const RuleCoverage& r : c.rules)
+    out += "| " + r.rule + " | " + r.kind + " | " + r.options + " | " +
+           (r.fired ? std::to_string(r.fired) : std::string("**never** (evaluated only)")) + " | " + r.location +
+           " |\n";
+  return out;
+}
+
+std::string coverage_lcov(const CoverageReport& c) {
+  // One LCOV "line" per rule, at the rule's line; hits = test cases in which it fired.
+  std::map<std::string, std::vector<std::pair<int, int>>> by_file;
+  for (const RuleCoverage& r : c.rules) {
+    auto last = r.location.rfind(':');
+    auto mid = r.location.rfind(':', last - 1);
+    if (last == std::string::npos || mid == std::string::npos) continue;
+    by_file[r.location.substr(0, mid)].emplace_back(std::stoi(r.location.substr(mid + 1, last - mid - 1)), r.fired);
+  }
+  std::string out = "TN:stimrank\n";
+  for (auto& [file, lines] : by_file) {
+    std::sort(lines.begin(), lines.end());
+    out += "SF:" + file + "\n";
+    int hit = 0;
+    for (const auto& [line, count] : lines) {
+      out += "DA:" + std::to_string(line) + "," + std::to_string(count) + "\n";
+      hit += count > 0 ? 1 : 0;
+    }
+    out += "LF:" + std::to_string(lines.size()) + "\nLH:" + std::to_string(hit) + "\nend_of_record\n";
+  }
+  return out;
 }
 
 }  // namespace stimrank

@@ -30,6 +30,7 @@ const char* const kUsageText =
     "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
     "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
     "  stimrank diff     OLD_RULES NEW_RULES --cohort PROFILES.jsonl\n"
+    "  stimrank coverage [--rules PATH] [--format markdown|lcov] [--min PCT] [TESTS.json|DIR ...]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
@@ -52,6 +53,7 @@ struct Args {
   std::vector<std::string> inputs;  // every positional argument
   std::vector<std::string> disabled;
   std::string cohort;
+  double min_percent = -1;
   bool list = false;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
@@ -193,18 +195,39 @@ std::vector<std::string> test_files(const Args& args) {
   return files;
 }
 
-int run_tests(const Args& args) {
-  auto ruleset = load(args, false);
-  if (!ruleset) return kInputError;
+stimrank::TestReport run_all_tests(const Args& args, const stimrank::RuleSet& ruleset) {
   stimrank::TestReport total;
   for (const std::string& file : test_files(args)) {
-    stimrank::TestReport report = stimrank::run_test_file(*ruleset, file);
+    stimrank::TestReport report = stimrank::run_test_file(ruleset, file);
     total.passed += report.passed;
     total.failed += report.failed;
     total.errors.insert(total.errors.end(), report.errors.begin(), report.errors.end());
     for (auto& c : report.cases) total.cases.push_back(std::move(c));
   }
   if (total.cases.empty() && total.errors.empty()) total.errors.push_back("no test cases found");
+  return total;
+}
+
+int coverage(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  stimrank::TestReport report = run_all_tests(args, *ruleset);
+  for (const auto& e : report.errors) std::cerr << "stimrank: " << e << "\n";
+  stimrank::CoverageReport c = stimrank::rule_coverage(*ruleset, report);
+  std::cout << (args.format == "lcov" ? stimrank::coverage_lcov(c) : stimrank::coverage_markdown(c));
+  if (!report.errors.empty()) return kInputError;
+  if (args.min_percent >= 0 && c.percent < args.min_percent) {
+    std::fprintf(stderr, "stimrank: rule coverage %.1f%% is below the minimum of %.1f%%\n", c.percent,
+                 args.min_percent);
+    return kInputError;
+  }
+  return kOk;
+}
+
+int run_tests(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  stimrank::TestReport total = run_all_tests(args, *ruleset);
   if (args.format == "junit") {
     std::cout << stimrank::junit_xml(total);
   } else {
@@ -450,7 +473,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test", "lint", "diff"};
+                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -463,8 +486,9 @@ int main(int argc, char** argv) {
       if (a == "--rules") {
         if (!value(args.rules)) return usage_error("`--rules` needs a path");
       } else if (a == "--format") {
-        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit"))
-          return usage_error("`--format` takes json, text or junit");
+        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit" &&
+                                    args.format != "markdown" && args.format != "lcov"))
+          return usage_error("`--format` takes json or text (evaluate), junit (test), markdown or lcov (coverage)");
       } else if (a == "--db") {
         if (!value(args.db)) return usage_error("`--db` needs a file");
       } else if (a == "--author") {
@@ -490,6 +514,13 @@ int main(int argc, char** argv) {
           if (comma > start) args.disabled.push_back(list.substr(start, comma - start));
           start = comma + 1;
         }
+      } else if (a == "--min") {
+        std::string n;
+        if (!value(n)) return usage_error("`--min` needs a percentage");
+        char* end = nullptr;
+        args.min_percent = std::strtod(n.c_str(), &end);
+        if (end == n.c_str() || *end != '\0' || args.min_percent < 0 || args.min_percent > 100)
+          return usage_error("`--min` takes a percentage from 0 to 100");
       } else if (a == "--cohort") {
         if (!value(args.cohort)) return usage_error("`--cohort` needs a JSON Lines file");
       } else if (a == "--list") {
@@ -515,13 +546,14 @@ int main(int argc, char** argv) {
         return usage_error("unknown option `" + a + "`");
       } else {
         args.inputs.push_back(a);
-        if (args.command == "test" || args.command == "diff") continue;
+        if (args.command == "test" || args.command == "diff" || args.command == "coverage") continue;
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
         args.input = a;
         args.have_input = true;
       }
     }
     if (args.command == "diff") return diff(args);
+    if (args.command == "coverage") return coverage(args);
     if (args.command == "lint") {
       if (args.have_input) return usage_error("`lint` takes no input file; use `--rules PATH`");
       return lint(args);
@@ -530,7 +562,8 @@ int main(int argc, char** argv) {
       if (args.format == "json") args.format = "text";
       return run_tests(args);
     }
-    if (args.format == "junit") return usage_error("`--format junit` is for `stimrank test`");
+    if (args.format == "junit" || args.format == "markdown" || args.format == "lcov")
+      return usage_error("`--format " + args.format + "` is for `stimrank test` or `stimrank coverage`");
     if (args.command == "audit") {
       if (args.input != "verify")
         return usage_error("the audit command is `stimrank audit verify --db FILE`");

@@ -120,6 +120,16 @@ grep -q '<testsuite name="stimrank" tests="2" failures="1" errors="0">' "$TMP/ou
 expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
 grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"
 
+# stimrank coverage: Markdown and LCOV, --min gates
+expect_exit 0 "coverage" "$BIN" coverage
+grep -Eq "^[0-9]+ of [0-9]+ rules fired in [0-9]+ test cases" "$TMP/out" || fail "coverage summary"
+grep -q "| tens_cardiac_device | absolute_contraindication |" "$TMP/out" || fail "coverage per rule"
+expect_exit 0 "coverage lcov" "$BIN" coverage --format lcov
+grep -q "^SF:.*transcranial.rules$" "$TMP/out" && grep -q "^end_of_record$" "$TMP/out" || fail "lcov records"
+expect_exit 1 "coverage --min 100" "$BIN" coverage --min 100
+expect_exit 0 "coverage --min 50" "$BIN" coverage --min 50
+expect_exit 1 "coverage of a failing-free but sparse file" "$BIN" coverage --min 90 "$TMP/cases.json"
+
 # stimrank diff: every changed ranking is attributed to the changed rule
 cp -r "$ROOT/knowledge" "$TMP/kb-new"
 sed -i 's/grade IFCN(level A) source lefaucheur2020/grade IFCN(level C) source lefaucheur2020/' "$TMP/kb-new/transcranial.rules"
