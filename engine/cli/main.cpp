@@ -30,6 +30,7 @@ const char* const kUsageText =
     "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
     "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
     "  stimrank diff     OLD_RULES NEW_RULES --cohort PROFILES.jsonl\n"
+    "  stimrank explain  [--rules PATH] PROFILE.json|-\n"
     "  stimrank coverage [--rules PATH] [--format markdown|lcov] [--min PCT] [TESTS.json|DIR ...]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
@@ -289,6 +290,23 @@ int diff(const Args& args) {
   return report.errors.empty() ? kOk : kInputError;
 }
 
+int explain(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  std::string text;
+  if (!read_all(args.input, text)) {
+    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+    return kInputError;
+  }
+  stimrank::ExplainReport report = stimrank::explain_profile(*ruleset, text);
+  if (!report.ok) {
+    for (const auto& e : report.errors) std::cerr << args.input << ": " << e.format() << "\n";
+    return kInputError;
+  }
+  std::cout << report.text;
+  return kOk;
+}
+
 int check(const Args& args) {
   auto ruleset = load(args, true);
   if (!ruleset) return kInputError;
@@ -473,7 +491,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage"};
+                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage", "explain"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -553,6 +571,10 @@ int main(int argc, char** argv) {
       }
     }
     if (args.command == "diff") return diff(args);
+    if (args.command == "explain") {
+      if (!args.have_input) return usage_error("`explain` needs a profile file or `-`");
+      return explain(args);
+    }
     if (args.command == "coverage") return coverage(args);
     if (args.command == "lint") {
       if (args.have_input) return usage_error("`lint` takes no input file; use `--rules PATH`");

@@ -10,3 +10,4 @@
 #include "stimrank/testing.hpp"
 #include "stimrank/lint.hpp"
 #include "stimrank/impact.hpp"
+#include "stimrank/explain.hpp"

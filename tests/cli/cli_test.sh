@@ -130,6 +130,15 @@ expect_exit 1 "coverage --min 100" "$BIN" coverage --min 100
 expect_exit 0 "coverage --min 50" "$BIN" coverage --min 50
 expect_exit 1 "coverage of a failing-free but sparse file" "$BIN" coverage --min 90 "$TMP/cases.json"
 
+# stimrank explain: the rule tree, and the contraindication whose removal changes the top option
+echo '{"id": "ci-1", "age": 66, "conditions": ["central_pain_syndrome"], "devices": ["cochlear_implant"], "pain": {"nrs": 7, "duration_months": 20}}' >"$TMP/explain.json"
+expect_exit 0 "explain" "$BIN" explain "$TMP/explain.json"
+grep -q "^  absolute_contraindication rtms_hardware_near_coil: true$" "$TMP/out" || fail "explain: rule truth"
+grep -q "^- rtms_m1_hf would rank 1st if devices did not contain cochlear_implant$" "$TMP/out" || fail "explain: counterfactual"
+grep -q "^- /assessments/diathermy_needed:$" "$TMP/out" || fail "explain: missing field"
+grep -q "assessments.diathermy_needed were false: 1\. " "$TMP/out" || fail "explain: each value of a missing field"
+expect_exit 1 "explain invalid" "$BIN" explain "$TMP/bad.json"
+
 # stimrank diff: every changed ranking is attributed to the changed rule
 cp -r "$ROOT/knowledge" "$TMP/kb-new"
 sed -i 's/grade IFCN(level A) source lefaucheur2020/grade IFCN(level C) source lefaucheur2020/' "$TMP/kb-new/transcranial.rules"
