@@ -31,6 +31,7 @@ const char* const kUsageText =
     "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
     "  stimrank diff     OLD_RULES NEW_RULES --cohort PROFILES.jsonl\n"
     "  stimrank explain  [--rules PATH] PROFILE.json|-\n"
+    "  stimrank fmt      [--check] [FILE.rules|DIR ...]   # default: the shipped knowledge base\n"
     "  stimrank coverage [--rules PATH] [--format markdown|lcov] [--min PCT] [TESTS.json|DIR ...]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "\n"
@@ -55,7 +56,7 @@ struct Args {
   std::vector<std::string> disabled;
   std::string cohort;
   double min_percent = -1;
-  bool list = false;
+  bool list = false, check_only = false;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
 };
@@ -307,6 +308,51 @@ int explain(const Args& args) {
   return kOk;
 }
 
+int fmt(const Args& args) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> roots = args.inputs;
+  if (roots.empty()) roots.push_back(args.rules.empty() ? stimrank::default_rules_path() : args.rules);
+  std::vector<std::string> files;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    if (fs::is_directory(root, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(root, ec))
+        if (entry.path().extension() == ".rules") found.push_back(entry.path().string());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(root);
+    }
+  }
+  int unformatted = 0, failed = 0;
+  for (const std::string& file : files) {
+    std::string text;
+    if (!read_all(file, text)) {
+      std::cerr << "stimrank: cannot read `" << file << "`\n";
+      ++failed;
+      continue;
+    }
+    stimrank::FormatResult result = stimrank::format_rules(file, text);
+    if (!result.ok) {
+      std::cerr << stimrank::format_all(result.diagnostics);
+      ++failed;
+      continue;
+    }
+    if (result.text == text) continue;
+    ++unformatted;
+    if (args.check_only) {
+      std::cout << "would reformat " << file << "\n";
+    } else {
+      std::ofstream out(file, std::ios::binary | std::ios::trunc);
+      out << result.text;
+      std::cout << "formatted " << file << "\n";
+    }
+  }
+  if (failed) return kInputError;
+  return args.check_only && unformatted ? kInputError : kOk;
+}
+
 int check(const Args& args) {
   auto ruleset = load(args, true);
   if (!ruleset) return kInputError;
@@ -491,7 +537,7 @@ int main(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage", "explain"};
+                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage", "explain", "fmt"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -541,6 +587,8 @@ int main(int argc, char** argv) {
           return usage_error("`--min` takes a percentage from 0 to 100");
       } else if (a == "--cohort") {
         if (!value(args.cohort)) return usage_error("`--cohort` needs a JSON Lines file");
+      } else if (a == "--check") {
+        args.check_only = true;
       } else if (a == "--list") {
         args.list = true;
       } else if (a == "--html") {
@@ -564,13 +612,15 @@ int main(int argc, char** argv) {
         return usage_error("unknown option `" + a + "`");
       } else {
         args.inputs.push_back(a);
-        if (args.command == "test" || args.command == "diff" || args.command == "coverage") continue;
+        if (args.command == "test" || args.command == "diff" || args.command == "coverage" || args.command == "fmt")
+          continue;
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
         args.input = a;
         args.have_input = true;
       }
     }
     if (args.command == "diff") return diff(args);
+    if (args.command == "fmt") return fmt(args);
     if (args.command == "explain") {
       if (!args.have_input) return usage_error("`explain` needs a profile file or `-`");
       return explain(args);

@@ -11,3 +11,4 @@
 #include "stimrank/lint.hpp"
 #include "stimrank/impact.hpp"
 #include "stimrank/explain.hpp"
+#include "stimrank/format.hpp"

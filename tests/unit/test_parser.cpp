@@ -115,3 +115,54 @@ TEST_CASE("garbage input never crashes the parser", "[parser]") {
     if (!input.empty()) CHECK_FALSE(diagnostics.empty());
   }
 }
+
+TEST_CASE("fmt: idempotent, keeps comments, and parse(format(x)) has x's AST", "[fmt]") {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(STIMRANK_KNOWLEDGE_DIR))
+    if (entry.path().extension() == ".rules") files.push_back(entry.path());
+  files.push_back(fs::path(STIMRANK_TEST_DIR) / "golden" / "parse" / "ok_all_constructs.rules");
+  files.push_back(fs::path(STIMRANK_TEST_DIR) / "golden" / "eval" / "rules" / "main.rules");
+  for (const fs::path& file : files) {
+    INFO(file.string());
+    std::string text = testing::read_file(file);
+    stimrank::FormatResult once = stimrank::format_rules(file.string(), text);
+    REQUIRE(once.ok);
+    stimrank::FormatResult twice = stimrank::format_rules(file.string(), once.text);
+    REQUIRE(twice.ok);
+    CHECK(twice.text == once.text);
+    std::vector<stimrank::Diagnostic> d1, d2;
+    CHECK(stimrank::rules::parse_to_dump("x", text, stimrank::Limits{}, d1) ==
+          stimrank::rules::parse_to_dump("x", once.text, stimrank::Limits{}, d2));
+    CHECK(d2.empty());
+    // every comment survives
+    auto count_comments = [](const std::string& t) {
+      std::size_t n = 0;
+      for (std::size_t at = 0; (at = t.find("//", at)) != std::string::npos; at += 2) ++n;
+      return n;
+    };
+    CHECK(count_comments(once.text) == count_comments(text));
+  }
+}
+
+TEST_CASE("fmt: a canonical layout", "[fmt]") {
+  stimrank::FormatResult r = stimrank::format_rules(
+      "x.rules",
+      "ruleset   \"x\"   version \"1\" ;  // header\n\n\n"
+      "option o \"O\" {  invasiveness noninvasive ;\n"
+      "  // why this rule\n"
+      "  indication a when (x and y) or not (z or w) weight 2 source s because \"a\" ; }\n");
+  REQUIRE(r.ok);
+  CHECK(r.text ==
+        "ruleset \"x\" version \"1\";  // header\n"
+        "\n"
+        "option o \"O\" {\n"
+        "  invasiveness noninvasive;\n"
+        "  // why this rule\n"
+        "  indication a\n"
+        "    when (x and y) or not (z or w)\n"
+        "    weight 2 source s\n"
+        "    because \"a\";\n"
+        "}\n");
+  CHECK_FALSE(stimrank::format_rules("bad.rules", "option o {").ok);
+}
