@@ -239,6 +239,28 @@ class Linter {
                    "` for option `" + model_.options[static_cast<std::size_t>(o)].id + "`",
                "one shadows the other; merge them or make the conditions differ");
       }
+    // A rule that can only fire when another rule of the same kind and option fires
+    // adds nothing for kinds whose effect does not accumulate.
+    for (const Rule& narrow : model_.rules) {
+      if (narrow.kind != RuleKind::absolute_contraindication && narrow.kind != RuleKind::research_only &&
+          narrow.kind != RuleKind::not_indicated)
+        continue;
+      std::vector<const Expr*> parts;
+      flatten_and(narrow.condition, parts);
+      if (parts.size() < 2) continue;
+      for (const Rule& broad : model_.rules) {
+        if (&broad == &narrow || broad.kind != narrow.kind) continue;
+        bool shared = std::any_of(narrow.options.begin(), narrow.options.end(), [&](int o) {
+          return std::find(broad.options.begin(), broad.options.end(), o) != broad.options.end();
+        });
+        if (!shared) continue;
+        if (std::any_of(parts.begin(), parts.end(), [&](const Expr* p) { return p->text == broad.condition.text; }))
+          warn("L005", narrow.location,
+               std::string(to_string(narrow.kind)) + " `" + narrow.id + "` is shadowed by `" + broad.id +
+                   "`: it can fire only when `" + broad.id + "` already fires",
+               "remove it, or widen its condition if it was meant to cover other patients");
+      }
+    }
   }
 
   bool includes(int container, int member) const {
