@@ -1,6 +1,7 @@
 // Result → the contract's JSON, and a readable text view for terminals.
 #include "stimrank/result.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -88,6 +89,26 @@ std::string Result::to_json(int indent) const {
   j["options"] = std::move(list);
   j["warnings"] = warnings;
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string Result::to_tsv() const {
+  std::vector<std::string> fired;
+  for (const OptionResult& o : options)
+    for (const Reason& r : o.reasons)
+      if (r.kind != "missing_data" && !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
+        fired.push_back(r.rule);
+  std::sort(fired.begin(), fired.end());
+  fired.erase(std::unique(fired.begin(), fired.end()), fired.end());
+  std::string out = profile + "\t";
+  for (std::size_t i = 0; i < fired.size(); ++i) out += (i ? "," : "") + fired[i];
+  out += "\t";
+  bool first = true;
+  for (const OptionResult& o : options) {
+    if (!o.rank) continue;
+    out += (first ? "" : ",") + o.option + ":" + number(o.score).dump();
+    first = false;
+  }
+  return out;
 }
 
 std::string Result::to_text() const {

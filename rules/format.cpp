@@ -111,7 +111,8 @@ std::string operand(const Node& parent, const Node& kid, std::size_t index) {
 
 std::string name_set(const Node& n) {
   std::string out = "{";
-  for (std::size_t i = 0; i < n.kids.size(); ++i) out += (i ? ", " : "") + n.kids[i].text;
+  for (std::size_t i = 0; i < n.kids.size(); ++i)
+    out += (i ? ", " : "") + (n.kids[i].kind == Kind::String ? quote(n.kids[i].text) : n.kids[i].text);
   return out + "}";
 }
 

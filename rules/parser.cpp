@@ -97,7 +97,7 @@ std::string readable_rule_name(const std::string& which) {
       {"rank_key_class", "a ranking key"},
       {"field_class", "a field declaration"},
       {"type_class", "a type"},
-      {"code_item_class", "a code"},
+      {"code_item_class", "a code"},          {"set_item_class", "a name or a string"},
       {"expression_class", "an expression"},
       {"or_class", "an expression"},
       {"and_class", "an expression"},

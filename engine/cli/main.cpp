@@ -21,7 +21,7 @@ constexpr int kOk = 0, kInputError = 1, kUsage = 2;
 const char* const kUsageText =
     "usage:\n"
     "  stimrank evaluate [--rules PATH] [--format json|text] [--pretty] PROFILE.json|-\n"
-    "  stimrank evaluate [--rules PATH] [--threads N] --jsonl FILE|-\n"
+    "  stimrank evaluate [--rules PATH] [--threads N] [--format json|tsv] --jsonl FILE|-\n"
     "  stimrank check    [--rules PATH]\n"
     "  stimrank table    [--rules PATH] [--html]     # evidence tables rendered from the rules\n"
     "  stimrank publish  --db FILE [--rules PATH] [--author NAME] [--note TEXT]\n"
@@ -457,7 +457,7 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
                                   {{"", "the audit record could not be written: " + audit_error}});
           messages[i] = label + ":" + std::to_string(numbers[i]) + ": audit: " + audit_error + "\n";
         } else if (evaluation.ok()) {
-          outputs[i] = evaluation.result->to_json();
+          outputs[i] = args.format == "tsv" ? evaluation.result->to_tsv() : evaluation.result->to_json();
         } else {
           outputs[i] = error_line(numbers[i], evaluation.errors);
           for (const auto& e : evaluation.errors)
@@ -550,7 +550,7 @@ int main(int argc, char** argv) {
       if (a == "--rules") {
         if (!value(args.rules)) return usage_error("`--rules` needs a path");
       } else if (a == "--format") {
-        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit" &&
+        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit" && args.format != "tsv" &&
                                     args.format != "markdown" && args.format != "lcov"))
           return usage_error("`--format` takes json or text (evaluate), junit (test), markdown or lcov (coverage)");
       } else if (a == "--db") {
