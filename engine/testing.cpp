@@ -291,7 +291,31 @@ std::string coverage_markdown(const CoverageReport& c) {
          std::to_string(c.cases) + " test cases (" + percent_text(c.covered, static_cast<int>(c.rules.size())) +
          "); indications " + percent_text(c.indications_covered, c.indications) + ", contraindications " +
          percent_text(c.contraindications_covered, c.contraindications) + ".\n\n";
-  out += "| rule | kind | options | fired in | location |\n|---|---|---|--:|---|\n";
+  // Per option: how many of its rules fired at least once.
+  std::map<std::string, std::pair<int, int>> per_option;  // option → (covered, total)
+  std::vector<std::string> order;
+  for (const RuleCoverage& r : c.rules) {
+    std::size_t start = 0;
+    while (start <= r.options.size()) {
+      std::size_t comma = r.options.find(", ", start);
+      std::string option = r.options.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!option.empty()) {
+        if (!per_option.count(option)) order.push_back(option);
+        auto& [covered, total] = per_option[option];
+        ++total;
+        covered += r.fired > 0 ? 1 : 0;
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 2;
+    }
+  }
+  out += "| option | rules fired | coverage |\n|---|--:|--:|\n";
+  for (const std::string& option : order) {
+    auto [covered, total] = per_option[option];
+    out += "| " + option + " | " + std::to_string(covered) + " of " + std::to_string(total) + " | " +
+           percent_text(covered, total) + " |\n";
+  }
+  out += "\n| rule | kind | options | fired in | location |\n|---|---|---|--:|---|\n";
   for (const RuleCoverage& r : c.rules)
     out += "| " + r.rule + " | " + r.kind + " | " + r.options + " | " +
            (r.fired ? std::to_string(r.fired) : std::string("**never** (evaluated only)")) + " | " + r.location +
