@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 
+#include "markup.hpp"
 #include "profile.hpp"
 #include "stimrank/ruleset.hpp"
 
@@ -117,20 +118,7 @@ class Table {
     }
     return out;
   }
-  static std::string html(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-      switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\n': out += "<br>"; break;
-        default: out += c;
-      }
-    }
-    return out;
-  }
+  static std::string html(const std::string& text) { return engine::escape_markup(text, true); }
   static std::string line(const std::vector<std::string>& cells) {
     std::string out = "|";
     for (const auto& c : cells) out += " " + markdown(c) + " |";

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <functional>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "profile.hpp"
@@ -21,10 +21,16 @@ using engine::PlanNode;
 
 namespace {
 
-const char* truth_text(Truth t) { return t == Truth::True ? "true" : t == Truth::False ? "false" : "unknown"; }
+const char* truth_text(Truth t) {
+  return t == Truth::True ? "true" : t == Truth::False ? "false" : "unknown";
+}
 
 std::string ordinal(int n) {
-  std::string suffix = (n % 100 >= 11 && n % 100 <= 13) ? "th" : n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
+  std::string suffix = (n % 100 >= 11 && n % 100 <= 13) ? "th"
+                       : n % 10 == 1                    ? "st"
+                       : n % 10 == 2                    ? "nd"
+                       : n % 10 == 3                    ? "rd"
+                                                        : "th";
   return std::to_string(n) + suffix;
 }
 
@@ -40,7 +46,11 @@ struct Change {
 class Explainer {
  public:
   Explainer(const RuleSet& rules, const json& profile, const Facts& facts)
-      : rules_(rules), model_(rules.impl().model), plan_(rules.impl().plan), profile_(profile), facts_(facts) {}
+      : rules_(rules),
+        model_(rules.impl().model),
+        plan_(rules.impl().plan),
+        profile_(profile),
+        facts_(facts) {}
 
   void tree(const Result& result, std::string& out) {
     std::map<std::string, const OptionResult*> by_id;
@@ -48,13 +58,16 @@ class Explainer {
     out += "## Reasoning, option by option\n";
     for (const auto& o : result.options) {
       std::size_t index = option_index(o.option);
-      out += "\n" + o.option + " — " + to_string(o.status) + (o.rank ? ", rank " + std::to_string(*o.rank) : "") +
+      out += "\n" + o.option + " — " + to_string(o.status) +
+             (o.rank ? ", rank " + std::to_string(*o.rank) : "") +
              (o.rank ? ", score " + number(o.score) : "") + "\n";
       for (int r : plan_.options[index].rules) {
         const auto& planned = plan_.rules[static_cast<std::size_t>(r)];
         const Rule& rule = model_.rules[static_cast<std::size_t>(planned.model_rule)];
-        Truth t = engine::evaluate_node(plan_, static_cast<std::uint32_t>(planned.root), facts_, nullptr);
-        out += "  " + std::string(to_string(rule.kind)) + " " + rule.id + ": " + truth_text(t) + "\n";
+        Truth t =
+            engine::evaluate_node(plan_, static_cast<std::uint32_t>(planned.root), facts_, nullptr);
+        out +=
+            "  " + std::string(to_string(rule.kind)) + " " + rule.id + ": " + truth_text(t) + "\n";
         node(static_cast<std::uint32_t>(planned.root), rule.condition, 2, out);
       }
     }
@@ -83,14 +96,15 @@ class Explainer {
         const OptionResult* now = find(result, o.option);
         if (!now) continue;
         std::string effect = describe_effect(o, *now);
-        if (!effect.empty()) effects.push_back(o.option + " " + effect + " if " + change.description);
+        if (!effect.empty())
+          effects.push_back(o.option + " " + effect + " if " + change.description);
       }
       if (effects.empty() && o.status != Status::excluded && o.status != Status::not_indicated) {
         // No single fact does it: try pairs of facts.
         for (std::size_t i = 0; i < changes_.size() && effects.empty(); ++i)
           for (std::size_t j = i + 1; j < changes_.size() && effects.size() < 2; ++j) {
-            if (changes_[i].field_path == changes_[j].field_path || !relevant(own_fields, changes_[i]) ||
-                !relevant(own_fields, changes_[j]))
+            if (changes_[i].field_path == changes_[j].field_path ||
+                !relevant(own_fields, changes_[i]) || !relevant(own_fields, changes_[j]))
               continue;
             json changed = apply(apply(profile_, changes_[i]), changes_[j]);
             Evaluation e = rules_.evaluate_json(changed.dump());
@@ -98,13 +112,14 @@ class Explainer {
             const OptionResult* now = find(*e.result, o.option);
             std::string effect = now ? describe_effect(o, *now) : "";
             if (!effect.empty())
-              effects.push_back(o.option + " " + effect + " if " + changes_[i].description + " and " +
-                                changes_[j].description);
+              effects.push_back(o.option + " " + effect + " if " + changes_[i].description +
+                                " and " + changes_[j].description);
           }
       }
       // Moving up first, then exclusions; each group in a stable order.
       std::sort(effects.begin(), effects.end(), [](const std::string& a, const std::string& b) {
-        bool a_up = a.find(" would rank ") != std::string::npos, b_up = b.find(" would rank ") != std::string::npos;
+        bool a_up = a.find(" would rank ") != std::string::npos,
+             b_up = b.find(" would rank ") != std::string::npos;
         return a_up != b_up ? a_up : a < b;
       });
       effects.erase(std::unique(effects.begin(), effects.end()), effects.end());
@@ -150,7 +165,8 @@ class Explainer {
       if (e.field >= 0) {
         const Field& f = model_.schema.fields[static_cast<std::size_t>(e.field)];
         if (e.op == Op::CodeHas)
-          for (int c : e.symbols) out.insert(f.path + "|" + model_.concepts[static_cast<std::size_t>(c)].id);
+          for (int c : e.symbols)
+            out.insert(f.path + "|" + model_.concepts[static_cast<std::size_t>(c)].id);
         else if (e.op == Op::SetHas)
           for (int l : e.symbols) out.insert(f.path + "|" + f.labels[static_cast<std::size_t>(l)]);
         else
@@ -159,7 +175,9 @@ class Explainer {
       for (const Expr& k : e.kids) walk(k);
     };
     for (int r : plan_.options[option].rules)
-      walk(model_.rules[static_cast<std::size_t>(plan_.rules[static_cast<std::size_t>(r)].model_rule)].condition);
+      walk(model_
+               .rules[static_cast<std::size_t>(plan_.rules[static_cast<std::size_t>(r)].model_rule)]
+               .condition);
     return out;
   }
   static bool relevant(const std::set<std::string>& own, const Change& c) {
@@ -173,16 +191,20 @@ class Explainer {
   static std::string top(const Result& r) {
     std::string out;
     for (const auto& o : r.options)
-      if (o.rank && *o.rank <= 3) out += (out.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " + o.option;
+      if (o.rank && *o.rank <= 3)
+        out += (out.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " + o.option;
     return out.empty() ? "nothing ranked" : out;
   }
   static std::string describe_effect(const OptionResult& before, const OptionResult& after) {
-    if (after.status == Status::excluded && before.status != Status::excluded) return "would be excluded";
+    if (after.status == Status::excluded && before.status != Status::excluded)
+      return "would be excluded";
     if (before.status == Status::excluded && after.status != Status::excluded)
-      return after.rank ? "would rank " + ordinal(*after.rank) : "would be " + std::string(to_string(after.status));
+      return after.rank ? "would rank " + ordinal(*after.rank)
+                        : "would be " + std::string(to_string(after.status));
     if (after.rank && (!before.rank || *after.rank < *before.rank))
       return "would rank " + ordinal(*after.rank) +
-             (after.status != before.status ? " (" + std::string(to_string(after.status)) + ")" : "");
+             (after.status != before.status ? " (" + std::string(to_string(after.status)) + ")"
+                                            : "");
     return "";
   }
 
@@ -192,7 +214,8 @@ class Explainer {
       for (std::uint32_t k = 0; k < n.count && k < e.kids.size(); ++k) {
         std::uint32_t kid = plan_.kids[n.first + k];
         Truth t = engine::evaluate_node(plan_, kid, facts_, nullptr);
-        out += std::string(static_cast<std::size_t>(depth) * 2, ' ') + e.kids[k].text + ": " + truth_text(t) + "\n";
+        out += std::string(static_cast<std::size_t>(depth) * 2, ' ') + e.kids[k].text + ": " +
+               truth_text(t) + "\n";
         node(kid, e.kids[k], depth + 1, out);
       }
     }
@@ -214,7 +237,8 @@ class Explainer {
     }
     if (e.field < 0) return;
     const Field& f = model_.schema.fields[static_cast<std::size_t>(e.field)];
-    if (f.list >= 0 && f.type != FieldType::Codes && f.type != FieldType::List) return;  // entry scope
+    if (f.list >= 0 && f.type != FieldType::Codes && f.type != FieldType::List)
+      return;  // entry scope
     json::json_pointer ptr(f.path);
     bool present = profile_.contains(ptr);
     std::string name = f.path.substr(1);
@@ -230,7 +254,8 @@ class Explainer {
         for (double v : {e.number - 1, e.number, e.number + 1, e.number2}) {
           if ((f.min && v < *f.min) || (f.max && v > *f.max)) continue;
           if (e.op != Op::NumRange && v == e.number2) continue;
-          if (present && profile_.at(ptr).is_number() && profile_.at(ptr).get<double>() == v) continue;
+          if (present && profile_.at(ptr).is_number() && profile_.at(ptr).get<double>() == v)
+            continue;
           json value = f.type == FieldType::Int ? json(static_cast<long long>(v)) : json(v);
           add({name + " were " + number(v), ptr, value, f.path}, seen);
         }
@@ -282,8 +307,10 @@ class Explainer {
   }
   static json apply(const json& profile, const Change& c) {
     json out = profile;
-    if (c.value) out[c.path] = *c.value;
-    else if (out.contains(c.path)) out.at(c.path.parent_pointer()).erase(c.path.back());
+    if (c.value)
+      out[c.path] = *c.value;
+    else if (out.contains(c.path))
+      out.at(c.path.parent_pointer()).erase(c.path.back());
     return out;
   }
 
@@ -302,7 +329,9 @@ ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_jso
   try {
     const auto& impl = rules.impl();
     engine::Facts facts;
-    if (!engine::load_profile(impl.model, impl.plan, profile_json, impl.limits, facts, report.errors)) return report;
+    if (!engine::load_profile(impl.model, impl.plan, profile_json, impl.limits, facts,
+                              report.errors))
+      return report;
     json profile = json::parse(profile_json.begin(), profile_json.end());
     Result result = engine::evaluate_facts(impl.model, impl.plan, facts);
     report.text = "# Explanation for " + result.profile + "\n\n" + result.to_text() + "\n";

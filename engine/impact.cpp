@@ -18,8 +18,8 @@ std::map<std::string, std::string> rule_signatures(const RuleSet& rules) {
   for (const RuleInfo& r : rules.describe().rules) {
     std::string options;
     for (const auto& o : r.options) options += o + ",";
-    out[r.id] = r.kind + "|" + options + "|" + r.condition + "|" + r.grade + "|" + std::to_string(r.weight) + "|" +
-                r.because + "|" + r.source;
+    out[r.id] = r.kind + "|" + options + "|" + r.condition + "|" + r.grade + "|" +
+                std::to_string(r.weight) + "|" + r.because + "|" + r.source;
   }
   return out;
 }
@@ -41,8 +41,10 @@ ImpactReport compare_rule_sets(const RuleSet& before, const RuleSet& after,
     std::map<std::string, std::string> rule_change;  // rule → how it changed
     for (const auto& [id, signature] : old_rules) {
       auto it = new_rules.find(id);
-      if (it == new_rules.end()) rule_change[id] = "removed";
-      else if (it->second != signature) rule_change[id] = "changed";
+      if (it == new_rules.end())
+        rule_change[id] = "removed";
+      else if (it->second != signature)
+        rule_change[id] = "changed";
     }
     for (const auto& [id, signature] : new_rules)
       if (!old_rules.count(id)) rule_change[id] = "added";
@@ -71,8 +73,8 @@ ImpactReport compare_rule_sets(const RuleSet& before, const RuleSet& after,
         std::set<std::string> old_reasons = o ? reason_rules(*o) : std::set<std::string>{};
         std::set<std::string> new_reasons = n ? reason_rules(*n) : std::set<std::string>{};
         std::vector<std::string> responsible;
-        std::set_symmetric_difference(old_reasons.begin(), old_reasons.end(), new_reasons.begin(), new_reasons.end(),
-                                      std::back_inserter(responsible));
+        std::set_symmetric_difference(old_reasons.begin(), old_reasons.end(), new_reasons.begin(),
+                                      new_reasons.end(), std::back_inserter(responsible));
         for (const std::string& r : new_reasons)  // present in both but edited
           if (old_reasons.count(r) && rule_change.count(r)) responsible.push_back(r);
         patient_rules.insert(responsible.begin(), responsible.end());
@@ -103,9 +105,10 @@ ImpactReport compare_rule_sets(const RuleSet& before, const RuleSet& after,
       }
     }
     for (auto& [rule, impact] : impacts) report.by_rule.push_back(std::move(impact));
-    std::stable_sort(report.by_rule.begin(), report.by_rule.end(), [](const RuleImpact& x, const RuleImpact& y) {
-      return x.profiles.size() > y.profiles.size();
-    });
+    std::stable_sort(report.by_rule.begin(), report.by_rule.end(),
+                     [](const RuleImpact& x, const RuleImpact& y) {
+                       return x.profiles.size() > y.profiles.size();
+                     });
   } catch (std::exception const& e) {
     report.errors.push_back(std::string("internal error: ") + e.what());
   }
@@ -114,12 +117,13 @@ ImpactReport compare_rule_sets(const RuleSet& before, const RuleSet& after,
 
 std::string render_impact(const ImpactReport& report, const RuleSet& before, const RuleSet& after) {
   auto rank = [](int r) { return r ? std::to_string(r) : std::string("-"); };
-  std::string out = "# Impact of " + after.name() + " " + after.version() + " (" + after.digest().substr(0, 19) +
-                    "…) against " + before.name() + " " + before.version() + " (" + before.digest().substr(0, 19) +
-                    "…)\n\n";
+  std::string out = "# Impact of " + after.name() + " " + after.version() + " (" +
+                    after.digest().substr(0, 19) + "…) against " + before.name() + " " +
+                    before.version() + " (" + before.digest().substr(0, 19) + "…)\n\n";
   out += std::to_string(report.changed_profiles) + " of " + std::to_string(report.profiles) +
          " patients change";
-  if (report.invalid) out += "; " + std::to_string(report.invalid) + " profiles could not be evaluated";
+  if (report.invalid)
+    out += "; " + std::to_string(report.invalid) + " profiles could not be evaluated";
   out += ".\n";
   if (!report.by_rule.empty()) {
     out += "\n## By rule\n\n| rule | change | patients | option changes |\n|---|---|--:|--:|\n";
@@ -132,8 +136,8 @@ std::string render_impact(const ImpactReport& report, const RuleSet& before, con
     for (const OptionChange& c : report.changes) {
       std::string rules;
       for (const auto& r : c.rules) rules += (rules.empty() ? "" : ", ") + r;
-      out += "| " + c.profile + " | " + c.option + " | " + c.old_status + " → " + c.new_status + " | " +
-             rank(c.old_rank) + " → " + rank(c.new_rank) + " | " + rules + " |\n";
+      out += "| " + c.profile + " | " + c.option + " | " + c.old_status + " → " + c.new_status +
+             " | " + rank(c.old_rank) + " → " + rank(c.new_rank) + " | " + rules + " |\n";
     }
   }
   for (const std::string& e : report.errors) out += "\nerror: " + e;

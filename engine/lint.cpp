@@ -17,15 +17,19 @@ using namespace rules::model;
 const std::vector<LintCheck>& lint_checks() {
   static const std::vector<LintCheck> checks = {
       {"L001", "never-fires", "an indication whose condition can never hold"},
-      {"L002", "no-indication", "an option with no indication (and no rule that always restricts it)"},
+      {"L002", "no-indication",
+       "an option with no indication (and no rule that always restricts it)"},
       {"L003", "always-excludes", "an absolute contraindication that always holds"},
-      {"L004", "contradiction", "an indication and an absolute contraindication of one option with the same or implied condition"},
+      {"L004", "contradiction",
+       "an indication and an absolute contraindication of one option with the same or implied "
+       "condition"},
       {"L005", "shadowed", "two rules of one kind and option with the same condition"},
       {"L006", "code-overlap", "a code listed in two unrelated concepts, or twice in one"},
       {"L007", "malformed-code", "a code that does not look like its system's codes"},
       {"L008", "uncited-source", "a source no rule cites"},
       {"L009", "unsourced-complication", "a complication without a source"},
-      {"L010", "unverified-recommends", "an unverified grade that can make an option `recommended`"},
+      {"L010", "unverified-recommends",
+       "an unverified grade that can make an option `recommended`"},
   };
   return checks;
 }
@@ -39,11 +43,34 @@ struct Interval {
   bool lo_open = false, hi_open = false;
   void meet(double value, Cmp cmp) {
     switch (cmp) {
-      case Cmp::Lt: if (value < hi || (value == hi && !hi_open)) { hi = value; hi_open = true; } break;
-      case Cmp::Le: if (value < hi) { hi = value; hi_open = false; } break;
-      case Cmp::Gt: if (value > lo || (value == lo && !lo_open)) { lo = value; lo_open = true; } break;
-      case Cmp::Ge: if (value > lo) { lo = value; lo_open = false; } break;
-      case Cmp::Eq: meet(value, Cmp::Ge); meet(value, Cmp::Le); break;
+      case Cmp::Lt:
+        if (value < hi || (value == hi && !hi_open)) {
+          hi = value;
+          hi_open = true;
+        }
+        break;
+      case Cmp::Le:
+        if (value < hi) {
+          hi = value;
+          hi_open = false;
+        }
+        break;
+      case Cmp::Gt:
+        if (value > lo || (value == lo && !lo_open)) {
+          lo = value;
+          lo_open = true;
+        }
+        break;
+      case Cmp::Ge:
+        if (value > lo) {
+          lo = value;
+          lo_open = false;
+        }
+        break;
+      case Cmp::Eq:
+        meet(value, Cmp::Ge);
+        meet(value, Cmp::Le);
+        break;
       case Cmp::Ne: break;
     }
   }
@@ -93,7 +120,8 @@ bool never_holds(const Expr& e) {
   switch (e.op) {
     case Op::Const: return e.truth == Truth::False;
     case Op::Or:
-      return std::all_of(e.kids.begin(), e.kids.end(), [](const Expr& k) { return never_holds(k); });
+      return std::all_of(e.kids.begin(), e.kids.end(),
+                         [](const Expr& k) { return never_holds(k); });
     case Op::And: {
       std::vector<const Expr*> parts;
       flatten_and(e, parts);
@@ -110,8 +138,12 @@ bool never_holds(const Expr& e) {
 bool always_holds(const Expr& e) {
   switch (e.op) {
     case Op::Const: return e.truth == Truth::True;
-    case Op::Or: return std::any_of(e.kids.begin(), e.kids.end(), [](const Expr& k) { return always_holds(k); });
-    case Op::And: return std::all_of(e.kids.begin(), e.kids.end(), [](const Expr& k) { return always_holds(k); });
+    case Op::Or:
+      return std::any_of(e.kids.begin(), e.kids.end(),
+                         [](const Expr& k) { return always_holds(k); });
+    case Op::And:
+      return std::all_of(e.kids.begin(), e.kids.end(),
+                         [](const Expr& k) { return always_holds(k); });
     case Op::Known: return false;
     default: return false;
   }
@@ -156,9 +188,9 @@ class Linter {
     const LintCheck* check = nullptr;
     for (const LintCheck& c : lint_checks())
       if (c.code == code) check = &c;
-    return std::none_of(options_.disabled.begin(), options_.disabled.end(), [&](const std::string& d) {
-      return d == code || (check && d == check->name);
-    });
+    return std::none_of(
+        options_.disabled.begin(), options_.disabled.end(),
+        [&](const std::string& d) { return d == code || (check && d == check->name); });
   }
   void warn(const char* code, const SourceLocation& at, std::string message, std::string hint) {
     if (!enabled(code)) return;
@@ -169,24 +201,29 @@ class Linter {
     d.message = std::move(message);
     d.hint = std::move(hint);
     for (const LintCheck& c : lint_checks())
-      if (c.code == code) d.hint += (d.hint.empty() ? "" : "; ") + std::string("silence with --disable ") + c.name;
+      if (c.code == code)
+        d.hint += (d.hint.empty() ? "" : "; ") + std::string("silence with --disable ") + c.name;
     out_.push_back(std::move(d));
   }
   std::string options_of(const Rule& r) const {
     std::string out;
-    for (int o : r.options) out += (out.empty() ? "" : ", ") + model_.options[static_cast<std::size_t>(o)].id;
+    for (int o : r.options)
+      out += (out.empty() ? "" : ", ") + model_.options[static_cast<std::size_t>(o)].id;
     return out;
   }
 
   void conditions() {
     for (const Rule& r : model_.rules) {
       if (r.kind == RuleKind::indication && never_holds(r.condition))
-        warn("L001", r.location, "indication `" + r.id + "` can never fire: `" + r.condition.text + "`",
+        warn("L001", r.location,
+             "indication `" + r.id + "` can never fire: `" + r.condition.text + "`",
              "its comparisons contradict each other");
       if (r.kind == RuleKind::absolute_contraindication && always_holds(r.condition))
-        warn("L003", r.location, "absolute contraindication `" + r.id + "` always holds: " + options_of(r) +
-                                     " can never be offered",
-             "to say an option is never clinical, use `not_indicated … when true` or `research_only`");
+        warn("L003", r.location,
+             "absolute contraindication `" + r.id + "` always holds: " + options_of(r) +
+                 " can never be offered",
+             "to say an option is never clinical, use `not_indicated … when true` or "
+             "`research_only`");
     }
     // L004: an indication whose condition contains an absolute contraindication's.
     for (const Rule& indication : model_.rules) {
@@ -196,16 +233,19 @@ class Linter {
       for (const Rule& absolute : model_.rules) {
         if (absolute.kind != RuleKind::absolute_contraindication) continue;
         bool shared = std::any_of(indication.options.begin(), indication.options.end(), [&](int o) {
-          return std::find(absolute.options.begin(), absolute.options.end(), o) != absolute.options.end();
+          return std::find(absolute.options.begin(), absolute.options.end(), o) !=
+                 absolute.options.end();
         });
         if (!shared) continue;
-        bool implied = std::any_of(parts.begin(), parts.end(),
-                                   [&](const Expr* p) { return p->text == absolute.condition.text; });
+        bool implied = std::any_of(parts.begin(), parts.end(), [&](const Expr* p) {
+          return p->text == absolute.condition.text;
+        });
         if (implied)
           warn("L004", indication.location,
-               "indication `" + indication.id + "` holds only when absolute contraindication `" + absolute.id +
-                   "` also holds, so it can never make the option available",
-               "the indication and the contraindication contradict each other; check both against their sources");
+               "indication `" + indication.id + "` holds only when absolute contraindication `" +
+                   absolute.id + "` also holds, so it can never make the option available",
+               "the indication and the contraindication contradict each other; check both against "
+               "their sources");
       }
     }
   }
@@ -214,14 +254,18 @@ class Linter {
     for (std::size_t o = 0; o < model_.options.size(); ++o) {
       bool indicated = false, restricted_always = false;
       for (const Rule& r : model_.rules) {
-        if (std::find(r.options.begin(), r.options.end(), static_cast<int>(o)) == r.options.end()) continue;
+        if (std::find(r.options.begin(), r.options.end(), static_cast<int>(o)) == r.options.end())
+          continue;
         if (r.kind == RuleKind::indication) indicated = true;
-        if ((r.kind == RuleKind::research_only || r.kind == RuleKind::not_indicated) && always_holds(r.condition))
+        if ((r.kind == RuleKind::research_only || r.kind == RuleKind::not_indicated) &&
+            always_holds(r.condition))
           restricted_always = true;
       }
       if (!indicated && !restricted_always)
-        warn("L002", model_.options[o].location, "option `" + model_.options[o].id + "` has no indication",
-             "it can never be ranked; add an indication or a `not_indicated … when true` rule with its source");
+        warn("L002", model_.options[o].location,
+             "option `" + model_.options[o].id + "` has no indication",
+             "it can never be ranked; add an indication or a `not_indicated … when true` rule with "
+             "its source");
     }
   }
 
@@ -231,19 +275,21 @@ class Linter {
     std::map<std::tuple<int, RuleKind, std::string, int>, const Rule*> seen;
     for (const Rule& r : model_.rules)
       for (int o : r.options) {
-        auto key = std::make_tuple(o, r.kind, r.condition.text, r.kind == RuleKind::indication ? r.source : -1);
+        auto key = std::make_tuple(o, r.kind, r.condition.text,
+                                   r.kind == RuleKind::indication ? r.source : -1);
         auto [it, inserted] = seen.emplace(key, &r);
         if (!inserted)
           warn("L005", r.location,
-               std::string(to_string(r.kind)) + " `" + r.id + "` has the same condition as `" + it->second->id +
-                   "` for option `" + model_.options[static_cast<std::size_t>(o)].id + "`",
+               std::string(to_string(r.kind)) + " `" + r.id + "` has the same condition as `" +
+                   it->second->id + "` for option `" +
+                   model_.options[static_cast<std::size_t>(o)].id + "`",
                "one shadows the other; merge them or make the conditions differ");
       }
     // A rule that can only fire when another rule of the same kind and option fires
     // adds nothing for kinds whose effect does not accumulate.
     for (const Rule& narrow : model_.rules) {
-      if (narrow.kind != RuleKind::absolute_contraindication && narrow.kind != RuleKind::research_only &&
-          narrow.kind != RuleKind::not_indicated)
+      if (narrow.kind != RuleKind::absolute_contraindication &&
+          narrow.kind != RuleKind::research_only && narrow.kind != RuleKind::not_indicated)
         continue;
       std::vector<const Expr*> parts;
       flatten_and(narrow.condition, parts);
@@ -254,10 +300,11 @@ class Linter {
           return std::find(broad.options.begin(), broad.options.end(), o) != broad.options.end();
         });
         if (!shared) continue;
-        if (std::any_of(parts.begin(), parts.end(), [&](const Expr* p) { return p->text == broad.condition.text; }))
+        if (std::any_of(parts.begin(), parts.end(),
+                        [&](const Expr* p) { return p->text == broad.condition.text; }))
           warn("L005", narrow.location,
-               std::string(to_string(narrow.kind)) + " `" + narrow.id + "` is shadowed by `" + broad.id +
-                   "`: it can fire only when `" + broad.id + "` already fires",
+               std::string(to_string(narrow.kind)) + " `" + narrow.id + "` is shadowed by `" +
+                   broad.id + "`: it can fire only when `" + broad.id + "` already fires",
                "remove it, or widen its condition if it was meant to cover other patients");
       }
     }
@@ -279,19 +326,24 @@ class Linter {
         std::string key = code.system + "|" + code.code;
         if (!well_formed(code))
           warn("L007", concept_entry.location,
-               "code `" + code.code + "` of `" + concept_entry.id + "` does not look like a code of `" + code.system + "`",
+               "code `" + code.code + "` of `" + concept_entry.id +
+                   "` does not look like a code of `" + code.system + "`",
                "check the code against its code system");
         if (!own.insert(key).second) {
-          warn("L006", concept_entry.location, "`" + concept_entry.id + "` lists " + code.system + " `" + code.code + "` twice",
+          warn("L006", concept_entry.location,
+               "`" + concept_entry.id + "` lists " + code.system + " `" + code.code + "` twice",
                "remove the duplicate");
           continue;
         }
         auto [it, inserted] = owner.emplace(key, static_cast<int>(c));
-        if (!inserted && !includes(it->second, static_cast<int>(c)) && !includes(static_cast<int>(c), it->second))
-          warn("L006", concept_entry.location,
-               code.system + " `" + code.code + "` is in both `" + model_.concepts[static_cast<std::size_t>(it->second)].id +
-                   "` and `" + concept_entry.id + "`",
-               "a patient with this code matches both; if one is part of the other, use `includes`");
+        if (!inserted && !includes(it->second, static_cast<int>(c)) &&
+            !includes(static_cast<int>(c), it->second))
+          warn(
+              "L006", concept_entry.location,
+              code.system + " `" + code.code + "` is in both `" +
+                  model_.concepts[static_cast<std::size_t>(it->second)].id + "` and `" +
+                  concept_entry.id + "`",
+              "a patient with this code matches both; if one is part of the other, use `includes`");
       }
     }
   }
@@ -318,7 +370,8 @@ class Linter {
     if (model_.policy.unverified_consider) return;  // unverified evidence alone never recommends
     for (const Rule& r : model_.rules)
       if (r.kind == RuleKind::indication && r.unverified)
-        warn("L010", r.location, "unverified indication `" + r.id + "` can make " + options_of(r) + " `recommended`",
+        warn("L010", r.location,
+             "unverified indication `" + r.id + "` can make " + options_of(r) + " `recommended`",
              "with `unverified_evidence accept` unverified grades count like verified ones");
   }
 

@@ -95,7 +95,8 @@ std::string Result::to_tsv() const {
   std::vector<std::string> fired;
   for (const OptionResult& o : options)
     for (const Reason& r : o.reasons)
-      if (r.kind != "missing_data" && !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
+      if (r.kind != "missing_data" &&
+          !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
         fired.push_back(r.rule);
   std::sort(fired.begin(), fired.end());
   fired.erase(std::unique(fired.begin(), fired.end()), fired.end());

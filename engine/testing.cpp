@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
+
+#include "markup.hpp"
 
 namespace stimrank {
 
@@ -47,54 +49,67 @@ class CaseChecker {
       if (o.status == Status::excluded && o.rank) problem(o.option + " is excluded but ranked");
       if (kNeverRanked.count(o.option) && o.rank) problem(o.option + " must never be ranked");
       for (const Reason& r : o.reasons)
-        if (r.rule.empty() || r.source.empty()) problem(o.option + ": a reason without a rule or a source");
+        if (r.rule.empty() || r.source.empty())
+          problem(o.option + ": a reason without a rule or a source");
     }
   }
 
   void expectations(const json& expect) {
     for_each_option(expect, "status", [&](const OptionResult& o, const json& want) {
       if (to_string(o.status) != want.get<std::string>())
-        problem(o.option + ": expected status " + want.get<std::string>() + ", got " + to_string(o.status) +
-                " (" + o.summary + ")");
+        problem(o.option + ": expected status " + want.get<std::string>() + ", got " +
+                to_string(o.status) + " (" + o.summary + ")");
     });
     for_each_option(expect, "rank", [&](const OptionResult& o, const json& want) {
       if (!o.rank || *o.rank != want.get<int>())
-        problem(o.option + ": expected rank " + std::to_string(want.get<int>()) + ", got " + rank_text(o));
+        problem(o.option + ": expected rank " + std::to_string(want.get<int>()) + ", got " +
+                rank_text(o));
     });
     for_each_listed(expect, "top3", [&](const OptionResult& o) {
       if (!o.rank || *o.rank > 3)
-        problem(o.option + ": expected in the top 3, got rank " + rank_text(o) + " (" + to_string(o.status) + ")");
+        problem(o.option + ": expected in the top 3, got rank " + rank_text(o) + " (" +
+                to_string(o.status) + ")");
     });
     for_each_listed(expect, "ranked", [&](const OptionResult& o) {
-      if (!o.rank) problem(o.option + ": expected ranked, got " + to_string(o.status) + " (" + o.summary + ")");
+      if (!o.rank)
+        problem(o.option + ": expected ranked, got " + to_string(o.status) + " (" + o.summary +
+                ")");
     });
     for_each_listed(expect, "excluded", [&](const OptionResult& o) {
-      if (o.status != Status::excluded) problem(o.option + ": expected excluded, got " + to_string(o.status));
+      if (o.status != Status::excluded)
+        problem(o.option + ": expected excluded, got " + to_string(o.status));
     });
     if (expect.contains("ranked_count")) {
       int ranked = 0;
       for (const OptionResult& o : result_.options) ranked += o.rank ? 1 : 0;
       if (ranked != expect["ranked_count"].get<int>())
-        problem("expected " + std::to_string(expect["ranked_count"].get<int>()) + " ranked options, got " +
-                std::to_string(ranked));
+        problem("expected " + std::to_string(expect["ranked_count"].get<int>()) +
+                " ranked options, got " + std::to_string(ranked));
     }
     for_each_option(expect, "reason_rules", [&](const OptionResult& o, const json& want) {
       for (const auto& rule : want) {
         bool found = false;
         for (const Reason& r : o.reasons) found = found || r.rule == rule.get<std::string>();
-        if (!found) problem(o.option + ": expected reason " + rule.get<std::string>() + ", got " + reason_list(o));
+        if (!found)
+          problem(o.option + ": expected reason " + rule.get<std::string>() + ", got " +
+                  reason_list(o));
       }
     });
     for_each_option(expect, "missing_includes", [&](const OptionResult& o, const json& want) {
       for (const auto& path : want)
-        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) == o.missing.end())
-          problem(o.option + ": expected " + path.get<std::string>() + " in missing, got [" + join(o.missing) + "]");
+        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) ==
+            o.missing.end())
+          problem(o.option + ": expected " + path.get<std::string>() + " in missing, got [" +
+                  join(o.missing) + "]");
     });
     if (expect.contains("warning_contains")) {
       std::string text = expect["warning_contains"].get<std::string>();
       bool found = false;
-      for (const std::string& w : result_.warnings) found = found || w.find(text) != std::string::npos;
-      if (!found) problem("expected a warning containing `" + text + "`, got [" + join(result_.warnings) + "]");
+      for (const std::string& w : result_.warnings)
+        found = found || w.find(text) != std::string::npos;
+      if (!found)
+        problem("expected a warning containing `" + text + "`, got [" + join(result_.warnings) +
+                "]");
     }
   }
 
@@ -182,7 +197,8 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
       if (!profile.contains("id")) profile["id"] = out.name;
       Evaluation evaluation = rules.evaluate_json(profile.dump());
       if (!evaluation.ok()) {
-        for (const auto& e : evaluation.errors) out.problems.push_back("profile rejected: " + e.format());
+        for (const auto& e : evaluation.errors)
+          out.problems.push_back("profile rejected: " + e.format());
       } else {
         const Result& result = *evaluation.result;
         CaseChecker checker(result, out);
@@ -190,14 +206,16 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
         if (c.contains("expect")) checker.expectations(c["expect"]);
         for (const OptionResult& o : result.options) {
           for (const Reason& r : o.reasons)
-            if (r.kind != "missing_data" && !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
+            if (r.kind != "missing_data" &&
+                !(r.kind == "prerequisite" && r.met != std::optional<bool>(true)))
               out.all_fired.push_back(r.rule);
           if (o.rank && *o.rank <= 5)
-            out.ranking += (out.ranking.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " + o.option + " (" +
-                           to_string(o.status) + ")";
+            out.ranking += (out.ranking.empty() ? "" : ", ") + std::to_string(*o.rank) + ". " +
+                           o.option + " (" + to_string(o.status) + ")";
           if (!checker.named_.count(o.option)) continue;
           for (const Reason& r : o.reasons)
-            if (r.kind != "missing_data") out.fired_rules.push_back(o.option + ": " + r.rule + " (" + r.kind + ")");
+            if (r.kind != "missing_data")
+              out.fired_rules.push_back(o.option + ": " + r.rule + " (" + r.kind + ")");
         }
       }
       out.passed = out.problems.empty();
@@ -211,23 +229,12 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
 }
 
 std::string junit_xml(const TestReport& report) {
-  auto escape = [](const std::string& text) {
-    std::string out;
-    for (char c : text) {
-      switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
-      }
-    }
-    return out;
-  };
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"stimrank\" tests=\"" +
-                    std::to_string(report.passed + report.failed + static_cast<int>(report.errors.size())) +
-                    "\" failures=\"" + std::to_string(report.failed) + "\" errors=\"" +
-                    std::to_string(report.errors.size()) + "\">\n";
+  auto escape = [](const std::string& text) { return engine::escape_markup(text); };
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"stimrank\" tests=\"" +
+      std::to_string(report.passed + report.failed + static_cast<int>(report.errors.size())) +
+      "\" failures=\"" + std::to_string(report.failed) + "\" errors=\"" +
+      std::to_string(report.errors.size()) + "\">\n";
   for (const TestCaseResult& c : report.cases) {
     out += "  <testcase classname=\"" + escape(c.file) + "\" name=\"" + escape(c.name) + "\"";
     if (c.passed) {
@@ -241,8 +248,8 @@ std::string junit_xml(const TestReport& report) {
            "</failure>\n  </testcase>\n";
   }
   for (const std::string& e : report.errors)
-    out += "  <testcase classname=\"stimrank\" name=\"" + escape(e) + "\">\n    <error message=\"" + escape(e) +
-           "\"/>\n  </testcase>\n";
+    out += "  <testcase classname=\"stimrank\" name=\"" + escape(e) + "\">\n    <error message=\"" +
+           escape(e) + "\"/>\n  </testcase>\n";
   return out + "</testsuite>\n";
 }
 
@@ -273,7 +280,8 @@ CoverageReport rule_coverage(const RuleSet& rules, const TestReport& report) {
     }
     out.rules.push_back(std::move(rc));
   }
-  out.percent = out.rules.empty() ? 100.0 : 100.0 * out.covered / static_cast<double>(out.rules.size());
+  out.percent =
+      out.rules.empty() ? 100.0 : 100.0 * out.covered / static_cast<double>(out.rules.size());
   return out;
 }
 
@@ -288,8 +296,9 @@ std::string percent_text(int part, int whole) {
 std::string coverage_markdown(const CoverageReport& c) {
   std::string out = "# Rule coverage\n\n";
   out += std::to_string(c.covered) + " of " + std::to_string(c.rules.size()) + " rules fired in " +
-         std::to_string(c.cases) + " test cases (" + percent_text(c.covered, static_cast<int>(c.rules.size())) +
-         "); indications " + percent_text(c.indications_covered, c.indications) + ", contraindications " +
+         std::to_string(c.cases) + " test cases (" +
+         percent_text(c.covered, static_cast<int>(c.rules.size())) + "); indications " +
+         percent_text(c.indications_covered, c.indications) + ", contraindications " +
          percent_text(c.contraindications_covered, c.contraindications) + ".\n\n";
   // Per option: how many of its rules fired at least once.
   std::map<std::string, std::pair<int, int>> per_option;  // option → (covered, total)
@@ -298,7 +307,8 @@ std::string coverage_markdown(const CoverageReport& c) {
     std::size_t start = 0;
     while (start <= r.options.size()) {
       std::size_t comma = r.options.find(", ", start);
-      std::string option = r.options.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string option =
+          r.options.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!option.empty()) {
         if (!per_option.count(option)) order.push_back(option);
         auto& [covered, total] = per_option[option];
@@ -312,14 +322,14 @@ std::string coverage_markdown(const CoverageReport& c) {
   out += "| option | rules fired | coverage |\n|---|--:|--:|\n";
   for (const std::string& option : order) {
     auto [covered, total] = per_option[option];
-    out += "| " + option + " | " + std::to_string(covered) + " of " + std::to_string(total) + " | " +
-           percent_text(covered, total) + " |\n";
+    out += "| " + option + " | " + std::to_string(covered) + " of " + std::to_string(total) +
+           " | " + percent_text(covered, total) + " |\n";
   }
   out += "\n| rule | kind | options | fired in | location |\n|---|---|---|--:|---|\n";
   for (const RuleCoverage& r : c.rules)
     out += "| " + r.rule + " | " + r.kind + " | " + r.options + " | " +
-           (r.fired ? std::to_string(r.fired) : std::string("**never** (evaluated only)")) + " | " + r.location +
-           " |\n";
+           (r.fired ? std::to_string(r.fired) : std::string("**never** (evaluated only)")) + " | " +
+           r.location + " |\n";
   return out;
 }
 
@@ -330,7 +340,8 @@ std::string coverage_lcov(const CoverageReport& c) {
     auto last = r.location.rfind(':');
     auto mid = r.location.rfind(':', last - 1);
     if (last == std::string::npos || mid == std::string::npos) continue;
-    by_file[r.location.substr(0, mid)].emplace_back(std::stoi(r.location.substr(mid + 1, last - mid - 1)), r.fired);
+    by_file[r.location.substr(0, mid)].emplace_back(
+        std::stoi(r.location.substr(mid + 1, last - mid - 1)), r.fired);
   }
   std::string out = "TN:stimrank\n";
   for (auto& [file, lines] : by_file) {
@@ -341,7 +352,8 @@ std::string coverage_lcov(const CoverageReport& c) {
       out += "DA:" + std::to_string(line) + "," + std::to_string(count) + "\n";
       hit += count > 0 ? 1 : 0;
     }
-    out += "LF:" + std::to_string(lines.size()) + "\nLH:" + std::to_string(hit) + "\nend_of_record\n";
+    out +=
+        "LF:" + std::to_string(lines.size()) + "\nLH:" + std::to_string(hit) + "\nend_of_record\n";
   }
   return out;
 }

@@ -1087,7 +1087,8 @@ class Checker {
           error(item, node, "E102", subject + "; only `==` and `!=` apply");
           return unknown_expr();
         }
-        if (value.kind != Kind::Name && !(value.kind == Kind::String && f.type == FieldType::Enum)) {
+        if (value.kind != Kind::Name &&
+            !(value.kind == Kind::String && f.type == FieldType::Enum)) {
           error(item, value, "E102",
                 subject + "; compare it with a name, not `" +
                     item.file->slice(value.begin, value.end) + "`");

@@ -44,7 +44,8 @@ std::vector<Comment> find_comments(const std::string& text) {
         while (i < text.size() && text[i] != '\n') ++i;
       } else {
         auto close = text.find("*/", i + 2);
-        i = close == std::string::npos ? static_cast<std::uint32_t>(text.size()) : static_cast<std::uint32_t>(close + 2);
+        i = close == std::string::npos ? static_cast<std::uint32_t>(text.size())
+                                       : static_cast<std::uint32_t>(close + 2);
       }
       out.push_back({begin, i, code_on_line});
       --i;  // let the loop see the newline
@@ -112,7 +113,8 @@ std::string operand(const Node& parent, const Node& kid, std::size_t index) {
 std::string name_set(const Node& n) {
   std::string out = "{";
   for (std::size_t i = 0; i < n.kids.size(); ++i)
-    out += (i ? ", " : "") + (n.kids[i].kind == Kind::String ? quote(n.kids[i].text) : n.kids[i].text);
+    out +=
+        (i ? ", " : "") + (n.kids[i].kind == Kind::String ? quote(n.kids[i].text) : n.kids[i].text);
   return out + "}";
 }
 
@@ -137,7 +139,8 @@ std::string expression(const Node& n) {
     case Kind::And: {
       std::string op = n.kind == Kind::Or ? " or " : " and ";
       std::string out;
-      for (std::size_t i = 0; i < n.kids.size(); ++i) out += (i ? op : "") + operand(n, n.kids[i], i);
+      for (std::size_t i = 0; i < n.kids.size(); ++i)
+        out += (i ? op : "") + operand(n, n.kids[i], i);
       return out;
     }
     case Kind::Not: return "not " + operand(n, n.kids[0], 0);
@@ -163,7 +166,8 @@ std::string expression(const Node& n) {
 
 class Printer {
  public:
-  Printer(const std::string& text, const Node& root) : text_(text), root_(root), comments_(find_comments(text)) {}
+  Printer(const std::string& text, const Node& root)
+      : text_(text), root_(root), comments_(find_comments(text)) {}
 
   std::string run() {
     std::uint32_t previous_end = 0;
@@ -188,8 +192,10 @@ class Printer {
   bool blank_between(std::uint32_t from, std::uint32_t to) const {
     int newlines = 0;
     for (std::uint32_t i = from; i < to && i < text_.size(); ++i) {
-      if (text_[i] == '\n') ++newlines;
-      else if (!std::isspace(static_cast<unsigned char>(text_[i]))) newlines = 0;
+      if (text_[i] == '\n')
+        ++newlines;
+      else if (!std::isspace(static_cast<unsigned char>(text_[i])))
+        newlines = 0;
     }
     return newlines >= 2;
   }
@@ -198,7 +204,8 @@ class Printer {
     while (next_comment_ < comments_.size() && comments_[next_comment_].begin < begin) {
       const Comment& c = comments_[next_comment_++];
       std::string text = text_.substr(c.begin, c.end - c.begin);
-      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+        text.pop_back();
       if (c.trailing && !out_.empty() && out_.back() == '\n') {
         out_.pop_back();
         out_ += "  " + text + "\n";
@@ -212,26 +219,36 @@ class Printer {
     }
     last_end_ = previous_end;
   }
-  bool ends_with_blank() const { return out_.size() >= 2 && out_[out_.size() - 1] == '\n' && out_[out_.size() - 2] == '\n'; }
+  bool ends_with_blank() const {
+    return out_.size() >= 2 && out_[out_.size() - 1] == '\n' && out_[out_.size() - 2] == '\n';
+  }
   void statement_start(std::uint32_t begin, std::uint32_t previous_end, bool first, int indent) {
     comments_before(begin, indent, previous_end, first);
-    if (!out_.empty() && blank_between(last_end_, begin) && !ends_with_blank() && out_.back() != '{' &&
-        !(out_.size() >= 2 && out_[out_.size() - 2] == '{'))
+    if (!out_.empty() && blank_between(last_end_, begin) && !ends_with_blank() &&
+        out_.back() != '{' && !(out_.size() >= 2 && out_[out_.size() - 2] == '{'))
       out_ += '\n';
   }
 
   // ---- statements
   void top_level(const Node& n) {
     switch (n.kind) {
-      case Kind::Ruleset: line(0, "ruleset " + quote(n.kids[0].text) + " version " + quote(n.kids[1].text) + ";"); break;
+      case Kind::Ruleset:
+        line(0, "ruleset " + quote(n.kids[0].text) + " version " + quote(n.kids[1].text) + ";");
+        break;
       case Kind::Include: line(0, "include " + quote(n.kids[0].text) + ";"); break;
       case Kind::Source: source(n); break;
-      case Kind::Scheme: block(n, 0, "scheme " + n.kids[0].text + " " + quote(n.kids[1].text), 2); break;
+      case Kind::Scheme:
+        block(n, 0, "scheme " + n.kids[0].text + " " + quote(n.kids[1].text), 2);
+        break;
       case Kind::Facts: block(n, 0, "facts", 0); break;
-      case Kind::Concept: block(n, 0, n.text + " " + n.kids[0].text + " " + quote(n.kids[1].text), 2); break;
+      case Kind::Concept:
+        block(n, 0, n.text + " " + n.kids[0].text + " " + quote(n.kids[1].text), 2);
+        break;
       case Kind::Let: line(0, "let " + n.kids[0].text + " = " + expression(n.kids[1]) + ";"); break;
       case Kind::Policy: block(n, 0, "policy", 0); break;
-      case Kind::Option: block(n, 0, "option " + n.kids[0].text + " " + quote(n.kids[1].text), 2); break;
+      case Kind::Option:
+        block(n, 0, "option " + n.kids[0].text + " " + quote(n.kids[1].text), 2);
+        break;
       case Kind::Rule: rule(n, 0); break;
       default: break;
     }
@@ -245,14 +262,16 @@ class Printer {
   static std::string attribute(const Node& a) {
     std::string out = a.text;
     if (a.text == "tag") {
-      for (std::size_t i = 0; i < a.kids.size(); ++i) out += (i ? ", " : " ") + quote(a.kids[i].text);
+      for (std::size_t i = 0; i < a.kids.size(); ++i)
+        out += (i ? ", " : " ") + quote(a.kids[i].text);
       return out;
     }
     if (a.kids.empty()) return out;
     const Node& v = a.kids[0];
     if (v.kind == Kind::Grade) {
       out += " " + v.text + "(";
-      for (std::size_t i = 0; i < v.kids.size(); ++i) out += (i ? ", " : "") + v.kids[i].text + " " + v.kids[i].kids[0].text;
+      for (std::size_t i = 0; i < v.kids.size(); ++i)
+        out += (i ? ", " : "") + v.kids[i].text + " " + v.kids[i].kids[0].text;
       return out + ")";
     }
     return out + " " + value(v);
@@ -311,7 +330,8 @@ class Printer {
         if (m.text == "rank") {
           out += " by";
           for (std::size_t i = 0; i < m.kids.size(); ++i)
-            out += (i ? ", " : " ") + m.kids[i].text + (m.kids[i].kids.empty() ? "" : " " + m.kids[i].kids[0].text);
+            out += (i ? ", " : " ") + m.kids[i].text +
+                   (m.kids[i].kids.empty() ? "" : " " + m.kids[i].kids[0].text);
         } else {
           out += " " + value(m.kids[0]);
         }
@@ -319,10 +339,14 @@ class Printer {
         break;
       }
       case Kind::OptionProperty:
-        if (m.text == "detail") line(indent, "detail " + m.kids[0].text + " " + quote(m.kids[1].text) + ";");
-        else line(indent, m.text + " " + value(m.kids[0]) + ";");
+        if (m.text == "detail")
+          line(indent, "detail " + m.kids[0].text + " " + quote(m.kids[1].text) + ";");
+        else
+          line(indent, m.text + " " + value(m.kids[0]) + ";");
         break;
-      case Kind::Complication: line(indent, "complication " + quote(m.kids[0].text) + attributes(m, 1) + ";"); break;
+      case Kind::Complication:
+        line(indent, "complication " + quote(m.kids[0].text) + attributes(m, 1) + ";");
+        break;
       case Kind::Rule: rule(m, indent); break;
       default: break;
     }
@@ -338,7 +362,9 @@ class Printer {
     std::string t = type.text;
     std::string suffix = (required ? " required" : "") + std::string(";");
     if (t == "int" || t == "number") {
-      if (!type.kids.empty()) t += " " + number(type.kids[0].number) + ".." + (type.kids.size() > 1 ? number(type.kids[1].number) : "");
+      if (!type.kids.empty())
+        t += " " + number(type.kids[0].number) + ".." +
+             (type.kids.size() > 1 ? number(type.kids[1].number) : "");
     } else if (t == "enum" || t == "coding") {
       t += " " + name_set(type.kids[0]);
     } else if (t == "set") {
@@ -379,9 +405,12 @@ class Printer {
     std::string evidence, label, because;
     for (std::size_t i = next + 1; i < r.kids.size(); ++i) {
       const Node& a = r.kids[i];
-      if (a.text == "label") label = attribute(a);
-      else if (a.text == "because") because = attribute(a);
-      else evidence += (evidence.empty() ? "" : " ") + attribute(a);
+      if (a.text == "label")
+        label = attribute(a);
+      else if (a.text == "because")
+        because = attribute(a);
+      else
+        evidence += (evidence.empty() ? "" : " ") + attribute(a);
     }
     std::vector<std::string> tail;
     if (!evidence.empty()) tail.push_back(evidence);
@@ -392,7 +421,8 @@ class Printer {
       out_ += ";\n";
       return;
     }
-    for (std::size_t i = 0; i < tail.size(); ++i) line(indent + 1, tail[i] + (i + 1 == tail.size() ? ";" : ""));
+    for (std::size_t i = 0; i < tail.size(); ++i)
+      line(indent + 1, tail[i] + (i + 1 == tail.size() ? ";" : ""));
   }
 
   const std::string& text_;

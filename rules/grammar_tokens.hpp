@@ -112,9 +112,11 @@ inline auto const number_def = located[located[real_number[([](auto& ctx) {
   x3::_val(ctx).number = x3::_attr(ctx);
 })]]];
 // Set members are names, or strings for values that are not identifiers ("M54.16").
-inline auto const set_item = x3::rule<struct set_item_class, Node>{"a name or a string"} = name | string_lit;
-inline auto const name_set_def = located[x3::eps[set_kind(Kind::NameSet)] >> '{' > set_item[push] >
-                                         *(',' > set_item[push]) > named("E017|`}` closing the set", '}')];
+inline auto const set_item = x3::rule<struct set_item_class, Node>{"a name or a string"} =
+    name | string_lit;
+inline auto const name_set_def =
+    located[x3::eps[set_kind(Kind::NameSet)] >> '{' > set_item[push] > *(',' > set_item[push]) >
+            named("E017|`}` closing the set", '}')];
 
 BOOST_SPIRIT_DEFINE(name, string_lit, number, name_set)
 

@@ -173,6 +173,26 @@ int batch(const Args& args) {
   return kOk;
 }
 
+// Files as given, and each folder's files with `extension`, in name order.
+std::vector<std::string> expand_paths(const std::vector<std::string>& roots,
+                                      const char* extension) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+      files.push_back(root);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : fs::directory_iterator(root, ec))
+      if (entry.path().extension() == extension) found.push_back(entry.path().string());
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
 // Test files: the paths given (files, or folders of *.json), or the rule set's tests/.
 std::vector<std::string> test_files(const Args& args) {
   namespace fs = std::filesystem;
@@ -181,20 +201,7 @@ std::vector<std::string> test_files(const Args& args) {
     fs::path rules = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
     roots.push_back(((fs::is_directory(rules) ? rules : rules.parent_path()) / "tests").string());
   }
-  std::vector<std::string> files;
-  for (const std::string& root : roots) {
-    std::error_code ec;
-    if (fs::is_directory(root, ec)) {
-      std::vector<std::string> found;
-      for (const auto& entry : fs::directory_iterator(root, ec))
-        if (entry.path().extension() == ".json") found.push_back(entry.path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(root);
-    }
-  }
-  return files;
+  return expand_paths(roots, ".json");
 }
 
 stimrank::TestReport run_all_tests(const Args& args, const stimrank::RuleSet& ruleset) {
@@ -216,11 +223,12 @@ int coverage(const Args& args) {
   stimrank::TestReport report = run_all_tests(args, *ruleset);
   for (const auto& e : report.errors) std::cerr << "stimrank: " << e << "\n";
   stimrank::CoverageReport c = stimrank::rule_coverage(*ruleset, report);
-  std::cout << (args.format == "lcov" ? stimrank::coverage_lcov(c) : stimrank::coverage_markdown(c));
+  std::cout << (args.format == "lcov" ? stimrank::coverage_lcov(c)
+                                      : stimrank::coverage_markdown(c));
   if (!report.errors.empty()) return kInputError;
   if (args.min_percent >= 0 && c.percent < args.min_percent) {
-    std::fprintf(stderr, "stimrank: rule coverage %.1f%% is below the minimum of %.1f%%\n", c.percent,
-                 args.min_percent);
+    std::fprintf(stderr, "stimrank: rule coverage %.1f%% is below the minimum of %.1f%%\n",
+                 c.percent, args.min_percent);
     return kInputError;
   }
   return kOk;
@@ -235,7 +243,8 @@ int run_tests(const Args& args) {
   } else {
     for (const auto& c : total.cases) {
       if (c.passed) continue;
-      std::cout << "FAIL " << c.file << ": " << c.name << (c.why.empty() ? "" : " — " + c.why) << "\n";
+      std::cout << "FAIL " << c.file << ": " << c.name << (c.why.empty() ? "" : " — " + c.why)
+                << "\n";
       for (const auto& p : c.problems) std::cout << "  - " << p << "\n";
       std::cout << "  ranking: " << (c.ranking.empty() ? "(none)" : c.ranking) << "\n";
       if (!c.fired_rules.empty()) {
@@ -246,14 +255,17 @@ int run_tests(const Args& args) {
     }
     for (const auto& e : total.errors) std::cout << "ERROR " << e << "\n";
     std::cout << total.passed << " passed, " << total.failed << " failed"
-              << (total.errors.empty() ? "" : ", " + std::to_string(total.errors.size()) + " errors") << "\n";
+              << (total.errors.empty() ? ""
+                                       : ", " + std::to_string(total.errors.size()) + " errors")
+              << "\n";
   }
   return total.failed == 0 && total.errors.empty() ? kOk : kInputError;
 }
 
 int lint(const Args& args) {
   if (args.list) {
-    for (const auto& c : stimrank::lint_checks()) std::cout << c.code << "  " << c.name << "  " << c.description << "\n";
+    for (const auto& c : stimrank::lint_checks())
+      std::cout << c.code << "  " << c.name << "  " << c.description << "\n";
     return kOk;
   }
   auto ruleset = load(args, false);
@@ -268,7 +280,8 @@ int lint(const Args& args) {
 
 int diff(const Args& args) {
   if (args.inputs.size() != 2 || args.cohort.empty())
-    return usage_error("the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
+    return usage_error(
+        "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
   auto load_one = [](const std::string& path) {
     stimrank::LoadResult loaded = stimrank::load_rules(path);
     for (const auto& d : loaded.diagnostics)
@@ -311,20 +324,9 @@ int explain(const Args& args) {
 int fmt(const Args& args) {
   namespace fs = std::filesystem;
   std::vector<std::string> roots = args.inputs;
-  if (roots.empty()) roots.push_back(args.rules.empty() ? stimrank::default_rules_path() : args.rules);
-  std::vector<std::string> files;
-  for (const std::string& root : roots) {
-    std::error_code ec;
-    if (fs::is_directory(root, ec)) {
-      std::vector<std::string> found;
-      for (const auto& entry : fs::directory_iterator(root, ec))
-        if (entry.path().extension() == ".rules") found.push_back(entry.path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(root);
-    }
-  }
+  if (roots.empty())
+    roots.push_back(args.rules.empty() ? stimrank::default_rules_path() : args.rules);
+  std::vector<std::string> files = expand_paths(roots, ".rules");
   int unformatted = 0, failed = 0;
   for (const std::string& file : files) {
     std::string text;
@@ -457,7 +459,8 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
                                   {{"", "the audit record could not be written: " + audit_error}});
           messages[i] = label + ":" + std::to_string(numbers[i]) + ": audit: " + audit_error + "\n";
         } else if (evaluation.ok()) {
-          outputs[i] = args.format == "tsv" ? evaluation.result->to_tsv() : evaluation.result->to_json();
+          outputs[i] =
+              args.format == "tsv" ? evaluation.result->to_tsv() : evaluation.result->to_json();
         } else {
           outputs[i] = error_line(numbers[i], evaluation.errors);
           for (const auto& e : evaluation.errors)
@@ -536,8 +539,9 @@ int main(int argc, char** argv) {
       std::cout << "stimrank " << STIMRANK_VERSION << "\n";
       return kOk;
     }
-    static const std::vector<std::string> commands = {"evaluate", "check", "table", "publish",
-                                                      "versions", "audit", "batch", "test", "lint", "diff", "coverage", "explain", "fmt"};
+    static const std::vector<std::string> commands = {
+        "evaluate", "check", "table", "publish",  "versions", "audit", "batch",
+        "test",     "lint",  "diff",  "coverage", "explain",  "fmt"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -550,9 +554,12 @@ int main(int argc, char** argv) {
       if (a == "--rules") {
         if (!value(args.rules)) return usage_error("`--rules` needs a path");
       } else if (a == "--format") {
-        if (!value(args.format) || (args.format != "json" && args.format != "text" && args.format != "junit" && args.format != "tsv" &&
-                                    args.format != "markdown" && args.format != "lcov"))
-          return usage_error("`--format` takes json or text (evaluate), junit (test), markdown or lcov (coverage)");
+        if (!value(args.format) ||
+            (args.format != "json" && args.format != "text" && args.format != "junit" &&
+             args.format != "tsv" && args.format != "markdown" && args.format != "lcov"))
+          return usage_error(
+              "`--format` takes json or text (evaluate), junit (test), markdown or lcov "
+              "(coverage)");
       } else if (a == "--db") {
         if (!value(args.db)) return usage_error("`--db` needs a file");
       } else if (a == "--author") {
@@ -612,7 +619,8 @@ int main(int argc, char** argv) {
         return usage_error("unknown option `" + a + "`");
       } else {
         args.inputs.push_back(a);
-        if (args.command == "test" || args.command == "diff" || args.command == "coverage" || args.command == "fmt")
+        if (args.command == "test" || args.command == "diff" || args.command == "coverage" ||
+            args.command == "fmt")
           continue;
         if (args.have_input) return usage_error("more than one input: `" + a + "`");
         args.input = a;
@@ -635,7 +643,8 @@ int main(int argc, char** argv) {
       return run_tests(args);
     }
     if (args.format == "junit" || args.format == "markdown" || args.format == "lcov")
-      return usage_error("`--format " + args.format + "` is for `stimrank test` or `stimrank coverage`");
+      return usage_error("`--format " + args.format +
+                         "` is for `stimrank test` or `stimrank coverage`");
     if (args.command == "audit") {
       if (args.input != "verify")
         return usage_error("the audit command is `stimrank audit verify --db FILE`");

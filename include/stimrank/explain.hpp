@@ -19,6 +19,7 @@ struct ExplainReport {
 // Every option with every rule's truth and its sub-expressions' values; for each
 // option not ranked first, the single facts (or pairs) whose change would move it up
 // or exclude it; for each missing field, the ranking under each value the rules name.
-[[nodiscard]] ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_json) noexcept;
+[[nodiscard]] ExplainReport explain_profile(const RuleSet& rules,
+                                            std::string_view profile_json) noexcept;
 
 }  // namespace stimrank

@@ -11,8 +11,9 @@ namespace stimrank {
 
 struct FormatResult {
   bool ok = false;
-  std::string text;                      // the formatted file, when ok
-  std::vector<Diagnostic> diagnostics;   // syntax errors: a file that does not parse is not formatted
+  std::string text;  // the formatted file, when ok
+  std::vector<Diagnostic>
+      diagnostics;  // syntax errors: a file that does not parse is not formatted
 };
 
 [[nodiscard]] FormatResult format_rules(const std::string& name, const std::string& text) noexcept;

@@ -10,8 +10,8 @@
 namespace stimrank {
 
 struct LintCheck {
-  std::string code;         // "L001"
-  std::string name;         // "never-fires"
+  std::string code;  // "L001"
+  std::string name;  // "never-fires"
   std::string description;
 };
 [[nodiscard]] const std::vector<LintCheck>& lint_checks();
@@ -21,6 +21,7 @@ struct LintOptions {
 };
 
 // Warnings with a code, a location and a hint, sorted by location.
-[[nodiscard]] std::vector<Diagnostic> lint_rules(const RuleSet& rules, const LintOptions& options = {}) noexcept;
+[[nodiscard]] std::vector<Diagnostic> lint_rules(const RuleSet& rules,
+                                                 const LintOptions& options = {}) noexcept;
 
 }  // namespace stimrank

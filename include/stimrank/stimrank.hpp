@@ -6,9 +6,9 @@
 #include "stimrank/ruleset.hpp"
 
 #define STIMRANK_VERSION "0.1.0"
-#include "stimrank/storage.hpp"
-#include "stimrank/testing.hpp"
-#include "stimrank/lint.hpp"
-#include "stimrank/impact.hpp"
 #include "stimrank/explain.hpp"
 #include "stimrank/format.hpp"
+#include "stimrank/impact.hpp"
+#include "stimrank/lint.hpp"
+#include "stimrank/storage.hpp"
+#include "stimrank/testing.hpp"

@@ -12,15 +12,15 @@ namespace stimrank {
 struct TestCaseResult {
   std::string file, name, why;
   bool passed = false;
-  std::vector<std::string> problems;    // expected vs actual, one per line
-  std::string ranking;                  // "1. a (recommended), 2. b (consider)"
-  std::vector<std::string> fired_rules; // rules behind the options named in the failures
-  std::vector<std::string> all_fired;   // every rule that fired for this case (coverage)
+  std::vector<std::string> problems;     // expected vs actual, one per line
+  std::string ranking;                   // "1. a (recommended), 2. b (consider)"
+  std::vector<std::string> fired_rules;  // rules behind the options named in the failures
+  std::vector<std::string> all_fired;    // every rule that fired for this case (coverage)
 };
 
 struct TestReport {
   std::vector<TestCaseResult> cases;
-  std::vector<std::string> errors;      // files that could not be read or parsed
+  std::vector<std::string> errors;  // files that could not be read or parsed
   int passed = 0, failed = 0;
 };
 
@@ -36,7 +36,7 @@ struct RuleCoverage {
 };
 struct CoverageReport {
   std::vector<RuleCoverage> rules;
-  int cases = 0, covered = 0;                 // rules fired at least once
+  int cases = 0, covered = 0;  // rules fired at least once
   double percent = 0;
   int indications = 0, indications_covered = 0;
   int contraindications = 0, contraindications_covered = 0;
