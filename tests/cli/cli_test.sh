@@ -126,7 +126,7 @@ grep -Eq "^[0-9]+ of [0-9]+ rules fired in [0-9]+ test cases" "$TMP/out" || fail
 grep -q "| tens_cardiac_device | absolute_contraindication |" "$TMP/out" || fail "coverage per rule"
 expect_exit 0 "coverage lcov" "$BIN" coverage --format lcov
 grep -q "^SF:.*transcranial.rules$" "$TMP/out" && grep -q "^end_of_record$" "$TMP/out" || fail "lcov records"
-expect_exit 1 "coverage --min 100" "$BIN" coverage --min 100
+expect_exit 0 "coverage --min 100 (the shipped tests cover every rule)" "$BIN" coverage --min 100
 expect_exit 0 "coverage --min 50" "$BIN" coverage --min 50
 expect_exit 1 "coverage of a failing-free but sparse file" "$BIN" coverage --min 90 "$TMP/cases.json"
 
