@@ -40,15 +40,8 @@ RuleSetInfo RuleSet::describe() const {
     rule.label = r.label;
     rule.because = r.because;
     if (r.grade) {
-      const Scheme& scheme = model.schemes[static_cast<std::size_t>(r.grade->scheme)];
-      rule.scheme = scheme.id;
-      rule.grade = scheme.id + "(";
-      for (std::size_t i = 0; i < r.grade->values.size(); ++i) {
-        const auto& dim = scheme.dimensions[static_cast<std::size_t>(r.grade->values[i].first)];
-        rule.grade += (i ? ", " : "") + dim.name + " " +
-                      dim.labels[static_cast<std::size_t>(r.grade->values[i].second)];
-      }
-      rule.grade += ")";
+      rule.scheme = model.schemes[static_cast<std::size_t>(r.grade->scheme)].id;
+      rule.grade = grade_text(model.schemes, *r.grade);
     }
     rule.weight = r.kind == RuleKind::relative_contraindication ? r.penalty
                   : r.weight                                    ? *r.weight

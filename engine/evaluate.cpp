@@ -89,17 +89,6 @@ int status_order(Status status) {
   return 5;
 }
 
-std::string grade_text(const Model& model, const Grade& grade) {
-  const Scheme& scheme = model.schemes[static_cast<std::size_t>(grade.scheme)];
-  std::string out = scheme.id + "(";
-  for (std::size_t i = 0; i < grade.values.size(); ++i) {
-    const auto& dim = scheme.dimensions[static_cast<std::size_t>(grade.values[i].first)];
-    out += (i ? ", " : "") + dim.name + " " +
-           dim.labels[static_cast<std::size_t>(grade.values[i].second)];
-  }
-  return out + ")";
-}
-
 Reason make_reason(const Model& model, const Rule& rule, const char* kind) {
   Reason reason;
   reason.rule = rule.id;
@@ -222,7 +211,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
           if (weight > best_weight) {
             best_weight = weight;
             first_indication = rule.because;
-            if (rule.grade) first_indication += " — " + grade_text(model, *rule.grade);
+            if (rule.grade) first_indication += " — " + grade_text(model.schemes, *rule.grade);
             if (rule.unverified) first_indication += " (unverified)";
           }
           out.reasons.push_back(make_reason(model, rule, "indication"));

@@ -215,10 +215,23 @@ void migrate(Database& db) {
   tx.commit();
 }
 
+// Opening a new database from several processes at once can meet a lock that the
+// busy timeout does not cover (switching to WAL needs the file to itself), so the
+// open and the migrations are retried for a while before giving up.
 std::unique_ptr<Database> open_migrated(const std::string& path) {
-  auto db = std::make_unique<Database>(path);
-  migrate(*db);
-  return db;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      auto db = std::make_unique<Database>(path);
+      migrate(*db);
+      return db;
+    } catch (std::runtime_error const& e) {
+      std::string message = e.what();
+      bool contended =
+          message.find("locked") != std::string::npos || message.find("busy") != std::string::npos;
+      if (!contended || attempt >= 600) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 + attempt % 20));
+    }
+  }
 }
 
 }  // namespace

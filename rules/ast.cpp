@@ -49,7 +49,6 @@ const char* to_string(Kind kind) noexcept {
   return "?";
 }
 
-namespace {
 std::string quote(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
@@ -58,10 +57,16 @@ std::string quote(const std::string& text) {
       out += "\\n";
       continue;
     }
+    if (c == '\t') {
+      out += "\\t";
+      continue;
+    }
     out += c;
   }
   return out + "\"";
 }
+
+namespace {
 
 void dump_into(const Node& node, std::string& out, int indent) {
   out.append(static_cast<std::size_t>(indent) * 2, ' ');

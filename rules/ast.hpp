@@ -67,6 +67,9 @@ struct Node {
   Node(Kind k, std::string t = {}) : kind(k), text(std::move(t)) {}
 };
 
+// A string literal as the rule language writes it (escapes `"`, `\`, newline, tab).
+std::string quote(const std::string& text);
+
 // S-expression dump without locations: used by golden tests and `fmt` checks.
 std::string dump(const Node& node);
 

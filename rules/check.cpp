@@ -56,6 +56,17 @@ const char* model::to_string(RuleKind kind) noexcept {
   return "?";
 }
 
+std::string model::grade_text(const std::vector<Scheme>& schemes, const Grade& grade) {
+  const Scheme& scheme = schemes[static_cast<std::size_t>(grade.scheme)];
+  std::string out = scheme.id + "(";
+  for (std::size_t i = 0; i < grade.values.size(); ++i) {
+    const auto& dim = scheme.dimensions[static_cast<std::size_t>(grade.values[i].first)];
+    out += (i ? ", " : "") + dim.name + " " +
+           dim.labels[static_cast<std::size_t>(grade.values[i].second)];
+  }
+  return out + ")";
+}
+
 const char* model::to_string(Invasiveness invasiveness) noexcept {
   switch (invasiveness) {
     case Invasiveness::noninvasive: return "noninvasive";

@@ -57,22 +57,7 @@ std::vector<Comment> find_comments(const std::string& text) {
   return out;
 }
 
-std::string quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    if (c == '\t') {
-      out += "\\t";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
+using rules::ast::quote;
 
 std::string number(double value) {
   char buffer[40];

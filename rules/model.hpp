@@ -82,6 +82,9 @@ struct Grade {
   double weight = 0;
 };
 
+// "GRADE(direction for, line first)": a grade as the rule language writes it.
+std::string grade_text(const std::vector<Scheme>& schemes, const Grade& grade);
+
 enum class RuleKind {
   indication,
   absolute_contraindication,

@@ -181,24 +181,32 @@ TEST_CASE("audit: several writers at once never corrupt the chain", "[storage]")
   auto rules = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR).ruleset;
   constexpr int kWriters = 4, kRecords = 40;
   std::vector<int> failures(kWriters, 0);
+  std::vector<std::string> errors(kWriters);  // the last error of each writer
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w)
     writers.emplace_back([&, w] {
+      auto slot = static_cast<std::size_t>(w);
       std::string error;
-      auto log = stimrank::AuditLog::open(db, kKey,
-                                          error);  // one connection each, like separate processes
+      // One connection each, like separate processes, all opening a new file at once.
+      auto log = stimrank::AuditLog::open(db, kKey, error);
       if (!log) {
-        ++failures[static_cast<std::size_t>(w)];
+        ++failures[slot];
+        errors[slot] = "open: " + error;
         return;
       }
       for (int i = 0; i < kRecords; ++i) {
         std::string p = profile_json(w * 1000 + i);
-        if (!log->append(*rules->evaluate_json(p).result, p, error))
-          ++failures[static_cast<std::size_t>(w)];
+        if (!log->append(*rules->evaluate_json(p).result, p, error)) {
+          ++failures[slot];
+          errors[slot] = "append: " + error;
+        }
       }
     });
   for (auto& t : writers) t.join();
-  for (int f : failures) CHECK(f == 0);
+  for (std::size_t w = 0; w < failures.size(); ++w) {
+    INFO("writer " << w << ": " << errors[w]);
+    CHECK(failures[w] == 0);
+  }
   auto v = stimrank::verify_audit(db);
   INFO(v.message);
   CHECK(v.ok);
