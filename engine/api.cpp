@@ -37,8 +37,8 @@ Evaluation RuleSet::evaluate_json(std::string_view profile_json) const noexcept 
   Evaluation evaluation;
   try {
     engine::Facts facts;
-    if (engine::load_profile(impl_->model, impl_->plan, profile_json, impl_->limits, facts,
-                             evaluation.errors))
+    if (engine::load_profile_any(impl_->model, impl_->plan, profile_json, impl_->limits, facts,
+                                 evaluation.errors))
       evaluation.result = engine::evaluate_facts(impl_->model, impl_->plan, facts);
   } catch (std::exception const& e) {
     evaluation.result.reset();

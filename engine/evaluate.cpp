@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "assess.hpp"
 #include "profile.hpp"
 
 namespace stimrank::engine {
@@ -112,17 +113,19 @@ struct Work {
 }  // namespace
 
 Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) {
+  Assessment assessment;
+  assess(model, plan, facts, assessment);
+  return evaluate_facts(model, plan, facts, assessment.truth);
+}
+
+Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
+                      const std::vector<Truth>& truth) {
   Result result;
   result.profile = facts.id;
   result.ruleset_name = model.name;
   result.ruleset_version = model.version;
   result.ruleset_digest = model.digest;
   result.warnings = facts.warnings;
-
-  // Each rule once, even when it applies to several options.
-  std::vector<Truth> truth(plan.rules.size());
-  for (std::size_t r = 0; r < plan.rules.size(); ++r)
-    truth[r] = evaluate_node(plan, static_cast<std::uint32_t>(plan.rules[r].root), facts, nullptr);
 
   const Policy& policy = model.policy;
   std::vector<Work> work(model.options.size());

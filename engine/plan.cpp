@@ -52,6 +52,116 @@ std::uint32_t flatten(Plan& plan, const Model& model, const Expr& expr) {
   return index;
 }
 
+// How likely a conjunct is to hold for a profile, roughly; lower is more selective.
+// Only tests that a field's value can rule out in one lookup are anchors.
+struct Anchor {
+  double selectivity = 1;
+  const PlanNode* node = nullptr;
+};
+
+Anchor anchor_of(const Plan& plan, const Model& model, std::uint32_t index) {
+  const PlanNode& node = plan.nodes[index];
+  Anchor none;
+  if (node.field < 0 || node.in_entry || node.list_field) return none;
+  const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
+  auto labels = static_cast<double>(std::max<std::size_t>(1, field.labels.size()));
+  switch (node.op) {
+    case Op::BoolField: return {0.3, &node};  // `x == true`: most flags are rare
+    case Op::SymEq:
+      if (field.type != FieldType::Enum || node.cmp != Cmp::Eq) return none;
+      return {1 / labels, &node};
+    case Op::SymIn:
+      if (field.type != FieldType::Enum) return none;
+      return {node.count / labels, &node};
+    case Op::SetHas: {
+      if (field.type != FieldType::EnumSet || node.mask == 0) return none;
+      // `has all`: any one label is necessary, so file it under the first.
+      double bits = node.all ? 1 : static_cast<double>(__builtin_popcountll(node.mask));
+      return {std::min(1.0, 3 * bits / labels), &node};
+    }
+    default: return none;
+  }
+}
+
+void index_rules(Plan& plan, const Model& model) {
+  std::vector<int> slot_anchor(static_cast<std::size_t>(model.schema.scalar_slots), -1);
+  for (std::size_t r = 0; r < plan.rules.size(); ++r) {
+    auto rule = static_cast<std::uint32_t>(r);
+    auto root = static_cast<std::uint32_t>(plan.rules[r].root);
+    const PlanNode& top = plan.nodes[root];
+    Anchor best = anchor_of(plan, model, root);
+    if (top.op == Op::And)
+      for (std::uint32_t k = 0; k < top.count; ++k) {
+        Anchor candidate = anchor_of(plan, model, plan.kids[top.first + k]);
+        if (candidate.selectivity < best.selectivity) best = candidate;
+      }
+    if (!best.node || best.selectivity > 0.5) {
+      plan.index.always.push_back(rule);
+      continue;
+    }
+    const PlanNode& node = *best.node;
+    const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
+    int& which = slot_anchor[static_cast<std::size_t>(node.slot)];
+    if (which < 0) {
+      which = static_cast<int>(plan.index.anchors.size());
+      AnchorSlot slot;
+      slot.slot = node.slot;
+      slot.type = field.type;
+      slot.by_value.resize(field.type == FieldType::Bool ? 2 : field.labels.size());
+      plan.index.anchors.push_back(std::move(slot));
+    }
+    AnchorSlot& slot = plan.index.anchors[static_cast<std::size_t>(which)];
+    slot.all.push_back(rule);
+    switch (node.op) {
+      case Op::BoolField: slot.by_value[1].push_back(rule); break;
+      case Op::SymEq: slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule); break;
+      case Op::SymIn:
+        slot.multi = slot.multi || node.count > 1;
+        for (std::uint32_t i = 0; i < node.count; ++i)
+          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first + i])].push_back(rule);
+        break;
+      case Op::SetHas:
+        if (node.all) {
+          slot.by_value[static_cast<std::size_t>(__builtin_ctzll(node.mask))].push_back(rule);
+          break;
+        }
+        slot.multi = slot.multi || __builtin_popcountll(node.mask) > 1;
+        for (std::uint64_t bits = node.mask; bits; bits &= bits - 1)
+          slot.by_value[static_cast<std::size_t>(__builtin_ctzll(bits))].push_back(rule);
+        break;
+      default: break;
+    }
+  }
+}
+
+void order_ids(Plan& plan, const Model& model) {
+  plan.rules_by_id.resize(plan.rules.size());
+  for (std::size_t r = 0; r < plan.rules.size(); ++r) plan.rules_by_id[r] = static_cast<std::uint32_t>(r);
+  auto rule_id = [&](std::uint32_t r) -> const std::string& {
+    return model.rules[static_cast<std::size_t>(plan.rules[r].model_rule)].id;
+  };
+  std::stable_sort(plan.rules_by_id.begin(), plan.rules_by_id.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return rule_id(a) < rule_id(b); });
+  for (std::size_t i = 0; i < plan.rules_by_id.size(); ++i)
+    plan.rules[plan.rules_by_id[i]].id_order = static_cast<std::uint32_t>(i);
+  std::vector<std::size_t> order(model.options.size());
+  for (std::size_t o = 0; o < order.size(); ++o) order[o] = o;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return model.options[a].id < model.options[b].id;
+  });
+  for (std::size_t i = 0; i < order.size(); ++i)
+    plan.options[order[i]].id_order = static_cast<std::uint32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return model.options[a].family < model.options[b].family;
+  });
+  // Equal families share a position, so the comparison stays a three-way one.
+  for (std::size_t i = 0; i < order.size(); ++i)
+    plan.options[order[i]].family_order =
+        i > 0 && model.options[order[i]].family == model.options[order[i - 1]].family
+            ? plan.options[order[i - 1]].family_order
+            : static_cast<std::uint32_t>(i);
+}
+
 }  // namespace
 
 Plan compile_plan(const Model& model) {
@@ -66,6 +176,10 @@ Plan compile_plan(const Model& model) {
     planned.root = static_cast<int>(flatten(plan, model, rule.condition));
     planned.weight = rule.weight ? *rule.weight : rule.grade ? rule.grade->weight : 0;
     planned.penalty = rule.penalty;
+    planned.unverified = rule.unverified;
+    planned.ranking_weight =
+        rule.unverified ? planned.weight * model.policy.unverified_weight : planned.weight;
+    planned.has_option = !rule.options.empty();
     int index = static_cast<int>(plan.rules.size());
     plan.rules.push_back(planned);
     for (int option : rule.options) plan.options[option].rules.push_back(index);
@@ -97,6 +211,12 @@ Plan compile_plan(const Model& model) {
   }
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
+  index_rules(plan, model);
+  order_ids(plan, model);
+  plan.labels.resize(model.schema.fields.size());
+  for (std::size_t f = 0; f < model.schema.fields.size(); ++f)
+    for (std::size_t l = 0; l < model.schema.fields[f].labels.size(); ++l)
+      plan.labels[f].emplace(model.schema.fields[f].labels[l], static_cast<int>(l));
   for (std::size_t c = 0; c < model.concepts.size(); ++c)
     plan.symbol_index[model.concepts[c].id] = static_cast<int>(model.options.size() + c);
   return plan;

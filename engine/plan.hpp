@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -59,11 +61,43 @@ struct PlanRule {
   rules::model::RuleKind kind{};
   double weight = 0;  // indication: explicit weight or the grade's weight
   double penalty = 0;
+  double ranking_weight = 0;  // weight after the policy's factor for unverified evidence
+  bool unverified = false;
+  bool has_option = false;     // rules of no option never show up in a result
+  std::uint32_t id_order = 0;  // position of the rule id in byte order
 };
 
 struct PlanOption {
   std::vector<int> rules;  // indices into Plan::rules, in declaration order
+  std::uint32_t id_order = 0;      // position of the option id in byte order
+  std::uint32_t family_order = 0;  // position of the family in byte order
 };
+
+// Rules reachable from one top-level field's value. A rule is filed under one
+// conjunct of its condition (its anchor): when the profile's value makes that
+// conjunct false, the whole rule is false and is never visited. When the field is
+// unknown every rule filed under it is evaluated, so unknown stays unknown.
+struct AnchorSlot {
+  std::int32_t slot = -1;
+  rules::model::FieldType type{};               // Bool, Enum or EnumSet
+  std::vector<std::vector<std::uint32_t>> by_value;  // Bool: [false, true]; Enum, EnumSet: by label
+  std::vector<std::uint32_t> all;               // every rule filed under this field
+  bool multi = false;  // a rule can be reached twice (enum sets, `in`): dedupe
+};
+
+struct RuleIndex {
+  std::vector<std::uint32_t> always;  // rules with no usable anchor
+  std::vector<AnchorSlot> anchors;
+};
+
+// Heterogeneous lookup: find a std::string key with a std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept {
+    return std::hash<std::string_view>{}(text);
+  }
+};
+using LabelIndex = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
 
 struct Plan {
   std::vector<PlanNode> nodes;
@@ -75,6 +109,9 @@ struct Plan {
   // Profile loading (outside the hot path): code → concepts it belongs to.
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
   std::unordered_map<std::string, int> symbol_index;             // ident values
+  RuleIndex index;
+  std::vector<LabelIndex> labels;  // by schema field: enum label → index (Enum, EnumSet)
+  std::vector<std::uint32_t> rules_by_id;  // plan rule indices in byte order of their ids
 };
 
 Plan compile_plan(const rules::model::Model& model);

@@ -13,7 +13,18 @@ namespace stimrank::engine {
 bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
                   const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
 
-// Evaluates loaded facts: statuses, scores, ranking and explanations.
+// The fast reader for valid profiles (simdjson); false when it cannot take the
+// profile as it is, and the validating loader must report why.
+bool fast_load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
+                       const Limits& limits, Facts& facts);
+// The fast reader, and the validating loader when the fast one gives up.
+bool load_profile_any(const rules::model::Model& model, const Plan& plan, std::string_view text,
+                      const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
+
+// The explained result: statuses, scores, ranking and reasons, from assessed rules.
+Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts,
+                      const std::vector<Truth>& truth);
+// Assesses and explains in one go (tools that evaluate one profile now and then).
 Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts);
 
 }  // namespace stimrank::engine

@@ -1,0 +1,313 @@
+// The fast way in for valid profiles: simdjson's DOM, read straight into the
+// plan's slots. It accepts only what the validating loader (profile.cpp) would
+// accept without an error or a warning, and builds the same facts; anything else
+// (an error, a warning, a limit) makes it give up, and the validating loader then
+// reports every problem with its JSON Pointer. Tests compare the two on every
+// shipped profile and on mutated ones.
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "profile.hpp"
+
+namespace stimrank::rules {
+model::Code normalise_code(const std::string& system, const std::string& code);
+}
+
+namespace stimrank::engine {
+
+using namespace rules::model;
+namespace dom = simdjson::dom;
+
+namespace {
+
+bool local_id_syntax(std::string_view text) {
+  if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+class FastLoader {
+ public:
+  FastLoader(const Model& model, const Plan& plan, Facts& facts, int max_depth)
+      : model_(model),
+        plan_(plan),
+        facts_(facts),
+        seen_(model.schema.fields.size(), 0),
+        max_depth_(max_depth) {}
+
+  bool load(dom::element document) {
+    dom::object root;
+    if (document.get_object().get(root)) return false;
+    const Schema& schema = model_.schema;
+    facts_.scalars.assign(static_cast<std::size_t>(schema.scalar_slots), Scalar{});
+    facts_.lists.resize(static_cast<std::size_t>(schema.list_slots));
+    for (ListFact& list : facts_.lists) {
+      list.known = false;
+      list.entries.clear();
+    }
+    facts_.warnings.clear();
+    bool has_id = false;
+    if (!load_object(root, schema.roots, true, nullptr, &has_id)) return false;
+    return has_id;
+  }
+
+ private:
+  // Fields of one object; keys usually come in declaration order, so the search
+  // starts after the field matched last.
+  bool load_object(dom::object object, const std::vector<int>& fields, bool allow_id,
+                   Entry* entry, bool* has_id) {
+    Nest nest(*this);
+    if (!nest.ok) return false;
+    const Schema& schema = model_.schema;
+    int coding = -1;
+    for (int f : fields) {
+      seen_[static_cast<std::size_t>(f)] = 0;
+      if (schema.fields[static_cast<std::size_t>(f)].type == FieldType::Coding) coding = f;
+    }
+    std::size_t cursor = 0;
+    for (auto [key, value] : object) {
+      if (allow_id && key == "id") {
+        std::string_view id;
+        if (*has_id || value.get_string().get(id) || id.empty() || id.size() > 128) return false;
+        facts_.id.assign(id);
+        *has_id = true;
+        continue;
+      }
+      if (coding >= 0 && (key == "system" || key == "code" || key == "name" || key == "display"))
+        continue;
+      int found = -1;
+      for (std::size_t step = 0; step < fields.size() && found < 0; ++step) {
+        std::size_t at = (cursor + step) % fields.size();
+        const Field& field = schema.fields[static_cast<std::size_t>(fields[at])];
+        if (field.type != FieldType::Coding && field.name == key) {
+          found = fields[at];
+          cursor = at + 1;
+        }
+      }
+      if (found < 0) return false;                                 // unknown field
+      if (seen_[static_cast<std::size_t>(found)]++) return false;  // duplicate key
+      if (!load_value(found, value, entry)) return false;
+    }
+    for (int f : fields) {
+      const Field& field = schema.fields[static_cast<std::size_t>(f)];
+      if (field.required && field.type != FieldType::Coding && !seen_[static_cast<std::size_t>(f)])
+        return false;
+    }
+    if (coding >= 0 && entry) return load_coding(coding, object, *entry);
+    return true;
+  }
+
+  Scalar& scalar_for(const Field& field, Entry* entry) {
+    return entry ? entry->fields[static_cast<std::size_t>(field.slot)]
+                 : facts_.scalars[static_cast<std::size_t>(field.slot)];
+  }
+
+  int label_of(int f, dom::element value) const {
+    std::string_view text;
+    if (value.get_string().get(text)) return -1;
+    const LabelIndex& labels = plan_.labels[static_cast<std::size_t>(f)];
+    auto it = labels.find(text);
+    return it == labels.end() ? -1 : it->second;
+  }
+
+  bool load_value(int f, dom::element value, Entry* entry) {
+    const Field& field = model_.schema.fields[static_cast<std::size_t>(f)];
+    switch (field.type) {
+      case FieldType::Object: {
+        dom::object object;
+        if (value.get_object().get(object)) return false;
+        return load_object(object, field.children, false, entry, nullptr);
+      }
+      case FieldType::Bool: {
+        bool flag = false;
+        if (value.get_bool().get(flag)) return false;
+        Scalar& s = scalar_for(field, entry);
+        s.known = true;
+        s.number = flag ? 1 : 0;
+        return true;
+      }
+      case FieldType::Int:
+      case FieldType::Number: {
+        double number = 0;
+        if (!value.is_number() || value.get_double().get(number)) return false;
+        if ((field.type == FieldType::Int &&
+             number != static_cast<double>(static_cast<long long>(number))) ||
+            (field.min && number < *field.min) || (field.max && number > *field.max))
+          return false;
+        Scalar& s = scalar_for(field, entry);
+        s.known = true;
+        s.number = number;
+        return true;
+      }
+      case FieldType::String:
+        if (!value.is_string()) return false;
+        scalar_for(field, entry).known = true;
+        return true;
+      case FieldType::Ident: {
+        std::string_view text;
+        if (value.get_string().get(text) || !local_id_syntax(text)) return false;
+        auto it = plan_.symbol_index.find(std::string(text));
+        if (it == plan_.symbol_index.end()) return false;  // a warning: leave it to the full loader
+        Scalar& s = scalar_for(field, entry);
+        s.known = true;
+        s.symbol = it->second;
+        return true;
+      }
+      case FieldType::Enum: {
+        int label = label_of(f, value);
+        if (label < 0) return false;
+        Scalar& s = scalar_for(field, entry);
+        s.known = true;
+        s.symbol = label;
+        return true;
+      }
+      case FieldType::EnumSet: {
+        Nest nest(*this);
+        if (!nest.ok) return false;
+        dom::array items;
+        if (value.get_array().get(items)) return false;
+        std::uint64_t bits = 0;
+        for (dom::element item : items) {
+          int label = label_of(f, item);
+          if (label < 0) return false;
+          bits |= std::uint64_t{1} << label;
+        }
+        Scalar& s = scalar_for(field, entry);
+        s.known = true;
+        s.bits = bits;
+        return true;
+      }
+      case FieldType::Codes:
+      case FieldType::List: return load_list(field, value);
+      case FieldType::Coding: return true;
+    }
+    return false;
+  }
+
+  bool load_list(const Field& field, dom::element value) {
+    Nest nest(*this);
+    if (!nest.ok) return false;
+    dom::array items;
+    if (value.get_array().get(items)) return false;
+    ListFact& list = facts_.lists[static_cast<std::size_t>(field.slot)];
+    list.entries.clear();
+    std::size_t entry_slots = 0;
+    for (int c : field.children)
+      if (model_.schema.fields[static_cast<std::size_t>(c)].type != FieldType::Coding)
+        ++entry_slots;
+    for (dom::element item : items) {
+      Entry& entry = list.entries.emplace_back();
+      entry.fields.assign(entry_slots, Scalar{});
+      entry.concepts.assign(plan_.concept_words, 0);
+      std::string_view text;
+      if (field.type == FieldType::Codes && !item.get_string().get(text)) {
+        if (!local_id_syntax(text)) return false;
+        entry.coding_known = true;
+        if (!match_code(entry, "local", std::string(text))) return false;  // a warning
+        continue;
+      }
+      dom::object object;
+      if (item.get_object().get(object)) return false;
+      if (!load_object(object, field.children, false, &entry, nullptr)) return false;
+    }
+    list.known = true;
+    return true;
+  }
+
+  bool load_coding(int coding, dom::object object, Entry& entry) {
+    const Field& field = model_.schema.fields[static_cast<std::size_t>(coding)];
+    std::string_view system, code, name, display;
+    bool has_system = false, has_code = false, has_name = false, has_display = false;
+    for (auto [key, value] : object) {
+      // A repeated key is left to the full loader, which keeps the last one.
+      if (key == "system") {
+        if (has_system || value.get_string().get(system)) return false;
+        has_system = true;
+      } else if (key == "code") {
+        if (has_code || value.get_string().get(code)) return false;
+        has_code = true;
+      } else if (key == "name") {
+        if (has_name || value.get_string().get(name)) return false;
+        has_name = true;
+      } else if (key == "display") {
+        if (has_display || value.get_string().get(display)) return false;
+        has_display = true;
+      }
+    }
+    if (has_system &&
+        std::find(field.systems.begin(), field.systems.end(), system) == field.systems.end())
+      return false;
+    if (has_code && (code.empty() || code.size() > 32 || !has_system)) return false;
+    if (has_name && !local_id_syntax(name)) return false;
+    if (has_code) {
+      entry.coding_known = true;
+      bool matched = match_code(entry, std::string(system), std::string(code));
+      if (!matched && system == "local") return false;  // a warning
+    }
+    if (has_name) {
+      entry.coding_known = true;
+      if (!match_code(entry, "local", std::string(name)) && !has_code) return false;  // a warning
+    }
+    return true;
+  }
+
+  // As the full loader: hierarchical for ICD-10 and ATC.
+  bool match_code(Entry& entry, const std::string& system, const std::string& code) {
+    Code normal = rules::normalise_code(system, code);
+    bool hierarchical = normal.system == "icd10" || normal.system == "atc";
+    bool matched = false;
+    std::string key = normal.system + "|";
+    std::size_t shortest = hierarchical ? 1 : normal.code.size();
+    for (std::size_t length = normal.code.size(); length >= shortest && length > 0; --length) {
+      auto it = plan_.code_index.find(key + normal.code.substr(0, length));
+      if (it == plan_.code_index.end()) continue;
+      matched = true;
+      for (int c : it->second)
+        entry.concepts[static_cast<std::size_t>(c) >> 6] |= std::uint64_t{1} << (c & 63);
+    }
+    return matched;
+  }
+
+  const Model& model_;
+  const Plan& plan_;
+  Facts& facts_;
+  // Nesting of arrays and objects, held to the same limit as the full loader's.
+  struct Nest {
+    explicit Nest(FastLoader& loader) : loader(loader), ok(++loader.depth_ <= loader.max_depth_) {}
+    ~Nest() { --loader.depth_; }
+    FastLoader& loader;
+    bool ok;
+  };
+
+  std::vector<unsigned char> seen_;  // by schema field, within the object being read
+  int depth_ = 0;
+  int max_depth_;
+};
+
+}  // namespace
+
+bool fast_load_profile(const Model& model, const Plan& plan, std::string_view text,
+                       const Limits& limits, Facts& facts) {
+  if (text.size() > limits.max_profile_bytes) return false;
+  thread_local dom::parser parser;
+  dom::element document;
+  if (parser.parse(text.data(), text.size()).get(document)) return false;
+  try {
+    return FastLoader(model, plan, facts, limits.max_profile_depth).load(document);
+  } catch (...) {
+    return false;  // allocation failure and the like: the full loader reports it
+  }
+}
+
+bool load_profile_any(const Model& model, const Plan& plan, std::string_view text,
+                      const Limits& limits, Facts& facts, std::vector<ProfileError>& errors) {
+  if (fast_load_profile(model, plan, text, limits, facts)) return true;
+  facts = Facts{};
+  return load_profile(model, plan, text, limits, facts, errors);
+}
+
+}  // namespace stimrank::engine
