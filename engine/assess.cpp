@@ -25,8 +25,7 @@ int status_order(Status status) {
   return 5;
 }
 
-void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, bool dedupe,
-           Assessment& out) {
+void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, bool dedupe, Assessment& out) {
   if (dedupe) {
     if (out.visited[rule] == out.epoch) return;
     out.visited[rule] = out.epoch;
@@ -150,8 +149,7 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
   // Only options with a rule that holds or is unknown can be anything but
   // "not indicated" with a score of zero.
   for (std::uint32_t rule : out.decided)
-    for (int option :
-         model.rules[static_cast<std::size_t>(plan.rules[rule].model_rule)].options) {
+    for (int option : model.rules[static_cast<std::size_t>(plan.rules[rule].model_rule)].options) {
       auto o = static_cast<std::uint32_t>(option);
       if (out.touched[o] == out.epoch) continue;
       out.touched[o] = out.epoch;
@@ -217,9 +215,9 @@ void append_tsv(const Model& model, const Plan& plan, const Facts& facts, Assess
       std::size_t position = word * 64 + static_cast<std::size_t>(__builtin_ctzll(w));
       if (!first) out += ',';
       first = false;
-      out += model.rules[static_cast<std::size_t>(
-                             plan.rules[plan.rules_by_id[position]].model_rule)]
-                 .id;
+      out +=
+          model.rules[static_cast<std::size_t>(plan.rules[plan.rules_by_id[position]].model_rule)]
+              .id;
     }
     bits[word] = 0;
   }

@@ -66,19 +66,6 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
   }
 }
 
-int kind_order(RuleKind kind) {
-  switch (kind) {
-    case RuleKind::absolute_contraindication: return 0;
-    case RuleKind::research_only: return 1;
-    case RuleKind::not_indicated: return 2;
-    case RuleKind::indication: return 3;
-    case RuleKind::relative_contraindication: return 4;
-    case RuleKind::prerequisite: return 5;
-    case RuleKind::caution: return 6;
-  }
-  return 7;
-}
-
 int status_order(Status status) {
   switch (status) {
     case Status::recommended: return 0;
@@ -139,11 +126,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     out.family = option.family;
     out.invasiveness = to_string(option.invasiveness);
 
-    std::vector<int> order = plan.options[o].rules;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return kind_order(plan.rules[static_cast<std::size_t>(a)].kind) <
-             kind_order(plan.rules[static_cast<std::size_t>(b)].kind);
-    });
+    const std::vector<int>& order = plan.options[o].explained;
     bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
     std::vector<double> weights;
     double penalties = 0;

@@ -58,8 +58,8 @@ class FastLoader {
  private:
   // Fields of one object; keys usually come in declaration order, so the search
   // starts after the field matched last.
-  bool load_object(dom::object object, const std::vector<int>& fields, bool allow_id,
-                   Entry* entry, bool* has_id) {
+  bool load_object(dom::object object, const std::vector<int>& fields, bool allow_id, Entry* entry,
+                   bool* has_id) {
     Nest nest(*this);
     if (!nest.ok) return false;
     const Schema& schema = model_.schema;

@@ -114,7 +114,9 @@ void index_rules(Plan& plan, const Model& model) {
     slot.all.push_back(rule);
     switch (node.op) {
       case Op::BoolField: slot.by_value[1].push_back(rule); break;
-      case Op::SymEq: slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule); break;
+      case Op::SymEq:
+        slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule);
+        break;
       case Op::SymIn:
         slot.multi = slot.multi || node.count > 1;
         for (std::uint32_t i = 0; i < node.count; ++i)
@@ -134,9 +136,31 @@ void index_rules(Plan& plan, const Model& model) {
   }
 }
 
+// Reasons are listed by kind: what excludes first, then what indicates, then the rest.
+int kind_order(RuleKind kind) {
+  switch (kind) {
+    case RuleKind::absolute_contraindication: return 0;
+    case RuleKind::research_only: return 1;
+    case RuleKind::not_indicated: return 2;
+    case RuleKind::indication: return 3;
+    case RuleKind::relative_contraindication: return 4;
+    case RuleKind::prerequisite: return 5;
+    case RuleKind::caution: return 6;
+  }
+  return 7;
+}
+
 void order_ids(Plan& plan, const Model& model) {
+  for (PlanOption& option : plan.options) {
+    option.explained = option.rules;
+    std::stable_sort(option.explained.begin(), option.explained.end(), [&](int a, int b) {
+      return kind_order(plan.rules[static_cast<std::size_t>(a)].kind) <
+             kind_order(plan.rules[static_cast<std::size_t>(b)].kind);
+    });
+  }
   plan.rules_by_id.resize(plan.rules.size());
-  for (std::size_t r = 0; r < plan.rules.size(); ++r) plan.rules_by_id[r] = static_cast<std::uint32_t>(r);
+  for (std::size_t r = 0; r < plan.rules.size(); ++r)
+    plan.rules_by_id[r] = static_cast<std::uint32_t>(r);
   auto rule_id = [&](std::uint32_t r) -> const std::string& {
     return model.rules[static_cast<std::size_t>(plan.rules[r].model_rule)].id;
   };

@@ -68,7 +68,8 @@ struct PlanRule {
 };
 
 struct PlanOption {
-  std::vector<int> rules;  // indices into Plan::rules, in declaration order
+  std::vector<int> rules;          // indices into Plan::rules, in declaration order
+  std::vector<int> explained;      // the same, in the order reasons are listed (by kind)
   std::uint32_t id_order = 0;      // position of the option id in byte order
   std::uint32_t family_order = 0;  // position of the family in byte order
 };
@@ -79,9 +80,9 @@ struct PlanOption {
 // unknown every rule filed under it is evaluated, so unknown stays unknown.
 struct AnchorSlot {
   std::int32_t slot = -1;
-  rules::model::FieldType type{};               // Bool, Enum or EnumSet
+  rules::model::FieldType type{};                    // Bool, Enum or EnumSet
   std::vector<std::vector<std::uint32_t>> by_value;  // Bool: [false, true]; Enum, EnumSet: by label
-  std::vector<std::uint32_t> all;               // every rule filed under this field
+  std::vector<std::uint32_t> all;                    // every rule filed under this field
   bool multi = false;  // a rule can be reached twice (enum sets, `in`): dedupe
 };
 
@@ -110,7 +111,7 @@ struct Plan {
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
   std::unordered_map<std::string, int> symbol_index;             // ident values
   RuleIndex index;
-  std::vector<LabelIndex> labels;  // by schema field: enum label → index (Enum, EnumSet)
+  std::vector<LabelIndex> labels;          // by schema field: enum label → index (Enum, EnumSet)
   std::vector<std::uint32_t> rules_by_id;  // plan rule indices in byte order of their ids
 };
 

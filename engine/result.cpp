@@ -2,7 +2,10 @@
 #include "stimrank/result.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace stimrank {
@@ -64,31 +67,222 @@ ordered_json evidence_json(const Evidence& evidence) {
 
 }  // namespace
 
-std::string Result::to_json(int indent) const {
-  ordered_json j;
-  j["profile"] = profile;
-  j["ruleset"] = {{"name", ruleset_name}, {"version", ruleset_version}, {"digest", ruleset_digest}};
-  ordered_json list = ordered_json::array();
-  for (const OptionResult& o : options) {
-    ordered_json item;
-    item["option"] = o.option;
-    item["title"] = o.title;
-    item["family"] = o.family;
-    item["invasiveness"] = o.invasiveness;
-    item["status"] = to_string(o.status);
-    item["rank"] = o.rank ? ordered_json(*o.rank) : ordered_json(nullptr);
-    item["score"] = o.rank ? number(o.score) : ordered_json(nullptr);
-    item["summary"] = o.summary;
-    item["evidence"] = ordered_json::array();
-    for (const Evidence& e : o.evidence) item["evidence"].push_back(evidence_json(e));
-    item["reasons"] = ordered_json::array();
-    for (const Reason& r : o.reasons) item["reasons"].push_back(reason_json(r));
-    item["missing"] = o.missing;
-    list.push_back(std::move(item));
+// The compact JSON is written directly: a result is written for every profile of
+// a batch, and a DOM per result would cost more than the evaluation. Pretty output
+// re-indents the compact text, so both have one source.
+namespace {
+
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = byte < 0x80           ? 1
+                         : (byte >> 5) == 0x6  ? 2
+                         : (byte >> 4) == 0xE  ? 3
+                         : (byte >> 3) == 0x1E ? 4
+                                               : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
+    i += length;
   }
-  j["options"] = std::move(list);
-  j["warnings"] = warnings;
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+  return true;
+}
+
+// Most strings need no escaping: a table finds the first byte that might.
+bool plain_ascii(std::string_view text) {
+  static const auto special = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+    return table;
+  }();
+  for (char c : text)
+    if (special[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+
+void append_escaped(std::string_view text, std::string& out) {
+  if (!valid_utf8(text)) {  // nlohmann's replacement of ill-formed bytes, exactly
+    out += ordered_json(std::string(text))
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(c >> 4) & 0xF];
+          out += hex[c & 0xF];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// `prefix` (a literal such as `,"title":`) and the quoted string, in one copy
+// when the string needs no escaping.
+void append_field(std::string& out, std::string_view prefix, std::string_view text) {
+  if (!plain_ascii(text)) {
+    out += prefix;
+    append_escaped(text, out);
+    return;
+  }
+  std::size_t at = out.size();
+  out.resize(at + prefix.size() + text.size() + 2);
+  char* p = out.data() + at;
+  std::memcpy(p, prefix.data(), prefix.size());
+  p += prefix.size();
+  *p++ = '"';
+  std::memcpy(p, text.data(), text.size());
+  p[text.size()] = '"';
+}
+
+void append_string(std::string_view text, std::string& out) {
+  append_field(out, {}, text);
+}
+
+template <std::size_t N>
+void append_literal(std::string& out, const char (&text)[N]) {
+  out.append(text, N - 1);
+}
+
+void append_strings(const std::vector<std::string>& list, std::string& out) {
+  out += '[';
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ',';
+    append_string(list[i], out);
+  }
+  out += ']';
+}
+
+void append_number_value(double value, std::string& out) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    char buffer[24];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(value));
+    out.append(buffer, end);
+    return;
+  }
+  out += number(value).dump();
+}
+
+void append_evidence(const Evidence& e, std::string& out) {
+  static const char* const fixed[] = {"rule",   "scheme", "weight", "condition",
+                                      "source", "doi",    "tags",   "unverified"};
+  bool unusual = false;  // a dimension named like a fixed key, or twice
+  for (std::size_t i = 0; i < e.grade.size() && !unusual; ++i) {
+    for (const char* key : fixed) unusual = unusual || e.grade[i].name == key;
+    for (std::size_t k = 0; k < i; ++k) unusual = unusual || e.grade[k].name == e.grade[i].name;
+  }
+  if (unusual) {
+    out += evidence_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  append_field(out, "{\"rule\":", e.rule);
+  append_field(out, ",\"scheme\":", e.scheme);
+  for (const GradeDimension& dim : e.grade) {
+    out += ',';
+    append_string(dim.name, out);
+    out += ':';
+    append_string(dim.value, out);
+  }
+  append_literal(out, ",\"weight\":");
+  append_number_value(e.weight, out);
+  append_field(out, ",\"condition\":", e.condition);
+  append_field(out, ",\"source\":", e.source);
+  append_field(out, ",\"doi\":", e.doi);
+  append_literal(out, ",\"tags\":");
+  append_strings(e.tags, out);
+  append_literal(out, ",\"unverified\":");
+  out += e.unverified ? "true}" : "false}";
+}
+
+void append_reason(const Reason& r, std::string& out) {
+  append_field(out, "{\"rule\":", r.rule);
+  append_field(out, ",\"kind\":", r.kind);
+  append_field(out, ",\"text\":", r.text);
+  append_field(out, ",\"source\":", r.source);
+  append_field(out, ",\"doi\":", r.doi);
+  append_literal(out, ",\"tags\":");
+  append_strings(r.tags, out);
+  append_literal(out, ",\"unverified\":");
+  out += r.unverified ? "true" : "false";
+  if (r.kind == "prerequisite" || r.met.has_value()) {
+    append_literal(out, ",\"met\":");
+    out += !r.met ? "null" : *r.met ? "true" : "false";
+  }
+  if (r.kind == "missing_data") {
+    append_literal(out, ",\"missing\":");
+    append_strings(r.missing, out);
+  }
+  out += '}';
+}
+
+}  // namespace
+
+void Result::append_json(std::string& out) const {
+  append_field(out, "{\"profile\":", profile);
+  out += ",\"ruleset\":{";
+  append_field(out, "\"name\":", ruleset_name);
+  append_field(out, ",\"version\":", ruleset_version);
+  append_field(out, ",\"digest\":", ruleset_digest);
+  out += "},\"options\":[";
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    const OptionResult& o = options[i];
+    if (i) out += ',';
+    append_field(out, "{\"option\":", o.option);
+    append_field(out, ",\"title\":", o.title);
+    append_field(out, ",\"family\":", o.family);
+    append_field(out, ",\"invasiveness\":", o.invasiveness);
+    append_field(out, ",\"status\":", to_string(o.status));
+    append_literal(out, ",\"rank\":");
+    if (o.rank)
+      out += std::to_string(*o.rank);
+    else
+      out += "null";
+    append_literal(out, ",\"score\":");
+    if (o.rank)
+      append_number_value(o.score, out);
+    else
+      out += "null";
+    append_field(out, ",\"summary\":", o.summary);
+    out += ",\"evidence\":[";
+    for (std::size_t k = 0; k < o.evidence.size(); ++k) {
+      if (k) out += ',';
+      append_evidence(o.evidence[k], out);
+    }
+    out += "],\"reasons\":[";
+    for (std::size_t k = 0; k < o.reasons.size(); ++k) {
+      if (k) out += ',';
+      append_reason(o.reasons[k], out);
+    }
+    out += "],";
+    append_literal(out, "\"missing\":");
+    append_strings(o.missing, out);
+    out += '}';
+  }
+  out += "],";
+  append_literal(out, "\"warnings\":");
+  append_strings(warnings, out);
+  out += '}';
+}
+
+std::string Result::to_json(int indent) const {
+  std::string compact;
+  append_json(compact);
+  if (indent < 0) return compact;
+  return ordered_json::parse(compact).dump(indent, ' ', false,
+                                           nlohmann::json::error_handler_t::replace);
 }
 
 std::string Result::to_tsv() const {

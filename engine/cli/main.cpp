@@ -364,29 +364,6 @@ int check(const Args& args) {
   return kOk;
 }
 
-std::string error_line(std::size_t line, const std::vector<stimrank::ProfileError>& errors) {
-  std::string out = "{\"line\":" + std::to_string(line) + ",\"errors\":[";
-  for (std::size_t i = 0; i < errors.size(); ++i) {
-    auto escape = [](const std::string& text) {
-      std::string e;
-      for (char c : text) {
-        if (c == '"' || c == '\\') e += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-          e += buffer;
-          continue;
-        }
-        e += c;
-      }
-      return e;
-    };
-    out += std::string(i ? "," : "") + "{\"path\":\"" + escape(errors[i].path) +
-           "\",\"message\":\"" + escape(errors[i].message) + "\"}";
-  }
-  return out + "]}";
-}
-
 // The audit log, when --audit is given; the key comes from the caller only.
 std::shared_ptr<stimrank::AuditLog> open_audit(const Args& args, bool& failed) {
   failed = false;
@@ -416,7 +393,9 @@ std::shared_ptr<stimrank::AuditLog> open_audit(const Args& args, bool& failed) {
   return log;
 }
 
-int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank::AuditLog* audit) {
+// JSON Lines: the library's pipeline (reading, evaluating and writing overlap).
+int evaluate_jsonl(const Args& args, const std::shared_ptr<const stimrank::RuleSet>& ruleset,
+                   stimrank::AuditLog* audit) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (args.input != "-") {
@@ -427,67 +406,21 @@ int evaluate_jsonl(const Args& args, const stimrank::RuleSet& ruleset, stimrank:
     }
     in = &file;
   }
-  std::string label = args.input == "-" ? "stdin" : args.input;
-  unsigned threads =
-      args.threads ? args.threads : std::max(1u, std::thread::hardware_concurrency());
-  constexpr std::size_t kBatch = 4096;
-  std::size_t line_number = 0, failures = 0;
-  std::vector<std::string> lines, outputs;
-  std::vector<std::size_t> numbers;
-  std::vector<std::string> messages;
-  bool more = true;
-  while (more) {
-    lines.clear();
-    numbers.clear();
-    std::string line;
-    while (lines.size() < kBatch && (more = static_cast<bool>(std::getline(*in, line)))) {
-      ++line_number;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
-      lines.push_back(std::move(line));
-      numbers.push_back(line_number);
-    }
-    outputs.assign(lines.size(), {});
-    messages.assign(lines.size(), {});
-    std::atomic<std::size_t> next{0};
-    auto worker = [&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < lines.size();) {
-        stimrank::Evaluation evaluation = ruleset.evaluate_json(lines[i]);
-        std::string audit_error;
-        if (evaluation.ok() && audit && !audit->append(*evaluation.result, lines[i], audit_error)) {
-          outputs[i] = error_line(numbers[i],
-                                  {{"", "the audit record could not be written: " + audit_error}});
-          messages[i] = label + ":" + std::to_string(numbers[i]) + ": audit: " + audit_error + "\n";
-        } else if (evaluation.ok()) {
-          outputs[i] =
-              args.format == "tsv" ? evaluation.result->to_tsv() : evaluation.result->to_json();
-        } else {
-          outputs[i] = error_line(numbers[i], evaluation.errors);
-          for (const auto& e : evaluation.errors)
-            messages[i] += label + ":" + std::to_string(numbers[i]) + ": " + e.format() + "\n";
-        }
-      }
-    };
-    std::vector<std::thread> pool;
-    unsigned count =
-        std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, lines.size())));
-    for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    std::string block;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      block += outputs[i];
-      block += '\n';
-      if (!messages[i].empty()) {
-        ++failures;
-        std::cerr << messages[i];
-      }
-    }
-    std::cout << block;
-  }
+  stimrank::JsonlOptions options;
+  options.format =
+      args.format == "tsv" ? stimrank::OutputFormat::tsv : stimrank::OutputFormat::json;
+  options.threads = args.threads;
+  options.label = args.input == "-" ? "stdin" : args.input;
+  options.audit = audit;
+  stimrank::JsonlSummary summary =
+      stimrank::evaluate_jsonl(ruleset, *in, std::cout, std::cerr, options);
   std::cout.flush();
-  if (failures) {
-    std::cerr << "stimrank: " << failures << (failures == 1 ? " profile" : " profiles")
+  if (!summary.read_error.empty()) {
+    std::cerr << "stimrank: " << options.label << ": " << summary.read_error << "\n";
+    return kInputError;
+  }
+  if (summary.failed) {
+    std::cerr << "stimrank: " << summary.failed << (summary.failed == 1 ? " profile" : " profiles")
               << " could not be evaluated\n";
     return kInputError;
   }
@@ -500,7 +433,7 @@ int evaluate(const Args& args) {
   bool audit_failed = false;
   auto audit = open_audit(args, audit_failed);
   if (audit_failed) return kInputError;
-  if (args.jsonl) return evaluate_jsonl(args, *ruleset, audit.get());
+  if (args.jsonl) return evaluate_jsonl(args, ruleset, audit.get());
   std::string text;
   if (!read_all(args.input, text)) {
     std::cerr << "stimrank: cannot read `" << args.input << "`\n";

@@ -64,6 +64,7 @@ struct Result {
   std::vector<std::string> warnings;
 
   [[nodiscard]] std::string to_json(int indent = -1) const;  // compact by default
+  void append_json(std::string& out) const;                  // compact, appended to `out`
   [[nodiscard]] std::string to_text() const;                 // for a person at a terminal
   // One line: profile TAB fired rule ids (sorted, comma-separated) TAB ranking as
   // option:score (the benchmark's canonical result line, without the newline).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "stimrank/diagnostic.hpp"
+#include "stimrank/evaluator.hpp"
 #include "stimrank/result.hpp"
 #include "stimrank/ruleset.hpp"
 

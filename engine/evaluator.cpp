@@ -1,0 +1,66 @@
+// Evaluator: the batch path. Reads a profile with the fast reader, assesses it with
+// the rule index, and renders only what the output format needs.
+#include "stimrank/evaluator.hpp"
+
+#include "assess.hpp"
+#include "profile.hpp"
+
+namespace stimrank {
+
+struct Evaluator::State {
+  std::shared_ptr<const RuleSet> ruleset;
+  engine::Facts facts;
+  engine::Assessment assessment;
+};
+
+Evaluator::Evaluator(std::shared_ptr<const RuleSet> ruleset) : state_(std::make_unique<State>()) {
+  state_->ruleset = std::move(ruleset);
+}
+Evaluator::~Evaluator() = default;
+Evaluator::Evaluator(Evaluator&&) noexcept = default;
+Evaluator& Evaluator::operator=(Evaluator&&) noexcept = default;
+
+bool Evaluator::append(std::string_view profile_json, OutputFormat format, std::string& out,
+                       std::vector<ProfileError>& errors) noexcept {
+  const detail::CompiledRuleSet& impl = state_->ruleset->impl();
+  std::size_t size_before = out.size();
+  try {
+    if (!engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
+                                  errors))
+      return false;
+    engine::assess(impl.model, impl.plan, state_->facts, state_->assessment);
+    if (format == OutputFormat::tsv) {
+      engine::append_tsv(impl.model, impl.plan, state_->facts, state_->assessment, out);
+    } else {
+      Result result =
+          engine::evaluate_facts(impl.model, impl.plan, state_->facts, state_->assessment.truth);
+      result.append_json(out);
+    }
+    return true;
+  } catch (std::exception const& e) {
+    out.resize(size_before);
+    state_->assessment = engine::Assessment{};  // its traces may be half written
+    errors.push_back({"", std::string("internal error: ") + e.what()});
+    return false;
+  }
+}
+
+Evaluation Evaluator::evaluate(std::string_view profile_json) noexcept {
+  const detail::CompiledRuleSet& impl = state_->ruleset->impl();
+  Evaluation evaluation;
+  try {
+    if (engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
+                                 evaluation.errors)) {
+      engine::assess(impl.model, impl.plan, state_->facts, state_->assessment);
+      evaluation.result =
+          engine::evaluate_facts(impl.model, impl.plan, state_->facts, state_->assessment.truth);
+    }
+  } catch (std::exception const& e) {
+    evaluation.result.reset();
+    state_->assessment = engine::Assessment{};
+    evaluation.errors.push_back({"", std::string("internal error: ") + e.what()});
+  }
+  return evaluation;
+}
+
+}  // namespace stimrank
