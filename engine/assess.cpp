@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace stimrank::engine {
@@ -25,70 +26,71 @@ int status_order(Status status) {
   return 5;
 }
 
-void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, bool dedupe, Assessment& out) {
+// `anchored`: reached through its anchor's list for the profile's value, so the
+// anchor holds and a flat rule need only run its other tests.
+void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, bool dedupe, bool anchored,
+           Assessment& out) {
   if (dedupe) {
     if (out.visited[rule] == out.epoch) return;
     out.visited[rule] = out.epoch;
   }
-  Truth t = evaluate_node(plan, static_cast<std::uint32_t>(plan.rules[rule].root), facts, nullptr);
+  const PlanRule& planned = plan.rules[rule];
+  Truth t = anchored && planned.flat_first >= 0
+                ? evaluate_flat(plan, planned, facts)
+                : evaluate_node(plan, static_cast<std::uint32_t>(planned.root), facts, nullptr);
   if (t == Truth::False) return;
   out.truth[rule] = t;
   out.decided.push_back(rule);
 }
 
-// Status and score of one option, by the same policy as the explained result.
-OptionOutcome outcome_of(const Policy& policy, const Plan& plan, std::size_t option,
-                         const Assessment& in) {
-  bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
-  bool indicated = false, all_unverified = true;
-  double combined = 0, penalties = 0, best_weight = -INFINITY;
-  for (int r : plan.options[option].rules) {
-    const PlanRule& rule = plan.rules[static_cast<std::size_t>(r)];
-    Truth t = in.truth[static_cast<std::size_t>(r)];
-    if (t == Truth::Unknown) {
-      if (rule.kind == RuleKind::absolute_contraindication ||
-          rule.kind == RuleKind::research_only || rule.kind == RuleKind::not_indicated ||
-          rule.kind == RuleKind::prerequisite)
-        held_back = true;
-      continue;
-    }
-    bool fired = t == Truth::True;
-    switch (rule.kind) {
-      case RuleKind::absolute_contraindication: excluded = excluded || fired; break;
-      case RuleKind::research_only: research = research || fired; break;
-      case RuleKind::not_indicated: not_indicated_rule = not_indicated_rule || fired; break;
-      case RuleKind::indication:
-        if (!fired) break;
-        // Summed in declaration order, as the explained result sums them.
-        if (policy.combine_sum)
-          combined += rule.ranking_weight;
-        else
-          combined = indicated ? std::max(combined, rule.ranking_weight) : rule.ranking_weight;
-        indicated = true;
-        best_weight = std::max(best_weight, rule.ranking_weight);
-        if (!rule.unverified) all_unverified = false;
-        break;
-      case RuleKind::relative_contraindication:
-        if (!fired) break;
-        penalties += rule.penalty;
-        held_back = true;
-        break;
-      case RuleKind::prerequisite: held_back = held_back || !fired; break;
-      case RuleKind::caution: break;
-    }
+bool blocks_when_unknown(RuleKind kind) {
+  return kind == RuleKind::absolute_contraindication || kind == RuleKind::research_only ||
+         kind == RuleKind::not_indicated || kind == RuleKind::prerequisite;
+}
+
+// Adds one rule that held or is unknown to its option's tally.
+void tally(OptionTally& tally, const PlanRule& rule, Truth truth, bool combine_sum) {
+  if (truth == Truth::Unknown) {
+    tally.held_back = tally.held_back || blocks_when_unknown(rule.kind);
+    return;
   }
+  switch (rule.kind) {
+    case RuleKind::absolute_contraindication: tally.excluded = true; break;
+    case RuleKind::research_only: tally.research = true; break;
+    case RuleKind::not_indicated: tally.not_indicated = true; break;
+    case RuleKind::indication:
+      if (combine_sum)
+        tally.combined += rule.ranking_weight;
+      else
+        tally.combined =
+            tally.indicated ? std::max(tally.combined, rule.ranking_weight) : rule.ranking_weight;
+      tally.indicated = true;
+      tally.best_weight = std::max(tally.best_weight, rule.ranking_weight);
+      tally.all_unverified = tally.all_unverified && rule.unverified;
+      break;
+    case RuleKind::relative_contraindication:
+      tally.penalties += rule.penalty;
+      tally.held_back = true;
+      break;
+    case RuleKind::prerequisite:
+    case RuleKind::caution: break;
+  }
+}
+
+// Status and score from a tally, by the same policy as the explained result.
+OptionOutcome outcome_of(const Policy& policy, OptionTally tally) {
   OptionOutcome result;
-  if (excluded) {
+  if (tally.excluded) {
     result.status = Status::excluded;
-  } else if (research) {
+  } else if (tally.research) {
     result.status = Status::research_only;
-  } else if (not_indicated_rule || !indicated) {
+  } else if (tally.not_indicated || !tally.indicated) {
     result.status = Status::not_indicated;
   } else {
-    result.score = combined - penalties;
-    if (best_weight < policy.recommend_min_weight) held_back = true;
-    if (policy.unverified_consider && all_unverified) held_back = true;
-    result.status = held_back ? Status::consider : Status::recommended;
+    result.score = tally.combined - tally.penalties;
+    if (tally.best_weight < policy.recommend_min_weight) tally.held_back = true;
+    if (policy.unverified_consider && tally.all_unverified) tally.held_back = true;
+    result.status = tally.held_back ? Status::consider : Status::recommended;
   }
   return result;
 }
@@ -102,6 +104,7 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
     out.visited.assign(rule_count, 0);
     out.touched.assign(model.options.size(), 0);
     out.options.assign(model.options.size(), OptionOutcome{});
+    out.tallies.assign(model.options.size(), OptionTally{});
     out.fired_bits.assign((rule_count + 63) / 64, 0);
     out.decided.clear();
     out.epoch = 0;
@@ -118,74 +121,97 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
     out.epoch = 1;
   }
 
-  for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, false, out);
+  for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, false, false, out);
   for (const AnchorSlot& anchor : plan.index.anchors) {
     const Scalar& value = facts.scalars[static_cast<std::size_t>(anchor.slot)];
     if (!value.known) {
-      for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, false, out);
+      for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, false, false, out);
       continue;
     }
     switch (anchor.type) {
       case FieldType::Bool:
         for (std::uint32_t rule : anchor.by_value[value.number != 0 ? 1 : 0])
-          visit(plan, facts, rule, false, out);
+          visit(plan, facts, rule, false, true, out);
         break;
       case FieldType::Enum:
         if (value.symbol >= 0 && static_cast<std::size_t>(value.symbol) < anchor.by_value.size())
           for (std::uint32_t rule : anchor.by_value[static_cast<std::size_t>(value.symbol)])
-            visit(plan, facts, rule, anchor.multi, out);
+            visit(plan, facts, rule, anchor.multi, true, out);
         break;
       default:  // EnumSet: the lists of every label the profile has
         for (std::uint64_t bits = value.bits; bits; bits &= bits - 1) {
           auto label = static_cast<std::size_t>(__builtin_ctzll(bits));
           if (label < anchor.by_value.size())
             for (std::uint32_t rule : anchor.by_value[label])
-              visit(plan, facts, rule, anchor.multi, out);
+              visit(plan, facts, rule, anchor.multi, true, out);
         }
         break;
     }
   }
 
-  // Only options with a rule that holds or is unknown can be anything but
-  // "not indicated" with a score of zero.
-  for (std::uint32_t rule : out.decided)
-    for (int option : model.rules[static_cast<std::size_t>(plan.rules[rule].model_rule)].options) {
-      auto o = static_cast<std::uint32_t>(option);
-      if (out.touched[o] == out.epoch) continue;
-      out.touched[o] = out.epoch;
-      out.touched_list.push_back(o);
+  // Only options with a rule that holds or is unknown can be anything but "not
+  // indicated" with a score of zero; tally those from the rules that decided.
+  // Weights are summed in declaration order, as the explained result sums them,
+  // unless every sum is exact whatever the order (plan.exact_weights).
+  const Policy& policy = model.policy;
+  if (!plan.exact_weights)
+    std::sort(out.decided.begin(), out.decided.end());  // plan order is declaration order
+  for (std::uint32_t rule : out.decided) {
+    const PlanRule& planned = plan.rules[rule];
+    for (std::uint32_t k = 0; k < planned.option_count; ++k) {
+      std::uint32_t o = plan.rule_options[planned.options_first + k];
+      if (out.touched[o] != out.epoch) {
+        out.touched[o] = out.epoch;
+        out.touched_list.push_back(o);
+        out.tallies[o] = OptionTally{};
+      }
+      tally(out.tallies[o], planned, out.truth[rule], policy.combine_sum);
     }
+  }
   for (std::uint32_t option : out.touched_list) {
-    out.options[option] = outcome_of(model.policy, plan, option, out);
+    OptionTally& option_tally = out.tallies[option];
+    // An unmet prerequisite (false, so never visited) holds the option back.
+    for (std::uint32_t rule : plan.options[option].prerequisites)
+      if (out.truth[rule] == Truth::False) option_tally.held_back = true;
+    out.options[option] = outcome_of(policy, option_tally);
     if (out.options[option].status == Status::recommended ||
         out.options[option].status == Status::consider)
       out.ranked.push_back(option);
   }
 
-  const Policy& policy = model.policy;
-  auto compare_key = [&](std::uint32_t a, std::uint32_t b, RankKey key) -> int {
-    auto three_way = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
-    switch (key) {
-      case RankKey::status:
-        return three_way(status_order(out.options[a].status), status_order(out.options[b].status));
-      case RankKey::score: return three_way(out.options[a].score, out.options[b].score);
-      case RankKey::invasiveness:
-        return three_way(static_cast<int>(model.options[a].invasiveness),
-                         static_cast<int>(model.options[b].invasiveness));
-      case RankKey::family:
-        return three_way(plan.options[a].family_order, plan.options[b].family_order);
-      case RankKey::id: return three_way(plan.options[a].id_order, plan.options[b].id_order);
-      case RankKey::declared: return three_way(a, b);
+  // Rank by the policy's keys, computed once per candidate (negated when
+  // descending); the id always breaks remaining ties.
+  const std::size_t key_count = policy.rank.size() + 1;
+  out.keys.resize(out.ranked.size() * key_count);
+  for (std::size_t c = 0; c < out.ranked.size(); ++c) {
+    std::uint32_t o = out.ranked[c];
+    double* key = out.keys.data() + c * key_count;
+    for (std::size_t k = 0; k < policy.rank.size(); ++k) {
+      double value = 0;
+      switch (policy.rank[k].first) {
+        case RankKey::status: value = status_order(out.options[o].status); break;
+        case RankKey::score: value = out.options[o].score; break;
+        case RankKey::invasiveness: value = static_cast<int>(model.options[o].invasiveness); break;
+        case RankKey::family: value = plan.options[o].family_order; break;
+        case RankKey::id: value = plan.options[o].id_order; break;
+        case RankKey::declared: value = o; break;
+      }
+      key[k] = policy.rank[k].second ? -value : value;
     }
-    return 0;
-  };
-  std::sort(out.ranked.begin(), out.ranked.end(), [&](std::uint32_t a, std::uint32_t b) {
-    for (const auto& [key, descending] : policy.rank) {
-      int c = compare_key(a, b, key);
-      if (c != 0) return descending ? c > 0 : c < 0;
-    }
-    return plan.options[a].id_order < plan.options[b].id_order;
+    key[policy.rank.size()] = plan.options[o].id_order;
+  }
+  out.order.resize(out.ranked.size());
+  for (std::size_t c = 0; c < out.order.size(); ++c) out.order[c] = static_cast<std::uint32_t>(c);
+  std::sort(out.order.begin(), out.order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    const double* x = out.keys.data() + a * key_count;
+    const double* y = out.keys.data() + b * key_count;
+    for (std::size_t k = 0; k < key_count; ++k)
+      if (x[k] != y[k]) return x[k] < y[k];
+    return false;
   });
+  out.sorted.resize(out.order.size());
+  for (std::size_t c = 0; c < out.order.size(); ++c) out.sorted[c] = out.ranked[out.order[c]];
+  out.ranked.swap(out.sorted);
 }
 
 void append_number(double value, std::string& out) {
@@ -200,36 +226,52 @@ void append_number(double value, std::string& out) {
 
 void append_tsv(const Model& model, const Plan& plan, const Facts& facts, Assessment& assessment,
                 std::string& out) {
-  out += facts.id;
-  out += '\t';
   // Fired rules in byte order of their ids: a bitset over the id order.
   std::uint64_t* bits = assessment.fired_bits.data();
+  std::size_t fired = 0;
   for (std::uint32_t rule : assessment.decided)
     if (assessment.truth[rule] == Truth::True && plan.rules[rule].has_option) {
       std::uint32_t position = plan.rules[rule].id_order;
       bits[position >> 6] |= std::uint64_t{1} << (position & 63);
+      ++fired;
     }
+  // Room for the longest possible line, written through a pointer, then trimmed.
+  std::size_t at = out.size();
+  out.resize(at + facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
+             assessment.ranked.size() * (plan.longest_option_id + 34));
+  char* p = out.data() + at;
+  auto put = [&p](std::string_view text) {
+    std::memcpy(p, text.data(), text.size());
+    p += text.size();
+  };
+  put(facts.id);
+  *p++ = '\t';
   bool first = true;
   for (std::size_t word = 0; word < assessment.fired_bits.size(); ++word) {
     for (std::uint64_t w = bits[word]; w; w &= w - 1) {
-      std::size_t position = word * 64 + static_cast<std::size_t>(__builtin_ctzll(w));
-      if (!first) out += ',';
+      if (!first) *p++ = ',';
       first = false;
-      out +=
-          model.rules[static_cast<std::size_t>(plan.rules[plan.rules_by_id[position]].model_rule)]
-              .id;
+      put(plan.rule_ids_sorted[word * 64 + static_cast<std::size_t>(__builtin_ctzll(w))]);
     }
     bits[word] = 0;
   }
-  out += '\t';
+  *p++ = '\t';
   first = true;
   for (std::uint32_t option : assessment.ranked) {
-    if (!first) out += ',';
+    if (!first) *p++ = ',';
     first = false;
-    out += model.options[option].id;
-    out += ':';
-    append_number(assessment.options[option].score, out);
+    put(model.options[option].id);
+    *p++ = ':';
+    double score = assessment.options[option].score;
+    if (std::isfinite(score) && score == std::floor(score) && std::fabs(score) < 1e15) {
+      p = std::to_chars(p, p + 24, static_cast<long long>(score)).ptr;
+    } else {
+      std::string text;
+      append_number(score, text);
+      put(text.substr(0, 32));
+    }
   }
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 }  // namespace stimrank::engine

@@ -17,6 +17,12 @@ struct OptionOutcome {
   double score = 0;
 };
 
+struct OptionTally {
+  bool excluded = false, research = false, not_indicated = false, held_back = false;
+  bool indicated = false, all_unverified = true;
+  double combined = 0, penalties = 0, best_weight = -1e300;
+};
+
 struct Assessment {
   std::vector<Truth> truth;            // by plan rule; rules never visited are false
   std::vector<std::uint32_t> decided;  // rules visited and found true or unknown
@@ -26,7 +32,10 @@ struct Assessment {
   std::vector<std::uint32_t> visited;  // by plan rule: the epoch it was last visited in
   std::vector<std::uint32_t> touched;  // by option: the epoch it was last touched in
   std::vector<std::uint32_t> touched_list;
+  std::vector<OptionTally> tallies;       // by option, valid for touched options
   std::vector<std::uint64_t> fired_bits;  // by rule id order
+  std::vector<double> keys;               // ranking keys of the candidates
+  std::vector<std::uint32_t> order, sorted;
   std::uint32_t epoch = 0;
 };
 

@@ -229,7 +229,7 @@ class Pipeline {
   const JsonlOptions& options_;
   std::mutex mutex_;
   std::condition_variable work_ready_, chunk_done_, room_;
-  std::deque<std::unique_ptr<Chunk>> queue_;  // in input order, oldest first
+  std::deque<std::unique_ptr<Chunk>> queue_;   // in input order, oldest first
   std::vector<std::unique_ptr<Chunk>> spare_;  // written chunks, for reuse
   std::size_t taken_ = 0, popped_ = 0;         // chunks ever taken / written
   bool reading_done_ = false;

@@ -2,6 +2,7 @@
 #include "plan.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 namespace stimrank::rules {
@@ -83,6 +84,61 @@ Anchor anchor_of(const Plan& plan, const Model& model, std::uint32_t index) {
   }
 }
 
+// A leaf test on a top-level scalar, as a flat test; false if it is anything else.
+bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
+  const PlanNode* leaf = &node;
+  if (node.op == Op::Not) {
+    leaf = &plan.nodes[plan.kids[node.first]];
+    if (leaf->op != Op::BoolField) return false;
+  }
+  if (leaf->slot < 0 || leaf->in_entry || leaf->list_field) return false;
+  test.op = node.op;
+  test.slot = leaf->slot;
+  test.cmp = node.cmp;
+  test.all = node.all;
+  test.has_lo = node.has_lo;
+  test.has_hi = node.has_hi;
+  test.number = node.number;
+  test.number2 = node.number2;
+  test.mask = node.mask;
+  switch (node.op) {
+    case Op::Not:
+    case Op::BoolField:
+    case Op::NumCmp:
+    case Op::NumRange:
+    case Op::SetHas: return true;
+    case Op::SymEq: test.symbol = plan.symbols[node.first]; return true;
+    case Op::SymIn:
+      test.first = node.first;
+      test.count = node.count;
+      return true;
+    default: return false;
+  }
+}
+
+// The rule's tests other than its anchor (which holds when the rule is reached
+// through it; `has all` is kept, as only one of its labels was looked up).
+void make_flat(Plan& plan, std::uint32_t rule, const PlanNode* anchor) {
+  PlanRule& planned = plan.rules[rule];
+  const PlanNode& top = plan.nodes[static_cast<std::size_t>(planned.root)];
+  std::vector<const PlanNode*> conjuncts;
+  if (top.op == Op::And)
+    for (std::uint32_t k = 0; k < top.count; ++k)
+      conjuncts.push_back(&plan.nodes[plan.kids[top.first + k]]);
+  else
+    conjuncts.push_back(&top);
+  std::vector<FlatTest> tests;
+  for (const PlanNode* conjunct : conjuncts) {
+    if (conjunct == anchor && !(anchor->op == Op::SetHas && anchor->all)) continue;
+    FlatTest test;
+    if (!flat_test(plan, *conjunct, test)) return;  // not flat: evaluate_node as ever
+    tests.push_back(test);
+  }
+  planned.flat_first = static_cast<std::int32_t>(plan.flat.size());
+  planned.flat_count = static_cast<std::uint32_t>(tests.size());
+  plan.flat.insert(plan.flat.end(), tests.begin(), tests.end());
+}
+
 void index_rules(Plan& plan, const Model& model) {
   std::vector<int> slot_anchor(static_cast<std::size_t>(model.schema.scalar_slots), -1);
   for (std::size_t r = 0; r < plan.rules.size(); ++r) {
@@ -100,6 +156,7 @@ void index_rules(Plan& plan, const Model& model) {
       continue;
     }
     const PlanNode& node = *best.node;
+    make_flat(plan, rule, &node);
     const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
     int& which = slot_anchor[static_cast<std::size_t>(node.slot)];
     if (which < 0) {
@@ -166,8 +223,13 @@ void order_ids(Plan& plan, const Model& model) {
   };
   std::stable_sort(plan.rules_by_id.begin(), plan.rules_by_id.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return rule_id(a) < rule_id(b); });
-  for (std::size_t i = 0; i < plan.rules_by_id.size(); ++i)
+  for (std::size_t i = 0; i < plan.rules_by_id.size(); ++i) {
     plan.rules[plan.rules_by_id[i]].id_order = static_cast<std::uint32_t>(i);
+    plan.rule_ids_sorted.push_back(rule_id(plan.rules_by_id[i]));
+    plan.longest_rule_id = std::max(plan.longest_rule_id, plan.rule_ids_sorted.back().size());
+  }
+  for (const Option& option : model.options)
+    plan.longest_option_id = std::max(plan.longest_option_id, option.id.size());
   std::vector<std::size_t> order(model.options.size());
   for (std::size_t o = 0; o < order.size(); ++o) order[o] = o;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -204,9 +266,19 @@ Plan compile_plan(const Model& model) {
     planned.ranking_weight =
         rule.unverified ? planned.weight * model.policy.unverified_weight : planned.weight;
     planned.has_option = !rule.options.empty();
+    planned.options_first = static_cast<std::uint32_t>(plan.rule_options.size());
+    planned.option_count = static_cast<std::uint32_t>(rule.options.size());
+    for (double amount : {planned.ranking_weight, planned.penalty})
+      if (!(std::fabs(amount) < 0x1p40 && std::floor(amount * 1024) == amount * 1024))
+        plan.exact_weights = false;
     int index = static_cast<int>(plan.rules.size());
     plan.rules.push_back(planned);
-    for (int option : rule.options) plan.options[option].rules.push_back(index);
+    for (int option : rule.options) {
+      plan.options[option].rules.push_back(index);
+      plan.rule_options.push_back(static_cast<std::uint32_t>(option));
+      if (rule.kind == RuleKind::prerequisite)
+        plan.options[option].prerequisites.push_back(static_cast<std::uint32_t>(index));
+    }
   }
   // A code in concept c also belongs to every concept that includes c.
   std::vector<std::vector<int>> containers(model.concepts.size());
@@ -288,6 +360,40 @@ Truth entry_matches(const Plan& plan, const PlanNode& node, const Entry& entry) 
 }
 
 }  // namespace
+
+Truth evaluate_flat(const Plan& plan, const PlanRule& rule, const Facts& facts) {
+  Truth result = Truth::True;
+  const FlatTest* test = plan.flat.data() + rule.flat_first;
+  for (const FlatTest* end = test + rule.flat_count; test != end; ++test) {
+    const Scalar& s = facts.scalars[static_cast<std::size_t>(test->slot)];
+    if (!s.known) {
+      result = Truth::Unknown;
+      continue;
+    }
+    bool holds;
+    switch (test->op) {
+      case Op::BoolField: holds = s.number != 0; break;
+      case Op::Not: holds = s.number == 0; break;
+      case Op::NumCmp: holds = compare(s.number, test->cmp, test->number); break;
+      case Op::NumRange:
+        holds = (!test->has_lo || s.number >= test->number) &&
+                (!test->has_hi || s.number <= test->number2);
+        break;
+      case Op::SymEq: holds = (s.symbol == test->symbol) == (test->cmp == Cmp::Eq); break;
+      case Op::SymIn:
+        holds = false;
+        for (std::uint32_t i = 0; i < test->count && !holds; ++i)
+          holds = plan.symbols[test->first + i] == s.symbol;
+        break;
+      case Op::SetHas:
+        holds = test->all ? (s.bits & test->mask) == test->mask : (s.bits & test->mask) != 0;
+        break;
+      default: return evaluate_node(plan, static_cast<std::uint32_t>(rule.root), facts, nullptr);
+    }
+    if (!holds) return Truth::False;
+  }
+  return result;
+}
 
 Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, const Entry* entry) {
   const PlanNode& node = plan.nodes[index];

@@ -65,13 +65,32 @@ struct PlanRule {
   bool unverified = false;
   bool has_option = false;     // rules of no option never show up in a result
   std::uint32_t id_order = 0;  // position of the rule id in byte order
+  // Reached through its anchor (which then holds), a rule whose condition is a
+  // conjunction of simple tests on top-level fields runs as a flat list of the
+  // other tests: Plan::flat[flat_first, flat_first + flat_count). -1: not flat.
+  std::int32_t flat_first = -1;
+  std::uint32_t flat_count = 0;
+  std::uint32_t options_first = 0, option_count = 0;  // in Plan::rule_options
+};
+
+// One test of a flat conjunction, on a top-level scalar field.
+struct FlatTest {
+  Op op = Op::Const;  // BoolField, Not (of a bool field), NumCmp, NumRange, SymEq, SymIn, SetHas
+  Cmp cmp = Cmp::Eq;
+  bool all = false, has_lo = true, has_hi = true;
+  std::int32_t slot = -1;
+  std::int32_t symbol = -1;            // SymEq
+  std::uint32_t first = 0, count = 0;  // SymIn: symbols in Plan::symbols
+  double number = 0, number2 = 0;
+  std::uint64_t mask = 0;  // SetHas
 };
 
 struct PlanOption {
-  std::vector<int> rules;          // indices into Plan::rules, in declaration order
-  std::vector<int> explained;      // the same, in the order reasons are listed (by kind)
-  std::uint32_t id_order = 0;      // position of the option id in byte order
-  std::uint32_t family_order = 0;  // position of the family in byte order
+  std::vector<int> rules;                    // indices into Plan::rules, in declaration order
+  std::vector<int> explained;                // the same, in the order reasons are listed (by kind)
+  std::vector<std::uint32_t> prerequisites;  // its prerequisite rules
+  std::uint32_t id_order = 0;                // position of the option id in byte order
+  std::uint32_t family_order = 0;            // position of the family in byte order
 };
 
 // Rules reachable from one top-level field's value. A rule is filed under one
@@ -111,12 +130,22 @@ struct Plan {
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
   std::unordered_map<std::string, int> symbol_index;             // ident values
   RuleIndex index;
+  std::vector<FlatTest> flat;
+  std::vector<std::uint32_t> rule_options;  // options of each rule (PlanRule::options_first)
+  // Every ranking weight and penalty is a multiple of 1/1024 below 2^40, so sums
+  // are exact in any order.
+  bool exact_weights = true;
   std::vector<LabelIndex> labels;          // by schema field: enum label → index (Enum, EnumSet)
   std::vector<std::uint32_t> rules_by_id;  // plan rule indices in byte order of their ids
+  std::vector<std::string_view> rule_ids_sorted;  // the ids themselves, in that order
+  std::size_t longest_rule_id = 0, longest_option_id = 0;
 };
 
 Plan compile_plan(const rules::model::Model& model);
 
 Truth evaluate_node(const Plan& plan, std::uint32_t node, const Facts& facts, const Entry* entry);
+
+// A flat rule reached through its anchor: its remaining tests, Kleene-and'ed.
+Truth evaluate_flat(const Plan& plan, const PlanRule& rule, const Facts& facts);
 
 }  // namespace stimrank::engine
