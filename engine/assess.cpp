@@ -4,6 +4,7 @@
 #include "assess.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -95,6 +96,79 @@ OptionOutcome outcome_of(const Policy& policy, OptionTally tally) {
   return result;
 }
 
+// The ranking key of one candidate for one policy key, as an unsigned number
+// whose order is the key's order (scores: IEEE-754 bits with the sign folded).
+std::uint64_t key_bits(const Model& model, const Plan& plan, const Assessment& in,
+                       std::uint32_t option, RankKey key) {
+  switch (key) {
+    case RankKey::status:
+      return static_cast<std::uint64_t>(status_order(in.options[option].status));
+    case RankKey::score: {
+      double score = in.options[option].score;
+      if (score == 0) score = 0;  // -0 ranks as 0
+      auto bits = std::bit_cast<std::uint64_t>(score);
+      return bits >> 63 ? ~bits : bits | (std::uint64_t{1} << 63);
+    }
+    case RankKey::invasiveness:
+      return static_cast<std::uint64_t>(model.options[option].invasiveness);
+    case RankKey::family: return plan.options[option].family_order;
+    case RankKey::id: return plan.options[option].id_order;
+    case RankKey::declared: return option;
+  }
+  return 0;
+}
+
+int key_width(RankKey key) {
+  switch (key) {
+    case RankKey::status: return 3;
+    case RankKey::invasiveness: return 2;
+    case RankKey::score: return 64;
+    default: return 20;  // positions among the options (fewer than 2^20)
+  }
+}
+
+// Sorts the candidates by the policy's keys; the option id breaks remaining ties.
+// The keys are packed, most significant first, into one 128-bit number per
+// candidate (descending keys inverted), so each comparison is one compare.
+void rank(const Model& model, const Plan& plan, Assessment& out) {
+  const Policy& policy = model.policy;
+  int bits = 0;
+  bool has_id = false;
+  for (const auto& [key, descending] : policy.rank) {
+    bits += key_width(key);
+    has_id = has_id || key == RankKey::id;
+  }
+  if (!has_id) bits += key_width(RankKey::id);
+  if (bits <= 128 && model.options.size() < (std::size_t{1} << 20)) {
+    out.packed.clear();
+    for (std::uint32_t option : out.ranked) {
+      Packed packed = 0;
+      auto add = [&](RankKey key, bool descending) {
+        int width = key_width(key);
+        std::uint64_t value = key_bits(model, plan, out, option, key);
+        std::uint64_t mask = width == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << width) - 1;
+        if (descending) value = mask - value;
+        packed = (packed << width) | value;
+      };
+      for (const auto& [key, descending] : policy.rank) add(key, descending);
+      if (!has_id) add(RankKey::id, false);
+      out.packed.push_back({packed, option});
+    }
+    std::sort(out.packed.begin(), out.packed.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t c = 0; c < out.packed.size(); ++c) out.ranked[c] = out.packed[c].second;
+    return;
+  }
+  // Too many keys to pack: compare key by key.
+  std::sort(out.ranked.begin(), out.ranked.end(), [&](std::uint32_t a, std::uint32_t b) {
+    for (const auto& [key, descending] : policy.rank) {
+      std::uint64_t x = key_bits(model, plan, out, a, key), y = key_bits(model, plan, out, b, key);
+      if (x != y) return descending ? x > y : x < y;
+    }
+    return plan.options[a].id_order < plan.options[b].id_order;
+  });
+}
+
 }  // namespace
 
 void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment& out) {
@@ -179,39 +253,7 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
       out.ranked.push_back(option);
   }
 
-  // Rank by the policy's keys, computed once per candidate (negated when
-  // descending); the id always breaks remaining ties.
-  const std::size_t key_count = policy.rank.size() + 1;
-  out.keys.resize(out.ranked.size() * key_count);
-  for (std::size_t c = 0; c < out.ranked.size(); ++c) {
-    std::uint32_t o = out.ranked[c];
-    double* key = out.keys.data() + c * key_count;
-    for (std::size_t k = 0; k < policy.rank.size(); ++k) {
-      double value = 0;
-      switch (policy.rank[k].first) {
-        case RankKey::status: value = status_order(out.options[o].status); break;
-        case RankKey::score: value = out.options[o].score; break;
-        case RankKey::invasiveness: value = static_cast<int>(model.options[o].invasiveness); break;
-        case RankKey::family: value = plan.options[o].family_order; break;
-        case RankKey::id: value = plan.options[o].id_order; break;
-        case RankKey::declared: value = o; break;
-      }
-      key[k] = policy.rank[k].second ? -value : value;
-    }
-    key[policy.rank.size()] = plan.options[o].id_order;
-  }
-  out.order.resize(out.ranked.size());
-  for (std::size_t c = 0; c < out.order.size(); ++c) out.order[c] = static_cast<std::uint32_t>(c);
-  std::sort(out.order.begin(), out.order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const double* x = out.keys.data() + a * key_count;
-    const double* y = out.keys.data() + b * key_count;
-    for (std::size_t k = 0; k < key_count; ++k)
-      if (x[k] != y[k]) return x[k] < y[k];
-    return false;
-  });
-  out.sorted.resize(out.order.size());
-  for (std::size_t c = 0; c < out.order.size(); ++c) out.sorted[c] = out.ranked[out.order[c]];
-  out.ranked.swap(out.sorted);
+  rank(model, plan, out);
 }
 
 void append_number(double value, std::string& out) {
@@ -224,8 +266,8 @@ void append_number(double value, std::string& out) {
   out += nlohmann::json(value).dump();
 }
 
-void append_tsv(const Model& model, const Plan& plan, const Facts& facts, Assessment& assessment,
-                std::string& out) {
+void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
+                Assessment& assessment, std::string& out) {
   // Fired rules in byte order of their ids: a bitset over the id order.
   std::uint64_t* bits = assessment.fired_bits.data();
   std::size_t fired = 0;
@@ -251,7 +293,10 @@ void append_tsv(const Model& model, const Plan& plan, const Facts& facts, Assess
     for (std::uint64_t w = bits[word]; w; w &= w - 1) {
       if (!first) *p++ = ',';
       first = false;
-      put(plan.rule_ids_sorted[word * 64 + static_cast<std::size_t>(__builtin_ctzll(w))]);
+      std::size_t position = word * 64 + static_cast<std::size_t>(__builtin_ctzll(w));
+      put(std::string_view(plan.id_text)
+              .substr(plan.rule_id_at[position],
+                      plan.rule_id_at[position + 1] - plan.rule_id_at[position]));
     }
     bits[word] = 0;
   }
@@ -260,8 +305,9 @@ void append_tsv(const Model& model, const Plan& plan, const Facts& facts, Assess
   for (std::uint32_t option : assessment.ranked) {
     if (!first) *p++ = ',';
     first = false;
-    put(model.options[option].id);
-    *p++ = ':';
+    put(std::string_view(plan.id_text)
+            .substr(plan.option_id_at[option],
+                    plan.option_id_at[option + 1] - plan.option_id_at[option]));
     double score = assessment.options[option].score;
     if (std::isfinite(score) && score == std::floor(score) && std::fabs(score) < 1e15) {
       p = std::to_chars(p, p + 24, static_cast<long long>(score)).ptr;

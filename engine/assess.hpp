@@ -17,6 +17,8 @@ struct OptionOutcome {
   double score = 0;
 };
 
+__extension__ typedef unsigned __int128 Packed;  // GCC and Clang; ranking keys
+
 struct OptionTally {
   bool excluded = false, research = false, not_indicated = false, held_back = false;
   bool indicated = false, all_unverified = true;
@@ -34,8 +36,7 @@ struct Assessment {
   std::vector<std::uint32_t> touched_list;
   std::vector<OptionTally> tallies;       // by option, valid for touched options
   std::vector<std::uint64_t> fired_bits;  // by rule id order
-  std::vector<double> keys;               // ranking keys of the candidates
-  std::vector<std::uint32_t> order, sorted;
+  std::vector<std::pair<Packed, std::uint32_t>> packed;  // ranking keys
   std::uint32_t epoch = 0;
 };
 

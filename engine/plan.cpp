@@ -225,11 +225,17 @@ void order_ids(Plan& plan, const Model& model) {
                    [&](std::uint32_t a, std::uint32_t b) { return rule_id(a) < rule_id(b); });
   for (std::size_t i = 0; i < plan.rules_by_id.size(); ++i) {
     plan.rules[plan.rules_by_id[i]].id_order = static_cast<std::uint32_t>(i);
-    plan.rule_ids_sorted.push_back(rule_id(plan.rules_by_id[i]));
-    plan.longest_rule_id = std::max(plan.longest_rule_id, plan.rule_ids_sorted.back().size());
+    plan.rule_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
+    plan.id_text += rule_id(plan.rules_by_id[i]);
+    plan.longest_rule_id = std::max(plan.longest_rule_id, rule_id(plan.rules_by_id[i]).size());
   }
-  for (const Option& option : model.options)
+  for (const Option& option : model.options) {
+    plan.option_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
+    plan.id_text += option.id + ":";
     plan.longest_option_id = std::max(plan.longest_option_id, option.id.size());
+  }
+  plan.option_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
+  plan.rule_id_at.push_back(plan.option_id_at.front());
   std::vector<std::size_t> order(model.options.size());
   for (std::size_t o = 0; o < order.size(); ++o) order[o] = o;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {

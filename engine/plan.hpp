@@ -137,7 +137,11 @@ struct Plan {
   bool exact_weights = true;
   std::vector<LabelIndex> labels;          // by schema field: enum label → index (Enum, EnumSet)
   std::vector<std::uint32_t> rules_by_id;  // plan rule indices in byte order of their ids
-  std::vector<std::string_view> rule_ids_sorted;  // the ids themselves, in that order
+  // Ids for the TSV line, packed together so writing them stays in cache: rule
+  // ids in byte order, and each option's id followed by ':'.
+  std::string id_text;
+  std::vector<std::uint32_t> rule_id_at;    // by id order: offset in id_text (+1 entry)
+  std::vector<std::uint32_t> option_id_at;  // by option: offset in id_text (+1 entry)
   std::size_t longest_rule_id = 0, longest_option_id = 0;
 };
 
