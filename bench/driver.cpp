@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   // free, so a slower core does not hold the others up. Each thread writes its
   // chunks to a file of its own from one reused buffer (as the harness's peers
   // write in blocks); the result file is put together in order after the clock stops.
-  constexpr std::size_t kChunk = 2048;
+  // Chunks of 64 to 2048 profiles: enough of them to share out, big enough to write.
+  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 64, 64, 2048);
   threads =
       static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
   const std::size_t chunks = (lines.size() + kChunk - 1) / kChunk;
