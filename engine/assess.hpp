@@ -34,8 +34,8 @@ struct Assessment {
   std::vector<std::uint32_t> visited;  // by plan rule: the epoch it was last visited in
   std::vector<std::uint32_t> touched;  // by option: the epoch it was last touched in
   std::vector<std::uint32_t> touched_list;
-  std::vector<OptionTally> tallies;       // by option, valid for touched options
-  std::vector<std::uint64_t> fired_bits;  // by rule id order
+  std::vector<OptionTally> tallies;                      // by option, valid for touched options
+  std::vector<std::uint64_t> fired_bits;                 // by rule id order
   std::vector<std::pair<Packed, std::uint32_t>> packed;  // ranking keys
   std::uint32_t epoch = 0;
 };

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "assess.hpp"
+#include "json_text.hpp"
 #include "profile.hpp"
 
 namespace stimrank::engine {
@@ -92,10 +93,71 @@ Reason make_reason(const Model& model, const Rule& rule, const char* kind) {
   return reason;
 }
 
-struct Work {
-  OptionResult out;
-  int option = 0;
+// One reason, by reference to its rule; strings are made only on output.
+struct ReasonRef {
+  int rule = -1;              // model rule
+  bool missing_data = false;  // unknown whether it applies: `missing` holds the fields
+  std::optional<bool> met;    // prerequisites
+  std::vector<std::string> missing;
 };
+
+struct Work {
+  int option = 0;
+  Status status = Status::not_indicated;
+  std::optional<int> rank;
+  double score = 0;
+  std::string summary;
+  std::vector<int> evidence;  // model rules (graded indications that held)
+  std::vector<ReasonRef> reasons;
+  std::vector<std::string> missing;
+};
+
+const char* reason_kind(RuleKind kind) {
+  return to_string(kind);
+}
+
+Reason reason_of(const Model& model, const ReasonRef& ref) {
+  const Rule& rule = model.rules[static_cast<std::size_t>(ref.rule)];
+  if (!ref.missing_data) {
+    Reason reason = make_reason(model, rule, reason_kind(rule.kind));
+    reason.met = ref.met;
+    return reason;
+  }
+  Reason reason = make_reason(model, rule, "missing_data");
+  reason.text = std::string("unknown whether this ") +
+                (rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies") + " (" +
+                to_string(rule.kind) + "): " + rule.because;
+  reason.missing = ref.missing;
+  return reason;
+}
+
+Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
+  const Rule& rule = model.rules[static_cast<std::size_t>(rule_index)];
+  Evidence evidence;
+  evidence.rule = rule.id;
+  const Scheme& scheme = model.schemes[static_cast<std::size_t>(rule.grade->scheme)];
+  evidence.scheme = scheme.id;
+  evidence.scheme_title = scheme.title;
+  for (const auto& [dim, label] : rule.grade->values) {
+    const auto& d = scheme.dimensions[static_cast<std::size_t>(dim)];
+    evidence.grade.push_back({d.name, d.labels[static_cast<std::size_t>(label)]});
+  }
+  evidence.weight =
+      plan.rules[plan.plan_rule_of[static_cast<std::size_t>(rule_index)]].ranking_weight;
+  evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
+  if (rule.source >= 0) {
+    const Source& source = model.sources[static_cast<std::size_t>(rule.source)];
+    evidence.source = source.id;
+    evidence.doi = source.doi;
+  }
+  evidence.tags = rule.tags;
+  evidence.unverified = rule.unverified;
+  return evidence;
+}
+
+// The explanation of every option, ranked first, by reference to rules and options.
+std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
+                          const std::vector<Truth>& truth);
 
 }  // namespace
 
@@ -113,18 +175,119 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   result.ruleset_version = model.version;
   result.ruleset_digest = model.digest;
   result.warnings = facts.warnings;
-
-  const Policy& policy = model.policy;
-  std::vector<Work> work(model.options.size());
-  for (std::size_t o = 0; o < model.options.size(); ++o) {
-    const Option& option = model.options[o];
-    Work& w = work[o];
-    w.option = static_cast<int>(o);
-    OptionResult& out = w.out;
+  std::vector<Work> work = explain(model, plan, facts, truth);
+  result.options.reserve(work.size());
+  for (Work& w : work) {
+    const Option& option = model.options[static_cast<std::size_t>(w.option)];
+    OptionResult& out = result.options.emplace_back();
     out.option = option.id;
     out.title = option.title;
     out.family = option.family;
     out.invasiveness = to_string(option.invasiveness);
+    out.status = w.status;
+    out.rank = w.rank;
+    out.score = w.score;
+    out.summary = std::move(w.summary);
+    for (int rule : w.evidence) out.evidence.push_back(evidence_of(model, plan, rule));
+    for (const ReasonRef& ref : w.reasons) out.reasons.push_back(reason_of(model, ref));
+    out.missing = std::move(w.missing);
+  }
+  return result;
+}
+
+void append_result_json(const Model& model, const Plan& plan, const Facts& facts,
+                        const std::vector<Truth>& truth, std::string& out) {
+  std::vector<Work> work = explain(model, plan, facts, truth);
+  const JsonFragments& text = plan.json;
+  out += "{\"profile\":";
+  detail::append_json_string(facts.id, out);
+  out += text.ruleset;
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    const Work& w = work[i];
+    if (i) out += ',';
+    out += text.option_head[static_cast<std::size_t>(w.option)];
+    out += ",\"status\":\"";
+    out += to_string(w.status);
+    out += "\",\"rank\":";
+    if (w.rank) {
+      out += std::to_string(*w.rank);
+      out += ",\"score\":";
+      detail::append_json_number(w.score, out);
+    } else {
+      out += "null,\"score\":null";
+    }
+    detail::append_json_field(out, ",\"summary\":", w.summary);
+    out += ",\"evidence\":[";
+    for (std::size_t k = 0; k < w.evidence.size(); ++k) {
+      if (k) out += ',';
+      out += text.evidence[static_cast<std::size_t>(w.evidence[k])];
+    }
+    out += "],\"reasons\":[";
+    for (std::size_t k = 0; k < w.reasons.size(); ++k) {
+      if (k) out += ',';
+      const ReasonRef& ref = w.reasons[k];
+      if (ref.missing_data)
+        detail::append_reason_json(reason_of(model, ref), out);
+      else if (ref.met == std::optional<bool>(false))
+        out += text.reason_unmet[static_cast<std::size_t>(ref.rule)];
+      else
+        out += text.reason[static_cast<std::size_t>(ref.rule)];
+    }
+    out += "],\"missing\":";
+    detail::append_json_strings(w.missing, out);
+    out += '}';
+  }
+  out += "],\"warnings\":";
+  detail::append_json_strings(facts.warnings, out);
+  out += '}';
+}
+
+JsonFragments json_fragments(const Model& model, const Plan& plan) {
+  JsonFragments text;
+  text.ruleset = ",\"ruleset\":{";
+  detail::append_json_field(text.ruleset, "\"name\":", model.name);
+  detail::append_json_field(text.ruleset, ",\"version\":", model.version);
+  detail::append_json_field(text.ruleset, ",\"digest\":", model.digest);
+  text.ruleset += "},\"options\":[";
+  for (const Option& option : model.options) {
+    std::string head;
+    detail::append_json_field(head, "{\"option\":", option.id);
+    detail::append_json_field(head, ",\"title\":", option.title);
+    detail::append_json_field(head, ",\"family\":", option.family);
+    detail::append_json_field(head, ",\"invasiveness\":", to_string(option.invasiveness));
+    text.option_head.push_back(std::move(head));
+  }
+  text.reason.resize(model.rules.size());
+  text.reason_unmet.resize(model.rules.size());
+  text.evidence.resize(model.rules.size());
+  for (std::size_t r = 0; r < model.rules.size(); ++r) {
+    const Rule& rule = model.rules[r];
+    ReasonRef ref;
+    ref.rule = static_cast<int>(r);
+    if (rule.kind == RuleKind::prerequisite) {
+      ref.met = true;
+      detail::append_reason_json(reason_of(model, ref), text.reason[r]);
+      ref.met = false;
+      detail::append_reason_json(reason_of(model, ref), text.reason_unmet[r]);
+    } else {
+      detail::append_reason_json(reason_of(model, ref), text.reason[r]);
+    }
+    if (rule.grade && plan.plan_rule_of[r] < plan.rules.size())
+      detail::append_evidence_json(evidence_of(model, plan, static_cast<int>(r)), text.evidence[r]);
+  }
+  return text;
+}
+
+namespace {
+
+std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
+                          const std::vector<Truth>& truth) {
+  const Policy& policy = model.policy;
+  std::vector<Work> work(model.options.size());
+  for (std::size_t o = 0; o < model.options.size(); ++o) {
+    Work& w = work[o];
+    w.option = static_cast<int>(o);
+    Work& out = w;
 
     const std::vector<int>& order = plan.options[o].explained;
     bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
@@ -137,7 +300,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     struct Unknown {
       RuleKind kind;
       std::set<std::string> paths;
-      std::optional<Reason> reason;  // for rules that hold a ranked option back
+      std::optional<ReasonRef> reason;  // for rules that hold a ranked option back
     };
     std::vector<Unknown> unknowns;
     for (int r : order) {
@@ -154,12 +317,10 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
             rule.kind == RuleKind::research_only || rule.kind == RuleKind::not_indicated ||
             rule.kind == RuleKind::prerequisite || rule.kind == RuleKind::relative_contraindication;
         if (blocking) {
-          Reason reason = make_reason(model, rule, "missing_data");
-          reason.text = std::string("unknown whether this ") +
-                        (rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies") +
-                        " (" + to_string(rule.kind) + "): " + rule.because;
+          ReasonRef reason;
+          reason.rule = planned.model_rule;
+          reason.missing_data = true;
           reason.missing.assign(paths.begin(), paths.end());
-          if (rule.kind == RuleKind::prerequisite) reason.met = std::nullopt;
           unknown.reason = std::move(reason);
           if (rule.kind != RuleKind::relative_contraindication) {
             held_back = true;
@@ -174,19 +335,19 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
           if (!fired) break;
           excluded = true;
           if (first_blocker.empty()) first_blocker = rule.because;
-          out.reasons.push_back(make_reason(model, rule, "absolute_contraindication"));
+          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::research_only:
           if (!fired) break;
           research = true;
           if (first_blocker.empty()) first_blocker = rule.because;
-          out.reasons.push_back(make_reason(model, rule, "research_only"));
+          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::not_indicated:
           if (!fired) break;
           not_indicated_rule = true;
           if (first_blocker.empty()) first_blocker = rule.because;
-          out.reasons.push_back(make_reason(model, rule, "not_indicated"));
+          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::indication: {
           if (!fired) break;
@@ -200,26 +361,8 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
             if (rule.grade) first_indication += " — " + grade_text(model.schemes, *rule.grade);
             if (rule.unverified) first_indication += " (unverified)";
           }
-          out.reasons.push_back(make_reason(model, rule, "indication"));
-          if (rule.grade) {
-            Evidence evidence;
-            evidence.rule = rule.id;
-            const Scheme& scheme = model.schemes[static_cast<std::size_t>(rule.grade->scheme)];
-            evidence.scheme = scheme.id;
-            evidence.scheme_title = scheme.title;
-            for (const auto& [dim, label] : rule.grade->values) {
-              const auto& d = scheme.dimensions[static_cast<std::size_t>(dim)];
-              evidence.grade.push_back({d.name, d.labels[static_cast<std::size_t>(label)]});
-            }
-            evidence.weight = weight;
-            evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
-            const Reason& reason = out.reasons.back();
-            evidence.source = reason.source;
-            evidence.doi = reason.doi;
-            evidence.tags = rule.tags;
-            evidence.unverified = rule.unverified;
-            out.evidence.push_back(std::move(evidence));
-          }
+          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+          if (rule.grade) out.evidence.push_back(planned.model_rule);
           break;
         }
         case RuleKind::relative_contraindication:
@@ -227,11 +370,10 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
           penalties += planned.penalty;
           held_back = true;
           if (first_holdback.empty()) first_holdback = rule.because;
-          out.reasons.push_back(make_reason(model, rule, "relative_contraindication"));
+          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::prerequisite: {
-          Reason reason = make_reason(model, rule, "prerequisite");
-          reason.met = fired;
+          ReasonRef reason{planned.model_rule, false, fired, {}};
           if (!fired) {
             held_back = true;
             if (first_holdback.empty()) first_holdback = "prerequisite not met: " + rule.because;
@@ -240,7 +382,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
           break;
         }
         case RuleKind::caution:
-          if (fired) out.reasons.push_back(make_reason(model, rule, "caution"));
+          if (fired) out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
       }
     }
@@ -303,20 +445,22 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   // Rank the candidates by the policy's keys; the id always breaks remaining ties.
   std::vector<Work*> ranked, rest;
   for (Work& w : work)
-    (w.out.status == Status::recommended || w.out.status == Status::consider ? ranked : rest)
-        .push_back(&w);
+    (w.status == Status::recommended || w.status == Status::consider ? ranked : rest).push_back(&w);
   auto compare_key = [&](const Work& a, const Work& b, RankKey key) -> int {
     auto three_way = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
     switch (key) {
-      case RankKey::status:
-        return three_way(status_order(a.out.status), status_order(b.out.status));
-      case RankKey::score: return three_way(a.out.score, b.out.score);
+      case RankKey::status: return three_way(status_order(a.status), status_order(b.status));
+      case RankKey::score: return three_way(a.score, b.score);
       case RankKey::invasiveness:
         return three_way(
             static_cast<int>(model.options[static_cast<std::size_t>(a.option)].invasiveness),
             static_cast<int>(model.options[static_cast<std::size_t>(b.option)].invasiveness));
-      case RankKey::family: return three_way(a.out.family, b.out.family);
-      case RankKey::id: return three_way(a.out.option, b.out.option);
+      case RankKey::family:
+        return three_way(model.options[static_cast<std::size_t>(a.option)].family,
+                         model.options[static_cast<std::size_t>(b.option)].family);
+      case RankKey::id:
+        return three_way(model.options[static_cast<std::size_t>(a.option)].id,
+                         model.options[static_cast<std::size_t>(b.option)].id);
       case RankKey::declared: return three_way(a.option, b.option);
     }
     return 0;
@@ -326,20 +470,24 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
       int c = compare_key(*a, *b, key);
       if (c != 0) return descending ? c > 0 : c < 0;
     }
-    return a->out.option < b->out.option;
+    return model.options[static_cast<std::size_t>(a->option)].id <
+           model.options[static_cast<std::size_t>(b->option)].id;
   });
   std::stable_sort(rest.begin(), rest.end(), [&](const Work* a, const Work* b) {
-    int c = status_order(a->out.status) - status_order(b->out.status);
+    int c = status_order(a->status) - status_order(b->status);
     return c != 0 ? c < 0 : a->option < b->option;
   });
-  result.options.reserve(work.size());
+  std::vector<Work> ordered;
+  ordered.reserve(work.size());
   int rank = 0;
   for (Work* w : ranked) {
-    w->out.rank = ++rank;
-    result.options.push_back(std::move(w->out));
+    w->rank = ++rank;
+    ordered.push_back(std::move(*w));
   }
-  for (Work* w : rest) result.options.push_back(std::move(w->out));
-  return result;
+  for (Work* w : rest) ordered.push_back(std::move(*w));
+  return ordered;
 }
+
+}  // namespace
 
 }  // namespace stimrank::engine

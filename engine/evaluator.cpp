@@ -32,9 +32,8 @@ bool Evaluator::append(std::string_view profile_json, OutputFormat format, std::
     if (format == OutputFormat::tsv) {
       engine::append_tsv(impl.model, impl.plan, state_->facts, state_->assessment, out);
     } else {
-      Result result =
-          engine::evaluate_facts(impl.model, impl.plan, state_->facts, state_->assessment.truth);
-      result.append_json(out);
+      engine::append_result_json(impl.model, impl.plan, state_->facts, state_->assessment.truth,
+                                 out);
     }
     return true;
   } catch (std::exception const& e) {

@@ -18,8 +18,8 @@ namespace stimrank {
 namespace {
 
 constexpr std::size_t kBlockBytes = 1u << 20;  // read size
-constexpr std::size_t kChunkLines = 256;       // unit of work
-constexpr std::size_t kMaxPending = 64;        // chunks read but not yet written
+constexpr std::size_t kChunkLines = 64;        // unit of work
+constexpr std::size_t kMaxPending = 32;        // chunks read but not yet written
 
 struct Line {
   std::string_view text;

@@ -278,6 +278,7 @@ Plan compile_plan(const Model& model) {
       if (!(std::fabs(amount) < 0x1p40 && std::floor(amount * 1024) == amount * 1024))
         plan.exact_weights = false;
     int index = static_cast<int>(plan.rules.size());
+    plan.plan_rule_of.push_back(plan.rules.size());
     plan.rules.push_back(planned);
     for (int option : rule.options) {
       plan.options[option].rules.push_back(index);

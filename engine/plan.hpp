@@ -119,11 +119,23 @@ struct StringHash {
 };
 using LabelIndex = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
 
+// Pre-rendered pieces of the result JSON (by model rule and option), so that a
+// batch's results are mostly copies of finished text. Built with the same writers
+// as Result::to_json, so the two cannot drift apart.
+struct JsonFragments {
+  std::string ruleset;                   // ,"ruleset":{…},"options":[
+  std::vector<std::string> option_head;  // {"option":…,"invasiveness":…
+  std::vector<std::string> reason;  // the reason a rule gives when it holds (prerequisite: met)
+  std::vector<std::string> reason_unmet;  // prerequisites: the reason when not met
+  std::vector<std::string> evidence;      // graded indications: their evidence object
+};
+
 struct Plan {
   std::vector<PlanNode> nodes;
   std::vector<std::uint32_t> kids;
   std::vector<std::int32_t> symbols;
   std::vector<PlanRule> rules;
+  std::vector<std::size_t> plan_rule_of;  // by model rule
   std::vector<PlanOption> options;
   std::size_t concept_words = 0;
   // Profile loading (outside the hot path): code → concepts it belongs to.
@@ -143,6 +155,7 @@ struct Plan {
   std::vector<std::uint32_t> rule_id_at;    // by id order: offset in id_text (+1 entry)
   std::vector<std::uint32_t> option_id_at;  // by option: offset in id_text (+1 entry)
   std::size_t longest_rule_id = 0, longest_option_id = 0;
+  JsonFragments json;  // filled by json_fragments() once the plan is built
 };
 
 Plan compile_plan(const rules::model::Model& model);

@@ -24,6 +24,11 @@ bool load_profile_any(const rules::model::Model& model, const Plan& plan, std::s
 // The explained result: statuses, scores, ranking and reasons, from assessed rules.
 Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts,
                       const std::vector<Truth>& truth);
+// The same explanation written straight out as the result JSON (Result::to_json's
+// bytes, without building the Result).
+void append_result_json(const rules::model::Model& model, const Plan& plan, const Facts& facts,
+                        const std::vector<Truth>& truth, std::string& out);
+JsonFragments json_fragments(const rules::model::Model& model, const Plan& plan);
 // Assesses and explains in one go (tools that evaluate one profile now and then).
 Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts);
 

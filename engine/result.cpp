@@ -8,6 +8,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "json_text.hpp"
+
 namespace stimrank {
 
 using ordered_json = nlohmann::ordered_json;
@@ -229,6 +231,27 @@ void append_reason(const Reason& r, std::string& out) {
 }
 
 }  // namespace
+
+namespace detail {
+void append_json_string(std::string_view text, std::string& out) {
+  append_string(text, out);
+}
+void append_json_field(std::string& out, std::string_view prefix, std::string_view text) {
+  append_field(out, prefix, text);
+}
+void append_json_strings(const std::vector<std::string>& list, std::string& out) {
+  append_strings(list, out);
+}
+void append_json_number(double value, std::string& out) {
+  append_number_value(value, out);
+}
+void append_reason_json(const Reason& reason, std::string& out) {
+  append_reason(reason, out);
+}
+void append_evidence_json(const Evidence& evidence, std::string& out) {
+  append_evidence(evidence, out);
+}
+}  // namespace detail
 
 void Result::append_json(std::string& out) const {
   append_field(out, "{\"profile\":", profile);
