@@ -447,6 +447,14 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
         message.pop_back();
       errors.push_back(
           {"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + valid_utf8(message)});
+    } catch (json::exception const& e) {
+      // A number beyond a double (1e400) is out of range, not a syntax error.
+      std::string message = e.what();
+      auto end = message.find("] ");
+      message = end == std::string::npos ? message : message.substr(end + 2);
+      for (char& c : message)
+        if (c == '\'') c = '`';
+      errors.push_back({"", "invalid JSON: " + valid_utf8(message)});
     }
     return false;
   }

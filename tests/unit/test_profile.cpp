@@ -105,3 +105,11 @@ TEST_CASE("error messages stay valid UTF-8 whatever the input", "[profile]") {
     }
   }
 }
+
+TEST_CASE("a number beyond a double is reported, not thrown", "[profile]") {
+  auto rules = testing::compile_ok("");
+  stimrank::Evaluation evaluation = rules->evaluate_json(R"({"id": "p", "age": 1e400})");
+  REQUIRE_FALSE(evaluation.ok());
+  REQUIRE(evaluation.errors.size() == 1);
+  CHECK(evaluation.errors[0].message == "invalid JSON: number overflow parsing `1e400`");
+}

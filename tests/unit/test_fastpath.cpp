@@ -1,0 +1,290 @@
+// The fast paths must give exactly what the plain evaluation gives: the simdjson
+// reader what the validating loader reads, the rule index and flat conjunctions
+// what evaluating every rule gives, the lean ranking and the direct JSON writer
+// what the explained Result says, and the JSON Lines pipeline what one profile at
+// a time gives, in order.
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "assess.hpp"
+#include "helpers.hpp"
+#include "profile.hpp"
+
+namespace {
+
+using stimrank::engine::Truth;
+
+// The reference: the validating loader, every rule evaluated, the explained Result.
+stimrank::Result reference_result(const stimrank::RuleSet& rules, const std::string& profile,
+                                  std::vector<Truth>* truth_out = nullptr) {
+  const auto& impl = rules.impl();
+  stimrank::engine::Facts facts;
+  std::vector<stimrank::ProfileError> errors;
+  REQUIRE(
+      stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits, facts, errors));
+  std::vector<Truth> truth(impl.plan.rules.size());
+  for (std::size_t r = 0; r < truth.size(); ++r)
+    truth[r] = stimrank::engine::evaluate_node(
+        impl.plan, static_cast<std::uint32_t>(impl.plan.rules[r].root), facts, nullptr);
+  if (truth_out) *truth_out = truth;
+  return stimrank::engine::evaluate_facts(impl.model, impl.plan, facts, truth);
+}
+
+int fast_reads = 0;  // profiles the fast reader took
+
+// Every fast path against the reference, for one profile.
+void check_same(const std::shared_ptr<const stimrank::RuleSet>& rules, const std::string& profile) {
+  INFO("profile: " << profile);
+  const auto& impl = rules->impl();
+  std::vector<Truth> truth;
+  stimrank::Result expected = reference_result(*rules, profile, &truth);
+
+  // A profile with warnings (an unknown code, say) is left to the validating loader.
+  stimrank::engine::Facts facts;
+  std::vector<stimrank::ProfileError> load_errors;
+  if (stimrank::engine::fast_load_profile(impl.model, impl.plan, profile, impl.limits, facts))
+    ++fast_reads;
+  else
+    REQUIRE(stimrank::engine::load_profile_any(impl.model, impl.plan, profile, impl.limits, facts,
+                                               load_errors));
+  stimrank::engine::Assessment assessment;
+  stimrank::engine::assess(impl.model, impl.plan, facts, assessment);
+  for (std::size_t r = 0; r < truth.size(); ++r) {
+    INFO("rule " << impl.model.rules[r].id);
+    CHECK(assessment.truth[r] == truth[r]);
+  }
+  std::map<std::string, stimrank::Status> statuses;
+  for (const auto& option : expected.options) statuses[option.option] = option.status;
+  for (std::size_t o = 0; o < impl.model.options.size(); ++o)
+    CHECK(assessment.options[o].status == statuses[impl.model.options[o].id]);
+
+  stimrank::Evaluation evaluation = rules->evaluate_json(profile);
+  REQUIRE(evaluation.ok());
+  CHECK(evaluation.result->to_json() == expected.to_json());
+
+  stimrank::Evaluator evaluator(rules);
+  std::string json, tsv;
+  std::vector<stimrank::ProfileError> errors;
+  REQUIRE(evaluator.append(profile, stimrank::OutputFormat::json, json, errors));
+  REQUIRE(evaluator.append(profile, stimrank::OutputFormat::tsv, tsv, errors));
+  CHECK(json == expected.to_json());
+  CHECK(tsv == expected.to_tsv());
+}
+
+std::vector<std::string> knowledge_profiles() {
+  std::vector<std::string> out;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
+    out.push_back(testing::read_file(entry.path()));
+  for (const auto& c : nlohmann::json::parse(
+           testing::read_file(std::string(STIMRANK_KNOWLEDGE_DIR) + "/tests/vignettes.json")))
+    out.push_back(c["profile"].dump());
+  return out;
+}
+
+// A rule set with every kind of anchor (flags, enums, `in`, enum sets any/all),
+// negations, numbers, codes, prerequisites and cautions; sum of weights.
+const char* kAnchorRules = R"(ruleset "anchors" version "1";
+source s1 "Source one" doi "10.1/one";
+facts {
+  age: int 0..130;
+  nrs: number 0..10;
+  flag: bool;
+  other: bool;
+  sex: enum {female, male, other};
+  region: enum {a, b, c, d, e};
+  devices: set of enum {pacemaker, implant, pump, stimulator};
+  conditions: codes {icd10cm, local};
+}
+concept c1 "Condition one" { icd10cm "G90.5"; }
+concept c2 "Condition two" { local two_alias; }
+policy { combine sum; recommend_min_weight 3; unverified_evidence consider; unverified_weight 0.5;
+  rank by status, score desc, invasiveness, id; }
+option o1 "One" { invasiveness invasive;
+  indication r1 when flag == true and age >= 40 weight 4 source s1 because "r1";
+  indication r2 when region == a and devices has any {pacemaker, pump} weight 2 source s1 because "r2";
+  absolute_contraindication r3 when devices has all {implant, pump} source s1 because "r3";
+  relative_contraindication r4 when other == true penalty 1 source s1 because "r4";
+  prerequisite r5 when nrs >= 4 source s1 because "r5";
+}
+option o2 "Two" { invasiveness noninvasive;
+  indication r6 when region in {b, c} and flag == false weight 3 source s1 because "r6";
+  indication r7 when sex == female and not (other == true) weight 2 source s1 tag "EXTRAP" because "r7";
+  caution r8 when devices has any {stimulator} source s1 because "r8";
+  not_indicated r9 when region == e and age < 18 source s1 because "r9";
+}
+option o3 "Three" { invasiveness minimally_invasive;
+  indication r10 when conditions has c1 weight 5 source s1 because "r10";
+  indication r11 when age > 60 or flag == true weight 1 source s1 because "r11";
+  research_only r12 when sex == other source s1 because "r12";
+  indication r13 when region != d and devices has any {implant} weight 3 source s1 because "r13";
+}
+option o4 "Four" { invasiveness invasive;
+  indication r14 when flag == true and region == a weight 2 source s1 because "r14";
+  indication r15 when conditions has c2 and nrs > 5 weight 3 source s1 because "r15";
+}
+)";
+
+std::shared_ptr<const stimrank::RuleSet> anchor_rules() {
+  stimrank::LoadResult loaded = stimrank::compile_rules({{"anchors.rules", kAnchorRules}});
+  INFO(stimrank::format_all(loaded.diagnostics));
+  REQUIRE(loaded.ok());
+  return loaded.ruleset;
+}
+
+// A random profile for the anchor rules; each field is absent (unknown) now and then.
+std::string random_profile(std::mt19937& random, int id) {
+  auto chance = [&](int percent) { return static_cast<int>(random() % 100) < percent; };
+  auto pick = [&](std::vector<std::string> values) { return values[random() % values.size()]; };
+  nlohmann::json p;
+  p["id"] = "p" + std::to_string(id);
+  if (!chance(15)) p["age"] = static_cast<int>(random() % 100);
+  if (!chance(15)) p["nrs"] = static_cast<int>(random() % 11);
+  if (!chance(15)) p["flag"] = chance(50);
+  if (!chance(15)) p["other"] = chance(30);
+  if (!chance(15)) p["sex"] = pick({"female", "male", "other"});
+  if (!chance(15)) p["region"] = pick({"a", "b", "c", "d", "e"});
+  if (!chance(15)) {
+    nlohmann::json devices = nlohmann::json::array();
+    for (const char* d : {"pacemaker", "implant", "pump", "stimulator"})
+      if (chance(30)) devices.push_back(d);
+    p["devices"] = devices;
+  }
+  if (!chance(15)) {
+    nlohmann::json conditions = nlohmann::json::array();
+    if (chance(40)) conditions.push_back({{"system", "icd10cm"}, {"code", "G90.511"}});
+    if (chance(30)) conditions.push_back("two_alias");
+    if (chance(10)) conditions.push_back(nlohmann::json::object({{"display", "coding unknown"}}));
+    p["conditions"] = conditions;
+  }
+  return p.dump();
+}
+
+}  // namespace
+
+TEST_CASE("fast paths agree with the full evaluation on the knowledge base", "[fastpath]") {
+  auto loaded = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR);
+  REQUIRE(loaded.ok());
+  auto profiles = knowledge_profiles();
+  REQUIRE(profiles.size() > 50);
+  fast_reads = 0;
+  for (const std::string& profile : profiles) check_same(loaded.ruleset, profile);
+  CHECK(fast_reads > static_cast<int>(profiles.size()) * 3 / 4);
+}
+
+TEST_CASE("fast paths agree with the full evaluation, unknown fields included", "[fastpath]") {
+  auto rules = anchor_rules();
+  // The index really is used: most rules are reached through an anchor.
+  const auto& plan = rules->impl().plan;
+  CHECK(plan.index.always.size() <= plan.rules.size() / 2);
+  CHECK(!plan.index.anchors.empty());
+  std::mt19937 random(20261124);
+  fast_reads = 0;
+  for (int i = 0; i < 3000; ++i) check_same(rules, random_profile(random, i));
+  CHECK(fast_reads > 2000);
+}
+
+TEST_CASE("the fast reader reads what the validating loader reads, or gives up", "[fastpath]") {
+  auto rules = anchor_rules();
+  const auto& impl = rules->impl();
+  std::mt19937 random(7);
+  int taken = 0, given_up = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string profile = random_profile(random, i);
+    // Damage it: drop, double or replace a byte, or splice in an odd value.
+    std::size_t at = random() % profile.size();
+    switch (random() % 6) {
+      case 0: profile.erase(at, 1); break;
+      case 1: profile.insert(at, 1, profile[at]); break;
+      case 2: profile[at] = "{}[]\",:0a-e.\\ "[random() % 15]; break;
+      case 3: profile.insert(1, R"("flag": null, )"); break;
+      case 4: profile.insert(1, R"("age": 1e400, )"); break;
+      default: profile.insert(1, R"("zzz": 1, )"); break;
+    }
+    INFO("profile: " << profile);
+    stimrank::engine::Facts fast;
+    std::vector<stimrank::ProfileError> errors;
+    stimrank::engine::Facts full;
+    bool valid =
+        stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits, full, errors);
+    if (!stimrank::engine::fast_load_profile(impl.model, impl.plan, profile, impl.limits, fast)) {
+      ++given_up;
+      // What the caller gets then is the validating loader's verdict.
+      stimrank::engine::Facts any;
+      std::vector<stimrank::ProfileError> any_errors;
+      CHECK(stimrank::engine::load_profile_any(impl.model, impl.plan, profile, impl.limits, any,
+                                               any_errors) == valid);
+      CHECK(any_errors.size() == errors.size());
+      continue;
+    }
+    ++taken;
+    REQUIRE(valid);
+    REQUIRE(full.warnings.empty());
+    CHECK(stimrank::engine::evaluate_facts(impl.model, impl.plan, fast).to_json() ==
+          stimrank::engine::evaluate_facts(impl.model, impl.plan, full).to_json());
+  }
+  CHECK(taken > 100);
+  CHECK(given_up > 100);
+}
+
+TEST_CASE("JSON Lines: every line answered in input order, whatever the threads", "[fastpath]") {
+  auto rules = anchor_rules();
+  std::mt19937 random(3);
+  std::string input;
+  std::vector<std::string> expected;  // one per non-blank line
+  stimrank::Evaluator evaluator(rules);
+  for (int i = 0; i < 3000; ++i) {
+    std::string line;
+    switch (i % 97) {
+      case 5: input += "\n"; continue;         // blank
+      case 6: input += "  \t \r\n"; continue;  // blank, CRLF
+      case 7: line = "{not json"; break;
+      case 8: line = R"({"id": "x", "age": "old"})"; break;
+      case 9: line = R"({"id": ")" + std::string(1500000, 'a') + R"("})"; break;  // > a read block
+      default: line = random_profile(random, i);
+    }
+    input += line + (i % 11 == 0 ? "\r\n" : "\n");
+    std::string out;
+    std::vector<stimrank::ProfileError> errors;
+    if (!evaluator.append(line, stimrank::OutputFormat::json, out, errors))
+      out = stimrank::jsonl_error_line(0, errors);  // line number checked below
+    expected.push_back(out);
+  }
+  {
+    std::string last = random_profile(random, 99999);
+    input += last;  // no newline at the end
+    std::string out;
+    std::vector<stimrank::ProfileError> errors;
+    REQUIRE(evaluator.append(last, stimrank::OutputFormat::json, out, errors));
+    expected.push_back(out);
+  }
+  for (unsigned threads : {1u, 2u, 3u}) {
+    std::istringstream in(input);
+    std::ostringstream out, messages;
+    stimrank::JsonlOptions options;
+    options.threads = threads;
+    options.label = "cohort.jsonl";
+    stimrank::JsonlSummary summary = stimrank::evaluate_jsonl(rules, in, out, messages, options);
+    CHECK(summary.read_error.empty());
+    std::vector<std::string> lines;
+    std::istringstream split(out.str());
+    for (std::string line; std::getline(split, line);) lines.push_back(line);
+    REQUIRE(lines.size() == expected.size());
+    CHECK(summary.lines == lines.size());
+    std::size_t failed = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      if (expected[i].rfind(R"({"line":)", 0) == 0) {
+        ++failed;
+        CHECK(lines[i].rfind(R"({"line":)", 0) == 0);
+        CHECK(lines[i].substr(lines[i].find(R"(,"errors")")) ==
+              expected[i].substr(expected[i].find(R"(,"errors")")));
+      } else {
+        CHECK(lines[i] == expected[i]);
+      }
+    }
+    CHECK(summary.failed == failed);
+    CHECK(messages.str().find("cohort.jsonl:") != std::string::npos);
+  }
+}
