@@ -27,21 +27,37 @@ int status_order(Status status) {
   return 5;
 }
 
-// `anchored`: reached through its anchor's list for the profile's value, so the
-// anchor holds and a flat rule need only run its other tests.
-void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, bool dedupe, bool anchored,
-           Assessment& out) {
-  if (dedupe) {
-    if (out.visited[rule] == out.epoch) return;
-    out.visited[rule] = out.epoch;
-  }
-  const PlanRule& planned = plan.rules[rule];
-  Truth t = anchored && planned.flat_first >= 0
-                ? evaluate_flat(plan, planned, facts)
-                : evaluate_node(plan, static_cast<std::uint32_t>(planned.root), facts, nullptr);
+// A rule evaluated in full (no anchor known to hold).
+void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, Assessment& out) {
+  Truth t = evaluate_node(plan, static_cast<std::uint32_t>(plan.rules[rule].root), facts, nullptr);
   if (t == Truth::False) return;
   out.truth[rule] = t;
   out.decided.push_back(rule);
+}
+
+// The rules of one anchor list: the anchor holds for them, so a flat rule runs
+// only its other tests, which lie right after it in the list.
+void walk(const Plan& plan, const Facts& facts, const AnchorSlot::List& list, bool dedupe,
+          Assessment& out) {
+  const FlatTest* tests = list.tests.data();
+  std::uint32_t begin = 0;
+  for (std::size_t k = 0; k < list.rules.size(); ++k) {
+    std::uint32_t rule = list.rules[k], end = list.ends[k];
+    bool flat = (end & AnchorSlot::kNotFlat) == 0;
+    end &= ~AnchorSlot::kNotFlat;
+    std::uint32_t first = begin;
+    begin = end;
+    if (dedupe) {
+      if (out.visited[rule] == out.epoch) continue;
+      out.visited[rule] = out.epoch;
+    }
+    Truth t = flat ? evaluate_flat(plan, tests + first, tests + end, facts)
+                   : evaluate_node(plan, static_cast<std::uint32_t>(plan.rules[rule].root), facts,
+                                   nullptr);
+    if (t == Truth::False) continue;
+    out.truth[rule] = t;
+    out.decided.push_back(rule);
+  }
 }
 
 bool blocks_when_unknown(RuleKind kind) {
@@ -195,29 +211,27 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
     out.epoch = 1;
   }
 
-  for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, false, false, out);
+  for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, out);
   for (const AnchorSlot& anchor : plan.index.anchors) {
     const Scalar& value = facts.scalars[static_cast<std::size_t>(anchor.slot)];
     if (!value.known) {
-      for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, false, false, out);
+      for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, out);
       continue;
     }
     switch (anchor.type) {
       case FieldType::Bool:
-        for (std::uint32_t rule : anchor.by_value[value.number != 0 ? 1 : 0])
-          visit(plan, facts, rule, false, true, out);
+        walk(plan, facts, anchor.lists[value.number != 0 ? 1 : 0], false, out);
         break;
       case FieldType::Enum:
-        if (value.symbol >= 0 && static_cast<std::size_t>(value.symbol) < anchor.by_value.size())
-          for (std::uint32_t rule : anchor.by_value[static_cast<std::size_t>(value.symbol)])
-            visit(plan, facts, rule, anchor.multi, true, out);
+        if (value.symbol >= 0 && static_cast<std::size_t>(value.symbol) < anchor.lists.size())
+          walk(plan, facts, anchor.lists[static_cast<std::size_t>(value.symbol)], anchor.multi,
+               out);
         break;
       default:  // EnumSet: the lists of every label the profile has
         for (std::uint64_t bits = value.bits; bits; bits &= bits - 1) {
           auto label = static_cast<std::size_t>(__builtin_ctzll(bits));
-          if (label < anchor.by_value.size())
-            for (std::uint32_t rule : anchor.by_value[label])
-              visit(plan, facts, rule, anchor.multi, true, out);
+          if (label < anchor.lists.size())
+            walk(plan, facts, anchor.lists[label], anchor.multi, out);
         }
         break;
     }

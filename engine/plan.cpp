@@ -98,15 +98,15 @@ bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
   test.all = node.all;
   test.has_lo = node.has_lo;
   test.has_hi = node.has_hi;
-  test.number = node.number;
-  test.number2 = node.number2;
-  test.mask = node.mask;
   switch (node.op) {
     case Op::Not:
-    case Op::BoolField:
+    case Op::BoolField: return true;
     case Op::NumCmp:
     case Op::NumRange:
-    case Op::SetHas: return true;
+      test.number = node.number;
+      test.number2 = node.number2;
+      return true;
+    case Op::SetHas: test.mask = node.mask; return true;
     case Op::SymEq: test.symbol = plan.symbols[node.first]; return true;
     case Op::SymIn:
       test.first = node.first;
@@ -205,6 +205,27 @@ int kind_order(RuleKind kind) {
     case RuleKind::caution: return 6;
   }
   return 7;
+}
+
+// Each anchor list with its rules' tests inline (see AnchorSlot::List).
+void inline_tests(Plan& plan) {
+  for (AnchorSlot& slot : plan.index.anchors) {
+    slot.lists.resize(slot.by_value.size());
+    for (std::size_t v = 0; v < slot.by_value.size(); ++v) {
+      AnchorSlot::List& list = slot.lists[v];
+      for (std::uint32_t rule : slot.by_value[v]) {
+        const PlanRule& planned = plan.rules[rule];
+        list.rules.push_back(rule);
+        if (planned.flat_first < 0) {
+          list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()) | AnchorSlot::kNotFlat);
+          continue;
+        }
+        auto first = plan.flat.begin() + planned.flat_first;
+        list.tests.insert(list.tests.end(), first, first + planned.flat_count);
+        list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()));
+      }
+    }
+  }
 }
 
 void order_ids(Plan& plan, const Model& model) {
@@ -315,6 +336,7 @@ Plan compile_plan(const Model& model) {
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
   index_rules(plan, model);
+  inline_tests(plan);
   order_ids(plan, model);
   plan.labels.resize(model.schema.fields.size());
   for (std::size_t f = 0; f < model.schema.fields.size(); ++f)
@@ -368,10 +390,10 @@ Truth entry_matches(const Plan& plan, const PlanNode& node, const Entry& entry) 
 
 }  // namespace
 
-Truth evaluate_flat(const Plan& plan, const PlanRule& rule, const Facts& facts) {
+Truth evaluate_flat(const Plan& plan, const FlatTest* test, const FlatTest* end,
+                    const Facts& facts) {
   Truth result = Truth::True;
-  const FlatTest* test = plan.flat.data() + rule.flat_first;
-  for (const FlatTest* end = test + rule.flat_count; test != end; ++test) {
+  for (; test != end; ++test) {
     const Scalar& s = facts.scalars[static_cast<std::size_t>(test->slot)];
     if (!s.known) {
       result = Truth::Unknown;
@@ -395,7 +417,7 @@ Truth evaluate_flat(const Plan& plan, const PlanRule& rule, const Facts& facts) 
       case Op::SetHas:
         holds = test->all ? (s.bits & test->mask) == test->mask : (s.bits & test->mask) != 0;
         break;
-      default: return evaluate_node(plan, static_cast<std::uint32_t>(rule.root), facts, nullptr);
+      default: return Truth::Unknown;  // not a flat test (make_flat never stores one)
     }
     if (!holds) return Truth::False;
   }

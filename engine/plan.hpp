@@ -79,10 +79,16 @@ struct FlatTest {
   Cmp cmp = Cmp::Eq;
   bool all = false, has_lo = true, has_hi = true;
   std::int32_t slot = -1;
-  std::int32_t symbol = -1;            // SymEq
-  std::uint32_t first = 0, count = 0;  // SymIn: symbols in Plan::symbols
-  double number = 0, number2 = 0;
-  std::uint64_t mask = 0;  // SetHas
+  union {
+    double number = 0;    // NumCmp, NumRange (low)
+    std::uint64_t mask;   // SetHas
+    std::int32_t symbol;  // SymEq
+    std::uint32_t first;  // SymIn: symbols in Plan::symbols
+  };
+  union {
+    double number2 = 0;   // NumRange (high)
+    std::uint32_t count;  // SymIn
+  };
 };
 
 struct PlanOption {
@@ -101,8 +107,17 @@ struct AnchorSlot {
   std::int32_t slot = -1;
   rules::model::FieldType type{};                    // Bool, Enum or EnumSet
   std::vector<std::vector<std::uint32_t>> by_value;  // Bool: [false, true]; Enum, EnumSet: by label
-  std::vector<std::uint32_t> all;                    // every rule filed under this field
-  bool multi = false;  // a rule can be reached twice (enum sets, `in`): dedupe
+  // The same lists with each rule's flat tests stored right after it, so that a
+  // profile's walk through a list reads memory in order.
+  struct List {
+    std::vector<std::uint32_t> rules;
+    std::vector<std::uint32_t> ends;  // end of rule k's tests; kNotFlat set: evaluate_node
+    std::vector<FlatTest> tests;
+  };
+  static constexpr std::uint32_t kNotFlat = 0x80000000u;
+  std::vector<List> lists;         // by value, as by_value
+  std::vector<std::uint32_t> all;  // every rule filed under this field
+  bool multi = false;              // a rule can be reached twice (enum sets, `in`): dedupe
 };
 
 struct RuleIndex {
@@ -163,6 +178,7 @@ Plan compile_plan(const rules::model::Model& model);
 Truth evaluate_node(const Plan& plan, std::uint32_t node, const Facts& facts, const Entry* entry);
 
 // A flat rule reached through its anchor: its remaining tests, Kleene-and'ed.
-Truth evaluate_flat(const Plan& plan, const PlanRule& rule, const Facts& facts);
+Truth evaluate_flat(const Plan& plan, const FlatTest* test, const FlatTest* end,
+                    const Facts& facts);
 
 }  // namespace stimrank::engine
