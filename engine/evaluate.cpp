@@ -98,7 +98,7 @@ struct ReasonRef {
   int rule = -1;              // model rule
   bool missing_data = false;  // unknown whether it applies: `missing` holds the fields
   std::optional<bool> met;    // prerequisites
-  std::vector<std::string> missing;
+  const std::set<std::string>* missing = nullptr;  // missing_data: the absent fields
 };
 
 struct Work {
@@ -109,7 +109,14 @@ struct Work {
   std::string summary;
   std::vector<int> evidence;  // model rules (graded indications that held)
   std::vector<ReasonRef> reasons;
-  std::vector<std::string> missing;
+  std::vector<const std::string*> missing;  // sorted, distinct
+};
+
+// What explain() refers to: the absent fields behind each unknown rule, found once
+// per rule (a rule can belong to several options). Lives as long as the Work does.
+struct MissingPaths {
+  std::vector<int> of_rule;                 // by plan rule: index in sets, or -1
+  std::vector<std::set<std::string>> sets;  // reserved up front: pointers stay valid
 };
 
 const char* reason_kind(RuleKind kind) {
@@ -127,7 +134,7 @@ Reason reason_of(const Model& model, const ReasonRef& ref) {
   reason.text = std::string("unknown whether this ") +
                 (rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies") + " (" +
                 to_string(rule.kind) + "): " + rule.because;
-  reason.missing = ref.missing;
+  if (ref.missing) reason.missing.assign(ref.missing->begin(), ref.missing->end());
   return reason;
 }
 
@@ -157,7 +164,27 @@ Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
 
 // The explanation of every option, ranked first, by reference to rules and options.
 std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
-                          const std::vector<Truth>& truth);
+                          const std::vector<Truth>& truth, MissingPaths& paths);
+
+void append_strings(const std::set<std::string>& list, std::string& out) {
+  out += '[';
+  bool first = true;
+  for (const std::string& text : list) {
+    if (!first) out += ',';
+    first = false;
+    detail::append_json_string(text, out);
+  }
+  out += ']';
+}
+
+void append_strings(const std::vector<const std::string*>& list, std::string& out) {
+  out += '[';
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ',';
+    detail::append_json_string(*list[i], out);
+  }
+  out += ']';
+}
 
 }  // namespace
 
@@ -175,7 +202,8 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   result.ruleset_version = model.version;
   result.ruleset_digest = model.digest;
   result.warnings = facts.warnings;
-  std::vector<Work> work = explain(model, plan, facts, truth);
+  MissingPaths paths;
+  std::vector<Work> work = explain(model, plan, facts, truth, paths);
   result.options.reserve(work.size());
   for (Work& w : work) {
     const Option& option = model.options[static_cast<std::size_t>(w.option)];
@@ -190,14 +218,15 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     out.summary = std::move(w.summary);
     for (int rule : w.evidence) out.evidence.push_back(evidence_of(model, plan, rule));
     for (const ReasonRef& ref : w.reasons) out.reasons.push_back(reason_of(model, ref));
-    out.missing = std::move(w.missing);
+    for (const std::string* path : w.missing) out.missing.push_back(*path);
   }
   return result;
 }
 
 void append_result_json(const Model& model, const Plan& plan, const Facts& facts,
                         const std::vector<Truth>& truth, std::string& out) {
-  std::vector<Work> work = explain(model, plan, facts, truth);
+  MissingPaths paths;
+  std::vector<Work> work = explain(model, plan, facts, truth, paths);
   const JsonFragments& text = plan.json;
   out += "{\"profile\":";
   detail::append_json_string(facts.id, out);
@@ -226,15 +255,17 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
     for (std::size_t k = 0; k < w.reasons.size(); ++k) {
       if (k) out += ',';
       const ReasonRef& ref = w.reasons[k];
-      if (ref.missing_data)
-        detail::append_reason_json(reason_of(model, ref), out);
-      else if (ref.met == std::optional<bool>(false))
+      if (ref.missing_data) {
+        out += text.reason_unknown[static_cast<std::size_t>(ref.rule)];
+        append_strings(*ref.missing, out);
+        out += '}';
+      } else if (ref.met == std::optional<bool>(false))
         out += text.reason_unmet[static_cast<std::size_t>(ref.rule)];
       else
         out += text.reason[static_cast<std::size_t>(ref.rule)];
     }
     out += "],\"missing\":";
-    detail::append_json_strings(w.missing, out);
+    append_strings(w.missing, out);
     out += '}';
   }
   out += "],\"warnings\":";
@@ -260,6 +291,7 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
   text.reason.resize(model.rules.size());
   text.reason_unmet.resize(model.rules.size());
   text.evidence.resize(model.rules.size());
+  text.reason_unknown.resize(model.rules.size());
   for (std::size_t r = 0; r < model.rules.size(); ++r) {
     const Rule& rule = model.rules[r];
     ReasonRef ref;
@@ -272,6 +304,17 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
     } else {
       detail::append_reason_json(reason_of(model, ref), text.reason[r]);
     }
+    // The missing_data reason with an empty list, cut before the list.
+    ReasonRef unknown;
+    unknown.rule = static_cast<int>(r);
+    unknown.missing_data = true;
+    std::string whole;
+    detail::append_reason_json(reason_of(model, unknown), whole);
+    const std::string tail = ",\"missing\":[]}";
+    if (whole.size() >= tail.size() &&
+        whole.compare(whole.size() - tail.size(), tail.size(), tail) == 0)
+      text.reason_unknown[r] =
+          whole.substr(0, whole.size() - tail.size() + std::string(",\"missing\":").size());
     if (rule.grade && plan.plan_rule_of[r] < plan.rules.size())
       detail::append_evidence_json(evidence_of(model, plan, static_cast<int>(r)), text.evidence[r]);
   }
@@ -281,8 +324,11 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
 namespace {
 
 std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
-                          const std::vector<Truth>& truth) {
+                          const std::vector<Truth>& truth, MissingPaths& paths_of) {
   const Policy& policy = model.policy;
+  paths_of.of_rule.assign(plan.rules.size(), -1);
+  paths_of.sets.clear();
+  paths_of.sets.reserve(plan.rules.size());
   std::vector<Work> work(model.options.size());
   for (std::size_t o = 0; o < model.options.size(); ++o) {
     Work& w = work[o];
@@ -299,7 +345,7 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
     // Rules that came out unknown; which of them matter depends on the status.
     struct Unknown {
       RuleKind kind;
-      std::set<std::string> paths;
+      const std::set<std::string>* paths;
       std::optional<ReasonRef> reason;  // for rules that hold a ranked option back
     };
     std::vector<Unknown> unknowns;
@@ -308,10 +354,14 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       const Rule& rule = model.rules[static_cast<std::size_t>(planned.model_rule)];
       Truth t = truth[static_cast<std::size_t>(r)];
       if (t == Truth::Unknown) {
-        Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, {}, std::nullopt});
-        std::set<std::string>& paths = unknown.paths;
-        collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "",
-                        paths);
+        int& memo = paths_of.of_rule[static_cast<std::size_t>(r)];
+        if (memo < 0) {
+          memo = static_cast<int>(paths_of.sets.size());
+          collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "",
+                          paths_of.sets.emplace_back());
+        }
+        const std::set<std::string>& paths = paths_of.sets[static_cast<std::size_t>(memo)];
+        Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, &paths, std::nullopt});
         bool blocking =
             rule.kind == RuleKind::absolute_contraindication ||
             rule.kind == RuleKind::research_only || rule.kind == RuleKind::not_indicated ||
@@ -320,7 +370,7 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
           ReasonRef reason;
           reason.rule = planned.model_rule;
           reason.missing_data = true;
-          reason.missing.assign(paths.begin(), paths.end());
+          reason.missing = &paths;
           unknown.reason = std::move(reason);
           if (rule.kind != RuleKind::relative_contraindication) {
             held_back = true;
@@ -396,10 +446,10 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       if (weights.empty()) return kind == RuleKind::indication;
       return true;
     };
-    std::set<std::string> missing;
+    std::vector<const std::string*> missing;
     for (Unknown& unknown : unknowns) {
       if (!relevant(unknown.kind)) continue;
-      missing.insert(unknown.paths.begin(), unknown.paths.end());
+      for (const std::string& path : *unknown.paths) missing.push_back(&path);
       if (unknown.reason && !weights.empty() && !research && !not_indicated_rule)
         out.reasons.push_back(std::move(*unknown.reason));
     }
@@ -409,7 +459,12 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       out.summary = "excluded: " + first_blocker;
       continue;  // nothing absent can undo an absolute contraindication
     }
-    out.missing.assign(missing.begin(), missing.end());
+    std::sort(missing.begin(), missing.end(),
+              [](const std::string* a, const std::string* b) { return *a < *b; });
+    missing.erase(std::unique(missing.begin(), missing.end(),
+                              [](const std::string* a, const std::string* b) { return *a == *b; }),
+                  missing.end());
+    out.missing = std::move(missing);
     if (research) {
       out.status = Status::research_only;
       out.summary = "research only: " + first_blocker;
@@ -418,8 +473,8 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       out.summary = "not indicated: " + first_blocker;
     } else if (weights.empty()) {
       out.status = Status::not_indicated;
-      out.summary =
-          missing.empty() ? "no indication applies" : "no indication applies with the data given";
+      out.summary = out.missing.empty() ? "no indication applies"
+                                        : "no indication applies with the data given";
     } else {
       double combined = 0;
       if (policy.combine_sum)

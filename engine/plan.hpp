@@ -141,8 +141,9 @@ struct JsonFragments {
   std::string ruleset;                   // ,"ruleset":{…},"options":[
   std::vector<std::string> option_head;  // {"option":…,"invasiveness":…
   std::vector<std::string> reason;  // the reason a rule gives when it holds (prerequisite: met)
-  std::vector<std::string> reason_unmet;  // prerequisites: the reason when not met
-  std::vector<std::string> evidence;      // graded indications: their evidence object
+  std::vector<std::string> reason_unmet;    // prerequisites: the reason when not met
+  std::vector<std::string> evidence;        // graded indications: their evidence object
+  std::vector<std::string> reason_unknown;  // the missing_data reason up to its "missing" list
 };
 
 struct Plan {

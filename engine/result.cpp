@@ -90,16 +90,18 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-// Most strings need no escaping: a table finds the first byte that might.
+// Most strings need no escaping: a table finds the bytes that might (controls,
+// quotes, backslashes; non-ASCII bytes need a UTF-8 check, then go as they are).
 bool plain_ascii(std::string_view text) {
   static const auto special = [] {
-    std::array<bool, 256> table{};
-    for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+    std::array<unsigned char, 256> table{};
+    for (int c = 0; c < 256; ++c)
+      table[c] = c < 0x20 || c == '"' || c == '\\' ? 2 : c >= 0x80 ? 1 : 0;
     return table;
   }();
-  for (char c : text)
-    if (special[static_cast<unsigned char>(c)]) return false;
-  return true;
+  unsigned char seen = 0;
+  for (char c : text) seen |= special[static_cast<unsigned char>(c)];
+  return seen == 0 || (seen == 1 && valid_utf8(text));
 }
 
 void append_escaped(std::string_view text, std::string& out) {
