@@ -213,6 +213,31 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
 
   for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, out);
   for (const AnchorSlot& anchor : plan.index.anchors) {
+    if (anchor.list) {
+      // The concepts of every entry; an entry of unknown coding leaves every
+      // rule filed here to be evaluated in full, as does an unknown list.
+      const ListFact& list = facts.lists[static_cast<std::size_t>(anchor.slot)];
+      bool usable = list.known;
+      out.concepts.assign(plan.concept_words, 0);
+      for (const Entry& entry : list.entries) {
+        if (!entry.coding_known) {
+          usable = false;
+          break;
+        }
+        for (std::size_t w = 0; w < plan.concept_words; ++w) out.concepts[w] |= entry.concepts[w];
+      }
+      if (!usable) {
+        for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, out);
+        continue;
+      }
+      for (std::size_t w = 0; w < out.concepts.size(); ++w)
+        for (std::uint64_t bits = out.concepts[w]; bits; bits &= bits - 1) {
+          std::size_t concept_index = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+          if (concept_index < anchor.lists.size())
+            walk(plan, facts, anchor.lists[concept_index], anchor.multi, out);
+        }
+      continue;
+    }
     const Scalar& value = facts.scalars[static_cast<std::size_t>(anchor.slot)];
     if (!value.known) {
       for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, out);

@@ -14,10 +14,19 @@ using namespace rules::model;
 
 namespace {
 
+// JSON Pointers of absent fields: gathered with repeats, then sorted and made unique.
+struct PathList {
+  std::vector<std::string> paths;
+  void insert(std::string path) { paths.push_back(std::move(path)); }
+  void finish() {
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  }
+};
+
 // The absent fields that make a node unknown (only called for unknown rules).
 void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, const Facts& facts,
-                     const Entry* entry, const std::string& entry_path,
-                     std::set<std::string>& out) {
+                     const Entry* entry, const std::string& entry_path, PathList& out) {
   const PlanNode& node = plan.nodes[index];
   const Field* field =
       node.field >= 0 ? &model.schema.fields[static_cast<std::size_t>(node.field)] : nullptr;
@@ -98,7 +107,26 @@ struct ReasonRef {
   int rule = -1;              // model rule
   bool missing_data = false;  // unknown whether it applies: `missing` holds the fields
   std::optional<bool> met;    // prerequisites
-  const std::set<std::string>* missing = nullptr;  // missing_data: the absent fields
+  const std::vector<std::string>* missing = nullptr;  // missing_data: the absent fields
+};
+
+// A summary line as pieces: fixed phrases and rule texts, so that the JSON writer
+// can copy each rule's text escaped once at load time.
+struct Piece {
+  const char* literal = nullptr;  // a fixed phrase (ASCII), or
+  int rule = -1;                  // a rule's `because` (with its grade when `indication`)
+  bool indication = false;
+};
+struct Summary {
+  Piece pieces[4];
+  int count = 0;
+  void add(Piece piece) { pieces[count++] = piece; }
+  void add(const char* literal) { add(Piece{literal, -1, false}); }
+  void add_rule(int rule, bool indication = false) { add(Piece{nullptr, rule, indication}); }
+  bool empty() const { return count == 0; }
+  void append(const Summary& other) {
+    for (int i = 0; i < other.count; ++i) add(other.pieces[i]);
+  }
 };
 
 struct Work {
@@ -106,18 +134,40 @@ struct Work {
   Status status = Status::not_indicated;
   std::optional<int> rank;
   double score = 0;
-  std::string summary;
+  Summary summary;
   std::vector<int> evidence;  // model rules (graded indications that held)
   std::vector<ReasonRef> reasons;
   std::vector<const std::string*> missing;  // sorted, distinct
 };
 
-// What explain() refers to: the absent fields behind each unknown rule, found once
-// per rule (a rule can belong to several options). Lives as long as the Work does.
-struct MissingPaths {
-  std::vector<int> of_rule;                 // by plan rule: index in sets, or -1
-  std::vector<std::set<std::string>> sets;  // reserved up front: pointers stay valid
+// Rules that came out unknown; which of them matter depends on the status.
+struct Unknown {
+  RuleKind kind;
+  const std::vector<std::string>* paths;
+  std::optional<ReasonRef> reason;  // for rules that hold a ranked option back
 };
+
+// explain()'s working memory, kept from one profile to the next (one per thread)
+// so that explaining allocates little once it has warmed up.
+struct Scratch {
+  std::vector<Work> work;  // by option
+  std::vector<int> order;  // options, ranked first, then the rest
+  // The absent fields behind each unknown rule, found once per rule (a rule can
+  // belong to several options).
+  std::vector<int> paths_of_rule;  // by plan rule: index into paths, or -1
+  std::vector<PathList> paths;
+  std::size_t paths_used = 0;
+  // Per option, reused.
+  std::vector<double> weights;
+  std::vector<Unknown> unknowns;
+  std::vector<const std::string*> missing;
+  std::vector<int> ranked, rest;
+};
+
+Scratch& thread_scratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
 
 const char* reason_kind(RuleKind kind) {
   return to_string(kind);
@@ -163,10 +213,45 @@ Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
 }
 
 // The explanation of every option, ranked first, by reference to rules and options.
-std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
-                          const std::vector<Truth>& truth, MissingPaths& paths);
+void explain(const Model& model, const Plan& plan, const Facts& facts,
+             const std::vector<Truth>& truth, Scratch& scratch);
 
-void append_strings(const std::set<std::string>& list, std::string& out) {
+std::string summary_text(const JsonFragments& text, const Summary& summary) {
+  std::string out;
+  for (int i = 0; i < summary.count; ++i) {
+    const Piece& piece = summary.pieces[i];
+    if (piece.literal)
+      out += piece.literal;
+    else
+      out += (piece.indication ? text.indication_text
+                               : text.because_text)[static_cast<std::size_t>(piece.rule)];
+  }
+  return out;
+}
+
+// ,"summary":"…" from the pieces escaped at load time; a piece that is not valid
+// UTF-8 makes the whole line go through the writer, which replaces bad bytes.
+void append_summary_json(const JsonFragments& text, const Summary& summary, std::string& out) {
+  for (int i = 0; i < summary.count; ++i) {
+    const Piece& piece = summary.pieces[i];
+    if (!piece.literal && !text.text_valid[static_cast<std::size_t>(piece.rule)]) {
+      detail::append_json_field(out, ",\"summary\":", summary_text(text, summary));
+      return;
+    }
+  }
+  out += ",\"summary\":\"";
+  for (int i = 0; i < summary.count; ++i) {
+    const Piece& piece = summary.pieces[i];
+    if (piece.literal)
+      out += piece.literal;
+    else
+      out += (piece.indication ? text.indication_json
+                               : text.because_json)[static_cast<std::size_t>(piece.rule)];
+  }
+  out += '"';
+}
+
+void append_strings(const std::vector<std::string>& list, std::string& out) {
   out += '[';
   bool first = true;
   for (const std::string& text : list) {
@@ -202,10 +287,11 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   result.ruleset_version = model.version;
   result.ruleset_digest = model.digest;
   result.warnings = facts.warnings;
-  MissingPaths paths;
-  std::vector<Work> work = explain(model, plan, facts, truth, paths);
-  result.options.reserve(work.size());
-  for (Work& w : work) {
+  Scratch& scratch = thread_scratch();
+  explain(model, plan, facts, truth, scratch);
+  result.options.reserve(scratch.order.size());
+  for (int index : scratch.order) {
+    Work& w = scratch.work[static_cast<std::size_t>(index)];
     const Option& option = model.options[static_cast<std::size_t>(w.option)];
     OptionResult& out = result.options.emplace_back();
     out.option = option.id;
@@ -215,9 +301,12 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     out.status = w.status;
     out.rank = w.rank;
     out.score = w.score;
-    out.summary = std::move(w.summary);
+    out.summary = summary_text(plan.json, w.summary);
+    out.evidence.reserve(w.evidence.size());
     for (int rule : w.evidence) out.evidence.push_back(evidence_of(model, plan, rule));
+    out.reasons.reserve(w.reasons.size());
     for (const ReasonRef& ref : w.reasons) out.reasons.push_back(reason_of(model, ref));
+    out.missing.reserve(w.missing.size());
     for (const std::string* path : w.missing) out.missing.push_back(*path);
   }
   return result;
@@ -225,14 +314,14 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
 
 void append_result_json(const Model& model, const Plan& plan, const Facts& facts,
                         const std::vector<Truth>& truth, std::string& out) {
-  MissingPaths paths;
-  std::vector<Work> work = explain(model, plan, facts, truth, paths);
+  Scratch& scratch = thread_scratch();
+  explain(model, plan, facts, truth, scratch);
   const JsonFragments& text = plan.json;
   out += "{\"profile\":";
   detail::append_json_string(facts.id, out);
   out += text.ruleset;
-  for (std::size_t i = 0; i < work.size(); ++i) {
-    const Work& w = work[i];
+  for (std::size_t i = 0; i < scratch.order.size(); ++i) {
+    const Work& w = scratch.work[static_cast<std::size_t>(scratch.order[i])];
     if (i) out += ',';
     out += text.option_head[static_cast<std::size_t>(w.option)];
     out += ",\"status\":\"";
@@ -245,7 +334,7 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
     } else {
       out += "null,\"score\":null";
     }
-    detail::append_json_field(out, ",\"summary\":", w.summary);
+    append_summary_json(plan.json, w.summary, out);
     out += ",\"evidence\":[";
     for (std::size_t k = 0; k < w.evidence.size(); ++k) {
       if (k) out += ',';
@@ -292,6 +381,21 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
   text.reason_unmet.resize(model.rules.size());
   text.evidence.resize(model.rules.size());
   text.reason_unknown.resize(model.rules.size());
+  auto escaped = [](const std::string& raw) {  // the JSON string's content, no quotes
+    std::string quoted;
+    detail::append_json_string(raw, quoted);
+    return quoted.substr(1, quoted.size() - 2);
+  };
+  for (const Rule& rule : model.rules) {
+    std::string indication = rule.because;
+    if (rule.grade) indication += " — " + grade_text(model.schemes, *rule.grade);
+    if (rule.unverified) indication += " (unverified)";
+    text.because_text.push_back(rule.because);
+    text.indication_text.push_back(indication);
+    text.because_json.push_back(escaped(rule.because));
+    text.indication_json.push_back(escaped(indication));
+    text.text_valid.push_back(detail::valid_utf8(rule.because) && detail::valid_utf8(indication));
+  }
   for (std::size_t r = 0; r < model.rules.size(); ++r) {
     const Rule& rule = model.rules[r];
     ReasonRef ref;
@@ -323,44 +427,51 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
 
 namespace {
 
-std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& facts,
-                          const std::vector<Truth>& truth, MissingPaths& paths_of) {
+void explain(const Model& model, const Plan& plan, const Facts& facts,
+             const std::vector<Truth>& truth, Scratch& scratch) {
   const Policy& policy = model.policy;
-  paths_of.of_rule.assign(plan.rules.size(), -1);
-  paths_of.sets.clear();
-  paths_of.sets.reserve(plan.rules.size());
-  std::vector<Work> work(model.options.size());
+  scratch.paths_of_rule.assign(plan.rules.size(), -1);
+  if (scratch.paths.size() < plan.rules.size()) scratch.paths.resize(plan.rules.size());
+  scratch.paths_used = 0;
+  scratch.work.resize(model.options.size());
   for (std::size_t o = 0; o < model.options.size(); ++o) {
-    Work& w = work[o];
+    Work& w = scratch.work[o];
     w.option = static_cast<int>(o);
+    w.status = Status::not_indicated;
+    w.rank.reset();
+    w.score = 0;
+    w.summary = Summary{};
+    w.evidence.clear();
+    w.reasons.clear();
+    w.missing.clear();
     Work& out = w;
 
     const std::vector<int>& order = plan.options[o].explained;
     bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
-    std::vector<double> weights;
+    std::vector<double>& weights = scratch.weights;
+    weights.clear();
     double penalties = 0;
     bool all_unverified = true;
     double best_weight = -INFINITY;
-    std::string first_indication, first_blocker, first_holdback;
-    // Rules that came out unknown; which of them matter depends on the status.
-    struct Unknown {
-      RuleKind kind;
-      const std::set<std::string>* paths;
-      std::optional<ReasonRef> reason;  // for rules that hold a ranked option back
-    };
-    std::vector<Unknown> unknowns;
+    int first_indication = -1, first_blocker = -1;  // model rules
+    Summary first_holdback;
+    std::vector<Unknown>& unknowns = scratch.unknowns;
+    unknowns.clear();
     for (int r : order) {
       const PlanRule& planned = plan.rules[static_cast<std::size_t>(r)];
       const Rule& rule = model.rules[static_cast<std::size_t>(planned.model_rule)];
       Truth t = truth[static_cast<std::size_t>(r)];
       if (t == Truth::Unknown) {
-        int& memo = paths_of.of_rule[static_cast<std::size_t>(r)];
+        int& memo = scratch.paths_of_rule[static_cast<std::size_t>(r)];
         if (memo < 0) {
-          memo = static_cast<int>(paths_of.sets.size());
+          memo = static_cast<int>(scratch.paths_used++);
+          PathList& list = scratch.paths[static_cast<std::size_t>(memo)];
+          list.paths.clear();
           collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "",
-                          paths_of.sets.emplace_back());
+                          list);
+          list.finish();
         }
-        const std::set<std::string>& paths = paths_of.sets[static_cast<std::size_t>(memo)];
+        const std::vector<std::string>& paths = scratch.paths[static_cast<std::size_t>(memo)].paths;
         Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, &paths, std::nullopt});
         bool blocking =
             rule.kind == RuleKind::absolute_contraindication ||
@@ -374,7 +485,10 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
           unknown.reason = std::move(reason);
           if (rule.kind != RuleKind::relative_contraindication) {
             held_back = true;
-            if (first_holdback.empty()) first_holdback = "unknown: " + rule.because;
+            if (first_holdback.empty()) {
+              first_holdback.add("unknown: ");
+              first_holdback.add_rule(planned.model_rule);
+            }
           }
         }
         continue;
@@ -384,19 +498,19 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
         case RuleKind::absolute_contraindication:
           if (!fired) break;
           excluded = true;
-          if (first_blocker.empty()) first_blocker = rule.because;
+          if (first_blocker < 0) first_blocker = planned.model_rule;
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::research_only:
           if (!fired) break;
           research = true;
-          if (first_blocker.empty()) first_blocker = rule.because;
+          if (first_blocker < 0) first_blocker = planned.model_rule;
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::not_indicated:
           if (!fired) break;
           not_indicated_rule = true;
-          if (first_blocker.empty()) first_blocker = rule.because;
+          if (first_blocker < 0) first_blocker = planned.model_rule;
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::indication: {
@@ -407,9 +521,7 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
           if (!rule.unverified) all_unverified = false;
           if (weight > best_weight) {
             best_weight = weight;
-            first_indication = rule.because;
-            if (rule.grade) first_indication += " — " + grade_text(model.schemes, *rule.grade);
-            if (rule.unverified) first_indication += " (unverified)";
+            first_indication = planned.model_rule;
           }
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           if (rule.grade) out.evidence.push_back(planned.model_rule);
@@ -419,14 +531,17 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
           if (!fired) break;
           penalties += planned.penalty;
           held_back = true;
-          if (first_holdback.empty()) first_holdback = rule.because;
+          if (first_holdback.empty()) first_holdback.add_rule(planned.model_rule);
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
           break;
         case RuleKind::prerequisite: {
           ReasonRef reason{planned.model_rule, false, fired, {}};
           if (!fired) {
             held_back = true;
-            if (first_holdback.empty()) first_holdback = "prerequisite not met: " + rule.because;
+            if (first_holdback.empty()) {
+              first_holdback.add("prerequisite not met: ");
+              first_holdback.add_rule(planned.model_rule);
+            }
           }
           out.reasons.push_back(std::move(reason));
           break;
@@ -446,7 +561,8 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       if (weights.empty()) return kind == RuleKind::indication;
       return true;
     };
-    std::vector<const std::string*> missing;
+    std::vector<const std::string*>& missing = scratch.missing;
+    missing.clear();
     for (Unknown& unknown : unknowns) {
       if (!relevant(unknown.kind)) continue;
       for (const std::string& path : *unknown.paths) missing.push_back(&path);
@@ -456,7 +572,8 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
 
     if (excluded) {
       out.status = Status::excluded;
-      out.summary = "excluded: " + first_blocker;
+      out.summary.add("excluded: ");
+      out.summary.add_rule(first_blocker);
       continue;  // nothing absent can undo an absolute contraindication
     }
     std::sort(missing.begin(), missing.end(),
@@ -464,17 +581,19 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
     missing.erase(std::unique(missing.begin(), missing.end(),
                               [](const std::string* a, const std::string* b) { return *a == *b; }),
                   missing.end());
-    out.missing = std::move(missing);
+    out.missing.assign(missing.begin(), missing.end());
     if (research) {
       out.status = Status::research_only;
-      out.summary = "research only: " + first_blocker;
+      out.summary.add("research only: ");
+      out.summary.add_rule(first_blocker);
     } else if (not_indicated_rule) {
       out.status = Status::not_indicated;
-      out.summary = "not indicated: " + first_blocker;
+      out.summary.add("not indicated: ");
+      out.summary.add_rule(first_blocker);
     } else if (weights.empty()) {
       out.status = Status::not_indicated;
-      out.summary = out.missing.empty() ? "no indication applies"
-                                        : "no indication applies with the data given";
+      out.summary.add(out.missing.empty() ? "no indication applies"
+                                          : "no indication applies with the data given");
     } else {
       double combined = 0;
       if (policy.combine_sum)
@@ -485,22 +604,29 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
       if (best_weight < policy.recommend_min_weight) {
         held_back = true;
         if (first_holdback.empty())
-          first_holdback = "the evidence is below the weight required to recommend";
+          first_holdback.add("the evidence is below the weight required to recommend");
       }
       if (policy.unverified_consider && all_unverified) {
         held_back = true;
-        if (first_holdback.empty()) first_holdback = "the evidence is unverified";
+        if (first_holdback.empty()) first_holdback.add("the evidence is unverified");
       }
       out.status = held_back ? Status::consider : Status::recommended;
-      out.summary = first_indication;
-      if (held_back) out.summary += "; consider because " + first_holdback;
+      out.summary.add_rule(first_indication, true);
+      if (held_back) {
+        out.summary.add("; consider because ");
+        out.summary.append(first_holdback);
+      }
     }
   }
 
   // Rank the candidates by the policy's keys; the id always breaks remaining ties.
-  std::vector<Work*> ranked, rest;
-  for (Work& w : work)
-    (w.status == Status::recommended || w.status == Status::consider ? ranked : rest).push_back(&w);
+  std::vector<int>& ranked = scratch.ranked;
+  std::vector<int>& rest = scratch.rest;
+  ranked.clear();
+  rest.clear();
+  for (const Work& w : scratch.work)
+    (w.status == Status::recommended || w.status == Status::consider ? ranked : rest)
+        .push_back(w.option);
   auto compare_key = [&](const Work& a, const Work& b, RankKey key) -> int {
     auto three_way = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
     switch (key) {
@@ -520,27 +646,28 @@ std::vector<Work> explain(const Model& model, const Plan& plan, const Facts& fac
     }
     return 0;
   };
-  std::stable_sort(ranked.begin(), ranked.end(), [&](const Work* a, const Work* b) {
+  auto work_of = [&](int option) -> const Work& {
+    return scratch.work[static_cast<std::size_t>(option)];
+  };
+  std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) {
     for (const auto& [key, descending] : policy.rank) {
-      int c = compare_key(*a, *b, key);
+      int c = compare_key(work_of(a), work_of(b), key);
       if (c != 0) return descending ? c > 0 : c < 0;
     }
-    return model.options[static_cast<std::size_t>(a->option)].id <
-           model.options[static_cast<std::size_t>(b->option)].id;
+    return model.options[static_cast<std::size_t>(a)].id <
+           model.options[static_cast<std::size_t>(b)].id;
   });
-  std::stable_sort(rest.begin(), rest.end(), [&](const Work* a, const Work* b) {
-    int c = status_order(a->status) - status_order(b->status);
-    return c != 0 ? c < 0 : a->option < b->option;
+  std::stable_sort(rest.begin(), rest.end(), [&](int a, int b) {
+    int c = status_order(work_of(a).status) - status_order(work_of(b).status);
+    return c != 0 ? c < 0 : a < b;
   });
-  std::vector<Work> ordered;
-  ordered.reserve(work.size());
+  scratch.order.clear();
   int rank = 0;
-  for (Work* w : ranked) {
-    w->rank = ++rank;
-    ordered.push_back(std::move(*w));
+  for (int option : ranked) {
+    scratch.work[static_cast<std::size_t>(option)].rank = ++rank;
+    scratch.order.push_back(option);
   }
-  for (Work* w : rest) ordered.push_back(std::move(*w));
-  return ordered;
+  scratch.order.insert(scratch.order.end(), rest.begin(), rest.end());
 }
 
 }  // namespace

@@ -16,4 +16,5 @@ void append_json_strings(const std::vector<std::string>& list, std::string& out)
 void append_json_number(double value, std::string& out);
 void append_reason_json(const Reason& reason, std::string& out);
 void append_evidence_json(const Evidence& evidence, std::string& out);
+bool valid_utf8(std::string_view text);
 }  // namespace stimrank::detail

@@ -63,7 +63,13 @@ struct Anchor {
 Anchor anchor_of(const Plan& plan, const Model& model, std::uint32_t index) {
   const PlanNode& node = plan.nodes[index];
   Anchor none;
-  if (node.field < 0 || node.in_entry || node.list_field) return none;
+  if (node.field < 0 || node.in_entry) return none;
+  if (node.list_field) {  // `list has any {concepts}`: filed under each concept
+    if (node.op != Op::CodeHas || node.count == 0) return none;
+    auto concepts = static_cast<double>(std::max<std::size_t>(1, model.concepts.size()));
+    double named = node.all ? 1 : static_cast<double>(node.count);
+    return {std::min(1.0, 4 * named / concepts), &node};
+  }
   const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
   auto labels = static_cast<double>(std::max<std::size_t>(1, field.labels.size()));
   switch (node.op) {
@@ -129,7 +135,7 @@ void make_flat(Plan& plan, std::uint32_t rule, const PlanNode* anchor) {
     conjuncts.push_back(&top);
   std::vector<FlatTest> tests;
   for (const PlanNode* conjunct : conjuncts) {
-    if (conjunct == anchor && !(anchor->op == Op::SetHas && anchor->all)) continue;
+    if (conjunct == anchor && !anchor->all) continue;
     FlatTest test;
     if (!flat_test(plan, *conjunct, test)) return;  // not flat: evaluate_node as ever
     tests.push_back(test);
@@ -141,6 +147,7 @@ void make_flat(Plan& plan, std::uint32_t rule, const PlanNode* anchor) {
 
 void index_rules(Plan& plan, const Model& model) {
   std::vector<int> slot_anchor(static_cast<std::size_t>(model.schema.scalar_slots), -1);
+  std::vector<int> list_anchor(static_cast<std::size_t>(model.schema.list_slots), -1);
   for (std::size_t r = 0; r < plan.rules.size(); ++r) {
     auto rule = static_cast<std::uint32_t>(r);
     auto root = static_cast<std::uint32_t>(plan.rules[r].root);
@@ -158,13 +165,16 @@ void index_rules(Plan& plan, const Model& model) {
     const PlanNode& node = *best.node;
     make_flat(plan, rule, &node);
     const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
-    int& which = slot_anchor[static_cast<std::size_t>(node.slot)];
+    int& which = (node.list_field ? list_anchor : slot_anchor)[static_cast<std::size_t>(node.slot)];
     if (which < 0) {
       which = static_cast<int>(plan.index.anchors.size());
       AnchorSlot slot;
       slot.slot = node.slot;
       slot.type = field.type;
-      slot.by_value.resize(field.type == FieldType::Bool ? 2 : field.labels.size());
+      slot.list = node.list_field;
+      slot.by_value.resize(node.list_field                 ? model.concepts.size()
+                           : field.type == FieldType::Bool ? 2
+                                                           : field.labels.size());
       plan.index.anchors.push_back(std::move(slot));
     }
     AnchorSlot& slot = plan.index.anchors[static_cast<std::size_t>(which)];
@@ -187,6 +197,15 @@ void index_rules(Plan& plan, const Model& model) {
         slot.multi = slot.multi || __builtin_popcountll(node.mask) > 1;
         for (std::uint64_t bits = node.mask; bits; bits &= bits - 1)
           slot.by_value[static_cast<std::size_t>(__builtin_ctzll(bits))].push_back(rule);
+        break;
+      case Op::CodeHas:
+        if (node.all) {
+          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule);
+          break;
+        }
+        slot.multi = true;  // several concepts, and several entries, can lead to it
+        for (std::uint32_t i = 0; i < node.count; ++i)
+          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first + i])].push_back(rule);
         break;
       default: break;
     }

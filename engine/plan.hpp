@@ -105,7 +105,8 @@ struct PlanOption {
 // unknown every rule filed under it is evaluated, so unknown stays unknown.
 struct AnchorSlot {
   std::int32_t slot = -1;
-  rules::model::FieldType type{};                    // Bool, Enum or EnumSet
+  rules::model::FieldType type{};  // Bool, Enum, EnumSet; Codes or List (`list`)
+  bool list = false;               // a list slot: by_value is by concept, from the entries' codings
   std::vector<std::vector<std::uint32_t>> by_value;  // Bool: [false, true]; Enum, EnumSet: by label
   // The same lists with each rule's flat tests stored right after it, so that a
   // profile's walk through a list reads memory in order.
@@ -144,6 +145,10 @@ struct JsonFragments {
   std::vector<std::string> reason_unmet;    // prerequisites: the reason when not met
   std::vector<std::string> evidence;        // graded indications: their evidence object
   std::vector<std::string> reason_unknown;  // the missing_data reason up to its "missing" list
+  // Summary pieces: each rule's `because`, and with its grade as an indication
+  // gives it; plain, and escaped for a JSON string (no quotes).
+  std::vector<std::string> because_text, indication_text, because_json, indication_json;
+  std::vector<bool> text_valid;  // both are valid UTF-8, so escaped pieces can be joined
 };
 
 struct Plan {

@@ -253,6 +253,9 @@ void append_reason_json(const Reason& reason, std::string& out) {
 void append_evidence_json(const Evidence& evidence, std::string& out) {
   append_evidence(evidence, out);
 }
+bool valid_utf8(std::string_view text) {
+  return stimrank::valid_utf8(text);
+}
 }  // namespace detail
 
 void Result::append_json(std::string& out) const {
