@@ -84,9 +84,14 @@ PYBIND11_MODULE(_core, m) {
               count = static_cast<unsigned>(
                   std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
               std::atomic<std::size_t> next{0};
+              // One Evaluator per thread: its buffers are reused from profile to
+              // profile. The rule set outlives the call, so it is not owned here.
+              std::shared_ptr<const stimrank::RuleSet> shared(
+                  std::shared_ptr<const stimrank::RuleSet>{}, &rs);
               auto worker = [&] {
+                stimrank::Evaluator evaluator(shared);
                 for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
-                  out[i] = convert(rs.evaluate_json(profiles[i]));
+                  out[i] = convert(evaluator.evaluate(profiles[i]));
               };
               std::vector<std::thread> pool;
               for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);

@@ -56,7 +56,6 @@ LoadResult finish(rules::CheckOutput&& checked, const LoadOptions& options) {
   auto compiled = std::make_shared<detail::CompiledRuleSet>();
   compiled->model = std::move(*checked.model);
   compiled->plan = engine::compile_plan(compiled->model);
-  compiled->plan.json = engine::json_fragments(compiled->model, compiled->plan);
   compiled->limits = options.limits;
   out.ruleset = std::make_shared<const RuleSet>(std::move(compiled));
   return out;

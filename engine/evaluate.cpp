@@ -216,6 +216,12 @@ Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
 void explain(const Model& model, const Plan& plan, const Facts& facts,
              const std::vector<Truth>& truth, Scratch& scratch);
 
+// The plan's JSON fragments, built on first use (thread-safe).
+const JsonFragments& json_of(const Model& model, const Plan& plan) {
+  std::call_once(plan.json->once, [&] { plan.json->fragments = json_fragments(model, plan); });
+  return plan.json->fragments;
+}
+
 std::string summary_text(const JsonFragments& text, const Summary& summary) {
   std::string out;
   for (int i = 0; i < summary.count; ++i) {
@@ -301,7 +307,7 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     out.status = w.status;
     out.rank = w.rank;
     out.score = w.score;
-    out.summary = summary_text(plan.json, w.summary);
+    out.summary = summary_text(json_of(model, plan), w.summary);
     out.evidence.reserve(w.evidence.size());
     for (int rule : w.evidence) out.evidence.push_back(evidence_of(model, plan, rule));
     out.reasons.reserve(w.reasons.size());
@@ -316,7 +322,7 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
                         const std::vector<Truth>& truth, std::string& out) {
   Scratch& scratch = thread_scratch();
   explain(model, plan, facts, truth, scratch);
-  const JsonFragments& text = plan.json;
+  const JsonFragments& text = json_of(model, plan);
   out += "{\"profile\":";
   detail::append_json_string(facts.id, out);
   out += text.ruleset;
@@ -334,7 +340,7 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
     } else {
       out += "null,\"score\":null";
     }
-    append_summary_json(plan.json, w.summary, out);
+    append_summary_json(text, w.summary, out);
     out += ",\"evidence\":[";
     for (std::size_t k = 0; k < w.evidence.size(); ++k) {
       if (k) out += ',';

@@ -33,11 +33,9 @@ bool local_id_syntax(std::string_view text) {
 class FastLoader {
  public:
   FastLoader(const Model& model, const Plan& plan, Facts& facts, int max_depth)
-      : model_(model),
-        plan_(plan),
-        facts_(facts),
-        seen_(model.schema.fields.size(), 0),
-        max_depth_(max_depth) {}
+      : model_(model), plan_(plan), facts_(facts), seen_(seen_buffer()), max_depth_(max_depth) {
+    seen_.assign(model.schema.fields.size(), 0);
+  }
 
   bool load(dom::element document) {
     dom::object root;
@@ -283,7 +281,13 @@ class FastLoader {
     bool ok;
   };
 
-  std::vector<unsigned char> seen_;  // by schema field, within the object being read
+  // One buffer per thread, so that reading a profile allocates nothing.
+  static std::vector<unsigned char>& seen_buffer() {
+    thread_local std::vector<unsigned char> buffer;
+    return buffer;
+  }
+
+  std::vector<unsigned char>& seen_;  // by schema field, within the object being read
   int depth_ = 0;
   int max_depth_;
 };

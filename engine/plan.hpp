@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -176,7 +178,13 @@ struct Plan {
   std::vector<std::uint32_t> rule_id_at;    // by id order: offset in id_text (+1 entry)
   std::vector<std::uint32_t> option_id_at;  // by option: offset in id_text (+1 entry)
   std::size_t longest_rule_id = 0, longest_option_id = 0;
-  JsonFragments json;  // filled by json_fragments() once the plan is built
+  // The JSON fragments, built the first time a result is explained (a batch of
+  // TSV lines never needs them): see json_of() in evaluate.cpp.
+  struct LazyJson {
+    std::once_flag once;
+    JsonFragments fragments;
+  };
+  std::shared_ptr<LazyJson> json = std::make_shared<LazyJson>();
 };
 
 Plan compile_plan(const rules::model::Model& model);
