@@ -135,8 +135,6 @@ def main():
     out.append("|---|--:|--:|---|")
     target("in process, profiles already loaded ÷ CLIPS, K=%s" % k_small,
            ratio(rate(small, "stimrank-preloaded"), rate(small, "clips")), 100)
-    target("in process, JSON parsed in the loop ÷ CLIPS, K=%s" % k_small,
-           ratio(rate(small, "stimrank"), rate(small, "clips")), 100)
     for rows, k in ((small, k_small), (large, k_large)):
         target("end to end TSV, 1 thread ÷ naive C++, K=%s" % k, ratio(rate(rows, "stimrank-cli"), rate(rows, "naive-cpp")), 2)
         target("end to end TSV, 2 threads ÷ naive C++, K=%s" % k, ratio(rate(rows, "stimrank-cli-2t"), rate(rows, "naive-cpp")), 2)

@@ -3,6 +3,7 @@
 // turn; the writer writes finished chunks in input order and frees them. At most
 // kMaxPending chunks are in flight, so memory stays bounded.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <istream>
@@ -17,9 +18,10 @@ namespace stimrank {
 
 namespace {
 
-constexpr std::size_t kBlockBytes = 1u << 20;  // read size
-constexpr std::size_t kChunkLines = 64;        // unit of work
-constexpr std::size_t kMaxPending = 32;        // chunks read but not yet written
+constexpr std::size_t kBlockBytes = 1u << 20;    // read size
+constexpr std::size_t kChunkLines = 64;          // unit of work, at most
+constexpr std::size_t kChunkBytes = 512u << 10;  // output a chunk aims at
+constexpr std::size_t kMaxPending = 32;          // chunks read but not yet written
 
 struct Line {
   std::string_view text;
@@ -109,7 +111,7 @@ class Pipeline {
           chunk->block = block;
         }
         chunk->lines.push_back({text, line_number});
-        if (chunk->lines.size() == kChunkLines) submit(std::move(chunk));
+        if (chunk->lines.size() >= chunk_lines()) submit(std::move(chunk));
       }
       if (chunk) submit(std::move(chunk));
     }
@@ -129,6 +131,14 @@ class Pipeline {
     auto chunk = std::make_unique<Chunk>();
     chunk->lines.reserve(kChunkLines);
     return chunk;
+  }
+
+  // Lines per chunk: 64, or fewer when results are large (full JSON for hundreds of
+  // options is ~100 KB a profile), so that the chunks in flight stay ~16 MB.
+  std::size_t chunk_lines() const {
+    std::size_t per_line = output_per_line_.load(std::memory_order_relaxed);
+    if (per_line == 0) return 8;  // until the first chunk is written
+    return std::clamp<std::size_t>(kChunkBytes / per_line, 1, kChunkLines);
   }
 
   void submit(std::unique_ptr<Chunk> chunk) {
@@ -210,13 +220,19 @@ class Pipeline {
         queue_.pop_front();
         ++popped_;
         summary_.failed += chunk->failures;
+        written_bytes_ += chunk->output.size();
+        written_lines_ += chunk->lines.size();
+        if (written_lines_) output_per_line_ = written_bytes_ / written_lines_;
       }
       room_.notify_one();
       out.write(chunk->output.data(), static_cast<std::streamsize>(chunk->output.size()));
       if (!chunk->messages.empty()) messages << chunk->messages;
       chunk->block.reset();
       chunk->lines.clear();
-      chunk->output.clear();
+      if (chunk->output.capacity() > 2 * kChunkBytes)
+        std::string().swap(chunk->output);  // an early, oversized chunk: let it go
+      else
+        chunk->output.clear();
       chunk->messages.clear();
       chunk->failures = 0;
       chunk->done = false;
@@ -231,7 +247,9 @@ class Pipeline {
   std::condition_variable work_ready_, chunk_done_, room_;
   std::deque<std::unique_ptr<Chunk>> queue_;   // in input order, oldest first
   std::vector<std::unique_ptr<Chunk>> spare_;  // written chunks, for reuse
-  std::size_t taken_ = 0, popped_ = 0;         // chunks ever taken / written
+  std::size_t written_bytes_ = 0, written_lines_ = 0;
+  std::atomic<std::size_t> output_per_line_{0};  // average output of a line so far
+  std::size_t taken_ = 0, popped_ = 0;           // chunks ever taken / written
   bool reading_done_ = false;
   JsonlSummary summary_;
 };
