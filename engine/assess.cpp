@@ -322,7 +322,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
              assessment.ranked.size() * (plan.longest_option_id + 34));
   char* p = out.data() + at;
   auto put = [&p](std::string_view text) {
-    std::memcpy(p, text.data(), text.size());
+    if (!text.empty()) std::memcpy(p, text.data(), text.size());
     p += text.size();
   };
   put(facts.id);

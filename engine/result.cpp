@@ -145,10 +145,11 @@ void append_field(std::string& out, std::string_view prefix, std::string_view te
   std::size_t at = out.size();
   out.resize(at + prefix.size() + text.size() + 2);
   char* p = out.data() + at;
-  std::memcpy(p, prefix.data(), prefix.size());
+  // memcpy from an empty view's null pointer is undefined, even for 0 bytes.
+  if (!prefix.empty()) std::memcpy(p, prefix.data(), prefix.size());
   p += prefix.size();
   *p++ = '"';
-  std::memcpy(p, text.data(), text.size());
+  if (!text.empty()) std::memcpy(p, text.data(), text.size());
   p[text.size()] = '"';
 }
 
