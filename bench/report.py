@@ -131,6 +131,11 @@ def main():
         out.append("| %s | %s%s | %s %s%s | %s |" % (name, fmt(value, 2), unit, "≥" if higher else "≤", goal, unit,
                                                     "–" if ok is None else ("yes" if ok else "**no**")))
 
+    if min(m_small["profiles"], m_large["profiles"]) < 10000:
+        out.append("Few profiles (a quick run): the whole-process rows are dominated by start-up and "
+                   "loading, and a thread has little to share; judge the targets on a full run "
+                   "(`--profiles 100000`).")
+        out.append("")
     out.append("| target (issue 8) | measured | goal | met |")
     out.append("|---|--:|--:|---|")
     target("in process, profiles already loaded ÷ CLIPS, K=%s" % k_small,
