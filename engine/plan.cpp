@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 namespace stimrank::rules {
 model::Code normalise_code(const std::string& system, const std::string& code);
@@ -123,10 +124,11 @@ bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
 }
 
 // The rule's tests other than its anchor (which holds when the rule is reached
-// through it; `has all` is kept, as only one of its labels was looked up).
-void make_flat(Plan& plan, std::uint32_t rule, const PlanNode* anchor) {
-  PlanRule& planned = plan.rules[rule];
-  const PlanNode& top = plan.nodes[static_cast<std::size_t>(planned.root)];
+// through it; `has all` is kept, as only one of its labels was looked up); none
+// when a conjunct is not a simple test, and the rule is evaluated as a tree.
+std::optional<std::vector<FlatTest>> flat_tests(const Plan& plan, std::uint32_t rule,
+                                                const PlanNode* anchor) {
+  const PlanNode& top = plan.nodes[static_cast<std::size_t>(plan.rules[rule].root)];
   std::vector<const PlanNode*> conjuncts;
   if (top.op == Op::And)
     for (std::uint32_t k = 0; k < top.count; ++k)
@@ -137,17 +139,44 @@ void make_flat(Plan& plan, std::uint32_t rule, const PlanNode* anchor) {
   for (const PlanNode* conjunct : conjuncts) {
     if (conjunct == anchor && !anchor->all) continue;
     FlatTest test;
-    if (!flat_test(plan, *conjunct, test)) return;  // not flat: evaluate_node as ever
+    if (!flat_test(plan, *conjunct, test)) return std::nullopt;
     tests.push_back(test);
   }
-  planned.flat_first = static_cast<std::int32_t>(plan.flat.size());
-  planned.flat_count = static_cast<std::uint32_t>(tests.size());
-  plan.flat.insert(plan.flat.end(), tests.begin(), tests.end());
+  return tests;
 }
 
+// The values of its field under which an anchor is filed: those that make it hold
+// (for `has all`, the first of them, which it cannot hold without).
+std::vector<std::size_t> anchor_values(const Plan& plan, const PlanNode& node) {
+  std::vector<std::size_t> values;
+  auto symbol = [&](std::uint32_t i) {
+    return static_cast<std::size_t>(plan.symbols[node.first + i]);
+  };
+  switch (node.op) {
+    case Op::BoolField: values.push_back(1); break;
+    case Op::SymEq: values.push_back(symbol(0)); break;
+    case Op::SymIn:
+    case Op::CodeHas:
+      for (std::uint32_t i = 0; i < (node.all ? 1 : node.count); ++i) values.push_back(symbol(i));
+      break;
+    case Op::SetHas:
+      for (std::uint64_t bits = node.mask; bits; bits &= bits - 1) {
+        values.push_back(static_cast<std::size_t>(__builtin_ctzll(bits)));
+        if (node.all) break;
+      }
+      break;
+    default: break;
+  }
+  return values;
+}
+
+// Files every rule under its most selective anchor (or in `always`), then lays out
+// each anchor list with its rules' flat tests inline (AnchorSlot::List).
 void index_rules(Plan& plan, const Model& model) {
   std::vector<int> slot_anchor(static_cast<std::size_t>(model.schema.scalar_slots), -1);
   std::vector<int> list_anchor(static_cast<std::size_t>(model.schema.list_slots), -1);
+  std::vector<std::vector<std::vector<std::uint32_t>>> filed;  // by anchor, by value: rules
+  std::vector<std::optional<std::vector<FlatTest>>> flat(plan.rules.size());
   for (std::size_t r = 0; r < plan.rules.size(); ++r) {
     auto rule = static_cast<std::uint32_t>(r);
     auto root = static_cast<std::uint32_t>(plan.rules[r].root);
@@ -163,7 +192,7 @@ void index_rules(Plan& plan, const Model& model) {
       continue;
     }
     const PlanNode& node = *best.node;
-    make_flat(plan, rule, &node);
+    flat[r] = flat_tests(plan, rule, &node);
     const Field& field = model.schema.fields[static_cast<std::size_t>(node.field)];
     int& which = (node.list_field ? list_anchor : slot_anchor)[static_cast<std::size_t>(node.slot)];
     if (which < 0) {
@@ -172,42 +201,31 @@ void index_rules(Plan& plan, const Model& model) {
       slot.slot = node.slot;
       slot.type = field.type;
       slot.list = node.list_field;
-      slot.by_value.resize(node.list_field                 ? model.concepts.size()
-                           : field.type == FieldType::Bool ? 2
-                                                           : field.labels.size());
       plan.index.anchors.push_back(std::move(slot));
+      filed.emplace_back(node.list_field                 ? model.concepts.size()
+                         : field.type == FieldType::Bool ? 2
+                                                         : field.labels.size());
     }
     AnchorSlot& slot = plan.index.anchors[static_cast<std::size_t>(which)];
     slot.all.push_back(rule);
-    switch (node.op) {
-      case Op::BoolField: slot.by_value[1].push_back(rule); break;
-      case Op::SymEq:
-        slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule);
-        break;
-      case Op::SymIn:
-        slot.multi = slot.multi || node.count > 1;
-        for (std::uint32_t i = 0; i < node.count; ++i)
-          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first + i])].push_back(rule);
-        break;
-      case Op::SetHas:
-        if (node.all) {
-          slot.by_value[static_cast<std::size_t>(__builtin_ctzll(node.mask))].push_back(rule);
-          break;
+    std::vector<std::size_t> values = anchor_values(plan, node);
+    slot.multi = slot.multi || values.size() > 1;
+    for (std::size_t value : values) filed[static_cast<std::size_t>(which)][value].push_back(rule);
+  }
+  for (std::size_t a = 0; a < plan.index.anchors.size(); ++a) {
+    AnchorSlot& slot = plan.index.anchors[a];
+    slot.lists.resize(filed[a].size());
+    for (std::size_t v = 0; v < filed[a].size(); ++v) {
+      AnchorSlot::List& list = slot.lists[v];
+      for (std::uint32_t rule : filed[a][v]) {
+        list.rules.push_back(rule);
+        if (!flat[rule]) {
+          list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()) | AnchorSlot::kNotFlat);
+          continue;
         }
-        slot.multi = slot.multi || __builtin_popcountll(node.mask) > 1;
-        for (std::uint64_t bits = node.mask; bits; bits &= bits - 1)
-          slot.by_value[static_cast<std::size_t>(__builtin_ctzll(bits))].push_back(rule);
-        break;
-      case Op::CodeHas:
-        if (node.all) {
-          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first])].push_back(rule);
-          break;
-        }
-        slot.multi = true;  // several concepts, and several entries, can lead to it
-        for (std::uint32_t i = 0; i < node.count; ++i)
-          slot.by_value[static_cast<std::size_t>(plan.symbols[node.first + i])].push_back(rule);
-        break;
-      default: break;
+        list.tests.insert(list.tests.end(), flat[rule]->begin(), flat[rule]->end());
+        list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()));
+      }
     }
   }
 }
@@ -226,27 +244,6 @@ int kind_order(RuleKind kind) {
   return 7;
 }
 
-// Each anchor list with its rules' tests inline (see AnchorSlot::List).
-void inline_tests(Plan& plan) {
-  for (AnchorSlot& slot : plan.index.anchors) {
-    slot.lists.resize(slot.by_value.size());
-    for (std::size_t v = 0; v < slot.by_value.size(); ++v) {
-      AnchorSlot::List& list = slot.lists[v];
-      for (std::uint32_t rule : slot.by_value[v]) {
-        const PlanRule& planned = plan.rules[rule];
-        list.rules.push_back(rule);
-        if (planned.flat_first < 0) {
-          list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()) | AnchorSlot::kNotFlat);
-          continue;
-        }
-        auto first = plan.flat.begin() + planned.flat_first;
-        list.tests.insert(list.tests.end(), first, first + planned.flat_count);
-        list.ends.push_back(static_cast<std::uint32_t>(list.tests.size()));
-      }
-    }
-  }
-}
-
 void order_ids(Plan& plan, const Model& model) {
   for (PlanOption& option : plan.options) {
     option.explained = option.rules;
@@ -255,19 +252,18 @@ void order_ids(Plan& plan, const Model& model) {
              kind_order(plan.rules[static_cast<std::size_t>(b)].kind);
     });
   }
-  plan.rules_by_id.resize(plan.rules.size());
-  for (std::size_t r = 0; r < plan.rules.size(); ++r)
-    plan.rules_by_id[r] = static_cast<std::uint32_t>(r);
+  std::vector<std::uint32_t> by_id(plan.rules.size());
+  for (std::size_t r = 0; r < plan.rules.size(); ++r) by_id[r] = static_cast<std::uint32_t>(r);
   auto rule_id = [&](std::uint32_t r) -> const std::string& {
     return model.rules[static_cast<std::size_t>(plan.rules[r].model_rule)].id;
   };
-  std::stable_sort(plan.rules_by_id.begin(), plan.rules_by_id.end(),
+  std::stable_sort(by_id.begin(), by_id.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return rule_id(a) < rule_id(b); });
-  for (std::size_t i = 0; i < plan.rules_by_id.size(); ++i) {
-    plan.rules[plan.rules_by_id[i]].id_order = static_cast<std::uint32_t>(i);
+  for (std::size_t i = 0; i < by_id.size(); ++i) {
+    plan.rules[by_id[i]].id_order = static_cast<std::uint32_t>(i);
     plan.rule_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
-    plan.id_text += rule_id(plan.rules_by_id[i]);
-    plan.longest_rule_id = std::max(plan.longest_rule_id, rule_id(plan.rules_by_id[i]).size());
+    plan.id_text += rule_id(by_id[i]);
+    plan.longest_rule_id = std::max(plan.longest_rule_id, rule_id(by_id[i]).size());
   }
   for (const Option& option : model.options) {
     plan.option_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
@@ -355,7 +351,6 @@ Plan compile_plan(const Model& model) {
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
   index_rules(plan, model);
-  inline_tests(plan);
   order_ids(plan, model);
   plan.labels.resize(model.schema.fields.size());
   for (std::size_t f = 0; f < model.schema.fields.size(); ++f)

@@ -67,15 +67,12 @@ struct PlanRule {
   bool unverified = false;
   bool has_option = false;     // rules of no option never show up in a result
   std::uint32_t id_order = 0;  // position of the rule id in byte order
-  // Reached through its anchor (which then holds), a rule whose condition is a
-  // conjunction of simple tests on top-level fields runs as a flat list of the
-  // other tests: Plan::flat[flat_first, flat_first + flat_count). -1: not flat.
-  std::int32_t flat_first = -1;
-  std::uint32_t flat_count = 0;
   std::uint32_t options_first = 0, option_count = 0;  // in Plan::rule_options
 };
 
-// One test of a flat conjunction, on a top-level scalar field.
+// One test of a flat conjunction, on a top-level scalar field. Reached through its
+// anchor (which then holds), a rule whose condition is a conjunction of such tests
+// runs them as a flat list instead of walking its tree.
 struct FlatTest {
   Op op = Op::Const;  // BoolField, Not (of a bool field), NumCmp, NumRange, SymEq, SymIn, SetHas
   Cmp cmp = Cmp::Eq;
@@ -108,9 +105,9 @@ struct PlanOption {
 struct AnchorSlot {
   std::int32_t slot = -1;
   rules::model::FieldType type{};  // Bool, Enum, EnumSet; Codes or List (`list`)
-  bool list = false;               // a list slot: by_value is by concept, from the entries' codings
-  std::vector<std::vector<std::uint32_t>> by_value;  // Bool: [false, true]; Enum, EnumSet: by label
-  // The same lists with each rule's flat tests stored right after it, so that a
+  bool list = false;               // a list slot: values are concepts, from the entries' codings
+  // By value (Bool: false, true; Enum, EnumSet: label; list: concept), the rules
+  // filed under it, each rule's flat tests stored right after it, so that a
   // profile's walk through a list reads memory in order.
   struct List {
     std::vector<std::uint32_t> rules;
@@ -118,7 +115,7 @@ struct AnchorSlot {
     std::vector<FlatTest> tests;
   };
   static constexpr std::uint32_t kNotFlat = 0x80000000u;
-  std::vector<List> lists;         // by value, as by_value
+  std::vector<List> lists;         // by value
   std::vector<std::uint32_t> all;  // every rule filed under this field
   bool multi = false;              // a rule can be reached twice (enum sets, `in`): dedupe
 };
@@ -165,13 +162,11 @@ struct Plan {
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
   std::unordered_map<std::string, int> symbol_index;             // ident values
   RuleIndex index;
-  std::vector<FlatTest> flat;
   std::vector<std::uint32_t> rule_options;  // options of each rule (PlanRule::options_first)
   // Every ranking weight and penalty is a multiple of 1/1024 below 2^40, so sums
   // are exact in any order.
   bool exact_weights = true;
-  std::vector<LabelIndex> labels;          // by schema field: enum label → index (Enum, EnumSet)
-  std::vector<std::uint32_t> rules_by_id;  // plan rule indices in byte order of their ids
+  std::vector<LabelIndex> labels;  // by schema field: enum label → index (Enum, EnumSet)
   // Ids for the TSV line, packed together so writing them stays in cache: rule
   // ids in byte order, and each option's id followed by ':'.
   std::string id_text;
