@@ -10,11 +10,11 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "json_text.hpp"
+
 namespace stimrank::engine {
 
 using namespace rules::model;
-
-namespace {
 
 int status_order(Status status) {
   switch (status) {
@@ -26,6 +26,8 @@ int status_order(Status status) {
   }
   return 5;
 }
+
+namespace {
 
 // A rule evaluated in full (no anchor known to hold).
 void visit(const Plan& plan, const Facts& facts, std::uint32_t rule, Assessment& out) {
@@ -296,13 +298,7 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
 }
 
 void append_number(double value, std::string& out) {
-  char buffer[32];
-  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(value));
-    out.append(buffer, end);
-    return;
-  }
-  out += nlohmann::json(value).dump();
+  detail::append_json_number(value, out);
 }
 
 void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,

@@ -49,6 +49,9 @@ void assess(const rules::model::Model& model, const Plan& plan, const Facts& fac
 void append_tsv(const rules::model::Model& model, const Plan& plan, const Facts& facts,
                 Assessment& assessment, std::string& out);
 
+// The order of statuses in a ranking: recommended, consider, research only, …
+int status_order(Status status);
+
 // Appends a number as the result JSON writes it: integral values without ".0".
 void append_number(double value, std::string& out);
 

@@ -76,15 +76,8 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
   }
 }
 
-int status_order(Status status) {
-  switch (status) {
-    case Status::recommended: return 0;
-    case Status::consider: return 1;
-    case Status::research_only: return 2;
-    case Status::not_indicated: return 3;
-    case Status::excluded: return 4;
-  }
-  return 5;
+const Source* source_of(const Model& model, const Rule& rule) {
+  return rule.source >= 0 ? &model.sources[static_cast<std::size_t>(rule.source)] : nullptr;
 }
 
 Reason make_reason(const Model& model, const Rule& rule, const char* kind) {
@@ -92,10 +85,9 @@ Reason make_reason(const Model& model, const Rule& rule, const char* kind) {
   reason.rule = rule.id;
   reason.kind = kind;
   reason.text = rule.because;
-  if (rule.source >= 0) {
-    const Source& source = model.sources[static_cast<std::size_t>(rule.source)];
-    reason.source = source.id;
-    reason.doi = source.doi;
+  if (const Source* source = source_of(model, rule)) {
+    reason.source = source->id;
+    reason.doi = source->doi;
   }
   reason.tags = rule.tags;
   reason.unverified = rule.unverified;
@@ -202,10 +194,9 @@ Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
   evidence.weight =
       plan.rules[plan.plan_rule_of[static_cast<std::size_t>(rule_index)]].ranking_weight;
   evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
-  if (rule.source >= 0) {
-    const Source& source = model.sources[static_cast<std::size_t>(rule.source)];
-    evidence.source = source.id;
-    evidence.doi = source.doi;
+  if (const Source* source = source_of(model, rule)) {
+    evidence.source = source->id;
+    evidence.doi = source->doi;
   }
   evidence.tags = rule.tags;
   evidence.unverified = rule.unverified;

@@ -11,24 +11,12 @@
 
 #include "profile.hpp"
 
-namespace stimrank::rules {
-model::Code normalise_code(const std::string& system, const std::string& code);
-}
-
 namespace stimrank::engine {
 
 using namespace rules::model;
 namespace dom = simdjson::dom;
 
 namespace {
-
-bool local_id_syntax(std::string_view text) {
-  if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) ||
-           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
 
 class FastLoader {
  public:
@@ -253,26 +241,10 @@ class FastLoader {
     return true;
   }
 
-  // As the full loader: hierarchical for ICD-10 and ATC.
   bool match_code(Entry& entry, const std::string& system, const std::string& code) {
-    Code normal = rules::normalise_code(system, code);
-    bool hierarchical = normal.system == "icd10" || normal.system == "atc";
-    bool matched = false;
-    std::string key = normal.system + "|";
-    std::size_t shortest = hierarchical ? 1 : normal.code.size();
-    for (std::size_t length = normal.code.size(); length >= shortest && length > 0; --length) {
-      auto it = plan_.code_index.find(key + normal.code.substr(0, length));
-      if (it == plan_.code_index.end()) continue;
-      matched = true;
-      for (int c : it->second)
-        entry.concepts[static_cast<std::size_t>(c) >> 6] |= std::uint64_t{1} << (c & 63);
-    }
-    return matched;
+    return engine::match_code(plan_, entry, system, code);
   }
 
-  const Model& model_;
-  const Plan& plan_;
-  Facts& facts_;
   // Nesting of arrays and objects, held to the same limit as the full loader's.
   struct Nest {
     explicit Nest(FastLoader& loader) : loader(loader), ok(++loader.depth_ <= loader.max_depth_) {}
@@ -287,6 +259,9 @@ class FastLoader {
     return buffer;
   }
 
+  const Model& model_;
+  const Plan& plan_;
+  Facts& facts_;
   std::vector<unsigned char>& seen_;  // by schema field, within the object being read
   int depth_ = 0;
   int max_depth_;

@@ -30,14 +30,6 @@ std::string format_number(double value) {
   return text;
 }
 
-bool local_id_syntax(const std::string& text) {
-  if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) ||
-           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
-
 // Deepest nesting of arrays and objects, without building the document.
 int json_depth(std::string_view text) {
   int depth = 0, deepest = 0;
@@ -368,23 +360,8 @@ class Loader {
     }
   }
 
-  // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
-  // match hierarchically (a value set listing G90.5 contains G90.511).
   bool match_code(Entry& entry, const std::string& system, const std::string& code) {
-    rules::model::Code normal = rules::normalise_code(system, code);
-    bool hierarchical = normal.system == "icd10" || normal.system == "atc";
-    bool matched = false;
-    std::string key = normal.system + "|";
-    std::size_t shortest = hierarchical ? 1 : normal.code.size();
-    for (std::size_t length = normal.code.size(); length >= shortest && length > 0; --length) {
-      auto it = plan_.code_index.find(key + normal.code.substr(0, length));
-      if (it != plan_.code_index.end()) {
-        matched = true;
-        for (int c : it->second)
-          entry.concepts[static_cast<std::size_t>(c) >> 6] |= std::uint64_t{1} << (c & 63);
-      }
-    }
-    return matched;
+    return engine::match_code(plan_, entry, system, code);
   }
 
   const Model& model_;
@@ -418,6 +395,31 @@ std::string valid_utf8(const std::string& text) {
 }
 
 }  // namespace
+
+bool local_id_syntax(std::string_view text) {
+  if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+bool match_code(const Plan& plan, Entry& entry, const std::string& system,
+                const std::string& code) {
+  rules::model::Code normal = rules::normalise_code(system, code);
+  bool hierarchical = normal.system == "icd10" || normal.system == "atc";
+  bool matched = false;
+  std::string key = normal.system + "|";
+  std::size_t shortest = hierarchical ? 1 : normal.code.size();
+  for (std::size_t length = normal.code.size(); length >= shortest && length > 0; --length) {
+    auto it = plan.code_index.find(key + normal.code.substr(0, length));
+    if (it == plan.code_index.end()) continue;
+    matched = true;
+    for (int c : it->second)
+      entry.concepts[static_cast<std::size_t>(c) >> 6] |= std::uint64_t{1} << (c & 63);
+  }
+  return matched;
+}
 
 bool load_profile(const Model& model, const Plan& plan, std::string_view text, const Limits& limits,
                   Facts& facts, std::vector<ProfileError>& errors) {

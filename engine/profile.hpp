@@ -13,6 +13,12 @@ namespace stimrank::engine {
 bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
                   const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
 
+// A local concept id or name: lower case, digits and `_`, starting with a letter.
+bool local_id_syntax(std::string_view text);
+// Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
+// match hierarchically (a value set listing G90.5 contains G90.511).
+bool match_code(const Plan& plan, Entry& entry, const std::string& system, const std::string& code);
+
 // The fast reader for valid profiles (simdjson); false when it cannot take the
 // profile as it is, and the validating loader must report why.
 bool fast_load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
