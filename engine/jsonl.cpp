@@ -11,6 +11,7 @@
 #include <ostream>
 #include <thread>
 
+#include "json_text.hpp"
 #include "stimrank/evaluator.hpp"
 #include "stimrank/storage.hpp"
 
@@ -35,20 +36,6 @@ struct Chunk {
   std::size_t failures = 0;
   bool done = false;
 };
-
-void escape_into(const std::string& text, std::string& out) {
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\u00";
-      out += hex[(c >> 4) & 0xF];
-      out += hex[c & 0xF];
-      continue;
-    }
-    out += c;
-  }
-}
 
 class Pipeline {
  public:
@@ -259,11 +246,9 @@ class Pipeline {
 std::string jsonl_error_line(std::size_t line, const std::vector<ProfileError>& errors) {
   std::string out = "{\"line\":" + std::to_string(line) + ",\"errors\":[";
   for (std::size_t i = 0; i < errors.size(); ++i) {
-    out += i ? ",{\"path\":\"" : "{\"path\":\"";
-    escape_into(errors[i].path, out);
-    out += "\",\"message\":\"";
-    escape_into(errors[i].message, out);
-    out += "\"}";
+    detail::append_json_field(out, i ? ",{\"path\":" : "{\"path\":", errors[i].path);
+    detail::append_json_field(out, ",\"message\":", errors[i].message);
+    out += '}';
   }
   return out + "]}";
 }
