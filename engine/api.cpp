@@ -7,6 +7,7 @@
 
 #include "check.hpp"
 #include "profile.hpp"
+#include "stimrank/evaluator.hpp"
 #include "stimrank/ruleset.hpp"
 
 namespace stimrank {
@@ -34,17 +35,15 @@ std::vector<std::string> RuleSet::option_ids() const {
 }
 
 Evaluation RuleSet::evaluate_json(std::string_view profile_json) const noexcept {
-  Evaluation evaluation;
   try {
-    engine::Facts facts;
-    if (engine::load_profile_any(impl_->model, impl_->plan, profile_json, impl_->limits, facts,
-                                 evaluation.errors))
-      evaluation.result = engine::evaluate_facts(impl_->model, impl_->plan, facts);
-  } catch (std::exception const& e) {
-    evaluation.result.reset();
+    // One evaluation path: the Evaluator's, with a rule set it does not own.
+    Evaluator evaluator(std::shared_ptr<const RuleSet>(std::shared_ptr<const RuleSet>{}, this));
+    return evaluator.evaluate(profile_json);
+  } catch (std::exception const& e) {  // the Evaluator's own allocation failed
+    Evaluation evaluation;
     evaluation.errors.push_back({"", std::string("internal error: ") + e.what()});
+    return evaluation;
   }
-  return evaluation;
 }
 
 namespace {

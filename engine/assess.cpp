@@ -189,7 +189,7 @@ void rank(const Model& model, const Plan& plan, Assessment& out) {
 
 }  // namespace
 
-void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment& out) {
+void assess_truth(const Model& model, const Plan& plan, const Facts& facts, Assessment& out) {
   const std::size_t rule_count = plan.rules.size();
   if (out.truth.size() != rule_count) {
     out.truth.assign(rule_count, Truth::False);
@@ -263,7 +263,10 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
         break;
     }
   }
+}
 
+void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment& out) {
+  assess_truth(model, plan, facts, out);
   // Only options with a rule that holds or is unknown can be anything but "not
   // indicated" with a score of zero; tally those from the rules that decided.
   // Weights are summed in declaration order, as the explained result sums them,

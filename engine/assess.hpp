@@ -41,7 +41,11 @@ struct Assessment {
   std::uint32_t epoch = 0;
 };
 
-// Evaluates the rules a profile can reach (through the plan's index) and ranks.
+// Which rules hold or are unknown: the rules a profile can reach through the
+// plan's index (`truth`, `decided`); enough for an explained result.
+void assess_truth(const rules::model::Model& model, const Plan& plan, const Facts& facts,
+                  Assessment& out);
+// The same, then statuses, scores and the ranking (`options`, `ranked`).
 void assess(const rules::model::Model& model, const Plan& plan, const Facts& facts,
             Assessment& out);
 

@@ -272,7 +272,7 @@ void append_strings(const std::vector<const std::string*>& list, std::string& ou
 
 Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) {
   Assessment assessment;
-  assess(model, plan, facts, assessment);
+  assess_truth(model, plan, facts, assessment);
   return evaluate_facts(model, plan, facts, assessment.truth);
 }
 

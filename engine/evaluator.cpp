@@ -28,10 +28,11 @@ bool Evaluator::append(std::string_view profile_json, OutputFormat format, std::
     if (!engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
                                   errors))
       return false;
-    engine::assess(impl.model, impl.plan, state_->facts, state_->assessment);
     if (format == OutputFormat::tsv) {
+      engine::assess(impl.model, impl.plan, state_->facts, state_->assessment);
       engine::append_tsv(impl.model, impl.plan, state_->facts, state_->assessment, out);
-    } else {
+    } else {  // the explanation decides statuses and ranking itself
+      engine::assess_truth(impl.model, impl.plan, state_->facts, state_->assessment);
       engine::append_result_json(impl.model, impl.plan, state_->facts, state_->assessment.truth,
                                  out);
     }
@@ -50,7 +51,7 @@ Evaluation Evaluator::evaluate(std::string_view profile_json) noexcept {
   try {
     if (engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
                                  evaluation.errors)) {
-      engine::assess(impl.model, impl.plan, state_->facts, state_->assessment);
+      engine::assess_truth(impl.model, impl.plan, state_->facts, state_->assessment);
       evaluation.result =
           engine::evaluate_facts(impl.model, impl.plan, state_->facts, state_->assessment.truth);
     }
