@@ -512,8 +512,7 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
           break;
         case RuleKind::indication: {
           if (!fired) break;
-          double weight =
-              rule.unverified ? planned.weight * policy.unverified_weight : planned.weight;
+          double weight = planned.ranking_weight;
           weights.push_back(weight);
           if (!rule.unverified) all_unverified = false;
           if (weight > best_weight) {
