@@ -62,6 +62,95 @@ void walk(const Plan& plan, const Facts& facts, const AnchorSlot::List& list, bo
   }
 }
 
+// The bitmap's rules: the rows of the profile's values and'ed column by column;
+// an unknown field makes the rules that test it unknown unless another field
+// makes them false. False when a value has no row (a label out of range, NaN):
+// the caller then evaluates those rules one by one.
+bool decide_bitmap(const Plan& plan, const Facts& facts, Assessment& out) {
+  const RuleBitmap& bitmap = plan.bitmap;
+  const std::size_t words = bitmap.words;
+  out.pass.assign(words, ~std::uint64_t{0});
+  if (std::size_t tail = bitmap.rules.size() % 64) out.pass.back() = (std::uint64_t{1} << tail) - 1;
+  out.unknown.assign(words, 0);
+  out.any.resize(words);
+  std::uint64_t* pass = out.pass.data();
+  std::uint64_t* unknown = out.unknown.data();
+  std::uint64_t* any = out.any.data();
+  const std::uint64_t* rows = bitmap.rows.data();
+  // `has any` columns: the rules one of the profile's labels or concepts satisfies.
+  auto or_into_any = [&](const RuleBitmap::Column& column, std::size_t r) {
+    if (r >= column.row_count) return;  // no rule names it
+    const std::uint64_t* row = rows + column.first_row + r * words;
+    for (std::size_t w = 0; w < words; ++w) any[w] |= row[w];
+  };
+  auto pass_any = [&](const std::uint64_t* tested) {
+    for (std::size_t w = 0; w < words; ++w) pass[w] &= any[w] | ~tested[w];
+  };
+  for (const RuleBitmap::Column& column : bitmap.columns) {
+    const std::uint64_t* tested = rows + column.tested;
+    if (column.kind == RuleBitmap::Kind::Concepts) {
+      const ListFact& list = facts.lists[static_cast<std::size_t>(column.slot)];
+      if (!list.known) {
+        for (std::size_t w = 0; w < words; ++w) unknown[w] |= tested[w];
+        continue;
+      }
+      std::fill(any, any + words, 0);
+      bool unsure = false;  // an entry of unknown coding might match any rule
+      for (const Entry& entry : list.entries) {
+        if (!entry.coding_known) {
+          unsure = true;
+          continue;
+        }
+        for (std::size_t cw = 0; cw < entry.concepts.size(); ++cw)
+          for (std::uint64_t bits = entry.concepts[cw]; bits; bits &= bits - 1)
+            or_into_any(column, cw * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
+      }
+      if (unsure)
+        for (std::size_t w = 0; w < words; ++w) unknown[w] |= tested[w] & ~any[w];
+      else
+        pass_any(tested);
+      continue;
+    }
+    const Scalar& value = facts.scalars[static_cast<std::size_t>(column.slot)];
+    if (!value.known) {
+      for (std::size_t w = 0; w < words; ++w) unknown[w] |= tested[w];
+      continue;
+    }
+    std::size_t r = 0;
+    switch (column.kind) {
+      case RuleBitmap::Kind::Flag: r = value.number != 0 ? 1 : 0; break;
+      case RuleBitmap::Kind::Number: {
+        if (std::isnan(value.number)) return false;
+        auto at = std::lower_bound(column.cuts.begin(), column.cuts.end(), value.number);
+        r = 2 * static_cast<std::size_t>(at - column.cuts.begin());
+        if (at != column.cuts.end() && *at == value.number) ++r;
+        break;
+      }
+      case RuleBitmap::Kind::Label:
+        if (value.symbol < 0 || static_cast<std::size_t>(value.symbol) >= column.row_count)
+          return false;
+        r = static_cast<std::size_t>(value.symbol);
+        break;
+      default:  // LabelSet
+        std::fill(any, any + words, 0);
+        for (std::uint64_t bits = value.bits; bits; bits &= bits - 1)
+          or_into_any(column, static_cast<std::size_t>(__builtin_ctzll(bits)));
+        pass_any(tested);
+        continue;
+    }
+    const std::uint64_t* row = rows + column.first_row + r * words;
+    for (std::size_t w = 0; w < words; ++w) pass[w] &= row[w];
+  }
+  for (std::size_t w = 0; w < words; ++w)
+    for (std::uint64_t bits = pass[w]; bits; bits &= bits - 1) {
+      auto bit = static_cast<unsigned>(__builtin_ctzll(bits));
+      std::uint32_t rule = bitmap.rules[w * 64 + bit];
+      out.truth[rule] = (unknown[w] >> bit) & 1u ? Truth::Unknown : Truth::True;
+      out.decided.push_back(rule);
+    }
+  return true;
+}
+
 bool blocks_when_unknown(RuleKind kind) {
   return kind == RuleKind::absolute_contraindication || kind == RuleKind::research_only ||
          kind == RuleKind::not_indicated || kind == RuleKind::prerequisite;
@@ -213,6 +302,8 @@ void assess_truth(const Model& model, const Plan& plan, const Facts& facts, Asse
     out.epoch = 1;
   }
 
+  if (!plan.bitmap.rules.empty() && !decide_bitmap(plan, facts, out))
+    for (std::uint32_t rule : plan.bitmap.rules) visit(plan, facts, rule, out);
   for (std::uint32_t rule : plan.index.always) visit(plan, facts, rule, out);
   for (const AnchorSlot& anchor : plan.index.anchors) {
     if (anchor.list) {

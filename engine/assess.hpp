@@ -37,6 +37,7 @@ struct Assessment {
   std::vector<OptionTally> tallies;                      // by option, valid for touched options
   std::vector<std::uint64_t> fired_bits;                 // by rule id order
   std::vector<std::uint64_t> concepts;                   // concepts of a list's entries
+  std::vector<std::uint64_t> pass, unknown, any;         // the rule bitmap's rows
   std::vector<std::pair<Packed, std::uint32_t>> packed;  // ranking keys
   std::uint32_t epoch = 0;
 };

@@ -128,13 +128,7 @@ bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
 // when a conjunct is not a simple test, and the rule is evaluated as a tree.
 std::optional<std::vector<FlatTest>> flat_tests(const Plan& plan, std::uint32_t rule,
                                                 const PlanNode* anchor) {
-  const PlanNode& top = plan.nodes[static_cast<std::size_t>(plan.rules[rule].root)];
-  std::vector<const PlanNode*> conjuncts;
-  if (top.op == Op::And)
-    for (std::uint32_t k = 0; k < top.count; ++k)
-      conjuncts.push_back(&plan.nodes[plan.kids[top.first + k]]);
-  else
-    conjuncts.push_back(&top);
+  std::vector<const PlanNode*> conjuncts = conjuncts_of(plan, plan.rules[rule]);
   std::vector<FlatTest> tests;
   for (const PlanNode* conjunct : conjuncts) {
     if (conjunct == anchor && !anchor->all) continue;
@@ -172,12 +166,13 @@ std::vector<std::size_t> anchor_values(const Plan& plan, const PlanNode& node) {
 
 // Files every rule under its most selective anchor (or in `always`), then lays out
 // each anchor list with its rules' flat tests inline (AnchorSlot::List).
-void index_rules(Plan& plan, const Model& model) {
+void index_rules(Plan& plan, const Model& model, const std::vector<bool>& in_bitmap) {
   std::vector<int> slot_anchor(static_cast<std::size_t>(model.schema.scalar_slots), -1);
   std::vector<int> list_anchor(static_cast<std::size_t>(model.schema.list_slots), -1);
   std::vector<std::vector<std::vector<std::uint32_t>>> filed;  // by anchor, by value: rules
   std::vector<std::optional<std::vector<FlatTest>>> flat(plan.rules.size());
   for (std::size_t r = 0; r < plan.rules.size(); ++r) {
+    if (in_bitmap[r]) continue;
     auto rule = static_cast<std::uint32_t>(r);
     auto root = static_cast<std::uint32_t>(plan.rules[r].root);
     const PlanNode& top = plan.nodes[root];
@@ -292,7 +287,18 @@ void order_ids(Plan& plan, const Model& model) {
 
 }  // namespace
 
-Plan compile_plan(const Model& model) {
+std::vector<const PlanNode*> conjuncts_of(const Plan& plan, const PlanRule& rule) {
+  const PlanNode& top = plan.nodes[static_cast<std::size_t>(rule.root)];
+  std::vector<const PlanNode*> conjuncts;
+  if (top.op == Op::And)
+    for (std::uint32_t k = 0; k < top.count; ++k)
+      conjuncts.push_back(&plan.nodes[plan.kids[top.first + k]]);
+  else
+    conjuncts.push_back(&top);
+  return conjuncts;
+}
+
+Plan compile_plan(const Model& model, PlanOptions options) {
   Plan plan;
   plan.concept_words = (model.concepts.size() + 63) / 64;
   plan.options.resize(model.options.size());
@@ -350,7 +356,9 @@ Plan compile_plan(const Model& model) {
   }
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
-  index_rules(plan, model);
+  std::vector<bool> in_bitmap =
+      options.bitmap ? build_rule_bitmap(plan, model) : std::vector<bool>(plan.rules.size(), false);
+  index_rules(plan, model, in_bitmap);
   order_ids(plan, model);
   plan.labels.resize(model.schema.fields.size());
   for (std::size_t f = 0; f < model.schema.fields.size(); ++f)
@@ -365,18 +373,6 @@ namespace {
 
 inline Truth from_bool(bool value) {
   return value ? Truth::True : Truth::False;
-}
-
-inline bool compare(double lhs, Cmp cmp, double rhs) {
-  switch (cmp) {
-    case Cmp::Eq: return lhs == rhs;
-    case Cmp::Ne: return lhs != rhs;
-    case Cmp::Lt: return lhs < rhs;
-    case Cmp::Le: return lhs <= rhs;
-    case Cmp::Gt: return lhs > rhs;
-    case Cmp::Ge: return lhs >= rhs;
-  }
-  return false;
 }
 
 inline const Scalar& scalar_of(const PlanNode& node, const Facts& facts, const Entry* entry) {

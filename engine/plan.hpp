@@ -125,6 +125,39 @@ struct RuleIndex {
   std::vector<AnchorSlot> anchors;
 };
 
+// Rules whose condition is a conjunction of simple tests on top-level fields,
+// decided all at once with bitsets (one bit per rule). Each field is a column;
+// a column has a row per class of values (a flag's two values, an enum label,
+// a region between the numbers the rules compare with, a set label or concept),
+// whose bit says the rule's tests on that field hold for such a value (rules
+// that do not test the field have it set). A profile's rows are and'ed; an
+// unknown field makes the rules that test it unknown instead of false.
+struct RuleBitmap {
+  enum class Kind : std::uint8_t {
+    Flag,      // bool: row 0 false, row 1 true
+    Number,    // int, number: row 2i+1 is cuts[i], row 2i the numbers below it
+    Label,     // enum: row per label
+    LabelSet,  // enum set, `has any`: row per label; a profile ors the rows of its labels
+    Concepts   // coded list, `has any`: row per concept; ors the rows of its entries' concepts
+  };
+  struct Column {
+    Kind kind = Kind::Flag;
+    std::int32_t slot = -1;  // scalar slot, or list slot (Concepts)
+    std::vector<double> cuts;
+    std::size_t first_row = 0;  // in rows, by words
+    std::size_t row_count = 0;
+    std::size_t tested = 0;  // in rows: the rules that test this column
+  };
+  std::size_t words = 0;             // per row
+  std::vector<std::uint32_t> rules;  // bit → plan rule, in plan order
+  std::vector<Column> columns;
+  std::vector<std::uint64_t> rows;
+};
+
+struct PlanOptions {
+  bool bitmap = true;  // false: every rule through the index (tests compare the two)
+};
+
 // Heterogeneous lookup: find a std::string key with a std::string_view.
 struct StringHash {
   using is_transparent = void;
@@ -162,6 +195,7 @@ struct Plan {
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
   std::unordered_map<std::string, int> symbol_index;             // ident values
   RuleIndex index;
+  RuleBitmap bitmap;
   std::vector<std::uint32_t> rule_options;  // options of each rule (PlanRule::options_first)
   // Every ranking weight and penalty is a multiple of 1/1024 below 2^40, so sums
   // are exact in any order.
@@ -182,7 +216,26 @@ struct Plan {
   std::shared_ptr<LazyJson> json = std::make_shared<LazyJson>();
 };
 
-Plan compile_plan(const rules::model::Model& model);
+Plan compile_plan(const rules::model::Model& model, PlanOptions options = {});
+
+inline bool compare(double lhs, Cmp cmp, double rhs) {
+  switch (cmp) {
+    case Cmp::Eq: return lhs == rhs;
+    case Cmp::Ne: return lhs != rhs;
+    case Cmp::Lt: return lhs < rhs;
+    case Cmp::Le: return lhs <= rhs;
+    case Cmp::Gt: return lhs > rhs;
+    case Cmp::Ge: return lhs >= rhs;
+  }
+  return false;
+}
+
+// A rule's conjuncts: the kids of its top-level `and`, or its whole condition.
+std::vector<const PlanNode*> conjuncts_of(const Plan& plan, const PlanRule& rule);
+
+// Fills plan.bitmap (rules and node trees already in the plan); by plan rule,
+// whether the bitmap decides it.
+std::vector<bool> build_rule_bitmap(Plan& plan, const rules::model::Model& model);
 
 Truth evaluate_node(const Plan& plan, std::uint32_t node, const Facts& facts, const Entry* entry);
 
