@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "json_text.hpp"
@@ -157,7 +158,7 @@ bool blocks_when_unknown(RuleKind kind) {
 }
 
 // Adds one rule that held or is unknown to its option's tally.
-void tally(OptionTally& tally, const PlanRule& rule, Truth truth, bool combine_sum) {
+void tally(OptionTally& tally, const RuleTally& rule, Truth truth, bool combine_sum) {
   if (truth == Truth::Unknown) {
     tally.held_back = tally.held_back || blocks_when_unknown(rule.kind);
     return;
@@ -168,16 +169,15 @@ void tally(OptionTally& tally, const PlanRule& rule, Truth truth, bool combine_s
     case RuleKind::not_indicated: tally.not_indicated = true; break;
     case RuleKind::indication:
       if (combine_sum)
-        tally.combined += rule.ranking_weight;
+        tally.combined += rule.amount;
       else
-        tally.combined =
-            tally.indicated ? std::max(tally.combined, rule.ranking_weight) : rule.ranking_weight;
+        tally.combined = tally.indicated ? std::max(tally.combined, rule.amount) : rule.amount;
       tally.indicated = true;
-      tally.best_weight = std::max(tally.best_weight, rule.ranking_weight);
+      tally.best_weight = std::max(tally.best_weight, rule.amount);
       tally.all_unverified = tally.all_unverified && rule.unverified;
       break;
     case RuleKind::relative_contraindication:
-      tally.penalties += rule.penalty;
+      tally.penalties += rule.amount;
       tally.held_back = true;
       break;
     case RuleKind::prerequisite:
@@ -219,7 +219,7 @@ std::uint64_t key_bits(const Model& model, const Plan& plan, const Assessment& i
     case RankKey::invasiveness:
       return static_cast<std::uint64_t>(model.options[option].invasiveness);
     case RankKey::family: return plan.options[option].family_order;
-    case RankKey::id: return plan.options[option].id_order;
+    case RankKey::id: return plan.option_id_order[option];
     case RankKey::declared: return option;
   }
   return 0;
@@ -234,35 +234,89 @@ int key_width(RankKey key) {
   }
 }
 
+// Sorts packed keys, stably. Long rankings are sorted by radix, a byte at a time
+// over the bytes in which keys differ (a few: scores take few distinct values);
+// comparison sorts mispredict a branch on about every other compare.
+void stable_sort_packed(std::vector<std::pair<Packed, std::uint32_t>>& keys,
+                        std::vector<std::pair<Packed, std::uint32_t>>& scratch) {
+  const std::size_t n = keys.size();
+  if (n < 32) {
+    for (std::size_t i = 1; i < n; ++i)
+      for (std::size_t j = i; j > 0 && keys[j].first < keys[j - 1].first; --j)
+        std::swap(keys[j], keys[j - 1]);
+    return;
+  }
+  Packed differ = 0;
+  for (const auto& key : keys) differ |= key.first ^ keys.front().first;
+  scratch.resize(n);
+  auto* from = keys.data();
+  auto* to = scratch.data();
+  for (int byte = 0; byte < 16; ++byte) {
+    const int shift = (byte % 8) * 8;
+    const bool high = byte >= 8;
+    auto digit = [shift, high](Packed key) {
+      auto half = static_cast<std::uint64_t>(high ? key >> 64 : key);
+      return static_cast<std::size_t>((half >> shift) & 0xff);
+    };
+    if (digit(differ) == 0) continue;
+    std::uint32_t count[257] = {};
+    for (std::size_t i = 0; i < n; ++i) ++count[digit(from[i].first) + 1];
+    for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+    for (std::size_t i = 0; i < n; ++i) to[count[digit(from[i].first)]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != keys.data()) std::copy(from, from + n, keys.data());
+}
+
 // Sorts the candidates by the policy's keys; the option id breaks remaining ties.
 // The keys are packed, most significant first, into one 128-bit number per
-// candidate (descending keys inverted), so each comparison is one compare.
+// candidate (descending keys inverted). The candidates are first put in id
+// order, so a stable sort on the policy's keys leaves ties in id order.
 void rank(const Model& model, const Plan& plan, Assessment& out) {
   const Policy& policy = model.policy;
+  // Keys after the id decide nothing (ids are unique), and the id itself is the
+  // candidates' order: only the keys before it are sorted on.
+  std::size_t key_count = 0;
   int bits = 0;
-  bool has_id = false;
-  for (const auto& [key, descending] : policy.rank) {
-    bits += key_width(key);
-    has_id = has_id || key == RankKey::id;
-  }
-  if (!has_id) bits += key_width(RankKey::id);
+  for (; key_count < policy.rank.size() && policy.rank[key_count].first != RankKey::id; ++key_count)
+    bits += key_width(policy.rank[key_count].first);
   if (bits <= 128 && model.options.size() < (std::size_t{1} << 20)) {
-    out.packed.clear();
+    std::uint64_t* id_bits = out.id_bits.data();
     for (std::uint32_t option : out.ranked) {
-      Packed packed = 0;
-      auto add = [&](RankKey key, bool descending) {
-        int width = key_width(key);
-        std::uint64_t value = key_bits(model, plan, out, option, key);
-        std::uint64_t mask = width == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << width) - 1;
-        if (descending) value = mask - value;
-        packed = (packed << width) | value;
-      };
-      for (const auto& [key, descending] : policy.rank) add(key, descending);
-      if (!has_id) add(RankKey::id, false);
-      out.packed.push_back({packed, option});
+      std::uint32_t at = plan.option_id_order[option];
+      id_bits[at >> 6] |= std::uint64_t{1} << (at & 63);
     }
-    std::sort(out.packed.begin(), out.packed.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Exact scores (multiples of 1/1024) are ranked as integers counted from the
+    // lowest candidate's score, so that the keys differ in few bytes; IEEE bits
+    // of a negative score differ from a positive one's in every byte.
+    double lowest = 0;
+    bool scores_exact = plan.exact_weights;
+    if (scores_exact) {
+      lowest = std::numeric_limits<double>::infinity();
+      for (std::uint32_t option : out.ranked) lowest = std::min(lowest, out.options[option].score);
+    }
+    out.packed.clear();
+    for (std::size_t word = 0; word < out.id_bits.size(); ++word) {
+      for (std::uint64_t w = id_bits[word]; w; w &= w - 1) {
+        std::uint32_t option =
+            plan.option_by_id[word * 64 + static_cast<std::size_t>(__builtin_ctzll(w))];
+        Packed packed = 0;
+        for (std::size_t k = 0; k < key_count; ++k) {
+          const auto& [key, descending] = policy.rank[k];
+          int width = key_width(key);
+          std::uint64_t value =
+              key == RankKey::score && scores_exact
+                  ? static_cast<std::uint64_t>((out.options[option].score - lowest) * 1024)
+                  : key_bits(model, plan, out, option, key);
+          std::uint64_t mask = width == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << width) - 1;
+          if (descending) value = mask - value;
+          packed = (packed << width) | value;
+        }
+        out.packed.push_back({packed, option});
+      }
+      id_bits[word] = 0;
+    }
+    stable_sort_packed(out.packed, out.sorting);
     for (std::size_t c = 0; c < out.packed.size(); ++c) out.ranked[c] = out.packed[c].second;
     return;
   }
@@ -287,6 +341,7 @@ void assess_truth(const Model& model, const Plan& plan, const Facts& facts, Asse
     out.options.assign(model.options.size(), OptionOutcome{});
     out.tallies.assign(model.options.size(), OptionTally{});
     out.fired_bits.assign((rule_count + 63) / 64, 0);
+    out.id_bits.assign((model.options.size() + 63) / 64, 0);
     out.decided.clear();
     out.epoch = 0;
   }
@@ -365,23 +420,30 @@ void assess(const Model& model, const Plan& plan, const Facts& facts, Assessment
   const Policy& policy = model.policy;
   if (!plan.exact_weights)
     std::sort(out.decided.begin(), out.decided.end());  // plan order is declaration order
-  for (std::uint32_t rule : out.decided) {
-    const PlanRule& planned = plan.rules[rule];
-    for (std::uint32_t k = 0; k < planned.option_count; ++k) {
-      std::uint32_t o = plan.rule_options[planned.options_first + k];
-      if (out.touched[o] != out.epoch) {
-        out.touched[o] = out.epoch;
-        out.touched_list.push_back(o);
-        out.tallies[o] = OptionTally{};
-      }
-      tally(out.tallies[o], planned, out.truth[rule], policy.combine_sum);
+  auto add = [&](std::uint32_t option, const RuleTally& rule, Truth truth) {
+    if (out.touched[option] != out.epoch) {
+      out.touched[option] = out.epoch;
+      out.touched_list.push_back(option);
+      out.tallies[option] = OptionTally{};
     }
+    tally(out.tallies[option], rule, truth, policy.combine_sum);
+  };
+  for (std::uint32_t rule : out.decided) {
+    const RuleTally& summary = plan.tallies[rule];
+    if (summary.option_count == 1) {
+      add(summary.option, summary, out.truth[rule]);
+      continue;
+    }
+    const PlanRule& planned = plan.rules[rule];
+    for (std::uint32_t k = 0; k < planned.option_count; ++k)
+      add(plan.rule_options[planned.options_first + k], summary, out.truth[rule]);
   }
   for (std::uint32_t option : out.touched_list) {
     OptionTally& option_tally = out.tallies[option];
     // An unmet prerequisite (false, so never visited) holds the option back.
-    for (std::uint32_t rule : plan.options[option].prerequisites)
-      if (out.truth[rule] == Truth::False) option_tally.held_back = true;
+    if (plan.has_prerequisites[option])
+      for (std::uint32_t rule : plan.options[option].prerequisites)
+        if (out.truth[rule] == Truth::False) option_tally.held_back = true;
     out.options[option] = outcome_of(policy, option_tally);
     if (out.options[option].status == Status::recommended ||
         out.options[option].status == Status::consider)
@@ -401,8 +463,8 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
   std::uint64_t* bits = assessment.fired_bits.data();
   std::size_t fired = 0;
   for (std::uint32_t rule : assessment.decided)
-    if (assessment.truth[rule] == Truth::True && plan.rules[rule].has_option) {
-      std::uint32_t position = plan.rules[rule].id_order;
+    if (assessment.truth[rule] == Truth::True && plan.tallies[rule].option_count > 0) {
+      std::uint32_t position = plan.tallies[rule].id_order;
       bits[position >> 6] |= std::uint64_t{1} << (position & 63);
       ++fired;
     }

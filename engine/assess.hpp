@@ -34,11 +34,13 @@ struct Assessment {
   std::vector<std::uint32_t> visited;  // by plan rule: the epoch it was last visited in
   std::vector<std::uint32_t> touched;  // by option: the epoch it was last touched in
   std::vector<std::uint32_t> touched_list;
-  std::vector<OptionTally> tallies;                      // by option, valid for touched options
-  std::vector<std::uint64_t> fired_bits;                 // by rule id order
-  std::vector<std::uint64_t> concepts;                   // concepts of a list's entries
-  std::vector<std::uint64_t> pass, unknown, any;         // the rule bitmap's rows
-  std::vector<std::pair<Packed, std::uint32_t>> packed;  // ranking keys
+  std::vector<OptionTally> tallies;                       // by option, valid for touched options
+  std::vector<std::uint64_t> fired_bits;                  // by rule id order
+  std::vector<std::uint64_t> id_bits;                     // candidates, by option id order
+  std::vector<std::uint64_t> concepts;                    // concepts of a list's entries
+  std::vector<std::uint64_t> pass, unknown, any;          // the rule bitmap's rows
+  std::vector<std::pair<Packed, std::uint32_t>> packed;   // ranking keys
+  std::vector<std::pair<Packed, std::uint32_t>> sorting;  // radix sort buffer
   std::uint32_t epoch = 0;
 };
 

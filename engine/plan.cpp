@@ -272,8 +272,11 @@ void order_ids(Plan& plan, const Model& model) {
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return model.options[a].id < model.options[b].id;
   });
-  for (std::size_t i = 0; i < order.size(); ++i)
+  plan.option_by_id.resize(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
     plan.options[order[i]].id_order = static_cast<std::uint32_t>(i);
+    plan.option_by_id[i] = static_cast<std::uint32_t>(order[i]);
+  }
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return model.options[a].family < model.options[b].family;
   });
@@ -360,6 +363,23 @@ Plan compile_plan(const Model& model, PlanOptions options) {
       options.bitmap ? build_rule_bitmap(plan, model) : std::vector<bool>(plan.rules.size(), false);
   index_rules(plan, model, in_bitmap);
   order_ids(plan, model);
+  for (const PlanRule& rule : plan.rules) {
+    RuleTally tally;
+    tally.option_count =
+        static_cast<std::uint16_t>(std::min<std::uint32_t>(rule.option_count, 0xffff));
+    tally.option =
+        rule.option_count == 1 ? plan.rule_options[rule.options_first] : rule.options_first;
+    tally.id_order = rule.id_order;
+    tally.kind = rule.kind;
+    tally.unverified = rule.unverified;
+    tally.amount =
+        rule.kind == RuleKind::relative_contraindication ? rule.penalty : rule.ranking_weight;
+    plan.tallies.push_back(tally);
+  }
+  for (const PlanOption& option : plan.options) {
+    plan.option_id_order.push_back(option.id_order);
+    plan.has_prerequisites.push_back(option.prerequisites.empty() ? 0 : 1);
+  }
   plan.labels.resize(model.schema.fields.size());
   for (std::size_t f = 0; f < model.schema.fields.size(); ++f)
     for (std::size_t l = 0; l < model.schema.fields[f].labels.size(); ++l)

@@ -259,14 +259,17 @@ class Checker {
   template <typename Map>
   bool declare(Map& map, const Item& item, const Node& name, int index, const char* what) {
     auto [it, inserted] = map.emplace(name.text, index);
+    std::string key = std::string(what) + ":" + name.text;
     if (!inserted) {
+      // Located only now: a large rule set declares thousands of names, once each.
+      const auto& [file, first] = first_declared_[key];
+      SourceLocation loc = file->locate(first->begin, first->end);
       error(item, name, "E101", std::string("duplicate ") + what + " `" + name.text + "`",
-            "the first one is at " + first_location_[std::string(what) + ":" + name.text]);
+            "the first one is at " + loc.file + ":" + std::to_string(loc.line) + ":" +
+                std::to_string(loc.column));
       return false;
     }
-    SourceLocation loc = item.file->locate(name.begin, name.end);
-    first_location_[std::string(what) + ":" + name.text] =
-        loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+    first_declared_.emplace(std::move(key), std::pair{item.file, &name});
     return true;
   }
   template <typename Map>
@@ -925,7 +928,7 @@ class Checker {
       return unknown_expr();
     }
     Expr e;
-    e.text = condense(item.file->slice(node.begin, node.end));
+    e.text = condense(item.file->view(node.begin, node.end));
     const Schema& schema = model_.schema;
     switch (node.kind) {
       case Kind::Or:
@@ -1018,12 +1021,18 @@ class Checker {
 
   // Source text as one line: runs of whitespace become one space, ends trimmed
   // (X3 leaves the whitespace skipped before a failed look-ahead inside the span).
-  static std::string condense(const std::string& text) {
+  static std::string condense(std::string_view text) {
+    auto is_space = [](char c) {
+      return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    };
+    while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
     std::string out;
+    out.reserve(text.size());
     bool space = false;
     for (char c : text) {
-      if (std::isspace(static_cast<unsigned char>(c))) {
-        space = !out.empty();
+      if (is_space(c)) {
+        space = true;
         continue;
       }
       if (space) out += ' ';
@@ -1329,7 +1338,8 @@ class Checker {
   std::vector<Item> items_;
   std::unordered_map<std::string, int> source_index_, scheme_index_, concept_index_, option_index_,
       let_index_, rule_index_;
-  std::map<std::string, std::string> first_location_;
+  // Where each name was first declared (the AST outlives the checker's run).
+  std::unordered_map<std::string, std::pair<const SourceFile*, const Node*>> first_declared_;
   std::set<int> used_sources_;
   std::vector<Let> lets_;
   bool have_header_ = false, have_facts_ = false, have_policy_ = false;

@@ -19,9 +19,39 @@ struct ParseState {
 };
 struct state_tag;
 
-// Whitespace, `// line` comments and `/* block */` comments.
-inline auto const skipper = x3::space | x3::lexeme["//" >> *(x3::char_ - x3::eol)] |
-                            x3::lexeme["/*" >> *(x3::char_ - "*/") >> "*/"];
+// Whitespace, `// line` comments and `/* block */` comments, skipped in one call
+// (as `space | lexeme["//" >> *(char_ - eol)] | lexeme["/*" >> *(char_ - "*/") >> "*/"]`
+// would, a character at a time). An unterminated block comment is not skipped,
+// so the parser reports it where it starts.
+struct skipper_parser : x3::parser<skipper_parser> {
+  using attribute_type = x3::unused_type;
+  static bool const has_attribute = false;
+
+  template <typename Context, typename RContext, typename Attribute>
+  bool parse(const char*& first, const char* last, Context const&, RContext&, Attribute&) const {
+    const char* start = first;
+    while (first != last) {
+      char c = *first;
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        ++first;
+        continue;
+      }
+      if (c != '/' || last - first < 2) break;
+      if (first[1] == '/') {
+        first += 2;
+        while (first != last && *first != '\n' && *first != '\r') ++first;
+        continue;
+      }
+      if (first[1] != '*') break;
+      const char* close = first + 2;
+      while (close + 1 < last && !(close[0] == '*' && close[1] == '/')) ++close;
+      if (close + 1 >= last) break;  // unterminated
+      first = close + 2;
+    }
+    return first != start;
+  }
+};
+inline constexpr skipper_parser skipper{};
 using skipper_type = std::remove_cv_t<decltype(skipper)>;
 using phrase_context_type = x3::phrase_parse_context<skipper_type>::type;
 using context_type = decltype(x3::make_context<state_tag>(

@@ -40,8 +40,12 @@ std::string SourceFile::line_text(int line) const {
 }
 
 std::string SourceFile::slice(std::uint32_t begin, std::uint32_t end) const {
+  return std::string(view(begin, end));
+}
+
+std::string_view SourceFile::view(std::uint32_t begin, std::uint32_t end) const {
   if (begin >= text_.size() || end <= begin) return {};
-  return text_.substr(begin, std::min<std::size_t>(end, text_.size()) - begin);
+  return std::string_view(text_).substr(begin, std::min<std::size_t>(end, text_.size()) - begin);
 }
 
 Diagnostic SourceFile::make(Severity severity, std::string code, std::uint32_t begin,

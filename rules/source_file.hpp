@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ast.hpp"
@@ -19,6 +20,7 @@ class SourceFile {
   SourceLocation locate(std::uint32_t begin, std::uint32_t end) const;
   std::string line_text(int line) const;
   std::string slice(std::uint32_t begin, std::uint32_t end) const;
+  std::string_view view(std::uint32_t begin, std::uint32_t end) const;
   Diagnostic make(Severity severity, std::string code, std::uint32_t begin, std::uint32_t end,
                   std::string message, std::string hint = {}) const;
 

@@ -134,7 +134,7 @@ option o4 "Four" { invasiveness invasive;
   indication r14 when flag == true and region == a weight 2 source s1 because "r14";
   indication r15 when conditions has c2 and nrs > 5 weight 3 source s1 because "r15";
   indication r16 when age >= 40 and age < 60 and nrs in 2..7 weight 1 source s1 because "r16";
-  relative_contraindication r17 when conditions has any {c1, c2} and sex != male penalty 1 source s1 because "r17";
+  relative_contraindication r17 when conditions has any {c1, c2} and sex != male penalty 4 source s1 because "r17";
   indication r18 when devices has any {pacemaker} and devices has any {pump} weight 1 source s1 because "r18";
   absolute_contraindication r19 when nrs <= 2.5 and nrs in 0.5.. and not (flag == true) source s1 because "r19";
 }
@@ -202,6 +202,19 @@ TEST_CASE("fast paths agree with the full evaluation, unknown fields included", 
   fast_reads = 0;
   for (int i = 0; i < 3000; ++i) check_same(rules, random_profile(random, i));
   CHECK(fast_reads > 2000);
+}
+
+TEST_CASE("fast paths agree when weights are not exact binary fractions", "[fastpath]") {
+  // 0.3 is no multiple of 1/1024: sums depend on their order, and scores are
+  // ranked by their IEEE bits instead of as integers.
+  std::string text = kAnchorRules;
+  const std::string from = "unverified_weight 0.5", to = "unverified_weight 0.3";
+  text.replace(text.find(from), from.size(), to);
+  stimrank::LoadResult loaded = stimrank::compile_rules({{"inexact.rules", text}});
+  REQUIRE(loaded.ok());
+  REQUIRE_FALSE(loaded.ruleset->impl().plan.exact_weights);
+  std::mt19937 random(5);
+  for (int i = 0; i < 1000; ++i) check_same(loaded.ruleset, random_profile(random, i));
 }
 
 TEST_CASE("values the bitmap has no row for are evaluated rule by rule", "[fastpath]") {
