@@ -2,7 +2,6 @@
 // on the shipped knowledge base (p50/p99), and reading profile JSON.
 //   build/stimrank_micro [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
-#include <stimrank/stimrank.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stimrank/stimrank.hpp>
 #include <string>
 #include <vector>
 
@@ -34,7 +34,8 @@ const std::vector<std::string>& knowledge_profiles() {
     std::vector<std::string> out;
     for (const auto& entry : fs::directory_iterator(kSource + "/examples/profiles"))
       out.push_back(nlohmann::json::parse(read_file(entry.path())).dump());
-    for (const auto& c : nlohmann::json::parse(read_file(kSource + "/knowledge/tests/vignettes.json")))
+    for (const auto& c :
+         nlohmann::json::parse(read_file(kSource + "/knowledge/tests/vignettes.json")))
       out.push_back(c["profile"].dump());
     return out;
   }();
@@ -56,15 +57,21 @@ std::string synthetic_rules(int options) {
     state ^= state << 17;
     return state % bound;
   };
-  std::string codes, text = "ruleset \"synthetic\" version \"1\";\nsource s \"synthetic\";\nfacts {\n";
+  std::string codes,
+      text = "ruleset \"synthetic\" version \"1\";\nsource s \"synthetic\";\nfacts {\n";
   for (int c = 0; c < 60; ++c) codes += (c ? ", \"C" : "\"C") + std::to_string(c) + "\"";
   text += "  age: int 18..95;\n  nrs: int 0..10;\n  region: enum {a, b, c, d, e, f, g, h, i, j};\n";
   text += "  diagnoses: set of enum {" + codes + "};\n";
   for (int f = 0; f < 14; ++f) text += "  flag" + std::to_string(f) + ": bool;\n";
   text += "}\npolicy { combine sum; unverified_evidence accept; rank by score desc, id; }\n";
-  static const char* kinds[] = {"absolute_contraindication", "relative_contraindication",
-                                "indication", "indication", "indication", "indication",
-                                "indication", "indication"};
+  static const char* kinds[] = {"absolute_contraindication",
+                                "relative_contraindication",
+                                "indication",
+                                "indication",
+                                "indication",
+                                "indication",
+                                "indication",
+                                "indication"};
   int rule = 0;
   for (int o = 0; o < options; ++o) {
     text += "option o" + std::to_string(o) + " \"Option " + std::to_string(o) +
@@ -85,9 +92,10 @@ std::string synthetic_rules(int options) {
         }
       }
       std::string kind = kinds[r];
-      std::string amount = kind == "indication"                  ? " weight " + std::to_string(1 + next(9))
-                           : kind == "relative_contraindication" ? " penalty " + std::to_string(1 + next(4))
-                                                                 : "";
+      std::string amount = kind == "indication" ? " weight " + std::to_string(1 + next(9))
+                           : kind == "relative_contraindication"
+                               ? " penalty " + std::to_string(1 + next(4))
+                               : "";
       text += "  " + kind + " r" + std::to_string(rule++) + " when " + when + amount +
               " source s because \"r\";\n";
     }
@@ -131,7 +139,8 @@ void latency(benchmark::State& state, Call call) {
     auto start = std::chrono::steady_clock::now();
     call(profile);
     micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::sort(micros.begin(), micros.end());
   auto at = [&](double q) { return micros[static_cast<std::size_t>(q * (micros.size() - 1))]; };
@@ -151,6 +160,18 @@ void BM_KnowledgeBaseLatency_Result(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_KnowledgeBaseLatency_Result);
+
+// The same Result, filled by a reused Evaluator into a reused Result.
+void BM_KnowledgeBaseLatency_ResultReused(benchmark::State& state) {
+  stimrank::Evaluator evaluator(knowledge_base());
+  stimrank::Result result;
+  std::vector<stimrank::ProfileError> errors;
+  latency(state, [&](const std::string& profile) {
+    if (!evaluator.evaluate(profile, result, errors)) state.SkipWithError("a profile failed");
+    benchmark::DoNotOptimize(result);
+  });
+}
+BENCHMARK(BM_KnowledgeBaseLatency_ResultReused);
 
 // The same, written out as the contract's JSON with a reused Evaluator.
 void BM_KnowledgeBaseLatency_Json(benchmark::State& state) {
@@ -192,13 +213,16 @@ void BM_LoadProfile(benchmark::State& state) {
   // The fast reader takes valid profiles without warnings; time it on those.
   std::vector<std::string> taken;
   for (const std::string& profile : profiles)
-    if (!fast || stimrank::engine::fast_load_profile(impl.model, impl.plan, profile, impl.limits, facts))
+    if (!fast ||
+        stimrank::engine::fast_load_profile(impl.model, impl.plan, profile, impl.limits, facts))
       taken.push_back(profile);
   for (auto _ : state) {
     const std::string& profile = taken[i++ % taken.size()];
     bytes += profile.size();
-    bool ok = fast ? stimrank::engine::fast_load_profile(impl.model, impl.plan, profile, impl.limits, facts)
-                   : stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits, facts, errors);
+    bool ok = fast ? stimrank::engine::fast_load_profile(impl.model, impl.plan, profile,
+                                                         impl.limits, facts)
+                   : stimrank::engine::load_profile(impl.model, impl.plan, profile, impl.limits,
+                                                    facts, errors);
     if (!ok) state.SkipWithError("a profile did not load");
     benchmark::DoNotOptimize(facts);
   }

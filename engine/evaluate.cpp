@@ -80,18 +80,18 @@ const Source* source_of(const Model& model, const Rule& rule) {
   return rule.source >= 0 ? &model.sources[static_cast<std::size_t>(rule.source)] : nullptr;
 }
 
-Reason make_reason(const Model& model, const Rule& rule, const char* kind) {
-  Reason reason;
+// Fills `reason` in place (its strings keep their capacity when a Result is reused).
+void fill_reason(const Model& model, const Rule& rule, const char* kind, Reason& reason) {
   reason.rule = rule.id;
   reason.kind = kind;
   reason.text = rule.because;
-  if (const Source* source = source_of(model, rule)) {
-    reason.source = source->id;
-    reason.doi = source->doi;
-  }
+  const Source* source = source_of(model, rule);
+  reason.source = source ? std::string_view(source->id) : std::string_view();
+  reason.doi = source ? std::string_view(source->doi) : std::string_view();
   reason.tags = rule.tags;
   reason.unverified = rule.unverified;
-  return reason;
+  reason.met.reset();
+  reason.missing.clear();
 }
 
 // One reason, by reference to its rule; strings are made only on output.
@@ -165,41 +165,55 @@ const char* reason_kind(RuleKind kind) {
   return to_string(kind);
 }
 
-Reason reason_of(const Model& model, const ReasonRef& ref) {
+void fill_reason(const Model& model, const ReasonRef& ref, Reason& reason) {
   const Rule& rule = model.rules[static_cast<std::size_t>(ref.rule)];
   if (!ref.missing_data) {
-    Reason reason = make_reason(model, rule, reason_kind(rule.kind));
+    fill_reason(model, rule, reason_kind(rule.kind), reason);
     reason.met = ref.met;
-    return reason;
+    return;
   }
-  Reason reason = make_reason(model, rule, "missing_data");
-  reason.text = std::string("unknown whether this ") +
-                (rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies") + " (" +
-                to_string(rule.kind) + "): " + rule.because;
+  fill_reason(model, rule, "missing_data", reason);
+  reason.text.assign("unknown whether this ");
+  reason.text += rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies";
+  reason.text += " (";
+  reason.text += to_string(rule.kind);
+  reason.text += "): ";
+  reason.text += rule.because;
   if (ref.missing) reason.missing.assign(ref.missing->begin(), ref.missing->end());
+}
+
+Reason reason_of(const Model& model, const ReasonRef& ref) {
+  Reason reason;
+  fill_reason(model, ref, reason);
   return reason;
 }
 
-Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
+void fill_evidence(const Model& model, const Plan& plan, int rule_index, Evidence& evidence) {
   const Rule& rule = model.rules[static_cast<std::size_t>(rule_index)];
-  Evidence evidence;
   evidence.rule = rule.id;
   const Scheme& scheme = model.schemes[static_cast<std::size_t>(rule.grade->scheme)];
   evidence.scheme = scheme.id;
   evidence.scheme_title = scheme.title;
-  for (const auto& [dim, label] : rule.grade->values) {
+  evidence.grade.resize(rule.grade->values.size());
+  for (std::size_t i = 0; i < rule.grade->values.size(); ++i) {
+    const auto& [dim, label] = rule.grade->values[i];
     const auto& d = scheme.dimensions[static_cast<std::size_t>(dim)];
-    evidence.grade.push_back({d.name, d.labels[static_cast<std::size_t>(label)]});
+    evidence.grade[i].name = d.name;
+    evidence.grade[i].value = d.labels[static_cast<std::size_t>(label)];
   }
   evidence.weight =
       plan.rules[plan.plan_rule_of[static_cast<std::size_t>(rule_index)]].ranking_weight;
   evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
-  if (const Source* source = source_of(model, rule)) {
-    evidence.source = source->id;
-    evidence.doi = source->doi;
-  }
+  const Source* source = source_of(model, rule);
+  evidence.source = source ? std::string_view(source->id) : std::string_view();
+  evidence.doi = source ? std::string_view(source->doi) : std::string_view();
   evidence.tags = rule.tags;
   evidence.unverified = rule.unverified;
+}
+
+Evidence evidence_of(const Model& model, const Plan& plan, int rule_index) {
+  Evidence evidence;
+  fill_evidence(model, plan, rule_index, evidence);
   return evidence;
 }
 
@@ -213,8 +227,8 @@ const JsonFragments& json_of(const Model& model, const Plan& plan) {
   return plan.json->fragments;
 }
 
-std::string summary_text(const JsonFragments& text, const Summary& summary) {
-  std::string out;
+void fill_summary_text(const JsonFragments& text, const Summary& summary, std::string& out) {
+  out.clear();
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
     if (piece.literal)
@@ -223,6 +237,11 @@ std::string summary_text(const JsonFragments& text, const Summary& summary) {
       out += (piece.indication ? text.indication_text
                                : text.because_text)[static_cast<std::size_t>(piece.rule)];
   }
+}
+
+std::string summary_text(const JsonFragments& text, const Summary& summary) {
+  std::string out;
+  fill_summary_text(text, summary, out);
   return out;
 }
 
@@ -279,6 +298,12 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts) 
 Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
                       const std::vector<Truth>& truth) {
   Result result;
+  fill_result(model, plan, facts, truth, result);
+  return result;
+}
+
+void fill_result(const Model& model, const Plan& plan, const Facts& facts,
+                 const std::vector<Truth>& truth, Result& result) {
   result.profile = facts.id;
   result.ruleset_name = model.name;
   result.ruleset_version = model.version;
@@ -286,11 +311,12 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   result.warnings = facts.warnings;
   Scratch& scratch = thread_scratch();
   explain(model, plan, facts, truth, scratch);
-  result.options.reserve(scratch.order.size());
-  for (int index : scratch.order) {
-    Work& w = scratch.work[static_cast<std::size_t>(index)];
+  const JsonFragments& text = json_of(model, plan);
+  result.options.resize(scratch.order.size());
+  for (std::size_t i = 0; i < scratch.order.size(); ++i) {
+    Work& w = scratch.work[static_cast<std::size_t>(scratch.order[i])];
     const Option& option = model.options[static_cast<std::size_t>(w.option)];
-    OptionResult& out = result.options.emplace_back();
+    OptionResult& out = result.options[i];
     out.option = option.id;
     out.title = option.title;
     out.family = option.family;
@@ -298,15 +324,16 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
     out.status = w.status;
     out.rank = w.rank;
     out.score = w.score;
-    out.summary = summary_text(json_of(model, plan), w.summary);
-    out.evidence.reserve(w.evidence.size());
-    for (int rule : w.evidence) out.evidence.push_back(evidence_of(model, plan, rule));
-    out.reasons.reserve(w.reasons.size());
-    for (const ReasonRef& ref : w.reasons) out.reasons.push_back(reason_of(model, ref));
-    out.missing.reserve(w.missing.size());
-    for (const std::string* path : w.missing) out.missing.push_back(*path);
+    fill_summary_text(text, w.summary, out.summary);
+    out.evidence.resize(w.evidence.size());
+    for (std::size_t k = 0; k < w.evidence.size(); ++k)
+      fill_evidence(model, plan, w.evidence[k], out.evidence[k]);
+    out.reasons.resize(w.reasons.size());
+    for (std::size_t k = 0; k < w.reasons.size(); ++k)
+      fill_reason(model, w.reasons[k], out.reasons[k]);
+    out.missing.resize(w.missing.size());
+    for (std::size_t k = 0; k < w.missing.size(); ++k) out.missing[k] = *w.missing[k];
   }
-  return result;
 }
 
 void append_result_json(const Model& model, const Plan& plan, const Facts& facts,

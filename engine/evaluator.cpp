@@ -63,4 +63,22 @@ Evaluation Evaluator::evaluate(std::string_view profile_json) noexcept {
   return evaluation;
 }
 
+bool Evaluator::evaluate(std::string_view profile_json, Result& result,
+                         std::vector<ProfileError>& errors) noexcept {
+  const detail::CompiledRuleSet& impl = state_->ruleset->impl();
+  try {
+    if (engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
+                                 errors)) {
+      engine::assess_truth(impl.model, impl.plan, state_->facts, state_->assessment);
+      engine::fill_result(impl.model, impl.plan, state_->facts, state_->assessment.truth, result);
+      return true;
+    }
+  } catch (std::exception const& e) {
+    state_->assessment = engine::Assessment{};
+    errors.push_back({"", std::string("internal error: ") + e.what()});
+  }
+  result = Result{};
+  return false;
+}
+
 }  // namespace stimrank

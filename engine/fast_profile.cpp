@@ -36,6 +36,7 @@ class FastLoader {
       list.entries.clear();
     }
     facts_.warnings.clear();
+    warned_field_ = -1;
     bool has_id = false;
     if (!load_object(root, schema.roots, true, nullptr, &has_id)) return false;
     return has_id;
@@ -185,6 +186,7 @@ class FastLoader {
     for (int c : field.children)
       if (model_.schema.fields[static_cast<std::size_t>(c)].type != FieldType::Coding)
         ++entry_slots;
+    std::size_t index = 0;
     for (dom::element item : items) {
       Entry& entry = list.entries.emplace_back();
       entry.fields.assign(entry_slots, Scalar{});
@@ -193,9 +195,18 @@ class FastLoader {
       if (field.type == FieldType::Codes && !item.get_string().get(text)) {
         if (!local_id_syntax(text)) return false;
         entry.coding_known = true;
-        if (!match_code(entry, "local", std::string(text))) return false;  // a warning
+        if (!match_code(entry, "local", std::string(text))) {
+          // Warned as the validating loader warns. It visits fields in another
+          // order, so warnings of a second field are left to it.
+          if (field.list >= 0 || (warned_field_ >= 0 && warned_field_ != field.slot)) return false;
+          warned_field_ = field.slot;
+          facts_.warnings.push_back(
+              unknown_concept_warning(field.path + "/" + std::to_string(index), text));
+        }
+        ++index;
         continue;
       }
+      ++index;
       dom::object object;
       if (item.get_object().get(object)) return false;
       if (!load_object(object, field.children, false, &entry, nullptr)) return false;
@@ -262,6 +273,7 @@ class FastLoader {
   const Model& model_;
   const Plan& plan_;
   Facts& facts_;
+  int warned_field_ = -1;             // the list slot whose entries were warned about
   std::vector<unsigned char>& seen_;  // by schema field, within the object being read
   int depth_ = 0;
   int max_depth_;

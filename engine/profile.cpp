@@ -286,8 +286,7 @@ class Loader {
         }
         entry.coding_known = true;
         if (!match_code(entry, "local", text))
-          facts_.warnings.push_back(entry_path + ": unknown concept id `" + text +
-                                    "` was ignored (the rule set does not declare it)");
+          facts_.warnings.push_back(unknown_concept_warning(entry_path, text));
         list.entries.push_back(std::move(entry));
         continue;
       }
@@ -402,6 +401,14 @@ bool local_id_syntax(std::string_view text) {
     return std::islower(static_cast<unsigned char>(c)) ||
            std::isdigit(static_cast<unsigned char>(c)) || c == '_';
   });
+}
+
+std::string unknown_concept_warning(std::string_view entry_path, std::string_view id) {
+  std::string text(entry_path);
+  text += ": unknown concept id `";
+  text += id;
+  text += "` was ignored (the rule set does not declare it)";
+  return text;
 }
 
 bool match_code(const Plan& plan, Entry& entry, const std::string& system,

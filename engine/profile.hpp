@@ -15,6 +15,8 @@ bool load_profile(const rules::model::Model& model, const Plan& plan, std::strin
 
 // A local concept id or name: lower case, digits and `_`, starting with a letter.
 bool local_id_syntax(std::string_view text);
+// The warning for a concept id (in a list of codes) that the rule set does not declare.
+std::string unknown_concept_warning(std::string_view entry_path, std::string_view id);
 // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
 // match hierarchically (a value set listing G90.5 contains G90.511).
 bool match_code(const Plan& plan, Entry& entry, const std::string& system, const std::string& code);
@@ -30,6 +32,9 @@ bool load_profile_any(const rules::model::Model& model, const Plan& plan, std::s
 // The explained result: statuses, scores, ranking and reasons, from assessed rules.
 Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts,
                       const std::vector<Truth>& truth);
+// The same, into an existing Result whose strings and vectors are reused.
+void fill_result(const rules::model::Model& model, const Plan& plan, const Facts& facts,
+                 const std::vector<Truth>& truth, Result& result);
 // The same explanation written straight out as the result JSON (Result::to_json's
 // bytes, without building the Result).
 void append_result_json(const rules::model::Model& model, const Plan& plan, const Facts& facts,

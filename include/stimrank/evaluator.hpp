@@ -31,6 +31,11 @@ class Evaluator {
               std::vector<ProfileError>& errors) noexcept;
   // As RuleSet::evaluate_json, with the buffers reused.
   [[nodiscard]] Evaluation evaluate(std::string_view profile_json) noexcept;
+  // The same into `result`, reusing its strings and vectors: after the first few
+  // profiles an evaluation allocates next to nothing. Returns true when the profile
+  // was valid; otherwise fills `errors` (every problem) and leaves `result` cleared.
+  bool evaluate(std::string_view profile_json, Result& result,
+                std::vector<ProfileError>& errors) noexcept;
 
  private:
   struct State;
