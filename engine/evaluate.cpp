@@ -302,8 +302,37 @@ Result evaluate_facts(const Model& model, const Plan& plan, const Facts& facts,
   return result;
 }
 
+namespace {
+
+// Elements a reused Result no longer needs, kept (per thread) with their strings'
+// capacity for the next profile: resizing a vector down would free them.
+struct Spares {
+  std::vector<Reason> reasons;
+  std::vector<Evidence> evidence;
+  std::vector<std::string> strings;
+};
+
+template <typename T>
+void resize_keeping(std::vector<T>& items, std::size_t size, std::vector<T>& spare) {
+  while (items.size() > size) {
+    spare.push_back(std::move(items.back()));
+    items.pop_back();
+  }
+  while (items.size() < size) {
+    if (spare.empty()) {
+      items.emplace_back();
+      continue;
+    }
+    items.push_back(std::move(spare.back()));
+    spare.pop_back();
+  }
+}
+
+}  // namespace
+
 void fill_result(const Model& model, const Plan& plan, const Facts& facts,
                  const std::vector<Truth>& truth, Result& result) {
+  thread_local Spares spares;
   result.profile = facts.id;
   result.ruleset_name = model.name;
   result.ruleset_version = model.version;
@@ -325,13 +354,13 @@ void fill_result(const Model& model, const Plan& plan, const Facts& facts,
     out.rank = w.rank;
     out.score = w.score;
     fill_summary_text(text, w.summary, out.summary);
-    out.evidence.resize(w.evidence.size());
+    resize_keeping(out.evidence, w.evidence.size(), spares.evidence);
     for (std::size_t k = 0; k < w.evidence.size(); ++k)
       fill_evidence(model, plan, w.evidence[k], out.evidence[k]);
-    out.reasons.resize(w.reasons.size());
+    resize_keeping(out.reasons, w.reasons.size(), spares.reasons);
     for (std::size_t k = 0; k < w.reasons.size(); ++k)
       fill_reason(model, w.reasons[k], out.reasons[k]);
-    out.missing.resize(w.missing.size());
+    resize_keeping(out.missing, w.missing.size(), spares.strings);
     for (std::size_t k = 0; k < w.missing.size(); ++k) out.missing[k] = *w.missing[k];
   }
 }

@@ -52,6 +52,7 @@ auto fold(Kind kind) {
     Node joined(kind);
     joined.begin = lhs.begin;
     joined.end = rhs.end;
+    joined.kids.reserve(4);
     joined.kids.push_back(std::move(lhs));
     joined.kids.push_back(std::move(rhs));
     lhs = std::move(joined);

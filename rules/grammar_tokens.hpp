@@ -1,6 +1,7 @@
 // Tokens and helpers shared by the grammar translation units (and only by them).
 #pragma once
 
+#include <charconv>
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -40,7 +41,9 @@ inline auto const real_number = x3::rule<struct real_number_class, double>{"a nu
     x3::raw[x3::lexeme[-x3::lit('-') >> +x3::digit >> -(x3::lit('.') >> +x3::digit)]]
            [([](auto& ctx) {
              auto const& range = x3::_attr(ctx);
-             x3::_val(ctx) = std::strtod(std::string(range.begin(), range.end()).c_str(), nullptr);
+             double value = 0;
+             std::from_chars(&*range.begin(), &*range.begin() + range.size(), value);
+             x3::_val(ctx) = value;
            })];
 
 // Records the byte span of the Node a rule builds. Rules whose right-hand side has
