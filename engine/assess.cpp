@@ -471,11 +471,22 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
   // Room for the longest possible line, written through a pointer, then trimmed.
   std::size_t at = out.size();
   out.resize(at + facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
-             assessment.ranked.size() * (plan.longest_option_id + 34));
+             assessment.ranked.size() * (plan.longest_option_id + 34) + 16);
   char* p = out.data() + at;
   auto put = [&p](std::string_view text) {
     if (!text.empty()) std::memcpy(p, text.data(), text.size());
     p += text.size();
+  };
+  // Ids of at most 16 bytes are copied 16 bytes at a time (the id text is padded,
+  // the line has room): one move instead of a call per id.
+  const bool short_ids = plan.longest_rule_id <= 16 && plan.longest_option_id < 16;
+  auto put_id = [&p, short_ids, &plan](std::uint32_t begin, std::uint32_t end) {
+    const char* text = plan.id_text.data() + begin;
+    if (short_ids)
+      std::memcpy(p, text, 16);
+    else
+      std::memcpy(p, text, end - begin);
+    p += end - begin;
   };
   put(facts.id);
   *p++ = '\t';
@@ -485,9 +496,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
       if (!first) *p++ = ',';
       first = false;
       std::size_t position = word * 64 + static_cast<std::size_t>(__builtin_ctzll(w));
-      put(std::string_view(plan.id_text)
-              .substr(plan.rule_id_at[position],
-                      plan.rule_id_at[position + 1] - plan.rule_id_at[position]));
+      put_id(plan.rule_id_at[position], plan.rule_id_at[position + 1]);
     }
     bits[word] = 0;
   }
@@ -496,9 +505,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
   for (std::uint32_t option : assessment.ranked) {
     if (!first) *p++ = ',';
     first = false;
-    put(std::string_view(plan.id_text)
-            .substr(plan.option_id_at[option],
-                    plan.option_id_at[option + 1] - plan.option_id_at[option]));
+    put_id(plan.option_id_at[option], plan.option_id_at[option + 1]);
     double score = assessment.options[option].score;
     if (std::isfinite(score) && score == std::floor(score) && std::fabs(score) < 1e15) {
       p = std::to_chars(p, p + 24, static_cast<long long>(score)).ptr;

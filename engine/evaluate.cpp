@@ -512,7 +512,9 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
     unknowns.clear();
     for (int r : order) {
       const PlanRule& planned = plan.rules[static_cast<std::size_t>(r)];
-      const Rule& rule = model.rules[static_cast<std::size_t>(planned.model_rule)];
+      // The plan's copy of what this loop reads: a model Rule is large, and an
+      // option's rules are visited for every profile.
+      const PlanRule& rule = planned;
       Truth t = truth[static_cast<std::size_t>(r)];
       if (t == Truth::Unknown) {
         int& memo = scratch.paths_of_rule[static_cast<std::size_t>(r)];
@@ -576,7 +578,7 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
             first_indication = planned.model_rule;
           }
           out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          if (rule.grade) out.evidence.push_back(planned.model_rule);
+          if (rule.graded) out.evidence.push_back(planned.model_rule);
           break;
         }
         case RuleKind::relative_contraindication:

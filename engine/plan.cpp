@@ -267,6 +267,9 @@ void order_ids(Plan& plan, const Model& model) {
   }
   plan.option_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
   plan.rule_id_at.push_back(plan.option_id_at.front());
+  // Room to read 16 bytes from any id's start (the TSV writer copies short ids
+  // 16 bytes at a time).
+  plan.id_text.append(16, '\0');
   std::vector<std::size_t> order(model.options.size());
   for (std::size_t o = 0; o < order.size(); ++o) order[o] = o;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -314,6 +317,7 @@ Plan compile_plan(const Model& model, PlanOptions options) {
     planned.weight = rule.weight ? *rule.weight : rule.grade ? rule.grade->weight : 0;
     planned.penalty = rule.penalty;
     planned.unverified = rule.unverified;
+    planned.graded = rule.grade.has_value();
     planned.ranking_weight =
         rule.unverified ? planned.weight * model.policy.unverified_weight : planned.weight;
     planned.has_option = !rule.options.empty();

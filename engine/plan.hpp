@@ -65,6 +65,7 @@ struct PlanRule {
   double penalty = 0;
   double ranking_weight = 0;  // weight after the policy's factor for unverified evidence
   bool unverified = false;
+  bool graded = false;         // an indication with a grade: evidence in the result
   bool has_option = false;     // rules of no option never show up in a result
   std::uint32_t id_order = 0;  // position of the rule id in byte order
   std::uint32_t options_first = 0, option_count = 0;  // in Plan::rule_options
