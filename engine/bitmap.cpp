@@ -182,16 +182,30 @@ std::vector<bool> build_rule_bitmap(Plan& plan, const Model& model) {
   };
   for (const RuleBitmap::Column& column : bitmap.columns)
     if (column.kind != RuleBitmap::Kind::LabelSet && column.kind != RuleBitmap::Kind::Concepts)
-      for (std::size_t r = 0; r < column.row_count; ++r)
-        for (std::size_t bit = 0; bit < bitmap.rules.size(); ++bit)
-          row(column, r)[bit / 64] |= std::uint64_t{1} << (bit % 64);
+      for (std::size_t r = 0; r < column.row_count; ++r) {
+        std::uint64_t* words = row(column, r);
+        std::fill(words, words + bitmap.words, ~std::uint64_t{0});
+        if (std::size_t tail = bitmap.rules.size() % 64)
+          words[bitmap.words - 1] = (std::uint64_t{1} << tail) - 1;
+      }
+  std::vector<std::pair<std::size_t, const PlanNode*>> scratch;
+  std::vector<const PlanNode*> nodes;
   for (std::size_t bit = 0; bit < bitmap.rules.size(); ++bit) {
     const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
     const std::size_t word = bit / 64;
-    std::map<std::size_t, std::vector<const PlanNode*>> by_column;
+    // The rule's tests grouped by column (a rule has one to a few).
+    std::vector<std::pair<std::size_t, const PlanNode*>>& sorted = scratch;
+    sorted.clear();
     for (const Test& test : *tests[bitmap.rules[bit]])
-      by_column[column_of[test.column]].push_back(test.node);
-    for (const auto& [c, nodes] : by_column) {
+      sorted.emplace_back(column_of[test.column], test.node);
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t first = 0; first < sorted.size();) {
+      const std::size_t c = sorted[first].first;
+      std::size_t last = first;
+      nodes.clear();
+      while (last < sorted.size() && sorted[last].first == c)
+        nodes.push_back(sorted[last++].second);
+      first = last;
       const RuleBitmap::Column& column = bitmap.columns[c];
       bitmap.rows[column.tested + word] |= mask;
       if (column.kind == RuleBitmap::Kind::LabelSet) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -179,7 +180,16 @@ class Checker {
       model_.files.emplace_back(relative, file->text());
       for (const Node& node : file->root.kids) items_.push_back({&node, file.get()});
     }
-    model_.digest = "sha256:" + sha256_hex(digest_input);
+    // Hashed beside the checking (the first digest of a process also initialises
+    // OpenSSL, a few milliseconds); inline if no thread can be started. The future
+    // is destroyed (waiting for the hash) before the input it reads.
+    std::future<std::string> digest;
+    try {
+      digest = std::async(std::launch::async,
+                          [&digest_input] { return "sha256:" + sha256_hex(digest_input); });
+    } catch (const std::system_error&) {
+      model_.digest = "sha256:" + sha256_hex(digest_input);
+    }
 
     // Pass 1: declarations that others refer to, in dependency order.
     for (const Item& item : items_) {
@@ -230,6 +240,7 @@ class Checker {
     }
     warn_unused_sources();
     assign_slots();
+    if (digest.valid()) model_.digest = digest.get();
     if (has_errors(diagnostics_)) return std::nullopt;
     return std::move(model_);
   }
