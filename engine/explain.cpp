@@ -247,7 +247,7 @@ class Explainer {
       case Op::BoolField:
         for (bool value : {true, false})
           if (!present || profile_.at(ptr) != value)
-            add({name + " were " + (value ? "true" : "false"), ptr, json(value), f.path}, seen);
+            add({name + " were " + (value ? "true" : "false"), ptr, json(value), f.path, {}}, seen);
         break;
       case Op::NumCmp:
       case Op::NumRange: {
@@ -257,7 +257,7 @@ class Explainer {
           if (present && profile_.at(ptr).is_number() && profile_.at(ptr).get<double>() == v)
             continue;
           json value = f.type == FieldType::Int ? json(static_cast<long long>(v)) : json(v);
-          add({name + " were " + number(v), ptr, value, f.path}, seen);
+          add({name + " were " + number(v), ptr, value, f.path, {}}, seen);
         }
         break;
       }
@@ -265,7 +265,7 @@ class Explainer {
       case Op::SymIn:
         for (std::size_t i = 0; i < f.labels.size(); ++i) {
           if (present && profile_.at(ptr) == f.labels[i]) continue;
-          add({name + " were " + f.labels[i], ptr, json(f.labels[i]), f.path}, seen);
+          add({name + " were " + f.labels[i], ptr, json(f.labels[i]), f.path, {}}, seen);
         }
         break;
       case Op::SetHas:

@@ -22,7 +22,7 @@ namespace {
 constexpr std::size_t kBlockBytes = 1u << 20;    // read size
 constexpr std::size_t kChunkLines = 64;          // unit of work, at most
 constexpr std::size_t kChunkBytes = 512u << 10;  // output a chunk aims at
-constexpr std::size_t kMaxPending = 32;          // chunks read but not yet written
+constexpr std::size_t kMaxPending = 32;          // chunks read but not yet written, at most
 
 struct Line {
   std::string_view text;
@@ -45,6 +45,9 @@ class Pipeline {
   JsonlSummary run(std::istream& in, std::ostream& out, std::ostream& messages) {
     unsigned threads =
         options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+    // Enough chunks in flight to keep every thread busy; each one in flight is a
+    // buffer that is touched (and page-faulted) the first time it is used.
+    max_pending_ = std::clamp<std::size_t>(4 * std::size_t{threads}, 8, kMaxPending);
     std::vector<std::thread> workers;
     for (unsigned t = 0; t < threads; ++t) workers.emplace_back([this] { evaluate_chunks(); });
     std::thread writer([&] { write_chunks(out, messages); });
@@ -130,7 +133,7 @@ class Pipeline {
 
   void submit(std::unique_ptr<Chunk> chunk) {
     std::unique_lock lock(mutex_);
-    room_.wait(lock, [&] { return queue_.size() < kMaxPending; });
+    room_.wait(lock, [&] { return queue_.size() < max_pending_; });
     summary_.lines += chunk->lines.size();
     queue_.push_back(std::move(chunk));
     lock.unlock();
@@ -148,6 +151,10 @@ class Pipeline {
         if (taken_ == popped_ + queue_.size()) return;
         chunk = queue_[taken_++ - popped_].get();
       }
+      // Room for the chunk's results at the average size so far, so that the
+      // buffer is not grown (and copied) line by line.
+      std::size_t per_line = output_per_line_.load(std::memory_order_relaxed);
+      if (per_line) chunk->output.reserve(per_line * chunk->lines.size() * 5 / 4);
       for (const Line& line : chunk->lines) evaluate_line(evaluator, line, errors, *chunk);
       {
         std::lock_guard lock(mutex_);
@@ -236,7 +243,8 @@ class Pipeline {
   std::vector<std::unique_ptr<Chunk>> spare_;  // written chunks, for reuse
   std::size_t written_bytes_ = 0, written_lines_ = 0;
   std::atomic<std::size_t> output_per_line_{0};  // average output of a line so far
-  std::size_t taken_ = 0, popped_ = 0;           // chunks ever taken / written
+  std::size_t max_pending_ = kMaxPending;
+  std::size_t taken_ = 0, popped_ = 0;  // chunks ever taken / written
   bool reading_done_ = false;
   JsonlSummary summary_;
 };
