@@ -326,7 +326,7 @@ void rank(const Model& model, const Plan& plan, Assessment& out) {
       std::uint64_t x = key_bits(model, plan, out, a, key), y = key_bits(model, plan, out, b, key);
       if (x != y) return descending ? x > y : x < y;
     }
-    return plan.options[a].id_order < plan.options[b].id_order;
+    return plan.option_id_order[a] < plan.option_id_order[b];
   });
 }
 

@@ -78,21 +78,14 @@ std::optional<std::vector<Test>> rule_tests(const Plan& plan, const Model& model
 }
 
 // Whether a flag, number or enum test holds for a value (a flag or number in
-// `number`, an enum label in `label`), as evaluate_node decides it.
+// `number`, an enum label in `label`), as a profile's evaluation decides it.
 bool holds(const Plan& plan, const PlanNode& node, double number, std::int32_t label) {
-  switch (node.op) {
-    case Op::BoolField: return number != 0;
-    case Op::Not: return number == 0;
-    case Op::NumCmp: return compare(number, node.cmp, node.number);
-    case Op::NumRange:
-      return (!node.has_lo || number >= node.number) && (!node.has_hi || number <= node.number2);
-    case Op::SymEq: return (plan.symbols[node.first] == label) == (node.cmp == Cmp::Eq);
-    case Op::SymIn:
-      for (std::uint32_t i = 0; i < node.count; ++i)
-        if (plan.symbols[node.first + i] == label) return true;
-      return false;
-    default: return false;
-  }
+  FlatTest test;
+  Scalar value;
+  value.number = number;
+  value.symbol = label;
+  value.known = true;
+  return flat_test(plan, node, test) && flat_test_holds(plan, test, value);
 }
 
 // A number inside each row's region: the cut itself, or one between two cuts.

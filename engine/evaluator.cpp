@@ -46,20 +46,9 @@ bool Evaluator::append(std::string_view profile_json, OutputFormat format, std::
 }
 
 Evaluation Evaluator::evaluate(std::string_view profile_json) noexcept {
-  const detail::CompiledRuleSet& impl = state_->ruleset->impl();
   Evaluation evaluation;
-  try {
-    if (engine::load_profile_any(impl.model, impl.plan, profile_json, impl.limits, state_->facts,
-                                 evaluation.errors)) {
-      engine::assess_truth(impl.model, impl.plan, state_->facts, state_->assessment);
-      evaluation.result =
-          engine::evaluate_facts(impl.model, impl.plan, state_->facts, state_->assessment.truth);
-    }
-  } catch (std::exception const& e) {
-    evaluation.result.reset();
-    state_->assessment = engine::Assessment{};
-    evaluation.errors.push_back({"", std::string("internal error: ") + e.what()});
-  }
+  Result result;
+  if (evaluate(profile_json, result, evaluation.errors)) evaluation.result = std::move(result);
   return evaluation;
 }
 

@@ -91,7 +91,8 @@ Anchor anchor_of(const Plan& plan, const Model& model, std::uint32_t index) {
   }
 }
 
-// A leaf test on a top-level scalar, as a flat test; false if it is anything else.
+}  // namespace
+
 bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
   const PlanNode* leaf = &node;
   if (node.op == Op::Not) {
@@ -122,6 +123,8 @@ bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test) {
     default: return false;
   }
 }
+
+namespace {
 
 // The rule's tests other than its anchor (which holds when the rule is reached
 // through it; `has all` is kept, as only one of its labels was looked up); none
@@ -255,7 +258,7 @@ void order_ids(Plan& plan, const Model& model) {
   std::stable_sort(by_id.begin(), by_id.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return rule_id(a) < rule_id(b); });
   for (std::size_t i = 0; i < by_id.size(); ++i) {
-    plan.rules[by_id[i]].id_order = static_cast<std::uint32_t>(i);
+    plan.tallies[by_id[i]].id_order = static_cast<std::uint32_t>(i);
     plan.rule_id_at.push_back(static_cast<std::uint32_t>(plan.id_text.size()));
     plan.id_text += rule_id(by_id[i]);
     plan.longest_rule_id = std::max(plan.longest_rule_id, rule_id(by_id[i]).size());
@@ -276,8 +279,9 @@ void order_ids(Plan& plan, const Model& model) {
     return model.options[a].id < model.options[b].id;
   });
   plan.option_by_id.resize(order.size());
+  plan.option_id_order.resize(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) {
-    plan.options[order[i]].id_order = static_cast<std::uint32_t>(i);
+    plan.option_id_order[order[i]] = static_cast<std::uint32_t>(i);
     plan.option_by_id[i] = static_cast<std::uint32_t>(order[i]);
   }
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -320,7 +324,6 @@ Plan compile_plan(const Model& model, PlanOptions options) {
     planned.graded = rule.grade.has_value();
     planned.ranking_weight =
         rule.unverified ? planned.weight * model.policy.unverified_weight : planned.weight;
-    planned.has_option = !rule.options.empty();
     planned.options_first = static_cast<std::uint32_t>(plan.rule_options.size());
     planned.option_count = static_cast<std::uint32_t>(rule.options.size());
     for (double amount : {planned.ranking_weight, planned.penalty})
@@ -366,24 +369,21 @@ Plan compile_plan(const Model& model, PlanOptions options) {
   std::vector<bool> in_bitmap =
       options.bitmap ? build_rule_bitmap(plan, model) : std::vector<bool>(plan.rules.size(), false);
   index_rules(plan, model, in_bitmap);
-  order_ids(plan, model);
   for (const PlanRule& rule : plan.rules) {
     RuleTally tally;
     tally.option_count =
         static_cast<std::uint16_t>(std::min<std::uint32_t>(rule.option_count, 0xffff));
     tally.option =
         rule.option_count == 1 ? plan.rule_options[rule.options_first] : rule.options_first;
-    tally.id_order = rule.id_order;
     tally.kind = rule.kind;
     tally.unverified = rule.unverified;
     tally.amount =
         rule.kind == RuleKind::relative_contraindication ? rule.penalty : rule.ranking_weight;
     plan.tallies.push_back(tally);
   }
-  for (const PlanOption& option : plan.options) {
-    plan.option_id_order.push_back(option.id_order);
+  for (const PlanOption& option : plan.options)
     plan.has_prerequisites.push_back(option.prerequisites.empty() ? 0 : 1);
-  }
+  order_ids(plan, model);  // fills the tallies' and options' id positions
   plan.labels.resize(model.schema.fields.size());
   for (std::size_t f = 0; f < model.schema.fields.size(); ++f)
     for (std::size_t l = 0; l < model.schema.fields[f].labels.size(); ++l)
@@ -433,27 +433,7 @@ Truth evaluate_flat(const Plan& plan, const FlatTest* test, const FlatTest* end,
       result = Truth::Unknown;
       continue;
     }
-    bool holds;
-    switch (test->op) {
-      case Op::BoolField: holds = s.number != 0; break;
-      case Op::Not: holds = s.number == 0; break;
-      case Op::NumCmp: holds = compare(s.number, test->cmp, test->number); break;
-      case Op::NumRange:
-        holds = (!test->has_lo || s.number >= test->number) &&
-                (!test->has_hi || s.number <= test->number2);
-        break;
-      case Op::SymEq: holds = (s.symbol == test->symbol) == (test->cmp == Cmp::Eq); break;
-      case Op::SymIn:
-        holds = false;
-        for (std::uint32_t i = 0; i < test->count && !holds; ++i)
-          holds = plan.symbols[test->first + i] == s.symbol;
-        break;
-      case Op::SetHas:
-        holds = test->all ? (s.bits & test->mask) == test->mask : (s.bits & test->mask) != 0;
-        break;
-      default: return Truth::Unknown;  // not a flat test (make_flat never stores one)
-    }
-    if (!holds) return Truth::False;
+    if (!flat_test_holds(plan, *test, s)) return Truth::False;
   }
   return result;
 }

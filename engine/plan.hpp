@@ -65,9 +65,7 @@ struct PlanRule {
   double penalty = 0;
   double ranking_weight = 0;  // weight after the policy's factor for unverified evidence
   bool unverified = false;
-  bool graded = false;         // an indication with a grade: evidence in the result
-  bool has_option = false;     // rules of no option never show up in a result
-  std::uint32_t id_order = 0;  // position of the rule id in byte order
+  bool graded = false;  // an indication with a grade: evidence in the result
   std::uint32_t options_first = 0, option_count = 0;  // in Plan::rule_options
 };
 
@@ -107,7 +105,6 @@ struct PlanOption {
   std::vector<int> rules;                    // indices into Plan::rules, in declaration order
   std::vector<int> explained;                // the same, in the order reasons are listed (by kind)
   std::vector<std::uint32_t> prerequisites;  // its prerequisite rules
-  std::uint32_t id_order = 0;                // position of the option id in byte order
   std::uint32_t family_order = 0;            // position of the family in byte order
 };
 
@@ -211,7 +208,7 @@ struct Plan {
   RuleBitmap bitmap;
   std::vector<std::uint32_t> rule_options;      // options of each rule (PlanRule::options_first)
   std::vector<RuleTally> tallies;               // by plan rule
-  std::vector<std::uint32_t> option_id_order;   // by option (PlanOption::id_order)
+  std::vector<std::uint32_t> option_id_order;   // by option: position of its id in byte order
   std::vector<std::uint8_t> has_prerequisites;  // by option
   // Every ranking weight and penalty is a multiple of 1/1024 below 2^40, so sums
   // are exact in any order.
@@ -245,6 +242,29 @@ inline bool compare(double lhs, Cmp cmp, double rhs) {
     case Cmp::Ge: return lhs >= rhs;
   }
   return false;
+}
+
+// A leaf test on a top-level scalar, as a flat test; false if it is anything else.
+bool flat_test(const Plan& plan, const PlanNode& node, FlatTest& test);
+
+// Whether a flat test holds for a known value.
+inline bool flat_test_holds(const Plan& plan, const FlatTest& test, const Scalar& value) {
+  switch (test.op) {
+    case Op::BoolField: return value.number != 0;
+    case Op::Not: return value.number == 0;
+    case Op::NumCmp: return compare(value.number, test.cmp, test.number);
+    case Op::NumRange:
+      return (!test.has_lo || value.number >= test.number) &&
+             (!test.has_hi || value.number <= test.number2);
+    case Op::SymEq: return (value.symbol == test.symbol) == (test.cmp == Cmp::Eq);
+    case Op::SymIn:
+      for (std::uint32_t i = 0; i < test.count; ++i)
+        if (plan.symbols[test.first + i] == value.symbol) return true;
+      return false;
+    case Op::SetHas:
+      return test.all ? (value.bits & test.mask) == test.mask : (value.bits & test.mask) != 0;
+    default: return false;  // not a flat test (flat_test never makes one)
+  }
 }
 
 // A rule's conjuncts: the kids of its top-level `and`, or its whole condition.

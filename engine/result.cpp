@@ -38,21 +38,6 @@ ordered_json number(double value) {
   return value;
 }
 
-ordered_json reason_json(const Reason& reason) {
-  ordered_json j;
-  j["rule"] = reason.rule;
-  j["kind"] = reason.kind;
-  j["text"] = reason.text;
-  j["source"] = reason.source;
-  j["doi"] = reason.doi;
-  j["tags"] = reason.tags;
-  j["unverified"] = reason.unverified;
-  if (reason.kind == "prerequisite" || reason.met.has_value())
-    j["met"] = reason.met.has_value() ? ordered_json(*reason.met) : ordered_json(nullptr);
-  if (reason.kind == "missing_data") j["missing"] = reason.missing;
-  return j;
-}
-
 ordered_json evidence_json(const Evidence& evidence) {
   ordered_json j;
   j["rule"] = evidence.rule;
