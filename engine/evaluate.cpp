@@ -1,6 +1,7 @@
 // Facts → statuses, scores, ranks and explanations, following the rule set's policy.
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <optional>
 #include <set>
 
@@ -14,19 +15,37 @@ using namespace rules::model;
 
 namespace {
 
-// JSON Pointers of absent fields: gathered with repeats, then sorted and made unique.
+// Paths built for list entries ("/conditions/0/code"), kept from one profile to
+// the next with their capacity: a deque, so that pointers to them stay valid.
+struct PathPool {
+  std::deque<std::string> strings;
+  std::size_t used = 0;
+  std::string& make() {
+    if (used == strings.size()) strings.emplace_back();
+    std::string& text = strings[used++];
+    text.clear();
+    return text;
+  }
+};
+
+// JSON Pointers of absent fields, by reference to the schema's paths or to the
+// pool's: gathered with repeats, then sorted and made unique.
 struct PathList {
-  std::vector<std::string> paths;
-  void insert(std::string path) { paths.push_back(std::move(path)); }
+  std::vector<const std::string*> paths;
+  void insert(const std::string& path) { paths.push_back(&path); }
   void finish() {
-    std::sort(paths.begin(), paths.end());
-    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    std::sort(paths.begin(), paths.end(),
+              [](const std::string* a, const std::string* b) { return *a < *b; });
+    paths.erase(std::unique(paths.begin(), paths.end(),
+                            [](const std::string* a, const std::string* b) { return *a == *b; }),
+                paths.end());
   }
 };
 
 // The absent fields that make a node unknown (only called for unknown rules).
 void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, const Facts& facts,
-                     const Entry* entry, const std::string& entry_path, PathList& out) {
+                     const Entry* entry, const std::string& entry_path, PathList& out,
+                     PathPool& pool) {
   const PlanNode& node = plan.nodes[index];
   const Field* field =
       node.field >= 0 ? &model.schema.fields[static_cast<std::size_t>(node.field)] : nullptr;
@@ -39,14 +58,17 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
       for (std::uint32_t k = 0; k < node.count; ++k) {
         std::uint32_t kid = plan.kids[node.first + k];
         if (evaluate_node(plan, kid, facts, entry) == Truth::Unknown)
-          collect_missing(model, plan, kid, facts, entry, entry_path, out);
+          collect_missing(model, plan, kid, facts, entry, entry_path, out, pool);
       }
       return;
     case Op::Any:
     case Op::Count:
     case Op::CodeHas: {
       if (node.op == Op::CodeHas && !node.list_field) {
-        out.insert(entry_path + "/code");
+        std::string& path = pool.make();
+        path += entry_path;
+        path += "/code";
+        out.insert(path);
         return;
       }
       const ListFact& list = facts.lists[static_cast<std::size_t>(node.slot)];
@@ -56,22 +78,35 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
       }
       for (std::size_t i = 0; i < list.entries.size(); ++i) {
         const Entry& e = list.entries[i];
-        std::string path = field->path + "/" + std::to_string(i);
         if (node.op == Op::CodeHas) {
-          if (!e.coding_known) out.insert(path + "/code");
+          if (e.coding_known) continue;
+          std::string& path = pool.make();
+          path += field->path;
+          path += '/';
+          path += std::to_string(i);
+          path += "/code";
+          out.insert(path);
         } else if (node.count > 0) {
           std::uint32_t kid = plan.kids[node.first];
-          if (evaluate_node(plan, kid, facts, &e) == Truth::Unknown)
-            collect_missing(model, plan, kid, facts, &e, path, out);
+          if (evaluate_node(plan, kid, facts, &e) != Truth::Unknown) continue;
+          std::string& path = pool.make();
+          path += field->path;
+          path += '/';
+          path += std::to_string(i);
+          collect_missing(model, plan, kid, facts, &e, path, out, pool);
         }
       }
       return;
     }
     default:
-      if (node.in_entry)
-        out.insert(entry_path + field->path);
-      else
+      if (node.in_entry) {
+        std::string& path = pool.make();
+        path += entry_path;
+        path += field->path;
+        out.insert(path);
+      } else {
         out.insert(field->path);
+      }
       return;
   }
 }
@@ -80,14 +115,53 @@ const Source* source_of(const Model& model, const Rule& rule) {
   return rule.source >= 0 ? &model.sources[static_cast<std::size_t>(rule.source)] : nullptr;
 }
 
+// Names as strings, so that filling a reused Result copies string to string.
+const std::string& kind_name(RuleKind kind) {
+  static const std::string names[] = {to_string(RuleKind::indication),
+                                      to_string(RuleKind::absolute_contraindication),
+                                      to_string(RuleKind::relative_contraindication),
+                                      to_string(RuleKind::caution),
+                                      to_string(RuleKind::prerequisite),
+                                      to_string(RuleKind::research_only),
+                                      to_string(RuleKind::not_indicated)};
+  static_assert(std::size(names) == 7);
+  return names[static_cast<std::size_t>(kind)];
+}
+
+const std::string& invasiveness_name(Invasiveness invasiveness) {
+  static const std::string names[] = {to_string(Invasiveness::noninvasive),
+                                      to_string(Invasiveness::minimally_invasive),
+                                      to_string(Invasiveness::invasive)};
+  return names[static_cast<std::size_t>(invasiveness)];
+}
+
+void assign_or_clear(std::string& out, const std::string* text) {
+  if (text)
+    out = *text;
+  else
+    out.clear();
+}
+
+// The text of the missing_data reason a rule gives when it is unknown.
+std::string unknown_text(const Rule& rule) {
+  std::string text = "unknown whether this ";
+  text += rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies";
+  text += " (";
+  text += to_string(rule.kind);
+  text += "): ";
+  text += rule.because;
+  return text;
+}
+
 // Fills `reason` in place (its strings keep their capacity when a Result is reused).
-void fill_reason(const Model& model, const Rule& rule, const char* kind, Reason& reason) {
+void fill_reason(const Model& model, const Rule& rule, const std::string& kind,
+                 const std::string& text, Reason& reason) {
   reason.rule = rule.id;
   reason.kind = kind;
-  reason.text = rule.because;
+  reason.text = text;
   const Source* source = source_of(model, rule);
-  reason.source = source ? std::string_view(source->id) : std::string_view();
-  reason.doi = source ? std::string_view(source->doi) : std::string_view();
+  assign_or_clear(reason.source, source ? &source->id : nullptr);
+  assign_or_clear(reason.doi, source ? &source->doi : nullptr);
   reason.tags = rule.tags;
   reason.unverified = rule.unverified;
   reason.met.reset();
@@ -99,22 +173,22 @@ struct ReasonRef {
   int rule = -1;              // model rule
   bool missing_data = false;  // unknown whether it applies: `missing` holds the fields
   std::optional<bool> met;    // prerequisites
-  const std::vector<std::string>* missing = nullptr;  // missing_data: the absent fields
+  const std::vector<const std::string*>* missing = nullptr;  // missing_data: the absent fields
 };
 
 // A summary line as pieces: fixed phrases and rule texts, so that the JSON writer
 // can copy each rule's text escaped once at load time.
 struct Piece {
-  const char* literal = nullptr;  // a fixed phrase (ASCII), or
-  int rule = -1;                  // a rule's `because` (with its grade when `indication`)
+  std::string_view literal;  // a fixed phrase (ASCII), when `rule` < 0, or
+  int rule = -1;             // a rule's `because` (with its grade when `indication`)
   bool indication = false;
 };
 struct Summary {
   Piece pieces[4];
   int count = 0;
   void add(Piece piece) { pieces[count++] = piece; }
-  void add(const char* literal) { add(Piece{literal, -1, false}); }
-  void add_rule(int rule, bool indication = false) { add(Piece{nullptr, rule, indication}); }
+  void add(std::string_view literal) { add(Piece{literal, -1, false}); }
+  void add_rule(int rule, bool indication = false) { add(Piece{{}, rule, indication}); }
   bool empty() const { return count == 0; }
   void append(const Summary& other) {
     for (int i = 0; i < other.count; ++i) add(other.pieces[i]);
@@ -135,8 +209,19 @@ struct Work {
 // Rules that came out unknown; which of them matter depends on the status.
 struct Unknown {
   RuleKind kind;
-  const std::vector<std::string>* paths;
+  const std::vector<const std::string*>* paths;
   std::optional<ReasonRef> reason;  // for rules that hold a ranked option back
+};
+
+// One option's tally while the rules that concern it are visited.
+struct OptionState {
+  bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
+  bool all_unverified = true;
+  int weight_count = 0;
+  double weight_sum = 0, weight_max = -INFINITY, penalties = 0;
+  double best_weight = -INFINITY;
+  int first_indication = -1, first_blocker = -1;  // model rules
+  Summary first_holdback;
 };
 
 // explain()'s working memory, kept from one profile to the next (one per thread)
@@ -148,10 +233,11 @@ struct Scratch {
   // belong to several options).
   std::vector<int> paths_of_rule;  // by plan rule: index into paths, or -1
   std::vector<PathList> paths;
+  PathPool built_paths;
   std::size_t paths_used = 0;
   // Per option, reused.
-  std::vector<double> weights;
-  std::vector<Unknown> unknowns;
+  std::vector<OptionState> states;
+  std::vector<std::vector<Unknown>> unknowns_of;
   std::vector<const std::string*> missing;
   std::vector<int> ranked, rest;
 };
@@ -161,30 +247,27 @@ Scratch& thread_scratch() {
   return scratch;
 }
 
-const char* reason_kind(RuleKind kind) {
-  return to_string(kind);
-}
-
-void fill_reason(const Model& model, const ReasonRef& ref, Reason& reason) {
+// `unknown`: the rule's missing_data text (unknown_text), when the reason is one.
+void fill_reason(const Model& model, const ReasonRef& ref, const std::string& unknown,
+                 Reason& reason) {
   const Rule& rule = model.rules[static_cast<std::size_t>(ref.rule)];
   if (!ref.missing_data) {
-    fill_reason(model, rule, reason_kind(rule.kind), reason);
+    fill_reason(model, rule, kind_name(rule.kind), rule.because, reason);
     reason.met = ref.met;
     return;
   }
-  fill_reason(model, rule, "missing_data", reason);
-  reason.text.assign("unknown whether this ");
-  reason.text += rule.kind == RuleKind::prerequisite ? "prerequisite is met" : "applies";
-  reason.text += " (";
-  reason.text += to_string(rule.kind);
-  reason.text += "): ";
-  reason.text += rule.because;
-  if (ref.missing) reason.missing.assign(ref.missing->begin(), ref.missing->end());
+  static const std::string missing_data = "missing_data";
+  fill_reason(model, rule, missing_data, unknown, reason);
+  if (ref.missing) {
+    reason.missing.resize(ref.missing->size());
+    for (std::size_t i = 0; i < ref.missing->size(); ++i) reason.missing[i] = *(*ref.missing)[i];
+  }
 }
 
 Reason reason_of(const Model& model, const ReasonRef& ref) {
   Reason reason;
-  fill_reason(model, ref, reason);
+  const Rule& rule = model.rules[static_cast<std::size_t>(ref.rule)];
+  fill_reason(model, ref, ref.missing_data ? unknown_text(rule) : std::string(), reason);
   return reason;
 }
 
@@ -205,8 +288,8 @@ void fill_evidence(const Model& model, const Plan& plan, int rule_index, Evidenc
       plan.rules[plan.plan_rule_of[static_cast<std::size_t>(rule_index)]].ranking_weight;
   evidence.condition = rule.label.empty() ? rule.condition.text : rule.label;
   const Source* source = source_of(model, rule);
-  evidence.source = source ? std::string_view(source->id) : std::string_view();
-  evidence.doi = source ? std::string_view(source->doi) : std::string_view();
+  assign_or_clear(evidence.source, source ? &source->id : nullptr);
+  assign_or_clear(evidence.doi, source ? &source->doi : nullptr);
   evidence.tags = rule.tags;
   evidence.unverified = rule.unverified;
 }
@@ -231,7 +314,7 @@ void fill_summary_text(const JsonFragments& text, const Summary& summary, std::s
   out.clear();
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
-    if (piece.literal)
+    if (piece.rule < 0)
       out += piece.literal;
     else
       out += (piece.indication ? text.indication_text
@@ -250,7 +333,7 @@ std::string summary_text(const JsonFragments& text, const Summary& summary) {
 void append_summary_json(const JsonFragments& text, const Summary& summary, std::string& out) {
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
-    if (!piece.literal && !text.text_valid[static_cast<std::size_t>(piece.rule)]) {
+    if (piece.rule >= 0 && !text.text_valid[static_cast<std::size_t>(piece.rule)]) {
       detail::append_json_field(out, ",\"summary\":", summary_text(text, summary));
       return;
     }
@@ -258,24 +341,13 @@ void append_summary_json(const JsonFragments& text, const Summary& summary, std:
   out += ",\"summary\":\"";
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
-    if (piece.literal)
+    if (piece.rule < 0)
       out += piece.literal;
     else
       out += (piece.indication ? text.indication_json
                                : text.because_json)[static_cast<std::size_t>(piece.rule)];
   }
   out += '"';
-}
-
-void append_strings(const std::vector<std::string>& list, std::string& out) {
-  out += '[';
-  bool first = true;
-  for (const std::string& text : list) {
-    if (!first) out += ',';
-    first = false;
-    detail::append_json_string(text, out);
-  }
-  out += ']';
 }
 
 void append_strings(const std::vector<const std::string*>& list, std::string& out) {
@@ -349,7 +421,7 @@ void fill_result(const Model& model, const Plan& plan, const Facts& facts,
     out.option = option.id;
     out.title = option.title;
     out.family = option.family;
-    out.invasiveness = to_string(option.invasiveness);
+    out.invasiveness = invasiveness_name(option.invasiveness);
     out.status = w.status;
     out.rank = w.rank;
     out.score = w.score;
@@ -359,7 +431,8 @@ void fill_result(const Model& model, const Plan& plan, const Facts& facts,
       fill_evidence(model, plan, w.evidence[k], out.evidence[k]);
     resize_keeping(out.reasons, w.reasons.size(), spares.reasons);
     for (std::size_t k = 0; k < w.reasons.size(); ++k)
-      fill_reason(model, w.reasons[k], out.reasons[k]);
+      fill_reason(model, w.reasons[k],
+                  text.unknown_text[static_cast<std::size_t>(w.reasons[k].rule)], out.reasons[k]);
     resize_keeping(out.missing, w.missing.size(), spares.strings);
     for (std::size_t k = 0; k < w.missing.size(); ++k) out.missing[k] = *w.missing[k];
   }
@@ -444,6 +517,7 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
     if (rule.grade) indication += " — " + grade_text(model.schemes, *rule.grade);
     if (rule.unverified) indication += " (unverified)";
     text.because_text.push_back(rule.because);
+    text.unknown_text.push_back(unknown_text(rule));
     text.indication_text.push_back(indication);
     text.because_json.push_back(escaped(rule.because));
     text.indication_json.push_back(escaped(indication));
@@ -480,14 +554,116 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
 
 namespace {
 
+// What one rule that held, or is unknown, or is a prerequisite, says about one of
+// its options.
+void apply_rule(const Plan& plan, const Facts& facts, const Model& model, std::uint32_t r, Truth t,
+                Work& out, OptionState& state, std::vector<Unknown>& unknowns, Scratch& scratch) {
+  const PlanRule& planned = plan.rules[r];
+  if (t == Truth::Unknown) {
+    int& memo = scratch.paths_of_rule[r];
+    if (memo < 0) {
+      memo = static_cast<int>(scratch.paths_used++);
+      PathList& list = scratch.paths[static_cast<std::size_t>(memo)];
+      list.paths.clear();
+      static const std::string no_entry;
+      collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr,
+                      no_entry, list, scratch.built_paths);
+      list.finish();
+    }
+    const std::vector<const std::string*>& paths =
+        scratch.paths[static_cast<std::size_t>(memo)].paths;
+    Unknown& unknown = unknowns.emplace_back(Unknown{planned.kind, &paths, std::nullopt});
+    bool blocking = planned.kind == RuleKind::absolute_contraindication ||
+                    planned.kind == RuleKind::research_only ||
+                    planned.kind == RuleKind::not_indicated ||
+                    planned.kind == RuleKind::prerequisite ||
+                    planned.kind == RuleKind::relative_contraindication;
+    if (blocking) {
+      ReasonRef reason;
+      reason.rule = planned.model_rule;
+      reason.missing_data = true;
+      reason.missing = &paths;
+      unknown.reason = reason;
+      if (planned.kind != RuleKind::relative_contraindication) {
+        state.held_back = true;
+        if (state.first_holdback.empty()) {
+          state.first_holdback.add("unknown: ");
+          state.first_holdback.add_rule(planned.model_rule);
+        }
+      }
+    }
+    return;
+  }
+  bool fired = t == Truth::True;
+  switch (planned.kind) {
+    case RuleKind::absolute_contraindication:
+      if (!fired) break;
+      state.excluded = true;
+      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
+      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      break;
+    case RuleKind::research_only:
+      if (!fired) break;
+      state.research = true;
+      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
+      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      break;
+    case RuleKind::not_indicated:
+      if (!fired) break;
+      state.not_indicated_rule = true;
+      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
+      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      break;
+    case RuleKind::indication: {
+      if (!fired) break;
+      double weight = planned.ranking_weight;
+      ++state.weight_count;
+      state.weight_sum += weight;  // in the order reasons are listed, as before
+      state.weight_max = std::max(state.weight_max, weight);
+      if (!planned.unverified) state.all_unverified = false;
+      if (weight > state.best_weight) {
+        state.best_weight = weight;
+        state.first_indication = planned.model_rule;
+      }
+      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      if (planned.graded) out.evidence.push_back(planned.model_rule);
+      break;
+    }
+    case RuleKind::relative_contraindication:
+      if (!fired) break;
+      state.penalties += planned.penalty;
+      state.held_back = true;
+      if (state.first_holdback.empty()) state.first_holdback.add_rule(planned.model_rule);
+      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      break;
+    case RuleKind::prerequisite:
+      if (!fired) {
+        state.held_back = true;
+        if (state.first_holdback.empty()) {
+          state.first_holdback.add("prerequisite not met: ");
+          state.first_holdback.add_rule(planned.model_rule);
+        }
+      }
+      out.reasons.push_back({planned.model_rule, false, fired, {}});
+      break;
+    case RuleKind::caution:
+      if (fired) out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
+      break;
+  }
+}
+
 void explain(const Model& model, const Plan& plan, const Facts& facts,
              const std::vector<Truth>& truth, Scratch& scratch) {
   const Policy& policy = model.policy;
   scratch.paths_of_rule.assign(plan.rules.size(), -1);
   if (scratch.paths.size() < plan.rules.size()) scratch.paths.resize(plan.rules.size());
   scratch.paths_used = 0;
-  scratch.work.resize(model.options.size());
-  for (std::size_t o = 0; o < model.options.size(); ++o) {
+  scratch.built_paths.used = 0;
+  const std::size_t option_count = model.options.size();
+  scratch.work.resize(option_count);
+  scratch.states.assign(option_count, OptionState{});
+  if (scratch.unknowns_of.size() < option_count) scratch.unknowns_of.resize(option_count);
+  for (std::size_t o = 0; o < option_count; ++o) {
     Work& w = scratch.work[o];
     w.option = static_cast<int>(o);
     w.status = Status::not_indicated;
@@ -497,114 +673,27 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
     w.evidence.clear();
     w.reasons.clear();
     w.missing.clear();
-    Work& out = w;
-
-    const std::vector<int>& order = plan.options[o].explained;
-    bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
-    std::vector<double>& weights = scratch.weights;
-    weights.clear();
-    double penalties = 0;
-    bool all_unverified = true;
-    double best_weight = -INFINITY;
-    int first_indication = -1, first_blocker = -1;  // model rules
-    Summary first_holdback;
-    std::vector<Unknown>& unknowns = scratch.unknowns;
-    unknowns.clear();
-    for (int r : order) {
-      const PlanRule& planned = plan.rules[static_cast<std::size_t>(r)];
-      // The plan's copy of what this loop reads: a model Rule is large, and an
-      // option's rules are visited for every profile.
-      const PlanRule& rule = planned;
-      Truth t = truth[static_cast<std::size_t>(r)];
-      if (t == Truth::Unknown) {
-        int& memo = scratch.paths_of_rule[static_cast<std::size_t>(r)];
-        if (memo < 0) {
-          memo = static_cast<int>(scratch.paths_used++);
-          PathList& list = scratch.paths[static_cast<std::size_t>(memo)];
-          list.paths.clear();
-          collect_missing(model, plan, static_cast<std::uint32_t>(planned.root), facts, nullptr, "",
-                          list);
-          list.finish();
-        }
-        const std::vector<std::string>& paths = scratch.paths[static_cast<std::size_t>(memo)].paths;
-        Unknown& unknown = unknowns.emplace_back(Unknown{rule.kind, &paths, std::nullopt});
-        bool blocking =
-            rule.kind == RuleKind::absolute_contraindication ||
-            rule.kind == RuleKind::research_only || rule.kind == RuleKind::not_indicated ||
-            rule.kind == RuleKind::prerequisite || rule.kind == RuleKind::relative_contraindication;
-        if (blocking) {
-          ReasonRef reason;
-          reason.rule = planned.model_rule;
-          reason.missing_data = true;
-          reason.missing = &paths;
-          unknown.reason = std::move(reason);
-          if (rule.kind != RuleKind::relative_contraindication) {
-            held_back = true;
-            if (first_holdback.empty()) {
-              first_holdback.add("unknown: ");
-              first_holdback.add_rule(planned.model_rule);
-            }
-          }
-        }
-        continue;
-      }
-      bool fired = t == Truth::True;
-      switch (rule.kind) {
-        case RuleKind::absolute_contraindication:
-          if (!fired) break;
-          excluded = true;
-          if (first_blocker < 0) first_blocker = planned.model_rule;
-          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          break;
-        case RuleKind::research_only:
-          if (!fired) break;
-          research = true;
-          if (first_blocker < 0) first_blocker = planned.model_rule;
-          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          break;
-        case RuleKind::not_indicated:
-          if (!fired) break;
-          not_indicated_rule = true;
-          if (first_blocker < 0) first_blocker = planned.model_rule;
-          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          break;
-        case RuleKind::indication: {
-          if (!fired) break;
-          double weight = planned.ranking_weight;
-          weights.push_back(weight);
-          if (!rule.unverified) all_unverified = false;
-          if (weight > best_weight) {
-            best_weight = weight;
-            first_indication = planned.model_rule;
-          }
-          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          if (rule.graded) out.evidence.push_back(planned.model_rule);
-          break;
-        }
-        case RuleKind::relative_contraindication:
-          if (!fired) break;
-          penalties += planned.penalty;
-          held_back = true;
-          if (first_holdback.empty()) first_holdback.add_rule(planned.model_rule);
-          out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          break;
-        case RuleKind::prerequisite: {
-          ReasonRef reason{planned.model_rule, false, fired, {}};
-          if (!fired) {
-            held_back = true;
-            if (first_holdback.empty()) {
-              first_holdback.add("prerequisite not met: ");
-              first_holdback.add_rule(planned.model_rule);
-            }
-          }
-          out.reasons.push_back(std::move(reason));
-          break;
-        }
-        case RuleKind::caution:
-          if (fired) out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-          break;
-      }
+    scratch.unknowns_of[o].clear();
+  }
+  // Rules in the order reasons are listed (by kind, then declaration order), each
+  // with its options: only the rules that held, are unknown, or are prerequisites
+  // say anything, and they are few of all the options' rules.
+  for (std::uint32_t r : plan.explain_order) {
+    Truth t = truth[r];
+    const PlanRule& planned = plan.rules[r];
+    if (t == Truth::False && planned.kind != RuleKind::prerequisite) continue;
+    for (std::uint32_t k = 0; k < planned.option_count; ++k) {
+      std::uint32_t o = plan.rule_options[planned.options_first + k];
+      apply_rule(plan, facts, model, r, t, scratch.work[o], scratch.states[o],
+                 scratch.unknowns_of[o], scratch);
     }
+  }
+  for (std::size_t o = 0; o < option_count; ++o) {
+    Work& out = scratch.work[o];
+    OptionState& state = scratch.states[o];
+    const bool excluded = state.excluded, research = state.research,
+               not_indicated_rule = state.not_indicated_rule;
+    const bool indicated = state.weight_count > 0;
     // `missing`: the absent fields that could change this option's status or rank.
     // Excluded: none. Research-only or not indicated by a rule: those that could
     // exclude it. Not indicated for want of an indication: those that could indicate
@@ -612,22 +701,22 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
     auto relevant = [&](RuleKind kind) {
       if (excluded) return false;
       if (research || not_indicated_rule) return kind == RuleKind::absolute_contraindication;
-      if (weights.empty()) return kind == RuleKind::indication;
+      if (!indicated) return kind == RuleKind::indication;
       return true;
     };
     std::vector<const std::string*>& missing = scratch.missing;
     missing.clear();
-    for (Unknown& unknown : unknowns) {
+    for (Unknown& unknown : scratch.unknowns_of[o]) {
       if (!relevant(unknown.kind)) continue;
-      for (const std::string& path : *unknown.paths) missing.push_back(&path);
-      if (unknown.reason && !weights.empty() && !research && !not_indicated_rule)
-        out.reasons.push_back(std::move(*unknown.reason));
+      for (const std::string* path : *unknown.paths) missing.push_back(path);
+      if (unknown.reason && indicated && !research && !not_indicated_rule)
+        out.reasons.push_back(*unknown.reason);
     }
 
     if (excluded) {
       out.status = Status::excluded;
       out.summary.add("excluded: ");
-      out.summary.add_rule(first_blocker);
+      out.summary.add_rule(state.first_blocker);
       continue;  // nothing absent can undo an absolute contraindication
     }
     std::sort(missing.begin(), missing.end(),
@@ -639,36 +728,33 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
     if (research) {
       out.status = Status::research_only;
       out.summary.add("research only: ");
-      out.summary.add_rule(first_blocker);
+      out.summary.add_rule(state.first_blocker);
     } else if (not_indicated_rule) {
       out.status = Status::not_indicated;
       out.summary.add("not indicated: ");
-      out.summary.add_rule(first_blocker);
-    } else if (weights.empty()) {
+      out.summary.add_rule(state.first_blocker);
+    } else if (!indicated) {
       out.status = Status::not_indicated;
       out.summary.add(out.missing.empty() ? "no indication applies"
                                           : "no indication applies with the data given");
     } else {
-      double combined = 0;
-      if (policy.combine_sum)
-        for (double w : weights) combined += w;
-      else
-        combined = *std::max_element(weights.begin(), weights.end());
-      out.score = combined - penalties;
-      if (best_weight < policy.recommend_min_weight) {
+      double combined = policy.combine_sum ? state.weight_sum : state.weight_max;
+      out.score = combined - state.penalties;
+      bool held_back = state.held_back;
+      if (state.best_weight < policy.recommend_min_weight) {
         held_back = true;
-        if (first_holdback.empty())
-          first_holdback.add("the evidence is below the weight required to recommend");
+        if (state.first_holdback.empty())
+          state.first_holdback.add("the evidence is below the weight required to recommend");
       }
-      if (policy.unverified_consider && all_unverified) {
+      if (policy.unverified_consider && state.all_unverified) {
         held_back = true;
-        if (first_holdback.empty()) first_holdback.add("the evidence is unverified");
+        if (state.first_holdback.empty()) state.first_holdback.add("the evidence is unverified");
       }
       out.status = held_back ? Status::consider : Status::recommended;
-      out.summary.add_rule(first_indication, true);
+      out.summary.add_rule(state.first_indication, true);
       if (held_back) {
         out.summary.add("; consider because ");
-        out.summary.append(first_holdback);
+        out.summary.append(state.first_holdback);
       }
     }
   }
@@ -681,47 +767,55 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
   for (const Work& w : scratch.work)
     (w.status == Status::recommended || w.status == Status::consider ? ranked : rest)
         .push_back(w.option);
+  // Keys as numbers: family and id by their positions in byte order (the plan's).
   auto compare_key = [&](const Work& a, const Work& b, RankKey key) -> int {
     auto three_way = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
+    auto ua = static_cast<std::size_t>(a.option), ub = static_cast<std::size_t>(b.option);
     switch (key) {
       case RankKey::status: return three_way(status_order(a.status), status_order(b.status));
       case RankKey::score: return three_way(a.score, b.score);
       case RankKey::invasiveness:
-        return three_way(
-            static_cast<int>(model.options[static_cast<std::size_t>(a.option)].invasiveness),
-            static_cast<int>(model.options[static_cast<std::size_t>(b.option)].invasiveness));
+        return three_way(static_cast<int>(model.options[ua].invasiveness),
+                         static_cast<int>(model.options[ub].invasiveness));
       case RankKey::family:
-        return three_way(model.options[static_cast<std::size_t>(a.option)].family,
-                         model.options[static_cast<std::size_t>(b.option)].family);
-      case RankKey::id:
-        return three_way(model.options[static_cast<std::size_t>(a.option)].id,
-                         model.options[static_cast<std::size_t>(b.option)].id);
+        return three_way(plan.options[ua].family_order, plan.options[ub].family_order);
+      case RankKey::id: return three_way(plan.option_id_order[ua], plan.option_id_order[ub]);
       case RankKey::declared: return three_way(a.option, b.option);
     }
     return 0;
   };
-  auto work_of = [&](int option) -> const Work& {
-    return scratch.work[static_cast<std::size_t>(option)];
-  };
-  std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) {
+  auto before = [&](int a, int b) {
+    const Work& x = scratch.work[static_cast<std::size_t>(a)];
+    const Work& y = scratch.work[static_cast<std::size_t>(b)];
     for (const auto& [key, descending] : policy.rank) {
-      int c = compare_key(work_of(a), work_of(b), key);
+      int c = compare_key(x, y, key);
       if (c != 0) return descending ? c > 0 : c < 0;
     }
-    return model.options[static_cast<std::size_t>(a)].id <
-           model.options[static_cast<std::size_t>(b)].id;
-  });
-  std::stable_sort(rest.begin(), rest.end(), [&](int a, int b) {
-    int c = status_order(work_of(a).status) - status_order(work_of(b).status);
-    return c != 0 ? c < 0 : a < b;
-  });
+    return plan.option_id_order[static_cast<std::size_t>(a)] <
+           plan.option_id_order[static_cast<std::size_t>(b)];
+  };
+  // `before` is a strict total order (the id decides every tie), so any sort gives
+  // the one ranking; insertion sort for the usual few candidates, without the
+  // buffer std::stable_sort allocates.
+  if (ranked.size() < 32) {
+    for (std::size_t i = 1; i < ranked.size(); ++i)
+      for (std::size_t j = i; j > 0 && before(ranked[j], ranked[j - 1]); --j)
+        std::swap(ranked[j], ranked[j - 1]);
+  } else {
+    std::sort(ranked.begin(), ranked.end(), before);
+  }
+  // The rest by status, then in declaration order (the order they were gathered in).
   scratch.order.clear();
   int rank = 0;
   for (int option : ranked) {
     scratch.work[static_cast<std::size_t>(option)].rank = ++rank;
     scratch.order.push_back(option);
   }
-  scratch.order.insert(scratch.order.end(), rest.begin(), rest.end());
+  for (int level = status_order(Status::research_only); level <= status_order(Status::excluded);
+       ++level)
+    for (int option : rest)
+      if (status_order(scratch.work[static_cast<std::size_t>(option)].status) == level)
+        scratch.order.push_back(option);
 }
 
 }  // namespace

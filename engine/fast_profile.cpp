@@ -33,7 +33,7 @@ class FastLoader {
     facts_.lists.resize(static_cast<std::size_t>(schema.list_slots));
     for (ListFact& list : facts_.lists) {
       list.known = false;
-      list.entries.clear();
+      release_entries(list);
     }
     facts_.warnings.clear();
     warned_field_ = -1;
@@ -181,14 +181,14 @@ class FastLoader {
     dom::array items;
     if (value.get_array().get(items)) return false;
     ListFact& list = facts_.lists[static_cast<std::size_t>(field.slot)];
-    list.entries.clear();
+    release_entries(list);
     std::size_t entry_slots = 0;
     for (int c : field.children)
       if (model_.schema.fields[static_cast<std::size_t>(c)].type != FieldType::Coding)
         ++entry_slots;
     std::size_t index = 0;
     for (dom::element item : items) {
-      Entry& entry = list.entries.emplace_back();
+      Entry& entry = take_entry(list);
       entry.fields.assign(entry_slots, Scalar{});
       entry.concepts.assign(plan_.concept_words, 0);
       std::string_view text;
@@ -268,6 +268,25 @@ class FastLoader {
   static std::vector<unsigned char>& seen_buffer() {
     thread_local std::vector<unsigned char> buffer;
     return buffer;
+  }
+
+  // List entries of earlier profiles, kept (per thread) with their vectors' capacity.
+  static std::vector<Entry>& spare_entries() {
+    thread_local std::vector<Entry> spare;
+    return spare;
+  }
+  static void release_entries(ListFact& list) {
+    std::vector<Entry>& spare = spare_entries();
+    for (Entry& entry : list.entries) spare.push_back(std::move(entry));
+    list.entries.clear();
+  }
+  static Entry& take_entry(ListFact& list) {
+    std::vector<Entry>& spare = spare_entries();
+    if (spare.empty()) return list.entries.emplace_back();
+    Entry& entry = list.entries.emplace_back(std::move(spare.back()));
+    spare.pop_back();
+    entry.coding_known = false;  // fields and concepts are assigned by the caller
+    return entry;
   }
 
   const Model& model_;

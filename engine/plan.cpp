@@ -250,6 +250,13 @@ void order_ids(Plan& plan, const Model& model) {
              kind_order(plan.rules[static_cast<std::size_t>(b)].kind);
     });
   }
+  plan.explain_order.resize(plan.rules.size());
+  for (std::size_t r = 0; r < plan.rules.size(); ++r)
+    plan.explain_order[r] = static_cast<std::uint32_t>(r);
+  std::stable_sort(plan.explain_order.begin(), plan.explain_order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) {
+                     return kind_order(plan.rules[a].kind) < kind_order(plan.rules[b].kind);
+                   });
   std::vector<std::uint32_t> by_id(plan.rules.size());
   for (std::size_t r = 0; r < plan.rules.size(); ++r) by_id[r] = static_cast<std::uint32_t>(r);
   auto rule_id = [&](std::uint32_t r) -> const std::string& {

@@ -187,6 +187,7 @@ struct JsonFragments {
   std::vector<std::string> reason_unmet;    // prerequisites: the reason when not met
   std::vector<std::string> evidence;        // graded indications: their evidence object
   std::vector<std::string> reason_unknown;  // the missing_data reason up to its "missing" list
+  std::vector<std::string> unknown_text;    // the missing_data reason's text
   // Summary pieces: each rule's `because`, and with its grade as an indication
   // gives it; plain, and escaped for a JSON string (no quotes).
   std::vector<std::string> because_text, indication_text, because_json, indication_json;
@@ -200,6 +201,8 @@ struct Plan {
   std::vector<PlanRule> rules;
   std::vector<std::size_t> plan_rule_of;  // by model rule
   std::vector<PlanOption> options;
+  // Plan rules in the order an option's reasons are listed (PlanOption::explained).
+  std::vector<std::uint32_t> explain_order;
   std::size_t concept_words = 0;
   // Profile loading (outside the hot path): code → concepts it belongs to.
   std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
