@@ -1,5 +1,6 @@
 // Facts → statuses, scores, ranks and explanations, following the rule set's policy.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <deque>
 #include <optional>
@@ -12,6 +13,7 @@
 namespace stimrank::engine {
 
 using namespace rules::model;
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -330,6 +332,14 @@ std::string summary_text(const JsonFragments& text, const Summary& summary) {
 
 // ,"summary":"…" from the pieces escaped at load time; a piece that is not valid
 // UTF-8 makes the whole line go through the writer, which replaces bad bytes.
+// The status as the result JSON spells it, its length known.
+std::string_view status_name(Status status) {
+  static const std::string_view names[] = {
+      to_string(Status::recommended), to_string(Status::consider), to_string(Status::not_indicated),
+      to_string(Status::excluded), to_string(Status::research_only)};
+  return names[static_cast<std::size_t>(status)];
+}
+
 void append_summary_json(const JsonFragments& text, const Summary& summary, std::string& out) {
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
@@ -338,7 +348,7 @@ void append_summary_json(const JsonFragments& text, const Summary& summary, std:
       return;
     }
   }
-  out += ",\"summary\":\"";
+  out += ",\"summary\":\""sv;
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
     if (piece.rule < 0)
@@ -443,30 +453,31 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
   Scratch& scratch = thread_scratch();
   explain(model, plan, facts, truth, scratch);
   const JsonFragments& text = json_of(model, plan);
-  out += "{\"profile\":";
+  out += "{\"profile\":"sv;
   detail::append_json_string(facts.id, out);
   out += text.ruleset;
   for (std::size_t i = 0; i < scratch.order.size(); ++i) {
     const Work& w = scratch.work[static_cast<std::size_t>(scratch.order[i])];
     if (i) out += ',';
     out += text.option_head[static_cast<std::size_t>(w.option)];
-    out += ",\"status\":\"";
-    out += to_string(w.status);
-    out += "\",\"rank\":";
+    out += ",\"status\":\""sv;
+    out += status_name(w.status);
+    out += "\",\"rank\":"sv;
     if (w.rank) {
-      out += std::to_string(*w.rank);
-      out += ",\"score\":";
+      char digits[16];
+      out.append(digits, std::to_chars(digits, digits + sizeof digits, *w.rank).ptr);
+      out += ",\"score\":"sv;
       detail::append_json_number(w.score, out);
     } else {
-      out += "null,\"score\":null";
+      out += "null,\"score\":null"sv;
     }
     append_summary_json(text, w.summary, out);
-    out += ",\"evidence\":[";
+    out += ",\"evidence\":["sv;
     for (std::size_t k = 0; k < w.evidence.size(); ++k) {
       if (k) out += ',';
       out += text.evidence[static_cast<std::size_t>(w.evidence[k])];
     }
-    out += "],\"reasons\":[";
+    out += "],\"reasons\":["sv;
     for (std::size_t k = 0; k < w.reasons.size(); ++k) {
       if (k) out += ',';
       const ReasonRef& ref = w.reasons[k];
@@ -479,11 +490,11 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
       else
         out += text.reason[static_cast<std::size_t>(ref.rule)];
     }
-    out += "],\"missing\":";
+    out += "],\"missing\":"sv;
     append_strings(w.missing, out);
     out += '}';
   }
-  out += "],\"warnings\":";
+  out += "],\"warnings\":"sv;
   detail::append_json_strings(facts.warnings, out);
   out += '}';
 }

@@ -205,8 +205,9 @@ struct Plan {
   std::vector<std::uint32_t> explain_order;
   std::size_t concept_words = 0;
   // Profile loading (outside the hot path): code → concepts it belongs to.
-  std::unordered_map<std::string, std::vector<int>> code_index;  // "system|CODE"
-  std::unordered_map<std::string, int> symbol_index;             // ident values
+  std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>>
+      code_index;                                     // "system|CODE"
+  std::unordered_map<std::string, int> symbol_index;  // ident values
   RuleIndex index;
   RuleBitmap bitmap;
   std::vector<std::uint32_t> rule_options;      // options of each rule (PlanRule::options_first)

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 namespace stimrank::rules {
-model::Code normalise_code(const std::string& system, const std::string& code);
+bool append_code_key(std::string_view system, std::string_view code, std::string& key);
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 }  // namespace stimrank::rules
 
@@ -413,13 +413,14 @@ std::string unknown_concept_warning(std::string_view entry_path, std::string_vie
 
 bool match_code(const Plan& plan, Entry& entry, const std::string& system,
                 const std::string& code) {
-  rules::model::Code normal = rules::normalise_code(system, code);
-  bool hierarchical = normal.system == "icd10" || normal.system == "atc";
+  thread_local std::string key;  // "system|CODE"; a hierarchical code matches each prefix
+  key.clear();
+  bool hierarchical = rules::append_code_key(system, code, key);
+  const std::size_t code_at = key.find('|') + 1;
   bool matched = false;
-  std::string key = normal.system + "|";
-  std::size_t shortest = hierarchical ? 1 : normal.code.size();
-  for (std::size_t length = normal.code.size(); length >= shortest && length > 0; --length) {
-    auto it = plan.code_index.find(key + normal.code.substr(0, length));
+  std::size_t shortest = hierarchical ? code_at + 1 : key.size();
+  for (std::size_t length = key.size(); length >= shortest && length > code_at; --length) {
+    auto it = plan.code_index.find(std::string_view(key.data(), length));
     if (it == plan.code_index.end()) continue;
     matched = true;
     for (int c : it->second)

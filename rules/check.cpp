@@ -128,21 +128,32 @@ bool hierarchical(const std::string& system) {
 }  // namespace
 
 // Codes are compared in one normal form: ICD-10 and ICD-10-CM share one namespace,
-// and hierarchical systems drop dots and case so that prefixes line up.
-Code normalise_code(const std::string& system, const std::string& code);
-Code normalise_code(const std::string& system, const std::string& code) {
-  Code out;
-  out.system = system == "icd10cm" ? "icd10" : system;
+// and hierarchical systems drop dots and case so that prefixes line up. Appends
+// "system|CODE" to `key`; returns whether the system is hierarchical.
+bool append_code_key(std::string_view system, std::string_view code, std::string& key);
+bool append_code_key(std::string_view system, std::string_view code, std::string& key) {
+  std::string_view normal_system = system == "icd10cm" ? std::string_view("icd10") : system;
+  const bool tree = hierarchical(std::string(normal_system));
+  key += normal_system;
+  key += '|';
   for (char c : code) {
     if (std::isspace(static_cast<unsigned char>(c))) continue;
-    if (hierarchical(out.system)) {
+    if (tree) {
       if (c == '.') continue;
-      out.code += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     } else {
-      out.code += c;
+      key += c;
     }
   }
-  return out;
+  return tree;
+}
+
+Code normalise_code(const std::string& system, const std::string& code);
+Code normalise_code(const std::string& system, const std::string& code) {
+  std::string key;
+  append_code_key(system, code, key);
+  std::size_t bar = key.find('|');
+  return Code{key.substr(0, bar), key.substr(bar + 1)};
 }
 
 namespace {
