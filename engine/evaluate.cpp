@@ -192,6 +192,7 @@ struct Summary {
   void add(std::string_view literal) { add(Piece{literal, -1, false}); }
   void add_rule(int rule, bool indication = false) { add(Piece{{}, rule, indication}); }
   bool empty() const { return count == 0; }
+  void clear() { count = 0; }  // the pieces past `count` are never read
   void append(const Summary& other) {
     for (int i = 0; i < other.count; ++i) add(other.pieces[i]);
   }
@@ -224,6 +225,15 @@ struct OptionState {
   double best_weight = -INFINITY;
   int first_indication = -1, first_blocker = -1;  // model rules
   Summary first_holdback;
+  void reset() {
+    excluded = research = not_indicated_rule = held_back = false;
+    all_unverified = true;
+    weight_count = 0;
+    weight_sum = penalties = 0;
+    weight_max = best_weight = -INFINITY;
+    first_indication = first_blocker = -1;
+    first_holdback.clear();
+  }
 };
 
 // explain()'s working memory, kept from one profile to the next (one per thread)
@@ -672,7 +682,7 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
   scratch.built_paths.used = 0;
   const std::size_t option_count = model.options.size();
   scratch.work.resize(option_count);
-  scratch.states.assign(option_count, OptionState{});
+  scratch.states.resize(option_count);
   if (scratch.unknowns_of.size() < option_count) scratch.unknowns_of.resize(option_count);
   for (std::size_t o = 0; o < option_count; ++o) {
     Work& w = scratch.work[o];
@@ -680,11 +690,12 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
     w.status = Status::not_indicated;
     w.rank.reset();
     w.score = 0;
-    w.summary = Summary{};
+    w.summary.clear();
     w.evidence.clear();
     w.reasons.clear();
     w.missing.clear();
     scratch.unknowns_of[o].clear();
+    scratch.states[o].reset();
   }
   // Rules in the order reasons are listed (by kind, then declaration order), each
   // with its options: only the rules that held, are unknown, or are prerequisites
