@@ -468,11 +468,15 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
       bits[position >> 6] |= std::uint64_t{1} << (position & 63);
       ++fired;
     }
-  // Room for the longest possible line, written through a pointer, then trimmed.
-  std::size_t at = out.size();
-  out.resize(at + facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
-             assessment.ranked.size() * (plan.longest_option_id + 34) + 16);
-  char* p = out.data() + at;
+  // The line is written through a pointer into a per-thread buffer with room for
+  // the longest it can be, then appended: resizing `out` to that bound would fill
+  // it with zeros first, several times the line's length with many options.
+  const std::size_t bound = facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
+                            assessment.ranked.size() * (plan.longest_option_id + 34) + 16;
+  thread_local std::vector<char> line;
+  if (line.size() < bound) line.resize(bound);
+  char* const start = line.data();
+  char* p = start;
   auto put = [&p](std::string_view text) {
     if (!text.empty()) std::memcpy(p, text.data(), text.size());
     p += text.size();
@@ -515,7 +519,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
       put(text.substr(0, 32));
     }
   }
-  out.resize(static_cast<std::size_t>(p - out.data()));
+  out.append(start, static_cast<std::size_t>(p - start));
 }
 
 }  // namespace stimrank::engine
