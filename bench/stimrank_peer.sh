@@ -4,8 +4,11 @@
 #   stimrank_peer.sh inproc RULES.json PROFILES.jsonl LIMIT OUT.tsv STATS.json [driver args…]
 #       the in-process driver (build/stimrank_bench), e.g. --threads 2, --preloaded
 #   stimrank_peer.sh cli RULES.json PROFILES.jsonl LIMIT OUT.tsv STATS.json THREADS
-#       the whole `stimrank evaluate --format tsv --jsonl` process, timed from outside
-#       (its stats report the process's wall time as the evaluation time)
+#       the whole `stimrank evaluate --format tsv --jsonl` process, timed from outside;
+#       as for every other engine, its stats split the time into loading (start-up,
+#       reading and compiling the rules: up to the moment the CLI's own --stats says
+#       the rules were ready) and evaluating (reading the JSON Lines, evaluating,
+#       writing the result file), and keep the process's wall time (process_wall_s)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${STIMRANK_BUILD_DIR:-$HERE/../build}"
@@ -24,15 +27,18 @@ case "$MODE" in
       [ -f "$INPUT" ] || head -n "$LIMIT" "$PROFILES" > "$INPUT"
     fi
     START=$(date +%s.%N)
-    "$BUILD/stimrank" evaluate --rules "$TRANSLATED" --format tsv --threads "$THREADS" --jsonl "$INPUT" > "$OUT"
+    "$BUILD/stimrank" evaluate --rules "$TRANSLATED" --format tsv --threads "$THREADS" \
+      --stats "$STATS.cli" --jsonl "$INPUT" > "$OUT"
     END=$(date +%s.%N)
     /usr/bin/python3 - "$STATS" "$START" "$END" "$LIMIT" "$THREADS" <<'PY'
 import json, sys
 stats, start, end, limit, threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 wall = end - start
-json.dump({"engine": "stimrank evaluate --jsonl, whole process" + (", %d threads" % threads if threads > 1 else ""),
-           "version": "0.1.0", "clock": "wall", "profiles": limit, "threads": threads, "load_s": 0.0,
-           "eval_s": wall, "steady_profiles": limit, "steady_s": wall}, open(stats, "w"))
+evaluate = json.load(open(stats + ".cli"))["evaluate_s"]
+json.dump({"engine": "stimrank evaluate --jsonl" + (", %d threads" % threads if threads > 1 else ""),
+           "version": "0.1.0", "clock": "wall", "profiles": limit, "threads": threads,
+           "load_s": wall - evaluate, "eval_s": evaluate, "steady_profiles": limit, "steady_s": evaluate,
+           "process_wall_s": wall}, open(stats, "w"))
 PY
     ;;
   *) echo "usage: stimrank_peer.sh inproc|cli RULES PROFILES LIMIT OUT STATS [args]" >&2; exit 2 ;;

@@ -97,6 +97,26 @@ cp "$TMP/out" "$TMP/one_thread"
 expect_exit 0 "jsonl file, 2 threads" "$BIN" evaluate --threads 2 --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
 cmp -s "$TMP/out" "$TMP/one_thread" || fail "jsonl output does not depend on threads"
 
+# --stats: the batch's timings as JSON, the output unchanged; only with --jsonl
+expect_exit 0 "jsonl with --stats" "$BIN" evaluate --threads 1 --stats "$TMP/stats.json" \
+  --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
+cmp -s "$TMP/out" "$TMP/one_thread" || fail "--stats leaves the output as it was"
+$PY - "$TMP/stats.json" <<'PYCHECK' || fail "--stats writes profiles, failed, load_s, evaluate_s"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["profiles"] == 2 and s["failed"] == 0, s
+assert s["load_s"] > 0 and s["evaluate_s"] >= 0, s
+assert set(s) == {"profiles", "failed", "load_s", "evaluate_s"}, s
+PYCHECK
+expect_exit 1 "jsonl with bad lines, --stats" sh -c "'$BIN' evaluate --stats '$TMP/stats2.json' --jsonl - < '$TMP/batch.jsonl'"
+$PY -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['failed'] == 2, s" "$TMP/stats2.json" ||
+  fail "--stats counts the lines that failed"
+expect_exit 2 "--stats without --jsonl" "$BIN" evaluate --stats "$TMP/x.json" "$ROOT/examples/profiles/sparse_unknowns.json"
+grep -q "is for \`--jsonl\` batches" "$TMP/err" || fail "--stats without --jsonl says why"
+expect_exit 1 "--stats into a missing folder" "$BIN" evaluate --stats "$TMP/no/such/dir/s.json" \
+  --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
+grep -q "cannot write" "$TMP/err" || fail "--stats names the file it cannot write"
+
 # determinism: byte-identical output
 "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/a"
 "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/b"
