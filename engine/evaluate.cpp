@@ -32,16 +32,19 @@ struct PathPool {
 
 // JSON Pointers of absent fields, by reference to the schema's paths or to the
 // pool's: gathered with repeats, then sorted and made unique.
+// Sorts JSON Pointers held by reference by their text and drops repeats.
+void sort_unique(std::vector<const std::string*>& paths) {
+  std::sort(paths.begin(), paths.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  paths.erase(std::unique(paths.begin(), paths.end(),
+                          [](const std::string* a, const std::string* b) { return *a == *b; }),
+              paths.end());
+}
+
 struct PathList {
   std::vector<const std::string*> paths;
   void insert(const std::string& path) { paths.push_back(&path); }
-  void finish() {
-    std::sort(paths.begin(), paths.end(),
-              [](const std::string* a, const std::string* b) { return *a < *b; });
-    paths.erase(std::unique(paths.begin(), paths.end(),
-                            [](const std::string* a, const std::string* b) { return *a == *b; }),
-                paths.end());
-  }
+  void finish() { sort_unique(paths); }
 };
 
 // The absent fields that make a node unknown (only called for unknown rules).
@@ -221,8 +224,8 @@ struct OptionState {
   bool excluded = false, research = false, not_indicated_rule = false, held_back = false;
   bool all_unverified = true;
   int weight_count = 0;
-  double weight_sum = 0, weight_max = -INFINITY, penalties = 0;
-  double best_weight = -INFINITY;
+  double weight_sum = 0, penalties = 0;
+  double best_weight = -INFINITY;  // the largest weight: `combine max` and the recommend threshold
   int first_indication = -1, first_blocker = -1;  // model rules
   Summary first_holdback;
   void reset() {
@@ -230,7 +233,7 @@ struct OptionState {
     all_unverified = true;
     weight_count = 0;
     weight_sum = penalties = 0;
-    weight_max = best_weight = -INFINITY;
+    best_weight = -INFINITY;
     first_indication = first_blocker = -1;
     first_holdback.clear();
   }
@@ -615,47 +618,33 @@ void apply_rule(const Plan& plan, const Facts& facts, const Model& model, std::u
     }
     return;
   }
-  bool fired = t == Truth::True;
+  // Only prerequisites are applied when false (an unmet one is a reason); every
+  // other rule applied here held.
+  const bool fired = t == Truth::True;
+  auto block = [&](bool& flag) {
+    flag = true;
+    if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
+  };
   switch (planned.kind) {
-    case RuleKind::absolute_contraindication:
-      if (!fired) break;
-      state.excluded = true;
-      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
-      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-      break;
-    case RuleKind::research_only:
-      if (!fired) break;
-      state.research = true;
-      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
-      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-      break;
-    case RuleKind::not_indicated:
-      if (!fired) break;
-      state.not_indicated_rule = true;
-      if (state.first_blocker < 0) state.first_blocker = planned.model_rule;
-      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-      break;
+    case RuleKind::absolute_contraindication: block(state.excluded); break;
+    case RuleKind::research_only: block(state.research); break;
+    case RuleKind::not_indicated: block(state.not_indicated_rule); break;
     case RuleKind::indication: {
-      if (!fired) break;
       double weight = planned.ranking_weight;
       ++state.weight_count;
       state.weight_sum += weight;  // in the order reasons are listed, as before
-      state.weight_max = std::max(state.weight_max, weight);
       if (!planned.unverified) state.all_unverified = false;
       if (weight > state.best_weight) {
         state.best_weight = weight;
         state.first_indication = planned.model_rule;
       }
-      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
       if (planned.graded) out.evidence.push_back(planned.model_rule);
       break;
     }
     case RuleKind::relative_contraindication:
-      if (!fired) break;
       state.penalties += planned.penalty;
       state.held_back = true;
       if (state.first_holdback.empty()) state.first_holdback.add_rule(planned.model_rule);
-      out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
       break;
     case RuleKind::prerequisite:
       if (!fired) {
@@ -665,12 +654,12 @@ void apply_rule(const Plan& plan, const Facts& facts, const Model& model, std::u
           state.first_holdback.add_rule(planned.model_rule);
         }
       }
-      out.reasons.push_back({planned.model_rule, false, fired, {}});
       break;
-    case RuleKind::caution:
-      if (fired) out.reasons.push_back({planned.model_rule, false, std::nullopt, {}});
-      break;
+    case RuleKind::caution: break;
   }
+  std::optional<bool> met;
+  if (planned.kind == RuleKind::prerequisite) met = fired;
+  out.reasons.push_back({planned.model_rule, false, met, nullptr});
 }
 
 void explain(const Model& model, const Plan& plan, const Facts& facts,
@@ -741,11 +730,7 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
       out.summary.add_rule(state.first_blocker);
       continue;  // nothing absent can undo an absolute contraindication
     }
-    std::sort(missing.begin(), missing.end(),
-              [](const std::string* a, const std::string* b) { return *a < *b; });
-    missing.erase(std::unique(missing.begin(), missing.end(),
-                              [](const std::string* a, const std::string* b) { return *a == *b; }),
-                  missing.end());
+    sort_unique(missing);
     out.missing.assign(missing.begin(), missing.end());
     if (research) {
       out.status = Status::research_only;
@@ -760,7 +745,7 @@ void explain(const Model& model, const Plan& plan, const Facts& facts,
       out.summary.add(out.missing.empty() ? "no indication applies"
                                           : "no indication applies with the data given");
     } else {
-      double combined = policy.combine_sum ? state.weight_sum : state.weight_max;
+      double combined = policy.combine_sum ? state.weight_sum : state.best_weight;
       out.score = combined - state.penalties;
       bool held_back = state.held_back;
       if (state.best_weight < policy.recommend_min_weight) {

@@ -195,7 +195,7 @@ class FastLoader {
       if (field.type == FieldType::Codes && !item.get_string().get(text)) {
         if (!local_id_syntax(text)) return false;
         entry.coding_known = true;
-        if (!match_code(entry, "local", std::string(text))) {
+        if (!match_code(entry, "local", text)) {
           // Warned as the validating loader warns. It visits fields in another
           // order, so warnings of a second field are left to it.
           if (field.list >= 0 || (warned_field_ >= 0 && warned_field_ != field.slot)) return false;
@@ -242,17 +242,17 @@ class FastLoader {
     if (has_name && !local_id_syntax(name)) return false;
     if (has_code) {
       entry.coding_known = true;
-      bool matched = match_code(entry, std::string(system), std::string(code));
+      bool matched = match_code(entry, system, code);
       if (!matched && system == "local") return false;  // a warning
     }
     if (has_name) {
       entry.coding_known = true;
-      if (!match_code(entry, "local", std::string(name)) && !has_code) return false;  // a warning
+      if (!match_code(entry, "local", name) && !has_code) return false;  // a warning
     }
     return true;
   }
 
-  bool match_code(Entry& entry, const std::string& system, const std::string& code) {
+  bool match_code(Entry& entry, std::string_view system, std::string_view code) {
     return engine::match_code(plan_, entry, system, code);
   }
 

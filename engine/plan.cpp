@@ -243,13 +243,6 @@ int kind_order(RuleKind kind) {
 }
 
 void order_ids(Plan& plan, const Model& model) {
-  for (PlanOption& option : plan.options) {
-    option.explained = option.rules;
-    std::stable_sort(option.explained.begin(), option.explained.end(), [&](int a, int b) {
-      return kind_order(plan.rules[static_cast<std::size_t>(a)].kind) <
-             kind_order(plan.rules[static_cast<std::size_t>(b)].kind);
-    });
-  }
   plan.explain_order.resize(plan.rules.size());
   for (std::size_t r = 0; r < plan.rules.size(); ++r)
     plan.explain_order[r] = static_cast<std::uint32_t>(r);

@@ -103,7 +103,6 @@ struct FlatTest {
 
 struct PlanOption {
   std::vector<int> rules;                    // indices into Plan::rules, in declaration order
-  std::vector<int> explained;                // the same, in the order reasons are listed (by kind)
   std::vector<std::uint32_t> prerequisites;  // its prerequisite rules
   std::uint32_t family_order = 0;            // position of the family in byte order
 };

@@ -411,8 +411,7 @@ std::string unknown_concept_warning(std::string_view entry_path, std::string_vie
   return text;
 }
 
-bool match_code(const Plan& plan, Entry& entry, const std::string& system,
-                const std::string& code) {
+bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code) {
   thread_local std::string key;  // "system|CODE"; a hierarchical code matches each prefix
   key.clear();
   bool hierarchical = rules::append_code_key(system, code, key);

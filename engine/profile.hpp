@@ -19,7 +19,7 @@ bool local_id_syntax(std::string_view text);
 std::string unknown_concept_warning(std::string_view entry_path, std::string_view id);
 // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
 // match hierarchically (a value set listing G90.5 contains G90.511).
-bool match_code(const Plan& plan, Entry& entry, const std::string& system, const std::string& code);
+bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code);
 
 // The fast reader for valid profiles (simdjson); false when it cannot take the
 // profile as it is, and the validating loader must report why.

@@ -121,7 +121,7 @@ std::string sha256_hex(const std::string& data) {
   return out;
 }
 
-bool hierarchical(const std::string& system) {
+bool hierarchical(std::string_view system) {
   return system == "icd10" || system == "atc";
 }
 
@@ -133,7 +133,7 @@ bool hierarchical(const std::string& system) {
 bool append_code_key(std::string_view system, std::string_view code, std::string& key);
 bool append_code_key(std::string_view system, std::string_view code, std::string& key) {
   std::string_view normal_system = system == "icd10cm" ? std::string_view("icd10") : system;
-  const bool tree = hierarchical(std::string(normal_system));
+  const bool tree = hierarchical(normal_system);
   key += normal_system;
   key += '|';
   for (char c : code) {
