@@ -1,5 +1,6 @@
 // Facts → statuses, scores, ranks and explanations, following the rule set's policy.
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <deque>
@@ -343,16 +344,25 @@ std::string summary_text(const JsonFragments& text, const Summary& summary) {
   return out;
 }
 
-// ,"summary":"…" from the pieces escaped at load time; a piece that is not valid
-// UTF-8 makes the whole line go through the writer, which replaces bad bytes.
-// The status as the result JSON spells it, its length known.
-std::string_view status_name(Status status) {
-  static const std::string_view names[] = {
-      to_string(Status::recommended), to_string(Status::consider), to_string(Status::not_indicated),
-      to_string(Status::excluded), to_string(Status::research_only)};
-  return names[static_cast<std::size_t>(status)];
+
+// A list element's fragment (which starts with its comma) as the `index`th element.
+std::string_view element(const std::string& fragment, std::size_t index) {
+  return std::string_view(fragment).substr(index == 0 && !fragment.empty() ? 1 : 0);
 }
 
+// `,"status":"…","rank":` with the status, in one piece.
+std::string_view status_and_rank_key(Status status) {
+  static const auto pieces = [] {
+    std::array<std::string, 5> out;
+    for (std::size_t s = 0; s < out.size(); ++s)
+      out[s] = std::string(",\"status\":\"") + to_string(static_cast<Status>(s)) + "\",\"rank\":";
+    return out;
+  }();
+  return pieces[static_cast<std::size_t>(status)];
+}
+
+// ,"summary":"…" from the pieces escaped at load time; a piece that is not valid
+// UTF-8 makes the whole line go through the writer, which replaces bad bytes.
 void append_summary_json(const JsonFragments& text, const Summary& summary, std::string& out) {
   for (int i = 0; i < summary.count; ++i) {
     const Piece& piece = summary.pieces[i];
@@ -472,11 +482,8 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
   out += text.ruleset;
   for (std::size_t i = 0; i < scratch.order.size(); ++i) {
     const Work& w = scratch.work[static_cast<std::size_t>(scratch.order[i])];
-    if (i) out += ',';
-    out += text.option_head[static_cast<std::size_t>(w.option)];
-    out += ",\"status\":\""sv;
-    out += status_name(w.status);
-    out += "\",\"rank\":"sv;
+    out += element(text.option_head[static_cast<std::size_t>(w.option)], i);
+    out += status_and_rank_key(w.status);
     if (w.rank) {
       char digits[16];
       out.append(digits, std::to_chars(digits, digits + sizeof digits, *w.rank).ptr);
@@ -487,22 +494,21 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
     }
     append_summary_json(text, w.summary, out);
     out += ",\"evidence\":["sv;
-    for (std::size_t k = 0; k < w.evidence.size(); ++k) {
-      if (k) out += ',';
-      out += text.evidence[static_cast<std::size_t>(w.evidence[k])];
-    }
+    for (std::size_t k = 0; k < w.evidence.size(); ++k)
+      out += element(text.evidence[static_cast<std::size_t>(w.evidence[k])], k);
     out += "],\"reasons\":["sv;
     for (std::size_t k = 0; k < w.reasons.size(); ++k) {
-      if (k) out += ',';
       const ReasonRef& ref = w.reasons[k];
+      const auto rule = static_cast<std::size_t>(ref.rule);
       if (ref.missing_data) {
-        out += text.reason_unknown[static_cast<std::size_t>(ref.rule)];
+        out += element(text.reason_unknown[rule], k);
         append_strings(*ref.missing, out);
         out += '}';
-      } else if (ref.met == std::optional<bool>(false))
-        out += text.reason_unmet[static_cast<std::size_t>(ref.rule)];
-      else
-        out += text.reason[static_cast<std::size_t>(ref.rule)];
+      } else {
+        out += element(ref.met == std::optional<bool>(false) ? text.reason_unmet[rule]
+                                                             : text.reason[rule],
+                       k);
+      }
     }
     out += "],\"missing\":"sv;
     append_strings(w.missing, out);
@@ -522,7 +528,7 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
   text.ruleset += "},\"options\":[";
   for (const Option& option : model.options) {
     std::string head;
-    detail::append_json_field(head, "{\"option\":", option.id);
+    detail::append_json_field(head, ",{\"option\":", option.id);
     detail::append_json_field(head, ",\"title\":", option.title);
     detail::append_json_field(head, ",\"family\":", option.family);
     detail::append_json_field(head, ",\"invasiveness\":", to_string(option.invasiveness));
@@ -548,6 +554,13 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
     text.indication_json.push_back(escaped(indication));
     text.text_valid.push_back(detail::valid_utf8(rule.because) && detail::valid_utf8(indication));
   }
+  // Each list element's fragment starts with its comma; the first is written from
+  // after it (one append per element instead of two).
+  for (std::size_t r = 0; r < model.rules.size(); ++r) {
+    text.reason[r] = ',';
+    text.reason_unmet[r] = ',';
+    text.evidence[r] = ',';
+  }
   for (std::size_t r = 0; r < model.rules.size(); ++r) {
     const Rule& rule = model.rules[r];
     ReasonRef ref;
@@ -570,7 +583,7 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
     if (whole.size() >= tail.size() &&
         whole.compare(whole.size() - tail.size(), tail.size(), tail) == 0)
       text.reason_unknown[r] =
-          whole.substr(0, whole.size() - tail.size() + std::string(",\"missing\":").size());
+          "," + whole.substr(0, whole.size() - tail.size() + std::string(",\"missing\":").size());
     if (rule.grade && plan.plan_rule_of[r] < plan.rules.size())
       detail::append_evidence_json(evidence_of(model, plan, static_cast<int>(r)), text.evidence[r]);
   }

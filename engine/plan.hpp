@@ -181,7 +181,8 @@ using LabelIndex = std::unordered_map<std::string, int, StringHash, std::equal_t
 // as Result::to_json, so the two cannot drift apart.
 struct JsonFragments {
   std::string ruleset;                   // ,"ruleset":{…},"options":[
-  std::vector<std::string> option_head;  // {"option":…,"invasiveness":…
+  // List elements, each starting with the comma that precedes it in a list:
+  std::vector<std::string> option_head;  // ,{"option":…,"invasiveness":…
   std::vector<std::string> reason;  // the reason a rule gives when it holds (prerequisite: met)
   std::vector<std::string> reason_unmet;    // prerequisites: the reason when not met
   std::vector<std::string> evidence;        // graded indications: their evidence object
