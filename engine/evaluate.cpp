@@ -344,7 +344,6 @@ std::string summary_text(const JsonFragments& text, const Summary& summary) {
   return out;
 }
 
-
 // A list element's fragment (which starts with its comma) as the `index`th element.
 std::string_view element(const std::string& fragment, std::size_t index) {
   return std::string_view(fragment).substr(index == 0 && !fragment.empty() ? 1 : 0);
@@ -505,9 +504,8 @@ void append_result_json(const Model& model, const Plan& plan, const Facts& facts
         append_strings(*ref.missing, out);
         out += '}';
       } else {
-        out += element(ref.met == std::optional<bool>(false) ? text.reason_unmet[rule]
-                                                             : text.reason[rule],
-                       k);
+        out += element(
+            ref.met == std::optional<bool>(false) ? text.reason_unmet[rule] : text.reason[rule], k);
       }
     }
     out += "],\"missing\":"sv;

@@ -180,7 +180,7 @@ using LabelIndex = std::unordered_map<std::string, int, StringHash, std::equal_t
 // batch's results are mostly copies of finished text. Built with the same writers
 // as Result::to_json, so the two cannot drift apart.
 struct JsonFragments {
-  std::string ruleset;                   // ,"ruleset":{…},"options":[
+  std::string ruleset;  // ,"ruleset":{…},"options":[
   // List elements, each starting with the comma that precedes it in a list:
   std::vector<std::string> option_head;  // ,{"option":…,"invasiveness":…
   std::vector<std::string> reason;  // the reason a rule gives when it holds (prerequisite: met)
