@@ -24,6 +24,7 @@
 
 #include "assess.hpp"
 #include "profile.hpp"
+#include "spread.hpp"
 
 namespace {
 
@@ -94,8 +95,9 @@ int main(int argc, char** argv) {
   // free, so a slower core does not hold the others up. Each thread writes its
   // chunks to a file of its own from one reused buffer (as the harness's peers
   // write in blocks); the result file is put together in order after the clock stops.
-  // Chunks of 64 to 2048 profiles: enough of them to share out, big enough to write.
-  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 64, 64, 2048);
+  // Chunks of 16 to 2048 profiles (about 256 of them): enough to share out evenly at
+  // the end of a small batch, big enough to write.
+  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 256, 16, 2048);
   threads =
       static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
   const std::size_t chunks = (lines.size() + kChunk - 1) / kChunk;
@@ -155,7 +157,12 @@ int main(int argc, char** argv) {
   };
   auto start = Clock::now();
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(run, t);
+  const int own_cpu = stimrank::engine::current_cpu();
+  for (unsigned t = 1; t < threads; ++t)
+    pool.emplace_back([&run, own_cpu, t] {
+      stimrank::engine::start_on_own_cpu(own_cpu, t - 1);
+      run(t);
+    });
   run(0);
   for (auto& t : pool) t.join();
   auto end = Clock::now();

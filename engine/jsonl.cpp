@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "json_text.hpp"
+#include "spread.hpp"
 #include "stimrank/evaluator.hpp"
 #include "stimrank/storage.hpp"
 
@@ -49,7 +50,12 @@ class Pipeline {
     // buffer that is touched (and page-faulted) the first time it is used.
     max_pending_ = std::clamp<std::size_t>(4 * std::size_t{threads}, 8, kMaxPending);
     std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t) workers.emplace_back([this] { evaluate_chunks(); });
+    const int reader_cpu = engine::current_cpu();
+    for (unsigned t = 0; t < threads; ++t)
+      workers.emplace_back([this, reader_cpu, t] {
+        engine::start_on_own_cpu(reader_cpu, t);
+        evaluate_chunks();
+      });
     std::thread writer([&] { write_chunks(out, messages); });
     read_chunks(in);
     {

@@ -33,3 +33,31 @@ TEST_CASE("a compiled rule set is shared safely between threads", "[threads]") {
   for (auto& thread : threads) thread.join();
   for (int m : mismatches) CHECK(m == 0);
 }
+
+#ifdef __linux__
+#include <sched.h>
+
+#include "spread.hpp"
+
+// Workers move themselves off their creator's CPU once and are then the
+// scheduler's again: no thread is left pinned, whatever index or CPU it is given.
+TEST_CASE("a worker started on its own CPU is not left pinned", "[threads]") {
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  REQUIRE(sched_getaffinity(0, sizeof before, &before) == 0);
+  const int parent = stimrank::engine::current_cpu();
+  for (unsigned index : {0u, 1u, 7u, 1000u}) {
+    for (int cpu : {parent, -1, CPU_SETSIZE - 1}) {
+      std::vector<int> equal(1, 0);
+      std::thread worker([&] {
+        stimrank::engine::start_on_own_cpu(cpu, index);
+        cpu_set_t after;
+        CPU_ZERO(&after);
+        equal[0] = sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&after, &before);
+      });
+      worker.join();
+      CHECK(equal[0] == 1);
+    }
+  }
+}
+#endif

@@ -1,0 +1,21 @@
+// Starting worker threads on CPUs of their own.
+#pragma once
+
+namespace stimrank::engine {
+
+// Where worker `index` of a pool should start, as a position after the CPU its
+// creator runs on: `parent_cpu` is that CPU (current_cpu() in the creator), so that
+// worker 0 starts on the next allowed CPU, worker 1 on the one after, and so on.
+//
+// Why: a new thread starts on its creator's CPU, and on the virtual machines this
+// was measured on the kernel took tens of milliseconds to move it to an idle one
+// (a two-thread batch ran one thread after the other for the first ≈ 50 ms of a
+// process). The worker moves itself once, then gives the scheduler its whole set
+// of allowed CPUs back: nothing stays pinned. Does nothing where the process may
+// use one CPU only, or off Linux.
+void start_on_own_cpu(int parent_cpu, unsigned index) noexcept;
+
+// The CPU the calling thread runs on, or -1 when unknown.
+int current_cpu() noexcept;
+
+}  // namespace stimrank::engine
