@@ -95,9 +95,9 @@ int main(int argc, char** argv) {
   // free, so a slower core does not hold the others up. Each thread writes its
   // chunks to a file of its own from one reused buffer (as the harness's peers
   // write in blocks); the result file is put together in order after the clock stops.
-  // Chunks of 16 to 2048 profiles (about 256 of them): enough to share out evenly at
-  // the end of a small batch, big enough to write.
-  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 256, 16, 2048);
+  // Chunks of 64 to 2048 profiles: enough of them to share out, big enough to write
+  // (each is a write(2); at 256 chunks a batch, two threads scaled worse).
+  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 64, 64, 2048);
   threads =
       static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
   const std::size_t chunks = (lines.size() + kChunk - 1) / kChunk;
