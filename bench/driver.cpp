@@ -157,12 +157,8 @@ int main(int argc, char** argv) {
   };
   auto start = Clock::now();
   std::vector<std::thread> pool;
-  const int own_cpu = stimrank::engine::current_cpu();
   for (unsigned t = 1; t < threads; ++t)
-    pool.emplace_back([&run, own_cpu, t] {
-      stimrank::engine::start_on_own_cpu(own_cpu, t - 1);
-      run(t);
-    });
+    pool.push_back(stimrank::engine::worker_thread(t - 1, [&run, t] { run(t); }));
   run(0);
   for (auto& t : pool) t.join();
   auto end = Clock::now();

@@ -132,10 +132,10 @@ def main():
     out.append("")
     out.append("| engine | profiles/s, K=%s | ÷ naive C++ | profiles/s, K=%s | ÷ naive C++ |" % (k_small, k_large))
     out.append("|---|--:|--:|--:|--:|")
+    ns, nl = (small.get("naive-cpp") or {}).get("whole_rate"), (large.get("naive-cpp") or {}).get("whole_rate")
     for p in ("naive-cpp", "stimrank-cli", "stimrank-cli-2t"):  # the same output: canonical lines
         s, l = small.get(p, {}), large.get(p, {})
         ws, wl = s.get("whole_rate"), l.get("whole_rate")
-        ns, nl = (small.get("naive-cpp") or {}).get("whole_rate"), (large.get("naive-cpp") or {}).get("whole_rate")
         out.append("| %s | %s | %s | %s | %s |" % (
             LABEL.get(p, p).replace(" ‡", ""), fmt(ws), fmt(ratio(ws, ns), 2) + "×" if ws and ns else "–",
             fmt(wl), fmt(ratio(wl, nl), 2) + "×" if wl and nl else "–"))

@@ -31,8 +31,6 @@ struct PathPool {
   }
 };
 
-// JSON Pointers of absent fields, by reference to the schema's paths or to the
-// pool's: gathered with repeats, then sorted and made unique.
 // Sorts JSON Pointers held by reference by their text and drops repeats.
 void sort_unique(std::vector<const std::string*>& paths) {
   std::sort(paths.begin(), paths.end(),
@@ -42,6 +40,8 @@ void sort_unique(std::vector<const std::string*>& paths) {
               paths.end());
 }
 
+// JSON Pointers of absent fields, by reference to the schema's paths or to the
+// pool's: gathered with repeats, then sorted and made unique.
 struct PathList {
   std::vector<const std::string*> paths;
   void insert(const std::string& path) { paths.push_back(&path); }
@@ -552,15 +552,11 @@ JsonFragments json_fragments(const Model& model, const Plan& plan) {
     text.indication_json.push_back(escaped(indication));
     text.text_valid.push_back(detail::valid_utf8(rule.because) && detail::valid_utf8(indication));
   }
-  // Each list element's fragment starts with its comma; the first is written from
-  // after it (one append per element instead of two).
-  for (std::size_t r = 0; r < model.rules.size(); ++r) {
-    text.reason[r] = ',';
-    text.reason_unmet[r] = ',';
-    text.evidence[r] = ',';
-  }
   for (std::size_t r = 0; r < model.rules.size(); ++r) {
     const Rule& rule = model.rules[r];
+    // Each list element's fragment starts with its comma; the first is written
+    // from after it (one append per element instead of two).
+    text.reason[r] = text.reason_unmet[r] = text.evidence[r] = ",";
     ReasonRef ref;
     ref.rule = static_cast<int>(r);
     if (rule.kind == RuleKind::prerequisite) {

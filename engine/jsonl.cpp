@@ -50,12 +50,8 @@ class Pipeline {
     // buffer that is touched (and page-faulted) the first time it is used.
     max_pending_ = std::clamp<std::size_t>(4 * std::size_t{threads}, 8, kMaxPending);
     std::vector<std::thread> workers;
-    const int reader_cpu = engine::current_cpu();
     for (unsigned t = 0; t < threads; ++t)
-      workers.emplace_back([this, reader_cpu, t] {
-        engine::start_on_own_cpu(reader_cpu, t);
-        evaluate_chunks();
-      });
+      workers.push_back(engine::worker_thread(t, [this] { evaluate_chunks(); }));
     std::thread writer([&] { write_chunks(out, messages); });
     read_chunks(in);
     {

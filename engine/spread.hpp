@@ -1,6 +1,9 @@
 // Starting worker threads on CPUs of their own.
 #pragma once
 
+#include <thread>
+#include <utility>
+
 namespace stimrank::engine {
 
 // Where worker `index` of a pool should start, as a position after the CPU its
@@ -17,5 +20,15 @@ void start_on_own_cpu(int parent_cpu, unsigned index) noexcept;
 
 // The CPU the calling thread runs on, or -1 when unknown.
 int current_cpu() noexcept;
+
+// Worker `index` of a pool the calling thread creates: it runs `work` after
+// start_on_own_cpu(the caller's CPU, index).
+template <typename Work>
+std::thread worker_thread(unsigned index, Work&& work) {
+  return std::thread([parent = current_cpu(), index, work = std::forward<Work>(work)]() mutable {
+    start_on_own_cpu(parent, index);
+    work();
+  });
+}
 
 }  // namespace stimrank::engine

@@ -560,12 +560,8 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
           evaluations[i] = rules.evaluate_json(batch[i].second);
       };
       std::vector<std::thread> pool;
-      const int own_cpu = engine::current_cpu();
       for (unsigned t = 1; t < std::min<std::size_t>(threads, batch.size()); ++t)
-        pool.emplace_back([&worker, own_cpu, t] {
-          engine::start_on_own_cpu(own_cpu, t - 1);
-          worker();
-        });
+        pool.push_back(engine::worker_thread(t - 1, worker));
       worker();
       for (auto& t : pool) t.join();
       // One transaction per chunk: a kill leaves whole chunks or nothing.
