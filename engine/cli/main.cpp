@@ -443,6 +443,7 @@ int evaluate_jsonl(const Args& args, const std::shared_ptr<const stimrank::RuleS
     std::cerr << "stimrank: " << options.label << ": " << summary.read_error << "\n";
     return kInputError;
   }
+  if (!summary.write_error.empty()) return kInputError;  // main() says why
   if (summary.failed) {
     std::cerr << "stimrank: " << summary.failed << (summary.failed == 1 ? " profile" : " profiles")
               << " could not be evaluated\n";
@@ -510,8 +511,7 @@ void prepare_heap() {
 #endif
 }
 
-int main(int argc, char** argv) {
-  prepare_heap();
+int run(int argc, char** argv) {
   try {
     std::vector<std::string> argv_list(argv + 1, argv + argc);
     if (argv_list.empty()) return usage_error("missing command");
@@ -663,4 +663,16 @@ int main(int argc, char** argv) {
     std::cerr << "stimrank: internal error: " << e.what() << "\n";
     return kInputError;
   }
+}
+
+// Results that did not reach their file (a full disk, a closed descriptor) are an
+// error, never a silent success with a cut output.
+int main(int argc, char** argv) {
+  prepare_heap();
+  int code = run(argc, argv);
+  if (!std::cout.flush()) {
+    std::cerr << "stimrank: the output could not be written to its end (a full disk?)\n";
+    return code == kOk ? kInputError : code;
+  }
+  return code;
 }

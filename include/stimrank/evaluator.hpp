@@ -52,21 +52,25 @@ class AuditLog;
 
 struct JsonlOptions {
   OutputFormat format = OutputFormat::json;
-  unsigned threads = 0;         // evaluation threads; 0 = one per core
+  unsigned threads = 0;         // threads, the caller's among them; 0 = one per core
   std::string label = "stdin";  // names the input in messages: "label:LINE: …"
   AuditLog* audit = nullptr;    // when set, every evaluated profile is recorded
 };
 
 struct JsonlSummary {
-  std::size_t lines = 0;   // non-blank input lines
-  std::size_t failed = 0;  // lines that yielded an error line
-  std::string read_error;  // set when the input could not be read to its end
+  std::size_t lines = 0;    // non-blank input lines read
+  std::size_t failed = 0;   // lines that yielded an error line
+  std::string read_error;   // set when the input could not be read to its end
+  std::string write_error;  // set when `out` failed (a full disk…): the batch stopped there
 };
 
 // JSON Lines in, one output line per non-blank input line out, in input order: the
 // result, or {"line":N,"errors":[{"path","message"},…]} for a profile that could not
-// be evaluated (with "label:N: path: message" lines on `messages`). Reading,
-// evaluating and writing overlap; memory stays bounded whatever the input's length.
+// be evaluated (with "label:N: path: message" lines on `messages`). `threads`
+// threads, the caller's among them, take turns reading, evaluating and writing
+// (with one, everything runs on the calling thread); memory stays bounded whatever
+// the input's length. A read that fails ends the batch at the last whole line read
+// (read_error); a write that fails stops it (write_error).
 JsonlSummary evaluate_jsonl(const std::shared_ptr<const RuleSet>& ruleset, std::istream& in,
                             std::ostream& out, std::ostream& messages,
                             const JsonlOptions& options) noexcept;

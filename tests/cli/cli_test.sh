@@ -117,6 +117,19 @@ expect_exit 1 "--stats into a missing folder" "$BIN" evaluate --stats "$TMP/no/s
   --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
 grep -q "cannot write" "$TMP/err" || fail "--stats names the file it cannot write"
 
+# results that cannot be written (a full disk) are an error, never exit 0
+if [ -w /dev/full ]; then
+  for t in 1 2; do
+    "$BIN" evaluate --threads $t --jsonl "$ROOT/tests/cli/two_profiles.jsonl" >/dev/full 2>"$TMP/err"
+    [ $? -eq 1 ] || fail "jsonl into a full disk, $t threads: exit 1"
+    grep -q "the output could not be written" "$TMP/err" || fail "jsonl into a full disk says why"
+  done
+  "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >/dev/full 2>"$TMP/err"
+  [ $? -eq 1 ] || fail "one profile into a full disk: exit 1"
+  "$BIN" table >/dev/full 2>"$TMP/err"
+  [ $? -eq 1 ] || fail "table into a full disk: exit 1"
+fi
+
 # determinism: byte-identical output
 "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/a"
 "$BIN" evaluate "$ROOT/examples/profiles/fbss_after_trial.json" >"$TMP/b"
