@@ -1,12 +1,10 @@
 // stimrank._core: the pybind11 layer over the public C++ API. It only converts;
 // the Python package (stimrank/__init__.py) adds the friendly API and exceptions.
-// Nothing here throws: the C++ API reports problems as data.
+// Nothing here throws but MemoryError: the C++ API reports problems as data.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <algorithm>
-#include <atomic>
-#include <thread>
+#include <new>
 
 #include "stimrank/stimrank.hpp"
 
@@ -75,29 +73,20 @@ PYBIND11_MODULE(_core, m) {
       // Evaluates many profiles on `threads` threads (0 = every core), without the GIL.
       .def(
           "evaluate_many",
-          [](const stimrank::RuleSet& rs, std::vector<std::string> profiles, unsigned threads) {
-            std::vector<Evaluation> out(profiles.size());
+          [](const stimrank::RuleSet& rs, const std::vector<std::string>& profiles,
+             unsigned threads) {
+            std::vector<stimrank::Evaluation> evaluations;
             {
               py::gil_scoped_release release;
-              unsigned count =
-                  threads ? threads : std::max(1u, std::thread::hardware_concurrency());
-              count = static_cast<unsigned>(
-                  std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
-              std::atomic<std::size_t> next{0};
-              // One Evaluator per thread: its buffers are reused from profile to
-              // profile. The rule set outlives the call, so it is not owned here.
+              // The rule set outlives the call, so it is not owned here.
               std::shared_ptr<const stimrank::RuleSet> shared(
                   std::shared_ptr<const stimrank::RuleSet>{}, &rs);
-              auto worker = [&] {
-                stimrank::Evaluator evaluator(shared);
-                for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
-                  out[i] = convert(evaluator.evaluate(profiles[i]));
-              };
-              std::vector<std::thread> pool;
-              for (unsigned t = 1; t < count; ++t) pool.emplace_back(worker);
-              worker();
-              for (auto& t : pool) t.join();
+              evaluations = stimrank::evaluate_many(shared, profiles, threads);
             }
+            if (evaluations.size() != profiles.size()) throw std::bad_alloc();
+            std::vector<Evaluation> out;
+            out.reserve(evaluations.size());
+            for (auto& evaluation : evaluations) out.push_back(convert(std::move(evaluation)));
             return out;
           },
           py::arg("profiles"), py::arg("threads") = 0)

@@ -2,8 +2,13 @@
 // the rule index, and renders only what the output format needs.
 #include "stimrank/evaluator.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include "assess.hpp"
 #include "profile.hpp"
+#include "spread.hpp"
 
 namespace stimrank {
 
@@ -68,6 +73,49 @@ bool Evaluator::evaluate(std::string_view profile_json, Result& result,
   }
   result = Result{};
   return false;
+}
+
+std::vector<Evaluation> evaluate_many(const std::shared_ptr<const RuleSet>& ruleset,
+                                      const std::vector<std::string>& profiles,
+                                      unsigned threads) noexcept {
+  std::vector<Evaluation> out;
+  try {
+    out.resize(profiles.size());
+  } catch (...) {
+    return {};
+  }
+  unsigned count = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+  count = static_cast<unsigned>(
+      std::min<std::size_t>(count, std::max<std::size_t>(1, profiles.size())));
+  std::atomic<std::size_t> next{0};
+  // Profiles are claimed one at a time: each is tens of microseconds of work.
+  auto work = [&]() noexcept {
+    try {
+      Evaluator evaluator(ruleset);
+      for (std::size_t i; (i = next.fetch_add(1)) < profiles.size();)
+        out[i] = evaluator.evaluate(profiles[i]);
+    } catch (...) {  // no memory for an evaluator: the others, or the check below, go on
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (unsigned t = 1; t < count; ++t) {
+    try {
+      helpers.push_back(engine::worker_thread(t - 1, work));
+    } catch (...) {
+      break;  // no more threads to be had: the ones started do the work
+    }
+  }
+  work();
+  for (auto& helper : helpers) helper.join();
+  // A profile claimed by a thread that could not go on is answered, never skipped.
+  for (Evaluation& evaluation : out) {
+    if (evaluation.result || !evaluation.errors.empty()) continue;
+    try {
+      evaluation.errors.push_back({"", "internal error: the profile could not be evaluated"});
+    } catch (...) {
+    }
+  }
+  return out;
 }
 
 }  // namespace stimrank

@@ -42,6 +42,14 @@ class Evaluator {
   std::unique_ptr<State> state_;
 };
 
+// Many profiles (JSON texts) at once on `threads` threads, the caller's among them
+// (0 = one per core): one Evaluation per profile, in the same order, as
+// RuleSet::evaluate_json would give. Empty only when memory for the answers could
+// not be had.
+[[nodiscard]] std::vector<Evaluation> evaluate_many(const std::shared_ptr<const RuleSet>& ruleset,
+                                                    const std::vector<std::string>& profiles,
+                                                    unsigned threads = 0) noexcept;
+
 }  // namespace stimrank
 
 #include <iosfwd>

@@ -471,3 +471,29 @@ TEST_CASE("JSON Lines: an input that fails is reported, the lines before it answ
       CHECK(lines[i] == expected[i]);
   }
 }
+
+TEST_CASE("evaluate_many answers every profile in order, whatever the threads", "[fastpath]") {
+  auto rules = anchor_rules();
+  std::mt19937 random(7);
+  std::vector<std::string> profiles;
+  for (int i = 0; i < 300; ++i)
+    profiles.push_back(i % 50 == 3 ? std::string("{not json") : random_profile(random, i));
+  std::vector<std::string> expected;
+  for (const std::string& profile : profiles) {
+    stimrank::Evaluation evaluation = rules->evaluate_json(profile);
+    expected.push_back(evaluation.ok() ? evaluation.result->to_json()
+                                       : evaluation.errors.at(0).format());
+  }
+  for (unsigned threads : {0u, 1u, 2u, 5u}) {
+    std::vector<stimrank::Evaluation> evaluations =
+        stimrank::evaluate_many(rules, profiles, threads);
+    REQUIRE(evaluations.size() == profiles.size());
+    for (std::size_t i = 0; i < profiles.size(); ++i) {
+      const stimrank::Evaluation& evaluation = evaluations[i];
+      CHECK(evaluation.ok() != evaluation.errors.size() > 0);
+      CHECK((evaluation.ok() ? evaluation.result->to_json() : evaluation.errors.at(0).format()) ==
+            expected[i]);
+    }
+  }
+  CHECK(stimrank::evaluate_many(rules, {}, 2).empty());
+}
