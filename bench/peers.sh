@@ -14,6 +14,9 @@
 # /usr/bin/time -v), times `stimrank evaluate --jsonl` with its full JSON results,
 # then prints one table and writes DIR/results.json and DIR/results.md.
 #
+# stimrank's variants run in passes (one run of each variant per pass, R passes) so
+# that a slow stretch of the machine falls on 1 and 2 threads alike; the table
+# gives each variant's medians (bench/merge_passes.py).
 # Defaults: N=100000, N2=N/10, R=8, S=1, K=40, 3 runs. The slow peers
 # (json-rules-engine, Cedar, cql-execution, the Python reference) run --slow
 # profiles (default 10000) on the first workload and --slow-large (default 1000) on
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
     --slow-large) SLOW2="$2"; shift 2 ;;
     --peers) PEERS="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "peers.sh: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -110,16 +113,25 @@ CUSTOM=(
   --custom "stimrank-cli=$PEER cli {rules} {profiles} {limit} {out} {stats} 1"
   --custom "stimrank-cli-2t=$PEER cli {rules} {profiles} {limit} {out} {stats} 2"
 )
-CUSTOM_NAMES="naive-cpp,stimrank,stimrank-2t,stimrank-preloaded,stimrank-preloaded-2t,stimrank-cli,stimrank-cli-2t"
+STIMRANK_NAMES="stimrank,stimrank-2t,stimrank-preloaded,stimrank-preloaded-2t,stimrank-cli,stimrank-cli-2t"
 RESULTS="$OUT/results"
-rm -rf "$RESULTS/small" "$RESULTS/large"
+rm -rf "$RESULTS/small" "$RESULTS/large" "$RESULTS"/pass*
 export STIMRANK_BUILD_DIR="$ROOT/build"
+# The peers run their runs one after another, as the harness does. stimrank's
+# variants run in passes, one run of each per pass, so that a slow stretch of this
+# kind of VM (they last a minute or more) falls on 1 and 2 threads alike instead
+# of on every run of one of them; merge_passes.py takes each variant's medians.
 run_scale() {  # run_scale NAME DIR PROFILES SLOW
   local limits=()
   for p in jre cedar cql reference; do limits+=(--limit "$p=$4"); done
   "$PY" "$HARNESS/bench.py" run --results "$RESULTS" --workload "$2" --ref "$2/ref.tsv" --scale "$1" \
     --runs "$RUNS" --default-limit "$3" --target "$3" "${limits[@]}" \
-    --peers "$PEERS,$CUSTOM_NAMES" "${CUSTOM[@]}"
+    --peers "$PEERS,naive-cpp" "${CUSTOM[@]}"
+  for pass in $(seq 1 "$RUNS"); do
+    "$PY" "$HARNESS/bench.py" run --results "$RESULTS/pass$pass" --workload "$2" --ref "$2/ref.tsv" \
+      --scale "$1" --runs 1 --default-limit "$3" --target "$3" --peers "$STIMRANK_NAMES" "${CUSTOM[@]}"
+  done
+  "$PY" "$HERE/merge_passes.py" --results "$RESULTS" --scale "$1" --passes "$RUNS" --peers "$STIMRANK_NAMES"
 }
 log "peers at K=$K ($N profiles)"
 run_scale small "$SMALL" "$N" "$SLOW"
@@ -137,8 +149,8 @@ for scale in small large; do
   [ "$scale" = large ] && { dir="$LARGE"; count="$N2"; }
   translated="$dir/rules.stimrank.rules"
   [ -f "$translated" ] || "$PY" "$HERE/translate.py" "$dir/rules.json" "$translated"
-  for threads in 1 2; do
-    for run in $(seq 1 "$RUNS"); do
+  for run in $(seq 1 "$RUNS"); do  # 1 and 2 threads in turn, as above
+    for threads in 1 2; do
       out="$RESULTS/$scale/stimrank-json.out.jsonl"
       /usr/bin/time -v -o "$RESULTS/$scale/stimrank-json.t$threads.run$run.time.txt" \
         "$ROOT/build/stimrank" evaluate --rules "$translated" --format json --threads "$threads" \
