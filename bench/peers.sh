@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --slow-large) SLOW2="$2"; shift 2 ;;
     --peers) PEERS="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "peers.sh: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
   esac
 done
