@@ -97,16 +97,7 @@ std::vector<Evaluation> evaluate_many(const std::shared_ptr<const RuleSet>& rule
     } catch (...) {  // no memory for an evaluator: the others, or the check below, go on
     }
   };
-  std::vector<std::thread> helpers;
-  for (unsigned t = 1; t < count; ++t) {
-    try {
-      helpers.push_back(engine::worker_thread(t - 1, work));
-    } catch (...) {
-      break;  // no more threads to be had: the ones started do the work
-    }
-  }
-  work();
-  for (auto& helper : helpers) helper.join();
+  engine::run_on_threads(count, work);
   // A profile claimed by a thread that could not go on is answered, never skipped.
   for (Evaluation& evaluation : out) {
     if (evaluation.result || !evaluation.errors.empty()) continue;

@@ -19,7 +19,6 @@
 #include <mutex>
 #include <ostream>
 #include <string_view>
-#include <system_error>
 #include <thread>
 
 #include "json_text.hpp"
@@ -69,16 +68,8 @@ class Pipeline {
     // Enough chunks in flight to keep every thread busy; each one in flight is a
     // buffer that is touched (and page-faulted) the first time it is used.
     max_pending_ = std::clamp<std::size_t>(4 * std::size_t{threads_}, 8, kMaxPending);
-    std::vector<std::thread> helpers;
-    for (unsigned t = 1; t < threads_; ++t) {
-      try {
-        helpers.push_back(engine::worker_thread(t - 1, [this] { work(); }));
-      } catch (const std::system_error&) {
-        break;  // no more threads to be had: the ones started do the work
-      }
-    }
-    work();
-    for (auto& helper : helpers) helper.join();
+    auto work = [this] { this->work(); };
+    engine::run_on_threads(threads_, work);
     summary_.read_error = read_error_;
     if (input_bad_ && summary_.read_error.empty())
       summary_.read_error = "the input could not be read to its end";

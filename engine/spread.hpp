@@ -3,6 +3,7 @@
 
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace stimrank::engine {
 
@@ -29,6 +30,23 @@ std::thread worker_thread(unsigned index, Work&& work) {
     start_on_own_cpu(parent, index);
     work();
   });
+}
+
+// Runs `work` on `count` threads, the caller's among them, and returns when every
+// one has: the other count - 1 start as worker_thread(0…). Where no more threads
+// can be had, the ones started do the work.
+template <typename Work>
+void run_on_threads(unsigned count, Work& work) {
+  std::vector<std::thread> helpers;
+  for (unsigned t = 1; t < count; ++t) {
+    try {
+      helpers.push_back(worker_thread(t - 1, [&work] { work(); }));
+    } catch (...) {
+      break;
+    }
+  }
+  work();
+  for (auto& helper : helpers) helper.join();
 }
 
 }  // namespace stimrank::engine

@@ -7,7 +7,6 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -15,7 +14,7 @@
 #include <thread>
 
 #include "profile.hpp"
-#include "spread.hpp"
+#include "stimrank/evaluator.hpp"
 
 namespace stimrank {
 
@@ -542,34 +541,31 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
         "INSERT INTO results (profile_id, outcome, ruleset_digest, top_option, result_json, error, "
         "evaluated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)");
-    unsigned threads =
-        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    // The rule set outlives the call, so it is not owned here.
+    const std::shared_ptr<const RuleSet> shared(std::shared_ptr<const RuleSet>{}, &rules);
     std::size_t chunk = std::max<std::size_t>(1, options.chunk);
     auto start = std::chrono::steady_clock::now();
     std::int64_t done = report.already_done;
     for (;;) {
-      std::vector<std::pair<std::string, std::string>> batch;
+      std::vector<std::string> ids, profiles;
       pending.reset();
       pending.bind(1, static_cast<std::int64_t>(chunk));
-      while (pending.step()) batch.emplace_back(pending.text(0), pending.text(1));
-      if (batch.empty()) break;
-      std::vector<Evaluation> evaluations(batch.size());
-      std::atomic<std::size_t> next{0};
-      auto worker = [&] {
-        for (std::size_t i; (i = next.fetch_add(1)) < batch.size();)
-          evaluations[i] = rules.evaluate_json(batch[i].second);
-      };
-      std::vector<std::thread> pool;
-      for (unsigned t = 1; t < std::min<std::size_t>(threads, batch.size()); ++t)
-        pool.push_back(engine::worker_thread(t - 1, worker));
-      worker();
-      for (auto& t : pool) t.join();
+      while (pending.step()) {
+        ids.push_back(pending.text(0));
+        profiles.push_back(pending.text(1));
+      }
+      if (ids.empty()) break;
+      const std::vector<Evaluation> evaluations = evaluate_many(shared, profiles, options.threads);
+      if (evaluations.size() != profiles.size()) {
+        report.error = "out of memory for a chunk's results; try a smaller `--chunk`";
+        return report;
+      }
       // One transaction per chunk: a kill leaves whole chunks or nothing.
       Transaction tx(*db);
       std::string at = now_utc();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
+      for (std::size_t i = 0; i < ids.size(); ++i) {
         insert.reset();
-        insert.bind(1, batch[i].first).bind(3, digest).bind(7, at);
+        insert.bind(1, ids[i]).bind(3, digest).bind(7, at);
         const Evaluation& e = evaluations[i];
         if (e.ok()) {
           std::string top;
@@ -590,8 +586,8 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
         insert.step();
       }
       tx.commit();
-      report.evaluated += static_cast<std::int64_t>(batch.size());
-      done += static_cast<std::int64_t>(batch.size());
+      report.evaluated += static_cast<std::int64_t>(ids.size());
+      done += static_cast<std::int64_t>(ids.size());
       if (options.progress) {
         BatchProgress progress;
         progress.total = report.total;
