@@ -92,12 +92,16 @@ int main(int argc, char** argv) {
   }
 
   // Profiles are shared out in chunks, claimed in order by whichever thread is
-  // free, so a slower core does not hold the others up. Each thread writes its
-  // chunks to a file of its own from one reused buffer (as the harness's peers
-  // write in blocks); the result file is put together in order after the clock stops.
-  // Chunks of 64 to 2048 profiles: enough of them to share out, big enough to write
-  // (each is a write(2); at 256 chunks a batch, two threads scaled worse).
-  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 64, 64, 2048);
+  // free, so a slower core does not hold the others up. Each thread appends its
+  // chunks' lines to a buffer of its own and writes it to a file of its own when it
+  // holds kWriteBytes (as the harness's peers write in blocks); the result file is
+  // put together in order after the clock stops. Chunks of 8 to 2048 profiles,
+  // about 512 a batch: small enough that the last ones, shared out at the end,
+  // leave no thread idle for long (with 2,000 profiles at 5,000 rules, chunks of
+  // 64 held 2 threads to 1.73x, chunks of 4 to 8 reached 1.9x), and, as a chunk is
+  // no longer a write(2), their number costs nothing.
+  const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 512, 8, 2048);
+  constexpr std::size_t kWriteBytes = 256u << 10;
   threads =
       static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
   const std::size_t chunks = (lines.size() + kChunk - 1) / kChunk;
@@ -127,8 +131,13 @@ int main(int argc, char** argv) {
     stimrank::engine::Assessment assessment;
     std::vector<stimrank::ProfileError> errors;
     std::string output;
-    output.reserve(kChunk * 512);
-    long offset = 0;
+    output.reserve(kWriteBytes + kChunk * 512);
+    long flushed = 0;  // bytes of this thread's file already written
+    auto flush = [&] {
+      std::fwrite(output.data(), 1, output.size(), files[t]);
+      flushed += static_cast<long>(output.size());
+      output.clear();
+    };
     ready.fetch_add(1);
     while (ready.load() < threads) {
     }  // start together
@@ -137,7 +146,7 @@ int main(int argc, char** argv) {
         steady_start = Clock::now();
         steady_seen = true;
       }
-      output.clear();
+      const std::size_t chunk_start = output.size();
       std::size_t last = std::min(lines.size(), (c + 1) * kChunk);
       for (std::size_t i = c * kChunk; i < last; ++i) {
         if (preloaded) {
@@ -149,10 +158,11 @@ int main(int argc, char** argv) {
         }
         output += '\n';
       }
-      std::fwrite(output.data(), 1, output.size(), files[t]);
-      written[c] = {t, offset, static_cast<long>(output.size())};
-      offset += static_cast<long>(output.size());
+      written[c] = {t, flushed + static_cast<long>(chunk_start),
+                    static_cast<long>(output.size() - chunk_start)};
+      if (output.size() >= kWriteBytes) flush();
     }
+    flush();
     std::fflush(files[t]);
   };
   auto start = Clock::now();

@@ -168,7 +168,7 @@ class Pipeline {
     lock.unlock();
     if (!chunk) {
       chunk = std::make_unique<Chunk>();
-      chunk->lines.reserve(kChunkLines);
+      chunk->lines.reserve(kChunkLines + kChunkLines / 8);
     }
     bool filled = false;
     while (!filled) {
@@ -196,7 +196,15 @@ class Pipeline {
   // when the rest of the block held none.
   bool cut_lines(Chunk& chunk) {
     const std::string_view text_read(block_->bytes.get(), block_end_);
-    const std::size_t limit = chunk_lines();
+    std::size_t limit = chunk_lines();
+    // A block is sized to hold a chunk and a line more, so it usually holds a few
+    // lines beyond one: they go with the chunk, not into a chunk of their own (which
+    // made every other chunk 2 or 3 lines long, each a turn of the lock and a write).
+    if (lines_cut_ && limit > 1) {
+      const std::size_t per_line = bytes_cut_ / lines_cut_ + 1;
+      const std::size_t left = block_end_ - block_at_;
+      if (left <= per_line * (limit + limit / 8)) limit += limit / 8;
+    }
     while (block_at_ < block_end_ && chunk.lines.size() < limit) {
       std::size_t newline = text_read.find('\n', block_at_);
       if (newline == std::string_view::npos) newline = block_end_;
