@@ -32,7 +32,7 @@ namespace {
 
 constexpr std::size_t kBlockBytes = 1u << 20;      // read size, at most
 constexpr std::size_t kMinBlockBytes = 16u << 10;  // read size, at least
-constexpr std::size_t kChunkLines = 1024;          // unit of work, at most
+constexpr std::size_t kChunkLines = 1024;          // unit of work (1/8 more to end a block)
 constexpr std::size_t kChunkBytes = 512u << 10;    // output a chunk aims at
 constexpr std::size_t kMaxPending = 32;            // chunks read but not yet written, at most
 

@@ -420,8 +420,8 @@ TEST_CASE("JSON Lines: an output that fails stops the batch and says so", "[fast
   auto rules = anchor_rules();
   std::mt19937 random(5);
   std::string input;
-  // More lines than can be in flight when the first write fails (at most 4 chunks
-  // per thread of at most 1,024 lines, plus one being read by each thread).
+  // More lines than can be in flight when the first write fails (at most 8 chunks,
+  // or 4 per thread, of at most 1,152 lines, plus one being read by each thread).
   const int total = 30000;
   for (int i = 0; i < total; ++i) input += random_profile(random, i) + "\n";
   for (unsigned threads : {1u, 2u, 3u}) {
