@@ -200,11 +200,8 @@ class Pipeline {
     // A block is sized to hold a chunk and a line more, so it usually holds a few
     // lines beyond one: they go with the chunk, not into a chunk of their own (which
     // made every other chunk 2 or 3 lines long, each a turn of the lock and a write).
-    if (lines_cut_ && limit > 1) {
-      const std::size_t per_line = bytes_cut_ / lines_cut_ + 1;
-      const std::size_t left = block_end_ - block_at_;
-      if (left <= per_line * (limit + limit / 8)) limit += limit / 8;
-    }
+    if (lines_cut_ && limit > 1 && block_end_ - block_at_ <= line_bytes() * (limit + limit / 8))
+      limit += limit / 8;
     while (block_at_ < block_end_ && chunk.lines.size() < limit) {
       std::size_t newline = text_read.find('\n', block_at_);
       if (newline == std::string_view::npos) newline = block_end_;
@@ -229,7 +226,7 @@ class Pipeline {
       auto block = std::make_shared<Block>();
       // About one chunk's lines, so that the thread that reads them evaluates them.
       const std::size_t lines = chunk_lines();
-      const std::size_t per_line = lines_cut_ ? bytes_cut_ / lines_cut_ + 1 : 4096;
+      const std::size_t per_line = line_bytes();
       const std::size_t wanted =
           std::clamp(per_line * lines + per_line, kMinBlockBytes, kBlockBytes);
       const std::size_t room = std::max(wanted, carry_.size() * 2);
@@ -263,6 +260,9 @@ class Pipeline {
       return;
     }
   }
+
+  // The average input line so far (a guess before the first).
+  std::size_t line_bytes() const { return lines_cut_ ? bytes_cut_ / lines_cut_ + 1 : 4096; }
 
   // Lines per chunk: up to kChunkLines, fewer when results are large (full JSON
   // for hundreds of options is ~100 KB a profile), so that a chunk's output stays
