@@ -137,7 +137,7 @@ class FastLoader {
       case FieldType::Ident: {
         std::string_view text;
         if (value.get_string().get(text) || !local_id_syntax(text)) return false;
-        auto it = plan_.symbol_index.find(std::string(text));
+        auto it = plan_.symbol_index.find(text);
         if (it == plan_.symbol_index.end()) return false;  // a warning: leave it to the full loader
         Scalar& s = scalar_for(field, entry);
         s.known = true;

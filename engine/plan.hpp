@@ -206,8 +206,8 @@ struct Plan {
   std::size_t concept_words = 0;
   // Profile loading (outside the hot path): code → concepts it belongs to.
   std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>>
-      code_index;                                     // "system|CODE"
-  std::unordered_map<std::string, int> symbol_index;  // ident values
+      code_index;           // "system|CODE"
+  LabelIndex symbol_index;  // ident values
   RuleIndex index;
   RuleBitmap bitmap;
   std::vector<std::uint32_t> rule_options;      // options of each rule (PlanRule::options_first)

@@ -3,8 +3,9 @@
 #include "profile.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <nlohmann/json.hpp>
+
+#include "ascii.hpp"
 
 namespace stimrank::rules {
 bool append_code_key(std::string_view system, std::string_view code, std::string& key);
@@ -396,11 +397,9 @@ std::string valid_utf8(const std::string& text) {
 }  // namespace
 
 bool local_id_syntax(std::string_view text) {
-  if (text.empty() || !std::islower(static_cast<unsigned char>(text[0]))) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) ||
-           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
-  });
+  if (text.empty() || !ascii::is_lower(text[0])) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return ascii::is_lower(c) || ascii::is_digit(c) || c == '_'; });
 }
 
 std::string unknown_concept_warning(std::string_view entry_path, std::string_view id) {
@@ -451,7 +450,7 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
       std::string message = e.what();
       auto colon = message.find("parse error");
       message = colon == std::string::npos ? message : message.substr(colon);
-      for (char& c : message) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : message) c = ascii::to_lower(c);
       while (!message.empty() && (message.back() == '.' || message.back() == ' '))
         message.pop_back();
       errors.push_back(

@@ -4,12 +4,13 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <set>
 #include <unordered_map>
+
+#include "ascii.hpp"
 
 namespace stimrank::rules {
 
@@ -137,10 +138,10 @@ bool append_code_key(std::string_view system, std::string_view code, std::string
   key += normal_system;
   key += '|';
   for (char c : code) {
-    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (ascii::is_space(c)) continue;
     if (tree) {
       if (c == '.') continue;
-      key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      key += ascii::to_upper(c);
     } else {
       key += c;
     }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ascii.hpp"
 #include "source_file.hpp"
 
 namespace stimrank {
@@ -51,7 +52,7 @@ std::vector<Comment> find_comments(const std::string& text) {
       --i;  // let the loop see the newline
       continue;
     }
-    if (!std::isspace(static_cast<unsigned char>(c))) code_on_line = true;
+    if (!ascii::is_space(c)) code_on_line = true;
     (void)line_start;
   }
   return out;
@@ -179,7 +180,7 @@ class Printer {
     for (std::uint32_t i = from; i < to && i < text_.size(); ++i) {
       if (text_[i] == '\n')
         ++newlines;
-      else if (!std::isspace(static_cast<unsigned char>(text_[i])))
+      else if (!ascii::is_space(text_[i]))
         newlines = 0;
     }
     return newlines >= 2;
@@ -189,8 +190,7 @@ class Printer {
     while (next_comment_ < comments_.size() && comments_[next_comment_].begin < begin) {
       const Comment& c = comments_[next_comment_++];
       std::string text = text_.substr(c.begin, c.end - c.begin);
-      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-        text.pop_back();
+      while (!text.empty() && ascii::is_space(text.back())) text.pop_back();
       if (c.trailing && !out_.empty() && out_.back() == '\n') {
         out_.pop_back();
         out_ += "  " + text + "\n";
@@ -241,7 +241,10 @@ class Printer {
 
   static std::string attributes(const Node& n, std::size_t from) {
     std::string out;
-    for (std::size_t i = from; i < n.kids.size(); ++i) out += " " + attribute(n.kids[i]);
+    for (std::size_t i = from; i < n.kids.size(); ++i) {
+      out += ' ';  // appended in two steps: `" " + attribute(…)` draws a false -Wrestrict
+      out += attribute(n.kids[i]);
+    }
     return out;
   }
   static std::string attribute(const Node& a) {
@@ -394,8 +397,10 @@ class Printer {
         label = attribute(a);
       else if (a.text == "because")
         because = attribute(a);
-      else
-        evidence += (evidence.empty() ? "" : " ") + attribute(a);
+      else {
+        if (!evidence.empty()) evidence += ' ';
+        evidence += attribute(a);
+      }
     }
     std::vector<std::string> tail;
     if (!evidence.empty()) tail.push_back(evidence);

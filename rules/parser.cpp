@@ -1,8 +1,8 @@
 // The parse driver: one declaration (or option member) at a time, with recovery.
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
+#include "ascii.hpp"
 #include "grammar.hpp"
 #include "source_file.hpp"
 
@@ -70,19 +70,21 @@ const char* skip_space(const char* pos, const char* end) {
 }
 
 bool ident_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  return ascii::is_alnum(c) || c == '_';
 }
 
 std::string token_at(const char* pos, const char* end) {
   if (pos >= end) return "end of file";
-  if (ident_char(*pos)) {
-    const char* stop = pos;
-    while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
-    return "`" + std::string(pos, stop) + "`";
-  }
   if (*pos == '"') return "a string";
   if (*pos == '\n' || *pos == '\r') return "end of line";
-  return "`" + std::string(1, *pos) + "`";
+  const char* stop = pos + 1;
+  if (ident_char(*pos))
+    while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
+  // Appended, not `"`" + std::string(…)`, on which GCC 12 warns falsely (-Wrestrict).
+  std::string token = "`";
+  token.append(pos, stop);
+  token += '`';
+  return token;
 }
 
 // X3 names a rule wrapped in a semantic action by its mangled type; recover the
@@ -140,7 +142,7 @@ void split_expectation(const std::string& which, std::string& code, std::string&
   what = which;
   if (which.find("boost") != std::string::npos) what = readable_rule_name(which);
   if (what.size() == 3 && what.front() == '\'' && what.back() == '\'')
-    what = "`" + what.substr(1, 1) + "`";
+    what = std::string{'`', what[1], '`'};
 }
 
 bool starts_with_word(const char* pos, const char* end, const char* word) {
@@ -210,7 +212,7 @@ const char* resync(const char* start, const char* error_at, const char* end,
       at_line_start = true;
       continue;
     }
-    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (ascii::is_space(c)) continue;
     if (at_line_start && p >= error_at && p > start && depth == 0 &&
         starts_with_any(p, end, keywords))
       return p;
@@ -308,7 +310,7 @@ class Driver {
       // A missing `;` belongs at the end of the statement, not at the next line.
       const char* at = error_at_;
       if (which_code == "E012")
-        while (at > begin_ && std::isspace(static_cast<unsigned char>(at[-1]))) --at;
+        while (at > begin_ && ascii::is_space(at[-1])) --at;
       report(which_code, at, "expected " + which_what, error_at_);
     }
     return false;

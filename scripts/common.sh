@@ -7,7 +7,7 @@ PYTHON=/usr/bin/python3
 JOBS="$(nproc 2>/dev/null || echo 2)"
 
 PACKAGES=(g++ cmake make libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libsimdjson-dev
-          libbenchmark-dev
+          libbenchmark-dev locales
           catch2 pybind11-dev python3-pybind11 python3-dev python3-pytest
           python3-pip python3-venv python3-setuptools python3-pandas python3-matplotlib
           python3-nbclient python3-nbformat python3-ipykernel)

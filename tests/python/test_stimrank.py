@@ -127,6 +127,42 @@ def test_wrong_python_type_is_a_type_error(rs):
         rs.evaluate(42)
 
 
+LATIN1_CHILD = r"""
+import ctypes, json, locale, sys
+import stimrank
+locale.setlocale(locale.LC_CTYPE, "en_US.ISO-8859-1")
+libc = ctypes.CDLL("libc.so.6")
+# The locale took: the bytes of "a\u07f5" in UTF-8 (61 df b5) are all lower case letters in it.
+assert all(libc.islower(b) for b in "a\u07f5".encode()), "ISO-8859-1 not in effect"
+rs = stimrank.load()
+answers = []
+for conditions in (["postherpetic_neuralgia", "a\u07f5"], ["\u00e9t\u00e9"]):
+    try:
+        rs.evaluate({"id": "p", "conditions": conditions})
+        answers.append("evaluated")
+    except stimrank.ProfileError as e:
+        answers.append([(x.path, x.message) for x in e.errors])
+print(json.dumps(answers))
+"""
+
+
+def test_ids_are_read_alike_under_a_single_byte_locale(tmp_path):
+    # Python sets LC_CTYPE from the environment; under ISO-8859-1 the <cctype>
+    # classes call the bytes of UTF-8 letters lower case, and an id that is an error
+    # in the CLI became an unknown concept (a warning) in a notebook.
+    subprocess.run(["localedef", "-i", "en_US", "-f", "ISO-8859-1",
+                    str(tmp_path / "en_US.ISO-8859-1")], check=True, capture_output=True)
+    env = dict(os.environ, LOCPATH=str(tmp_path))
+    child = subprocess.run([sys.executable, "-c", LATIN1_CHILD], env=env, check=True,
+                           capture_output=True, text=True)
+    expected = ("expected a concept id (lower case, digits, `_`) or a coded entry "
+                '{"system", "code"}, got `"%s"`')
+    assert json.loads(child.stdout) == [
+        [["/conditions/1", expected % "a\u07f5"]],
+        [["/conditions/0", expected % "\u00e9t\u00e9"]],
+    ]
+
+
 # ---- batches
 
 def test_evaluate_many_ten_thousand_profiles(rs):

@@ -1,4 +1,7 @@
 // Profile validation: every error names its JSON path; nothing is silently dropped.
+#include <cctype>
+
+#include "ascii.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -112,4 +115,27 @@ TEST_CASE("a number beyond a double is reported, not thrown", "[profile]") {
   REQUIRE_FALSE(evaluation.ok());
   REQUIRE(evaluation.errors.size() == 1);
   CHECK(evaluation.errors[0].message == "invalid JSON: number overflow parsing `1e400`");
+}
+
+// The language's and the profile's character classes are the C locale's, whatever
+// LC_CTYPE the host process set (tests/python: the same under ISO-8859-1).
+TEST_CASE("ascii classes are the C locale's for every byte", "[profile]") {
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    INFO("byte " << b);
+    CHECK(stimrank::ascii::is_lower(c) == (std::islower(b) != 0));
+    CHECK(stimrank::ascii::is_upper(c) == (std::isupper(b) != 0));
+    CHECK(stimrank::ascii::is_digit(c) == (std::isdigit(b) != 0));
+    CHECK(stimrank::ascii::is_alnum(c) == (std::isalnum(b) != 0));
+    CHECK(stimrank::ascii::is_space(c) == (std::isspace(b) != 0));
+    CHECK(stimrank::ascii::to_upper(c) == static_cast<char>(std::toupper(b)));
+    CHECK(stimrank::ascii::to_lower(c) == static_cast<char>(std::tolower(b)));
+  }
+}
+
+TEST_CASE("an id with bytes that are letters in a single-byte locale is an error", "[profile]") {
+  CHECK(errors_of(R"({"id":"p","conditions":["c1","a\u07f5"]})") ==
+        std::vector<std::string>{"/conditions/1: expected a concept id (lower case, digits, "
+                                 "`_`) or a coded entry {\"system\", \"code\"}, got "
+                                 "`\"a\u07f5\"`"});
 }
