@@ -4,7 +4,7 @@
 #
 #   bench/peers.sh --options K --rules-per-option R --profiles N --seed S --out DIR
 #                  [--profiles-large N2] [--slow N] [--slow-large N] [--runs R]
-#                  [--peers LIST] [--quick]
+#                  [--passes P] [--peers LIST] [--quick]
 #
 # It generates the data with ../shared/bench/gen_workload.py (K options and 10*K
 # options, R rules each; N and N2 profiles, seed S), computes the reference result,
@@ -14,18 +14,20 @@
 # /usr/bin/time -v), times `stimrank evaluate --jsonl` with its full JSON results,
 # then prints one table and writes DIR/results.json and DIR/results.md.
 #
-# stimrank's variants run in passes (one run of each variant per pass, R passes) so
-# that a slow stretch of the machine falls on 1 and 2 threads alike; the table
-# gives each variant's medians (bench/merge_passes.py).
-# Defaults: N=100000, N2=N/10, R=8, S=1, K=40, 3 runs. The slow peers
-# (json-rules-engine, Cedar, cql-execution, the Python reference) run --slow
-# profiles (default 10000) on the first workload and --slow-large (default 1000) on
-# the large one, as the harness does; their rates are steady-state rates per profile.
+# stimrank's variants run in passes (one run of each variant per pass, P passes, at
+# K and at 10*K in turn) so that a slow stretch of the machine falls on 1 and 2
+# threads and on both rule counts alike; the table gives each variant's medians
+# (bench/merge_passes.py).
+# Defaults: N=100000, N2=N/10, R=8, S=1, K=40, 3 runs of each peer, 5 passes. The
+# slow peers (json-rules-engine, Cedar, cql-execution, the Python reference) run
+# --slow profiles (default 10000) on the first workload and --slow-large (default
+# 1000) on the large one, as the harness does; their rates are steady-state rates
+# per profile.
 # --quick: 2000 / 500 profiles, slow peers 200 / 100, one run (a smoke test).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-OUT="" K=40 R=8 N=100000 N2="" SEED=1 RUNS=3 SLOW=10000 SLOW2=1000 QUICK=0
+OUT="" K=40 R=8 N=100000 N2="" SEED=1 RUNS=3 PASSES=5 SLOW=10000 SLOW2=1000 QUICK=0
 PEERS="clips,clips-match,jre,cedar,cel,cql,plainjs,reference"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,16 +38,17 @@ while [ $# -gt 0 ]; do
     --profiles-large) N2="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --passes) PASSES="$2"; shift 2 ;;
     --slow) SLOW="$2"; shift 2 ;;
     --slow-large) SLOW2="$2"; shift 2 ;;
     --peers) PEERS="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "peers.sh: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "$OUT" ] || { echo "peers.sh: --out DIR is required (see --help)" >&2; exit 2; }
-if [ "$QUICK" = 1 ]; then N=2000; N2=500; SLOW=200; SLOW2=100; RUNS=1; fi
+if [ "$QUICK" = 1 ]; then N=2000; N2=500; SLOW=200; SLOW2=100; RUNS=1; PASSES=1; fi
 [ -n "$N2" ] || N2=$(( N / 10 > 0 ? N / 10 : 1 ))
 K2=$(( K * 10 ))
 SHARED="$ROOT/../shared/bench"
@@ -121,22 +124,34 @@ export STIMRANK_BUILD_DIR="$ROOT/build"
 # variants run in passes, one run of each per pass, so that a slow stretch of this
 # kind of VM (they last a minute or more) falls on 1 and 2 threads alike instead
 # of on every run of one of them; merge_passes.py takes each variant's medians.
-run_scale() {  # run_scale NAME DIR PROFILES SLOW
+# The passes at K and at 10·K alternate (K, 10·K, K, …) for the same reason: the
+# growth of cost with the rules divides a rate at 10·K by one at K, and measured
+# ten minutes apart (after the peers at 10·K) the two fell in different stretches
+# (at K=400 all three passes 40% slow, 11.5× where the same binary gave 7.7×).
+run_peers() {  # run_peers NAME DIR PROFILES SLOW
   local limits=()
   for p in jre cedar cql reference; do limits+=(--limit "$p=$4"); done
   "$PY" "$HARNESS/bench.py" run --results "$RESULTS" --workload "$2" --ref "$2/ref.tsv" --scale "$1" \
     --runs "$RUNS" --default-limit "$3" --target "$3" "${limits[@]}" \
     --peers "$PEERS,naive-cpp" "${CUSTOM[@]}"
-  for pass in $(seq 1 "$RUNS"); do
-    "$PY" "$HARNESS/bench.py" run --results "$RESULTS/pass$pass" --workload "$2" --ref "$2/ref.tsv" \
-      --scale "$1" --runs 1 --default-limit "$3" --target "$3" --peers "$STIMRANK_NAMES" "${CUSTOM[@]}"
-  done
-  "$PY" "$HERE/merge_passes.py" --results "$RESULTS" --scale "$1" --passes "$RUNS" --peers "$STIMRANK_NAMES"
+}
+run_pass() {  # run_pass PASS NAME DIR PROFILES
+  "$PY" "$HARNESS/bench.py" run --results "$RESULTS/pass$1" --workload "$3" --ref "$3/ref.tsv" \
+    --scale "$2" --runs 1 --default-limit "$4" --target "$4" --peers "$STIMRANK_NAMES" "${CUSTOM[@]}"
 }
 log "peers at K=$K ($N profiles)"
-run_scale small "$SMALL" "$N" "$SLOW"
+run_peers small "$SMALL" "$N" "$SLOW"
 log "peers at K=$K2 ($N2 profiles)"
-run_scale large "$LARGE" "$N2" "$SLOW2"
+run_peers large "$LARGE" "$N2" "$SLOW2"
+log "stimrank's variants: $PASSES passes, K=$K and K=$K2 in turn"
+for pass in $(seq 1 "$PASSES"); do
+  run_pass "$pass" small "$SMALL" "$N"
+  run_pass "$pass" large "$LARGE" "$N2"
+done
+for scale in small large; do
+  "$PY" "$HERE/merge_passes.py" --results "$RESULTS" --scale "$scale" --passes "$PASSES" \
+    --peers "$STIMRANK_NAMES"
+done
 
 # `stimrank evaluate --jsonl` with its full explained JSON: the process timed from
 # outside and, through its --stats, the part after the rules were ready; the result
