@@ -28,9 +28,13 @@ std::string Diagnostic::format() const {
     std::string gutter(number.size(), ' ');
     out += " " + number + " | " + source_line + "\n";
     out += " " + gutter + " | ";
-    // Keep tabs so that the caret lines up under the column.
-    for (int i = 0; i + 1 < location.column && i < static_cast<int>(source_line.size()); ++i)
-      out += source_line[static_cast<std::size_t>(i)] == '\t' ? '\t' : ' ';
+    // Keep tabs so that the caret lines up under the column; columns count bytes,
+    // the caret line one space per character (not per byte of one).
+    for (int i = 0; i + 1 < location.column && i < static_cast<int>(source_line.size()); ++i) {
+      const char c = source_line[static_cast<std::size_t>(i)];
+      if ((static_cast<unsigned char>(c) & 0xC0) == 0x80) continue;  // inside a character
+      out += c == '\t' ? '\t' : ' ';
+    }
     int width = 1;
     if (location.end_line == location.line && location.end_column > location.column)
       width = std::min(location.end_column - location.column, 60);

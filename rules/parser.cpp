@@ -8,6 +8,27 @@
 
 namespace stimrank::rules {
 
+namespace {
+// The length of the UTF-8 character at `pos`, or 0 when no valid one starts there.
+std::size_t utf8_length(const char* pos, const char* end) {
+  const auto lead = static_cast<unsigned char>(*pos);
+  std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
+                       : lead >= 0xE0 && lead <= 0xEF ? 3
+                       : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                      : 0;
+  if (length == 0 || static_cast<std::size_t>(end - pos) < length) return 0;
+  // The second byte's range excludes overlong forms, surrogates and code points
+  // past U+10FFFF; the others are any continuation byte.
+  const auto second = static_cast<unsigned char>(pos[1]);
+  const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+  const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+  if (second < low || second > high) return 0;
+  for (std::size_t i = 2; i < length; ++i)
+    if ((static_cast<unsigned char>(pos[i]) & 0xC0) != 0x80) return 0;
+  return length;
+}
+}  // namespace
+
 SourceFile::SourceFile(std::string name, std::string text)
     : name_(std::move(name)), text_(std::move(text)) {
   line_starts_.push_back(0);
@@ -36,6 +57,17 @@ std::string SourceFile::line_text(int line) const {
                            : static_cast<std::uint32_t>(text_.size());
   std::string out = text_.substr(start, stop - start);
   if (!out.empty() && out.back() == '\r') out.pop_back();
+  // A byte that is not UTF-8 is shown as `?`, one byte for one, so that a message
+  // is valid UTF-8 and the columns (bytes) still point into the line.
+  for (std::size_t i = 0; i < out.size();) {
+    if (static_cast<unsigned char>(out[i]) < 0x80) {
+      ++i;
+    } else if (std::size_t length = utf8_length(out.data() + i, out.data() + out.size())) {
+      i += length;
+    } else {
+      out[i++] = '?';
+    }
+  }
   return out;
 }
 
@@ -78,8 +110,18 @@ std::string token_at(const char* pos, const char* end) {
   if (*pos == '"') return "a string";
   if (*pos == '\n' || *pos == '\r') return "end of line";
   const char* stop = pos + 1;
-  if (ident_char(*pos))
+  if (ident_char(*pos)) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
+  } else if (static_cast<unsigned char>(*pos) >= 0x80) {
+    // The whole character, not its first byte: a message is valid UTF-8.
+    std::size_t length = utf8_length(pos, end);
+    if (length == 0) {
+      static const char hex[] = "0123456789ABCDEF";
+      const auto byte = static_cast<unsigned char>(*pos);
+      return std::string("the byte 0x") + hex[byte >> 4] + hex[byte & 15] + " (not UTF-8)";
+    }
+    stop = pos + length;
+  }
   // Appended, not `"`" + std::string(…)`, on which GCC 12 warns falsely (-Wrestrict).
   std::string token = "`";
   token.append(pos, stop);

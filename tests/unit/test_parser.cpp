@@ -1,6 +1,7 @@
 // Parser: golden AST dumps and diagnostics, recovery, and message format.
 #include "check.hpp"
 #include "helpers.hpp"
+#include "json_text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -27,6 +28,24 @@ TEST_CASE("parser golden files: rules → AST dump or diagnostics", "[parser][go
     }
   }
   CHECK(files >= 4);
+}
+
+// err_characters.rules: a letter outside ASCII is named whole, a byte that is not
+// UTF-8 by its value, and the source line shows such bytes as `?`.
+TEST_CASE("diagnostics are valid UTF-8 whatever the bytes of the rule file", "[parser]") {
+  std::string text = "facts { age: int; }\n\xc3\xa9\n\xff\xfe;\n\xed\xa0\x80;\nopt\xc3";
+  std::vector<stimrank::Diagnostic> diagnostics;
+  stimrank::rules::parse_to_dump("bytes.rules", text, stimrank::Limits{}, diagnostics);
+  REQUIRE(diagnostics.size() >= 3);
+  for (const auto& d : diagnostics) {
+    INFO(d.format());
+    CHECK(stimrank::detail::valid_utf8(d.format()));
+  }
+  CHECK(diagnostics[0].message == "expected a declaration, found `\xc3\xa9`");
+  // A surrogate (ED A0 80) is not UTF-8 either; recovery skipped the line before it.
+  CHECK(diagnostics[1].message == "expected a declaration, found the byte 0xED (not UTF-8)");
+  CHECK(diagnostics[1].source_line == "???;");
+  CHECK(diagnostics[2].source_line == "opt?");  // a character cut short by the end
 }
 
 TEST_CASE("every syntax error in a file is reported, each at its line and column", "[parser]") {
