@@ -27,6 +27,13 @@ std::size_t utf8_length(const char* pos, const char* end) {
     if ((static_cast<unsigned char>(pos[i]) & 0xC0) != 0x80) return 0;
   return length;
 }
+
+// "0xFF": how a byte that is not UTF-8 is named in a message.
+std::string byte_name(char c) {
+  static const char hex[] = "0123456789ABCDEF";
+  const auto byte = static_cast<unsigned char>(c);
+  return std::string("0x") + hex[byte >> 4] + hex[byte & 15];
+}
 }  // namespace
 
 SourceFile::SourceFile(std::string name, std::string text)
@@ -115,11 +122,7 @@ std::string token_at(const char* pos, const char* end) {
   } else if (static_cast<unsigned char>(*pos) >= 0x80) {
     // The whole character, not its first byte: a message is valid UTF-8.
     std::size_t length = utf8_length(pos, end);
-    if (length == 0) {
-      static const char hex[] = "0123456789ABCDEF";
-      const auto byte = static_cast<unsigned char>(*pos);
-      return std::string("the byte 0x") + hex[byte >> 4] + hex[byte & 15] + " (not UTF-8)";
-    }
+    if (length == 0) return "the byte " + byte_name(*pos) + " (not UTF-8)";
     stop = pos + length;
   }
   // Appended, not `"`" + std::string(…)`, on which GCC 12 warns falsely (-Wrestrict).
@@ -360,7 +363,11 @@ class Driver {
 
   void report(const std::string& code, const char* at, std::string message,
               const char* found_at = nullptr) {
-    message += ", found " + token_at(found_at ? found_at : at, end_);
+    const char* found = found_at ? found_at : at;
+    // A byte that is not UTF-8 has its E003 already (parse_file).
+    if (found < end_ && static_cast<unsigned char>(*found) >= 0x80 && !utf8_length(found, end_))
+      return;
+    message += ", found " + token_at(found, end_);
     auto offset = static_cast<std::uint32_t>(at - begin_);
     diagnostics_.push_back(file_.make(Severity::error, code, offset, offset + 1, message));
   }
@@ -373,9 +380,35 @@ class Driver {
   grammar::ParseState state_;
 };
 
+// E003 for each line with a byte that is not UTF-8 (its first such byte): a rule
+// set must not be loaded with titles and texts that no reader can show.
+void check_encoding(const SourceFile& file, std::vector<Diagnostic>& diagnostics) {
+  const std::string& text = file.text();
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  for (const char* p = begin; p < end;) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      ++p;
+      continue;
+    }
+    if (std::size_t length = utf8_length(p, end)) {
+      p += length;
+      continue;
+    }
+    auto offset = static_cast<std::uint32_t>(p - begin);
+    diagnostics.push_back(file.make(
+        Severity::error, "E003", offset, offset + 1,
+        "the file is not UTF-8: the byte " + byte_name(*p) + " is not part of a UTF-8 character",
+        "save the file as UTF-8 (in Latin-1 `é` is the one byte 0xE9, in UTF-8 it is 0xC3 0xA9)"));
+    const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
+    p = newline ? newline + 1 : end;  // one per line
+  }
+}
+
 }  // namespace
 
 void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics) {
+  check_encoding(file, diagnostics);
   try {
     Driver(file, max_depth, diagnostics).run();
   } catch (std::exception const& e) {  // defensive: nothing may escape the parser

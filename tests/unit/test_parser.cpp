@@ -30,22 +30,34 @@ TEST_CASE("parser golden files: rules → AST dump or diagnostics", "[parser][go
   CHECK(files >= 4);
 }
 
-// err_characters.rules: a letter outside ASCII is named whole, a byte that is not
-// UTF-8 by its value, and the source line shows such bytes as `?`.
+// err_characters.rules: a letter outside ASCII is quoted whole; a byte that is not
+// UTF-8 is E003 (once a line, in strings too), and the source line shows it as `?`.
 TEST_CASE("diagnostics are valid UTF-8 whatever the bytes of the rule file", "[parser]") {
-  std::string text = "facts { age: int; }\n\xc3\xa9\n\xff\xfe;\n\xed\xa0\x80;\nopt\xc3";
+  std::string text =
+      "facts { age: int; }\n\xc3\xa9\n\xff\xfe;\n\xed\xa0\x80;\noption o \"\xe9t\xe9\";\nopt\xc3";
   std::vector<stimrank::Diagnostic> diagnostics;
   stimrank::rules::parse_to_dump("bytes.rules", text, stimrank::Limits{}, diagnostics);
-  REQUIRE(diagnostics.size() >= 3);
+  std::vector<std::string> seen;
   for (const auto& d : diagnostics) {
     INFO(d.format());
     CHECK(stimrank::detail::valid_utf8(d.format()));
+    seen.push_back(std::to_string(d.location.line) + ":" + std::to_string(d.location.column) + " " +
+                   d.code + " " + d.source_line);
   }
-  CHECK(diagnostics[0].message == "expected a declaration, found `\xc3\xa9`");
-  // A surrogate (ED A0 80) is not UTF-8 either; recovery skipped the line before it.
-  CHECK(diagnostics[1].message == "expected a declaration, found the byte 0xED (not UTF-8)");
-  CHECK(diagnostics[1].source_line == "???;");
-  CHECK(diagnostics[2].source_line == "opt?");  // a character cut short by the end
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen == std::vector<std::string>{
+                    "2:1 E001 \xc3\xa9",            // found `é`
+                    "3:1 E003 ??;",                 // 0xFF, once for the line
+                    "4:1 E003 ???;",                // a surrogate is not UTF-8 either
+                    "5:11 E003 option o \"?t?\";",  // Latin-1 text in a string
+                    "5:15 E032 option o \"?t?\";",  // (no `{`: the option's own error)
+                    "6:1 E001 opt?",
+                    "6:4 E003 opt?",  // a character cut short by the end
+                });
+  auto first = std::find_if(diagnostics.begin(), diagnostics.end(),
+                            [](const stimrank::Diagnostic& d) { return d.code == "E001"; });
+  REQUIRE(first != diagnostics.end());
+  CHECK(first->message == "expected a declaration, found `\xc3\xa9`");
 }
 
 TEST_CASE("every syntax error in a file is reported, each at its line and column", "[parser]") {
@@ -184,4 +196,15 @@ TEST_CASE("fmt: a canonical layout", "[fmt]") {
         "    because \"a\";\n"
         "}\n");
   CHECK_FALSE(stimrank::format_rules("bad.rules", "option o {").ok);
+}
+
+// A title in Latin-1 would reach a clinician as U+FFFD; the rule set is not loaded.
+TEST_CASE("a rule set with text that is not UTF-8 is refused", "[parser]") {
+  stimrank::LoadResult loaded =
+      testing::compile("option latin \"Stimulation \xe9pidurale\" { invasiveness noninvasive; }\n");
+  CHECK_FALSE(loaded.ok());
+  std::vector<std::string> errors;
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == stimrank::Severity::error) errors.push_back(d.code);
+  CHECK(errors == std::vector<std::string>{"E003"});
 }
