@@ -1447,12 +1447,14 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
       out.model = checker.run(files);
     } else if (!files.empty()) {
       // Check what did parse too, so one run reports every error; names declared in
-      // statements that failed to parse would only give follow-on errors, so drop those.
+      // statements that failed to parse would only give follow-on errors, so drop those,
+      // and W201: the rule that cites a source may be the statement that failed.
       std::vector<Diagnostic> semantic;
       Checker checker(semantic, limits);
       (void)checker.run(files);
       for (Diagnostic& d : semantic)
-        if (d.code != "E100" && d.code != "E110" && d.code != "E111" && d.code != "E103")
+        if (d.code != "E100" && d.code != "E110" && d.code != "E111" && d.code != "E103" &&
+            d.code != "W201")
           out.diagnostics.push_back(std::move(d));
     }
   } catch (std::exception const& e) {

@@ -208,3 +208,17 @@ TEST_CASE("a rule set with text that is not UTF-8 is refused", "[parser]") {
     if (d.severity == stimrank::Severity::error) errors.push_back(d.code);
   CHECK(errors == std::vector<std::string>{"E003"});
 }
+
+// The one rule citing `s` fails to parse: "never cited" would be a follow-on.
+TEST_CASE("a source cited only by a statement that failed to parse is not W201", "[parser]") {
+  std::string text =
+      "ruleset \"x\" version \"1\";\n"
+      "source s \"S\" doi \"10.1/s\";\n"
+      "facts { age: int; }\n"
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication i when age > 1 weight 5 source s because \"b\" }\n";
+  stimrank::LoadResult loaded = stimrank::compile_rules({{"w201.rules", text}});
+  std::vector<std::string> codes = testing::codes(loaded.diagnostics);
+  CHECK(std::find(codes.begin(), codes.end(), "E012") != codes.end());
+  CHECK(std::find(codes.begin(), codes.end(), "W201") == codes.end());
+}
