@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ascii.hpp"
+#include "utf8.hpp"
 
 namespace stimrank::rules {
 bool append_code_key(std::string_view system, std::string_view code, std::string& key);
@@ -370,30 +371,6 @@ class Loader {
   std::vector<ProfileError>& errors_;
 };
 
-// Messages quote the input; keep them valid UTF-8 whatever the input was.
-std::string valid_utf8(const std::string& text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = byte < 0x80           ? 1
-                         : (byte >> 5) == 0x6  ? 2
-                         : (byte >> 4) == 0xE  ? 3
-                         : (byte >> 3) == 0x1E ? 4
-                                               : 0;
-    bool ok = length > 0 && i + length <= text.size();
-    for (std::size_t k = 1; ok && k < length; ++k)
-      ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
-    if (ok && (length > 1 || byte >= 0x20 || byte == '\t')) {
-      out.append(text, i, length);
-      i += length;
-    } else {
-      out += '?';
-      ++i;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 bool local_id_syntax(std::string_view text) {
@@ -454,7 +431,7 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
       while (!message.empty() && (message.back() == '.' || message.back() == ' '))
         message.pop_back();
       errors.push_back(
-          {"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + valid_utf8(message)});
+          {"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + utf8::printable(message)});
     } catch (json::exception const& e) {
       // A number beyond a double (1e400) is out of range, not a syntax error.
       std::string message = e.what();
@@ -462,14 +439,14 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
       message = end == std::string::npos ? message : message.substr(end + 2);
       for (char& c : message)
         if (c == '\'') c = '`';
-      errors.push_back({"", "invalid JSON: " + valid_utf8(message)});
+      errors.push_back({"", "invalid JSON: " + utf8::printable(message)});
     }
     return false;
   }
   Loader(model, plan, facts, errors).load(document);
   for (ProfileError& e : errors) {
-    e.path = valid_utf8(e.path);
-    e.message = valid_utf8(e.message);
+    e.path = utf8::printable(e.path);  // messages quote the input
+    e.message = utf8::printable(e.message);
   }
   return errors.empty();
 }

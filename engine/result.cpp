@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_text.hpp"
+#include "utf8.hpp"
 
 namespace stimrank {
 
@@ -59,22 +60,6 @@ ordered_json evidence_json(const Evidence& evidence) {
 // re-indents the compact text, so both have one source.
 namespace {
 
-bool valid_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = byte < 0x80           ? 1
-                         : (byte >> 5) == 0x6  ? 2
-                         : (byte >> 4) == 0xE  ? 3
-                         : (byte >> 3) == 0x1E ? 4
-                                               : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    for (std::size_t k = 1; k < length; ++k)
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
-    i += length;
-  }
-  return true;
-}
-
 // Most strings need no escaping: a table finds the bytes that might (controls,
 // quotes, backslashes; non-ASCII bytes need a UTF-8 check, then go as they are).
 bool plain_ascii(std::string_view text) {
@@ -86,11 +71,11 @@ bool plain_ascii(std::string_view text) {
   }();
   unsigned char seen = 0;
   for (char c : text) seen |= special[static_cast<unsigned char>(c)];
-  return seen == 0 || (seen == 1 && valid_utf8(text));
+  return seen == 0 || (seen == 1 && utf8::valid(text));
 }
 
 void append_escaped(std::string_view text, std::string& out) {
-  if (!valid_utf8(text)) {  // nlohmann's replacement of ill-formed bytes, exactly
+  if (!utf8::valid(text)) {  // nlohmann's replacement of ill-formed bytes, exactly
     out += ordered_json(std::string(text))
                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return;
@@ -240,7 +225,7 @@ void append_evidence_json(const Evidence& evidence, std::string& out) {
   append_evidence(evidence, out);
 }
 bool valid_utf8(std::string_view text) {
-  return stimrank::valid_utf8(text);
+  return utf8::valid(text);
 }
 }  // namespace detail
 

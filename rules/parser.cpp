@@ -5,29 +5,11 @@
 #include "ascii.hpp"
 #include "grammar.hpp"
 #include "source_file.hpp"
+#include "utf8.hpp"
 
 namespace stimrank::rules {
 
 namespace {
-// The length of the UTF-8 character at `pos`, or 0 when no valid one starts there.
-std::size_t utf8_length(const char* pos, const char* end) {
-  const auto lead = static_cast<unsigned char>(*pos);
-  std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
-                       : lead >= 0xE0 && lead <= 0xEF ? 3
-                       : lead >= 0xF0 && lead <= 0xF4 ? 4
-                                                      : 0;
-  if (length == 0 || static_cast<std::size_t>(end - pos) < length) return 0;
-  // The second byte's range excludes overlong forms, surrogates and code points
-  // past U+10FFFF; the others are any continuation byte.
-  const auto second = static_cast<unsigned char>(pos[1]);
-  const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
-  const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
-  if (second < low || second > high) return 0;
-  for (std::size_t i = 2; i < length; ++i)
-    if ((static_cast<unsigned char>(pos[i]) & 0xC0) != 0x80) return 0;
-  return length;
-}
-
 // "0xFF": how a byte that is not UTF-8 is named in a message.
 std::string byte_name(char c) {
   static const char hex[] = "0123456789ABCDEF";
@@ -64,17 +46,9 @@ std::string SourceFile::line_text(int line) const {
                            : static_cast<std::uint32_t>(text_.size());
   std::string out = text_.substr(start, stop - start);
   if (!out.empty() && out.back() == '\r') out.pop_back();
-  // A byte that is not UTF-8 is shown as `?`, one byte for one, so that a message
-  // is valid UTF-8 and the columns (bytes) still point into the line.
-  for (std::size_t i = 0; i < out.size();) {
-    if (static_cast<unsigned char>(out[i]) < 0x80) {
-      ++i;
-    } else if (std::size_t length = utf8_length(out.data() + i, out.data() + out.size())) {
-      i += length;
-    } else {
-      out[i++] = '?';
-    }
-  }
+  // Bytes that are not UTF-8 (and control characters) as `?`, one byte for one, so
+  // that a message is valid UTF-8 and the columns (bytes) still point into the line.
+  out = utf8::printable(out);
   return out;
 }
 
@@ -121,7 +95,7 @@ std::string token_at(const char* pos, const char* end) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
   } else if (static_cast<unsigned char>(*pos) >= 0x80) {
     // The whole character, not its first byte: a message is valid UTF-8.
-    std::size_t length = utf8_length(pos, end);
+    std::size_t length = utf8::length(pos, end);
     if (length == 0) return "the byte " + byte_name(*pos) + " (not UTF-8)";
     stop = pos + length;
   }
@@ -365,8 +339,7 @@ class Driver {
               const char* found_at = nullptr) {
     const char* found = found_at ? found_at : at;
     // A byte that is not UTF-8 has its E003 already (parse_file).
-    if (found < end_ && static_cast<unsigned char>(*found) >= 0x80 && !utf8_length(found, end_))
-      return;
+    if (found < end_ && utf8::length(found, end_) == 0) return;
     message += ", found " + token_at(found, end_);
     auto offset = static_cast<std::uint32_t>(at - begin_);
     diagnostics_.push_back(file_.make(Severity::error, code, offset, offset + 1, message));
@@ -387,11 +360,7 @@ void check_encoding(const SourceFile& file, std::vector<Diagnostic>& diagnostics
   const char* begin = text.data();
   const char* end = begin + text.size();
   for (const char* p = begin; p < end;) {
-    if (static_cast<unsigned char>(*p) < 0x80) {
-      ++p;
-      continue;
-    }
-    if (std::size_t length = utf8_length(p, end)) {
+    if (std::size_t length = utf8::length(p, end)) {
       p += length;
       continue;
     }

@@ -1,0 +1,62 @@
+// UTF-8, decoded in one place: rule files (E003, diagnostics), profile messages
+// and the result JSON's writer all ask the same question of the same bytes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace stimrank::utf8 {
+
+// The length of the UTF-8 character at `pos` (1 for ASCII), or 0 when no valid one
+// starts there: a stray continuation byte, an overlong form, a surrogate, a code
+// point past U+10FFFF, or a character cut short by `end`.
+inline std::size_t length(const char* pos, const char* end) noexcept {
+  const auto lead = static_cast<unsigned char>(*pos);
+  if (lead < 0x80) return 1;
+  const std::size_t size = lead >= 0xC2 && lead <= 0xDF   ? 2
+                           : lead >= 0xE0 && lead <= 0xEF ? 3
+                           : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                          : 0;
+  if (size == 0 || static_cast<std::size_t>(end - pos) < size) return 0;
+  // The second byte's range is what excludes overlong forms, surrogates and code
+  // points past U+10FFFF; the others are any continuation byte.
+  const auto second = static_cast<unsigned char>(pos[1]);
+  const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+  const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+  if (second < low || second > high) return 0;
+  for (std::size_t i = 2; i < size; ++i)
+    if ((static_cast<unsigned char>(pos[i]) & 0xC0) != 0x80) return 0;
+  return size;
+}
+
+inline bool valid(std::string_view text) noexcept {
+  const char* end = text.data() + text.size();
+  for (const char* p = text.data(); p < end;) {
+    const std::size_t size = length(p, end);
+    if (size == 0) return false;
+    p += size;
+  }
+  return true;
+}
+
+// `text` with every byte that is not part of a UTF-8 character, and every control
+// character but tab, as `?` (one byte for one, so byte offsets still hold): for
+// quoting input in a message.
+inline std::string printable(std::string_view text) {
+  std::string out(text);
+  const char* begin = out.data();
+  const char* end = begin + out.size();
+  for (std::size_t i = 0; i < out.size();) {
+    const std::size_t size = length(begin + i, end);
+    const auto byte = static_cast<unsigned char>(out[i]);
+    if (size == 0 || (size == 1 && byte < 0x20 && byte != '\t')) {
+      out[i++] = '?';
+    } else {
+      i += size;
+    }
+  }
+  return out;
+}
+
+}  // namespace stimrank::utf8
