@@ -26,7 +26,8 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def merge(entries):
+def merge(passes):
+    entries = [e for e in passes if e]
     first = entries[0]
     merged = {key: first.get(key) for key in SAME}
     for key in ("load_s", "eval_rate", "steady_rate", "wall_s", "cpu_s", "max_rss_mib",
@@ -38,6 +39,10 @@ def merge(entries):
         highs = [e.get(rate + "_max") for e in entries if e.get(rate + "_max") is not None]
         merged[rate + "_min"] = min(lows) if lows else None
         merged[rate + "_max"] = max(highs) if highs else None
+    # Each pass's own rate, in pass order (None where a pass has no result), so
+    # that a ratio of two variants can be taken within each pass (report.py).
+    merged["pass_rates"] = [e.get("steady_rate") if e else None for e in passes]
+    entries = [e for e in entries if e]
     merged["runs"] = sum(e.get("runs", 0) for e in entries)
     merged["ok_runs"] = sum(e.get("ok_runs", 0) for e in entries)
     matches = [e.get("match") for e in entries]
@@ -65,9 +70,8 @@ def main():
             entry = json.load(open(path)).get(peer) if os.path.exists(path) else None
             if entry is None:
                 missing.append("pass %d of `%s`" % (number, peer))
-            else:
-                entries.append(entry)
-        if entries:
+            entries.append(entry)
+        if any(entries):
             summary[peer] = merge(entries)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "w") as out:

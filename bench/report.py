@@ -46,6 +46,7 @@ def load_scale(results, scale, json_runs):
                 "rate_max": s.get("steady_rate_max"), "load_ms": (s.get("load_s") or 0) * 1000,
                 "rss_mib": s.get("max_rss_mib"), "profiles": s.get("profiles"), "match": s.get("match"),
                 "wall_s": s.get("wall_s"), "runs": s.get("runs"), "ok_runs": s.get("ok_runs"),
+                "pass_rates": s.get("pass_rates") or [],
             }
             rate, load_s, profiles = s.get("steady_rate"), s.get("load_s"), s.get("profiles")
             if peer == "naive-cpp" and profiles and s.get("wall_s"):
@@ -149,20 +150,13 @@ def main():
     # median of those is the target's value. On this kind of VM the speed moves by
     # tens of percent from one second to the next, and a ratio of two medians can
     # pair a 1-thread run from a fast second with a 2-thread run from a slow one.
-    passes = []
-    for name in sorted(os.listdir(results)) if os.path.isdir(results) else []:
-        if name.startswith("pass"):
-            one = {}
-            for scale in ("small", "large"):
-                path = os.path.join(results, name, scale, "summary.json")
-                if os.path.exists(path):
-                    one[scale] = {p: e.get("steady_rate") for p, e in json.load(open(path)).items()}
-            passes.append(one)
+    def paired(rows_a, peer_a, rows_b, peer_b):
+        pairs = zip((rows_a.get(peer_a) or {}).get("pass_rates", []),
+                    (rows_b.get(peer_b) or {}).get("pass_rates", []))
+        ratios = [r for r in (ratio(x, y) for x, y in pairs) if r]
+        return statistics.median(ratios) if ratios else ratio(rate(rows_a, peer_a), rate(rows_b, peer_b))
 
-    def paired(scale_a, peer_a, scale_b, peer_b, fallback):
-        ratios = [ratio(p.get(scale_a, {}).get(peer_a), p.get(scale_b, {}).get(peer_b)) for p in passes]
-        ratios = [r for r in ratios if r]
-        return statistics.median(ratios) if ratios else fallback
+    passes = len((small.get("stimrank") or {}).get("pass_rates", []))
 
     targets = []
 
@@ -190,19 +184,17 @@ def main():
     target("`evaluate --jsonl` full JSON, 2 threads ÷ CLIPS, K=%s" % k_small, ratio(rate(small, "stimrank-json-2t"), rate(small, "clips")), 10)
     for peer, what in (("stimrank", "in process"), ("stimrank-preloaded", "profiles already loaded")):
         target("cost per profile K=%s ÷ K=%s, %s §" % (k_large, k_small, what),
-               paired("small", peer, "large", peer, ratio(rate(small, peer), rate(large, peer))), 10,
-               higher=False)
-    for scale, rows, k in (("small", small, k_small), ("large", large, k_large)):
+               paired(small, peer, large, peer), 10, higher=False)
+    for rows, k in ((small, k_small), (large, k_large)):
         for peer, what in (("stimrank", "in process"), ("stimrank-preloaded", "profiles already loaded")):
-            target("2 threads ÷ 1 thread, %s, K=%s §" % (what, k),
-                   paired(scale, peer + "-2t", scale, peer, ratio(rate(rows, peer + "-2t"), rate(rows, peer))), 1.8)
+            target("2 threads ÷ 1 thread, %s, K=%s §" % (what, k), paired(rows, peer + "-2t", rows, peer), 1.8)
     load_large = (large.get("stimrank") or {}).get("load_ms")
     target("parse+check+compile of %s rules (s)" % fmt(rules_large), load_large / 1000 if load_large else None, 1,
            higher=False, unit=" s")
     out.append("")
     if passes:
         out.append("§ The median over the %d passes of each pass's ratio (the runs it divides were a "
-                   "second or two apart); the ratio of the medians in the first table can differ." % len(passes))
+                   "second or two apart); the ratio of the medians in the first table can differ." % passes)
     fired = []
     for workload in (a.small, a.large):
         path = os.path.join(workload, "ref.stats.json")
