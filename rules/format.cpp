@@ -242,7 +242,7 @@ class Printer {
   static std::string attributes(const Node& n, std::size_t from) {
     std::string out;
     for (std::size_t i = from; i < n.kids.size(); ++i) {
-      out += ' ';  // appended in two steps: `" " + attribute(…)` draws a false -Wrestrict
+      out += ' ';
       out += attribute(n.kids[i]);
     }
     return out;

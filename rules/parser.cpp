@@ -99,7 +99,6 @@ std::string token_at(const char* pos, const char* end) {
     if (length == 0) return "the byte " + byte_name(*pos) + " (not UTF-8)";
     stop = pos + length;
   }
-  // Appended, not `"`" + std::string(…)`, on which GCC 12 warns falsely (-Wrestrict).
   std::string token = "`";
   token.append(pos, stop);
   token += '`';
