@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "ascii.hpp"
+#include "utf8.hpp"
 
 namespace stimrank::rules {
 
@@ -1463,6 +1464,12 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
     d.message = std::string("internal error while checking the rules: ") + e.what();
     out.diagnostics.push_back(d);
     out.model.reset();
+  }
+  // Some messages are made without a location (an include that is not found
+  // quotes its string): every one readable, as SourceFile::make makes them.
+  for (Diagnostic& d : out.diagnostics) {
+    d.message = utf8::printable(d.message);
+    d.hint = utf8::printable(d.hint);
   }
   sort_diagnostics(out.diagnostics);
   return out;

@@ -390,13 +390,16 @@ class Printer {
     }
     line(indent, head);
     line(indent + 1, "when " + expression(r.kids[next]));
-    std::string evidence, label, because;
+    // Evidence on one line, then each label, then each because: a duplicate is
+    // kept (the checker reports it), never dropped by formatting.
+    std::string evidence;
+    std::vector<std::string> labels, becauses;
     for (std::size_t i = next + 1; i < r.kids.size(); ++i) {
       const Node& a = r.kids[i];
       if (a.text == "label")
-        label = attribute(a);
+        labels.push_back(attribute(a));
       else if (a.text == "because")
-        because = attribute(a);
+        becauses.push_back(attribute(a));
       else {
         if (!evidence.empty()) evidence += ' ';
         evidence += attribute(a);
@@ -404,8 +407,8 @@ class Printer {
     }
     std::vector<std::string> tail;
     if (!evidence.empty()) tail.push_back(evidence);
-    if (!label.empty()) tail.push_back(label);
-    if (!because.empty()) tail.push_back(because);
+    tail.insert(tail.end(), labels.begin(), labels.end());
+    tail.insert(tail.end(), becauses.begin(), becauses.end());
     if (tail.empty()) {
       out_.pop_back();
       out_ += ";\n";

@@ -67,8 +67,10 @@ Diagnostic SourceFile::make(Severity severity, std::string code, std::uint32_t b
   d.severity = severity;
   d.code = std::move(code);
   d.location = locate(begin, end);
-  d.message = std::move(message);
-  d.hint = std::move(hint);
+  // Messages quote the user's text, which may hold bytes that are not UTF-8 (an
+  // E003 of their own) or control characters: a message stays readable.
+  d.message = utf8::printable(message);
+  d.hint = utf8::printable(hint);
   d.source_line = line_text(d.location.line);
   return d;
 }
@@ -90,6 +92,7 @@ std::string token_at(const char* pos, const char* end) {
   if (pos >= end) return "end of file";
   if (*pos == '"') return "a string";
   if (*pos == '\n' || *pos == '\r') return "end of line";
+  if (*pos == '`') return "a backtick";  // "found ```" would not read
   const char* stop = pos + 1;
   if (ident_char(*pos)) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;

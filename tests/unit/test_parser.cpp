@@ -2,6 +2,7 @@
 #include "check.hpp"
 #include "helpers.hpp"
 #include "json_text.hpp"
+#include "utf8.hpp"
 
 namespace fs = std::filesystem;
 
@@ -221,4 +222,46 @@ TEST_CASE("a source cited only by a statement that failed to parse is not W201",
   std::vector<std::string> codes = testing::codes(loaded.diagnostics);
   CHECK(std::find(codes.begin(), codes.end(), "E012") != codes.end());
   CHECK(std::find(codes.begin(), codes.end(), "W201") == codes.end());
+}
+
+// Found by tests/unit/test_robustness.cpp: a tag with a byte that is not UTF-8 was
+// quoted raw in E108, so the message itself was not UTF-8.
+TEST_CASE("a message quoting text that is not UTF-8 shows the bad byte as `?`", "[parser]") {
+  stimrank::LoadResult loaded = testing::compile(
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication i when true weight 5 source s1 tag \"\xff S\" because \"b\"; }\n");
+  CHECK_FALSE(loaded.ok());
+  std::vector<std::string> messages;
+  for (const auto& d : loaded.diagnostics) {
+    CHECK(stimrank::utf8::valid(d.format()));
+    messages.push_back(d.code + " " + d.message);
+  }
+  CHECK(std::find(messages.begin(), messages.end(), "E108 unknown verification tag `? S`") !=
+        messages.end());
+}
+
+TEST_CASE("an unexpected backtick is named, not quoted in backticks", "[parser]") {
+  std::vector<stimrank::Diagnostic> diagnostics;
+  stimrank::rules::parse_to_dump("b.rules", "`x`\n", stimrank::Limits{}, diagnostics);
+  REQUIRE_FALSE(diagnostics.empty());
+  CHECK(diagnostics[0].message == "expected a declaration, found a backtick");
+}
+
+// Found by tests/unit/test_robustness.cpp: a rule given two labels (an error for the
+// checker, E107) lost one when formatted, so `fmt` deleted the author's text.
+TEST_CASE("fmt keeps a repeated attribute for the checker to report", "[fmt]") {
+  const std::string text =
+      "option o \"O\" {\n"
+      "  invasiveness noninvasive;\n"
+      "  indication i\n"
+      "    when true\n"
+      "    weight 5 source s1\n"
+      "    label \"first\"\n"
+      "    label \"second\"\n"
+      "    because \"one\"\n"
+      "    because \"two\";\n"
+      "}\n";
+  stimrank::FormatResult formatted = stimrank::format_rules("twice.rules", text);
+  REQUIRE(formatted.ok);
+  CHECK(formatted.text == text);
 }
