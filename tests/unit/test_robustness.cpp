@@ -13,6 +13,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "check.hpp"
 #include "differential.hpp"
@@ -321,6 +322,8 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
   stimrank::Evaluator evaluator(loaded.ruleset);
   int answered = 0, refused = 0;
   const int damaged = 10 * mutant_count();
+  std::string batch;
+  std::vector<std::string> batch_answers;
   for (int i = 0; i < damaged; ++i) {
     std::string profile = profiles[random() % profiles.size()];
     for (int c = 1 + static_cast<int>(random() % 2); c > 0; --c) {
@@ -345,6 +348,16 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
         }
       }
     }
+    // The same damage as one line of a JSON Lines batch (newlines made spaces).
+    std::string line = profile;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    batch += line + "\n";
+    std::string answer;
+    std::vector<stimrank::ProfileError> line_errors;
+    if (!evaluator.append(line, stimrank::OutputFormat::json, answer, line_errors))
+      answer = stimrank::jsonl_error_line(static_cast<std::size_t>(i) + 1, line_errors);
+    batch_answers.push_back(answer);
+
     INFO("profile: " << profile);
     stimrank::Evaluation evaluation = loaded.ruleset->evaluate_json(profile);
     std::string json;
@@ -368,4 +381,22 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
   }
   CHECK(answered > damaged / 5);
   CHECK(refused > damaged / 5);
+
+  // The batch on two threads: each line's answer or error line, in order.
+  std::istringstream in(batch);
+  std::ostringstream out, messages;
+  stimrank::JsonlOptions options;
+  options.threads = 2;
+  stimrank::JsonlSummary summary =
+      stimrank::evaluate_jsonl(loaded.ruleset, in, out, messages, options);
+  CHECK(summary.read_error.empty());
+  CHECK(summary.write_error.empty());
+  std::vector<std::string> lines;
+  std::istringstream split(out.str());
+  for (std::string line; std::getline(split, line);) lines.push_back(line);
+  REQUIRE(lines.size() == batch_answers.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    INFO("line " << i + 1);
+    CHECK(lines[i] == batch_answers[i]);
+  }
 }
