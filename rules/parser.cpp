@@ -1,5 +1,6 @@
 // The parse driver: one declaration (or option member) at a time, with recovery.
 #include <algorithm>
+#include <utility>
 #include <cstring>
 
 #include "ascii.hpp"
@@ -379,6 +380,7 @@ void check_encoding(const SourceFile& file, std::vector<Diagnostic>& diagnostics
 }  // namespace
 
 void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics) {
+  const auto first = static_cast<std::ptrdiff_t>(diagnostics.size());
   check_encoding(file, diagnostics);
   try {
     Driver(file, max_depth, diagnostics).run();
@@ -386,6 +388,12 @@ void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagno
     diagnostics.push_back(file.make(Severity::error, "E000", 0, 0,
                                     std::string("internal parser error: ") + e.what()));
   }
+  // In the order of the text, E003 among the syntax errors, as `fmt` prints them.
+  std::stable_sort(diagnostics.begin() + first, diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::pair(a.location.line, a.location.column) <
+                            std::pair(b.location.line, b.location.column);
+                   });
 }
 
 }  // namespace stimrank::rules

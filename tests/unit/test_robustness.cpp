@@ -14,6 +14,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "check.hpp"
 #include "differential.hpp"
@@ -66,6 +67,11 @@ void check_message_style(const std::string& message) {
 void check_diagnostics(const std::vector<stimrank::Diagnostic>& diagnostics,
                        const std::vector<stimrank::SourceText>& files) {
   static const std::regex code("[EW][0-9]{3}");
+  // In the order of the files and their text.
+  CHECK(std::is_sorted(diagnostics.begin(), diagnostics.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.location.file, a.location.line, a.location.column) <
+           std::tie(b.location.file, b.location.line, b.location.column);
+  }));
   for (const stimrank::Diagnostic& d : diagnostics) {
     INFO(d.format());
     CHECK(std::regex_match(d.code, code));
