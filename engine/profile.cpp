@@ -404,6 +404,30 @@ bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::st
   return matched;
 }
 
+std::string json_error(std::string_view text) {
+  // Parse again with exceptions only to learn where it went wrong.
+  try {
+    json reparsed = json::parse(text.begin(), text.end());
+    (void)reparsed;
+    return "invalid JSON";
+  } catch (json::parse_error const& e) {
+    std::string message = e.what();
+    auto colon = message.find("parse error");
+    message = colon == std::string::npos ? message : message.substr(colon);
+    for (char& c : message) c = ascii::to_lower(c);
+    while (!message.empty() && (message.back() == '.' || message.back() == ' ')) message.pop_back();
+    return "invalid JSON at byte " + std::to_string(e.byte) + ": " + utf8::printable(message);
+  } catch (json::exception const& e) {
+    // A number beyond a double (1e400) is out of range, not a syntax error.
+    std::string message = e.what();
+    auto end = message.find("] ");
+    message = end == std::string::npos ? message : message.substr(end + 2);
+    for (char& c : message)
+      if (c == '\'') c = '`';
+    return "invalid JSON: " + utf8::printable(message);
+  }
+}
+
 bool load_profile(const Model& model, const Plan& plan, std::string_view text, const Limits& limits,
                   Facts& facts, std::vector<ProfileError>& errors) {
   if (text.size() > limits.max_profile_bytes) {
@@ -418,29 +442,7 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
   }
   json document = json::parse(text.begin(), text.end(), nullptr, false);
   if (document.is_discarded()) {
-    // Parse again with exceptions only to learn where it went wrong.
-    try {
-      json reparsed = json::parse(text.begin(), text.end());
-      (void)reparsed;
-      errors.push_back({"", "invalid JSON"});
-    } catch (json::parse_error const& e) {
-      std::string message = e.what();
-      auto colon = message.find("parse error");
-      message = colon == std::string::npos ? message : message.substr(colon);
-      for (char& c : message) c = ascii::to_lower(c);
-      while (!message.empty() && (message.back() == '.' || message.back() == ' '))
-        message.pop_back();
-      errors.push_back(
-          {"", "invalid JSON at byte " + std::to_string(e.byte) + ": " + utf8::printable(message)});
-    } catch (json::exception const& e) {
-      // A number beyond a double (1e400) is out of range, not a syntax error.
-      std::string message = e.what();
-      auto end = message.find("] ");
-      message = end == std::string::npos ? message : message.substr(end + 2);
-      for (char& c : message)
-        if (c == '\'') c = '`';
-      errors.push_back({"", "invalid JSON: " + utf8::printable(message)});
-    }
+    errors.push_back({"", json_error(text)});
     return false;
   }
   Loader(model, plan, facts, errors).load(document);

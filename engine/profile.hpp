@@ -13,6 +13,10 @@ namespace stimrank::engine {
 bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
                   const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
 
+// Why a text that nlohmann/json refuses is not JSON, in the house style, e.g.
+// "invalid JSON at byte 12: parse error at line 2, column 3: syntax error …".
+std::string json_error(std::string_view text);
+
 // A local concept id or name: lower case, digits and `_`, starting with a letter.
 bool local_id_syntax(std::string_view text);
 // The warning for a concept id (in a list of codes) that the rule set does not declare.

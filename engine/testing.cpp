@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "markup.hpp"
+#include "profile.hpp"
 
 namespace stimrank {
 
@@ -172,7 +173,7 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
     buffer << in.rdbuf();
     json document = json::parse(buffer.str(), nullptr, false);
     if (document.is_discarded()) {
-      report.errors.push_back(path + ": not valid JSON");
+      report.errors.push_back(path + ": " + engine::json_error(buffer.str()));
       return report;
     }
     // A list of cases, or {"base": profile, "cases": [...]} where each case's

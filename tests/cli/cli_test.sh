@@ -150,6 +150,11 @@ grep -q "tens_conventional: tens_cardiac_device (absolute_contraindication)" "$T
 grep -q "^1 passed, 1 failed$" "$TMP/out" || fail "test: summary line"
 expect_exit 1 "stimrank test --format junit" "$BIN" test --format junit "$TMP/cases.json"
 grep -q '<testsuite name="stimrank" tests="2" failures="1" errors="0">' "$TMP/out" || fail "junit header"
+# a test file that is not JSON says where it breaks
+printf '[\n  {"name": "a",\n   "expect" {}}\n]\n' >"$TMP/broken.json"
+expect_exit 1 "stimrank test with a file that is not JSON" "$BIN" test "$TMP/broken.json"
+grep -q "broken.json: invalid JSON at byte 31: parse error at line 3, column 13: syntax error" "$TMP/out" ||
+  fail "test: where the JSON breaks ($(head -c 300 "$TMP/out"))"
 expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
 grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"
 
