@@ -12,6 +12,7 @@
 
 #include "markup.hpp"
 #include "profile.hpp"
+#include "utf8.hpp"
 
 namespace stimrank {
 
@@ -159,6 +160,145 @@ class CaseChecker {
   TestCaseResult& out_;
 };
 
+// A JSON Pointer step: `~` and `/` in a key escaped (RFC 6901).
+std::string pointer_step(const std::string& key) {
+  std::string out = "/";
+  for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return out;
+}
+
+// A value as a message quotes it: short, readable.
+std::string quoted(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return "`" + text + "`";
+}
+
+// Checks a test file's shape before any case runs, reporting every problem at its
+// JSON path: a misspelt expectation or a status that does not exist is an error,
+// never a case that passes because it checks nothing.
+class TestFileShape {
+ public:
+  explicit TestFileShape(std::vector<std::string>& errors) : errors_(errors) {}
+
+  // The cases to run, or null when the document's shape is wrong.
+  const json* check(const json& document) {
+    const json* cases = &document;
+    std::string prefix;
+    if (document.is_object()) {
+      for (auto it = document.begin(); it != document.end(); ++it)
+        if (it.key() != "base" && it.key() != "cases" && it.key() != "about")
+          error(pointer_step(it.key()), "unknown key `" + it.key() +
+                                            "` (a table of cases has `about`, `base` and `cases`)");
+      if (document.contains("base") && !document["base"].is_object())
+        error("/base", "expected a profile (an object), got " + quoted(document["base"]));
+      if (!document.contains("cases")) {
+        error("", "a table of cases needs `cases`, a list of cases");
+        return nullptr;
+      }
+      cases = &document["cases"];
+      prefix = "/cases";
+    }
+    if (!cases->is_array()) {
+      error(prefix, (prefix.empty() ? "expected a list of cases or {\"base\": …, \"cases\": […]}"
+                                    : "expected a list of cases") +
+                        std::string(", got ") + quoted(*cases));
+      return nullptr;
+    }
+    for (std::size_t i = 0; i < cases->size(); ++i)
+      check_case((*cases)[i], prefix + "/" + std::to_string(i));
+    return errors_.empty() ? cases : nullptr;
+  }
+
+ private:
+  void check_case(const json& c, const std::string& at) {
+    if (!c.is_object()) {
+      error(at,
+            "expected a case (an object with `name`, `profile` and `expect`), got " + quoted(c));
+      return;
+    }
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      const std::string& key = it.key();
+      const std::string here = at + pointer_step(key);
+      if (key == "name" || key == "why") {
+        if (!it->is_string()) error(here, "expected a string, got " + quoted(*it));
+      } else if (key == "profile") {
+        if (!it->is_object()) error(here, "expected a profile (an object), got " + quoted(*it));
+      } else if (key == "expect") {
+        check_expect(*it, here);
+      } else {
+        error(here, "unknown key `" + key + "` (a case has `name`, `why`, `profile` and `expect`)");
+      }
+    }
+  }
+
+  void check_expect(const json& expect, const std::string& at) {
+    if (!expect.is_object()) {
+      error(at, "expected an object of expectations, got " + quoted(expect));
+      return;
+    }
+    for (auto it = expect.begin(); it != expect.end(); ++it) {
+      const std::string& key = it.key();
+      const std::string here = at + pointer_step(key);
+      if (key == "status") {
+        by_option(*it, here, [&](const json& v, const std::string& where) {
+          static const std::set<std::string> statuses = {"recommended", "consider", "research_only",
+                                                         "not_indicated", "excluded"};
+          if (!v.is_string() || !statuses.count(v.get<std::string>()))
+            error(where,
+                  "expected a status (recommended, consider, research_only, not_indicated or "
+                  "excluded), got " +
+                      quoted(v));
+        });
+      } else if (key == "rank") {
+        by_option(*it, here, [&](const json& v, const std::string& where) {
+          if (!v.is_number_integer() || v.get<long long>() < 1)
+            error(where, "expected a rank (a whole number from 1), got " + quoted(v));
+        });
+      } else if (key == "top3" || key == "ranked" || key == "excluded") {
+        strings(*it, here, "option ids");
+      } else if (key == "ranked_count") {
+        if (!it->is_number_integer() || it->get<long long>() < 0)
+          error(here, "expected a count (a whole number from 0), got " + quoted(*it));
+      } else if (key == "reason_rules" || key == "missing_includes") {
+        by_option(*it, here, [&](const json& v, const std::string& where) {
+          strings(v, where, key == "reason_rules" ? "rule ids" : "JSON paths");
+        });
+      } else if (key == "warning_contains") {
+        if (!it->is_string()) error(here, "expected a string, got " + quoted(*it));
+      } else {
+        error(here, "unknown expectation `" + key +
+                        "` (status, rank, top3, ranked, excluded, ranked_count, reason_rules, "
+                        "missing_includes or warning_contains)");
+      }
+    }
+  }
+
+  template <typename F>
+  void by_option(const json& value, const std::string& at, F check_value) {
+    if (!value.is_object()) {
+      error(at, "expected an object of option ids, got " + quoted(value));
+      return;
+    }
+    for (auto it = value.begin(); it != value.end(); ++it)
+      check_value(*it, at + pointer_step(it.key()));
+  }
+
+  void strings(const json& value, const std::string& at, const char* what) {
+    bool ok = value.is_array();
+    if (ok)
+      for (const json& item : value) ok = ok && item.is_string();
+    if (!ok)
+      error(at, std::string("expected a list of ") + what + " (strings), got " + quoted(value));
+  }
+
+  void error(const std::string& at, const std::string& message) {
+    errors_.push_back((at.empty() ? "" : at + ": ") + utf8::printable(message));
+  }
+
+  std::vector<std::string>& errors_;
+};
+
 }  // namespace
 
 TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept {
@@ -178,16 +318,13 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
     }
     // A list of cases, or {"base": profile, "cases": [...]} where each case's
     // profile is merged onto the base (table-driven tests).
-    json base = json::object();
-    json cases = document;
-    if (document.is_object()) {
-      base = document.value("base", json::object());
-      cases = document.value("cases", json::array());
-    }
-    if (!cases.is_array()) {
-      report.errors.push_back(path + ": expected a list of cases or {\"base\", \"cases\"}");
-      return report;
-    }
+    std::vector<std::string> shape_errors;
+    const json* checked = TestFileShape(shape_errors).check(document);
+    for (const std::string& e : shape_errors) report.errors.push_back(path + ": " + e);
+    if (!checked) return report;
+    const json& cases = *checked;
+    const json base =
+        document.is_object() ? document.value("base", json::object()) : json::object();
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const json& c = cases[i];
       TestCaseResult out;

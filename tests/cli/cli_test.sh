@@ -155,6 +155,21 @@ printf '[\n  {"name": "a",\n   "expect" {}}\n]\n' >"$TMP/broken.json"
 expect_exit 1 "stimrank test with a file that is not JSON" "$BIN" test "$TMP/broken.json"
 grep -q "broken.json: invalid JSON at byte 31: parse error at line 3, column 13: syntax error" "$TMP/out" ||
   fail "test: where the JSON breaks ($(head -c 300 "$TMP/out"))"
+# a test file's shape is checked before any case runs: a misspelt expectation is
+# an error at its JSON path, never a case that passes because it checks nothing
+cat >"$TMP/misspelt.json" <<'JSON'
+[{"name": "a", "expect": {"stauts": {"tens_conventional": "excluded"}}},
+ {"name": "b", "nmae": "x", "expect": {"status": {"tens_conventional": "banned"}, "rank": {"tus": "1"}}}]
+JSON
+expect_exit 1 "stimrank test with a misspelt expectation" "$BIN" test "$TMP/misspelt.json"
+grep -qF 'misspelt.json: /0/expect/stauts: unknown expectation `stauts` (status, rank,' "$TMP/out" ||
+  fail "test: unknown expectation ($(head -c 300 "$TMP/out"))"
+grep -qF 'misspelt.json: /1/nmae: unknown key `nmae`' "$TMP/out" || fail "test: unknown case key"
+grep -qF 'misspelt.json: /1/expect/status/tens_conventional: expected a status (recommended, consider, research_only, not_indicated or excluded), got `"banned"`' "$TMP/out" ||
+  fail "test: unknown status"
+grep -qF 'misspelt.json: /1/expect/rank/tus: expected a rank (a whole number from 1), got `"1"`' "$TMP/out" ||
+  fail "test: rank of the wrong type"
+grep -q "^0 passed, 0 failed, 4 errors$" "$TMP/out" || fail "test: every shape error, no case run"
 expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
 grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"
 
