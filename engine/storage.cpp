@@ -344,8 +344,9 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
     }
     Database db(file, true);
     Statement find = db.prepare(
-        version.empty() ? "SELECT id, version FROM rulesets WHERE name = ? ORDER BY id DESC LIMIT 1"
-                        : "SELECT id, version FROM rulesets WHERE name = ? AND version = ?");
+        version.empty()
+            ? "SELECT id, version, digest FROM rulesets WHERE name = ? ORDER BY id DESC LIMIT 1"
+            : "SELECT id, version, digest FROM rulesets WHERE name = ? AND version = ?");
     find.bind(1, name);
     if (!version.empty()) find.bind(2, version);
     if (!find.step())
@@ -353,12 +354,28 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
                   (version.empty() ? "" : " version `" + version + "`") + " in registry `" + file +
                   "`");
     std::int64_t id = find.integer(0);
+    const std::string found_version = find.text(1), published = find.text(2);
     Statement files = db.prepare(
         "SELECT path, content FROM ruleset_files WHERE ruleset_id = ? ORDER BY position");
     files.bind(1, id);
     std::vector<SourceText> sources;
     while (files.step()) sources.push_back({files.text(0), files.text(1)});
-    return compile_rules(sources, options);
+    LoadResult loaded = compile_rules(sources, options);
+    // The files stored must be the files published: a registry edited since (a
+    // contraindication changed, a file dropped) is refused, never evaluated under
+    // the published name and version.
+    if (loaded.ok() && loaded.ruleset->digest() != published) {
+      LoadResult out =
+          fail("rule set `" + name + "` version `" + found_version + "` in registry `" + file +
+               "` is not what was published: its files hash to `" + loaded.ruleset->digest() +
+               "`, published as `" + published + "`");
+      out.diagnostics[0].code = "E116";
+      out.diagnostics[0].hint =
+          "the registry was changed after publishing; restore it from a copy, or publish the "
+          "rules under a new version";
+      return out;
+    }
+    return loaded;
   } catch (std::exception const& e) {
     return fail(e.what());
   }

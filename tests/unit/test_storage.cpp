@@ -98,6 +98,39 @@ TEST_CASE("registry: publish, no-op republish, version conflicts, load back", "[
   CHECK(missing.diagnostics[0].code == "E105");
 }
 
+// A registry is a file anyone with write access can edit: what it loads must be
+// what was published, or nothing.
+TEST_CASE("registry: files changed after publishing are refused, not loaded", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("registry.db");
+  auto published = stimrank::publish_rules(db, STIMRANK_KNOWLEDGE_DIR);
+  REQUIRE(published.ok);
+  const std::string spec = "db:" + db + "#" + published.name + "@" + published.version;
+  REQUIRE(stimrank::load_rules(spec).ok());
+
+  SECTION("a contraindication's text edited") {
+    sql(db,
+        "UPDATE ruleset_files SET content = replace(content, 'absolute_contraindication', "
+        "'relative_contraindication') WHERE path = 'transcranial.rules'");
+  }
+  SECTION("a file dropped whose rules nothing includes by name") {
+    sql(db, "DELETE FROM ruleset_files WHERE path = 'implants.rules'");
+    sql(db,
+        "UPDATE ruleset_files SET content = replace(content, 'include \"implants.rules\";', '') "
+        "WHERE path = 'neuromodulation.rules'");
+  }
+  stimrank::LoadResult loaded = stimrank::load_rules(spec);
+  INFO(stimrank::format_all(loaded.diagnostics));
+  CHECK_FALSE(loaded.ok());
+  REQUIRE(loaded.diagnostics.size() == 1);
+  const stimrank::Diagnostic& d = loaded.diagnostics[0];
+  CHECK(d.code == "E116");
+  CHECK(d.message.find("is not what was published: its files hash to `sha256:") !=
+        std::string::npos);
+  CHECK(d.message.find("published as `" + published.digest + "`") != std::string::npos);
+  CHECK(d.hint.find("restore it from a copy") != std::string::npos);
+}
+
 TEST_CASE("registry: names and versions are data, never SQL", "[storage]") {
   TempDir dir;
   std::string rules = dir.file("odd.rules");
