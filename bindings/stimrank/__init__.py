@@ -133,7 +133,11 @@ def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
     if isinstance(profile, str):
         return profile
     if isinstance(profile, Mapping):
-        return _json.dumps(_clean(profile), ensure_ascii=False)
+        try:
+            return _json.dumps(_clean(profile), ensure_ascii=False)
+        except RecursionError:
+            # Deeper than Python can walk, and far deeper than the engine reads (32).
+            raise ProfileError([FieldError("", "the profile is nested too deeply to be read")]) from None
     raise TypeError(f"a profile is a dict or a JSON string, not {type(profile).__name__}")
 
 
@@ -296,12 +300,18 @@ class RuleSet:
         """
         if errors not in ("raise", "return"):
             raise ValueError('errors is "raise" or "return"')
-        texts = self._batch_texts(profiles)
+        items = self._batch_texts(profiles)
+        # A profile Python could not turn into JSON keeps its error and its place.
+        texts = [item if isinstance(item, str) else "" for item in items]
         evaluations = self._core.evaluate_many(texts, threads)
         out: List[Any] = []
         failures: List[ProfileError] = []
         for index, evaluation in enumerate(evaluations):
-            if evaluation.ok:
+            if isinstance(items[index], ProfileError):
+                error = ProfileError(items[index].errors, index=index)
+                failures.append(error)
+                out.append(error)
+            elif evaluation.ok:
                 if audit is not None:
                     audit._append(evaluation.result, texts[index])
                 out.append(Result(evaluation.result))
@@ -325,13 +335,20 @@ class RuleSet:
         """The rule set as evidence tables (Markdown, or HTML)."""
         return self._core.tables(html)
 
-    def _batch_texts(self, profiles: Any) -> List[str]:
+    def _batch_texts(self, profiles: Any) -> List[Union[str, ProfileError]]:
         if isinstance(profiles, (str, _os.PathLike)):
             with open(profiles, encoding="utf-8") as handle:
                 return [line for line in (l.rstrip("\r\n") for l in handle) if line.strip()]
         if hasattr(profiles, "to_dict") and hasattr(profiles, "columns"):
-            return [_profile_json(row) for row in profiles.to_dict(orient="records")]
-        return [_profile_json(p) for p in profiles]
+            profiles = profiles.to_dict(orient="records")
+
+        def text_or_error(profile: Any) -> Union[str, ProfileError]:
+            try:
+                return _profile_json(profile)
+            except ProfileError as error:
+                return error
+
+        return [text_or_error(p) for p in profiles]
 
     def __repr__(self) -> str:
         return f"<stimrank.RuleSet {self.name} {self.version}: {len(self.option_ids)} options>"

@@ -122,6 +122,33 @@ def test_bad_input_never_crashes(rs, bad):
         rs.evaluate(bad)
 
 
+def _nested(depth):
+    profile = {"id": "deep"}
+    node = profile
+    for _ in range(depth):
+        node["pain"] = {}
+        node = node["pain"]
+    return profile
+
+
+def test_a_dict_nested_beyond_python_recursion_is_a_profile_error(rs):
+    # Python cannot walk it into JSON: a ProfileError, as the engine gives for 33 levels.
+    with pytest.raises(stimrank.ProfileError) as info:
+        rs.evaluate(_nested(5000))
+    assert [(e.path, e.message) for e in info.value.errors] == [
+        ("", "the profile is nested too deeply to be read")]
+    with pytest.raises(stimrank.ProfileError) as info:
+        rs.evaluate(_nested(40))
+    assert info.value.errors[0].message == "the profile is nested more than 32 levels deep"
+    good = {"id": "ok", "age": 70, "conditions": ["postherpetic_neuralgia"]}
+    out = rs.evaluate_many([good, _nested(5000), good], errors="return")
+    assert isinstance(out[0], stimrank.Result) and isinstance(out[2], stimrank.Result)
+    assert isinstance(out[1], stimrank.ProfileError) and out[1].index == 1
+    with pytest.raises(stimrank.ProfileError) as info:
+        rs.evaluate_many([good, _nested(5000)])
+    assert info.value.index == 1
+
+
 def test_wrong_python_type_is_a_type_error(rs):
     with pytest.raises(TypeError):
         rs.evaluate(42)
