@@ -1,7 +1,9 @@
 // The parse driver: one declaration (or option member) at a time, with recovery.
 #include <algorithm>
-#include <utility>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 #include "ascii.hpp"
 #include "grammar.hpp"
@@ -89,6 +91,34 @@ bool ident_char(char c) {
   return ascii::is_alnum(c) || c == '_';
 }
 
+// Characters that show as nothing or as a plain space, named in messages.
+const char* invisible_name(char32_t point) {
+  switch (point) {
+    case 0x00A0: return "a no-break space";
+    case 0x200B: return "a zero-width space";
+    case 0x200C: return "a zero-width non-joiner";
+    case 0x200D: return "a zero-width joiner";
+    case 0x2060: return "a word joiner";
+    case 0x202F: return "a narrow no-break space";
+    case 0xFEFF: return "a byte order mark";
+    default: return nullptr;
+  }
+}
+
+// What to do about a character that word processors put where the language
+// wants ASCII: typographic quotes, no-break and zero-width spaces.
+std::string hint_for(const char* pos, const char* end) {
+  if (pos >= end || static_cast<unsigned char>(*pos) < 0x80) return {};
+  const std::size_t length = utf8::length(pos, end);
+  if (length == 0) return {};
+  const char32_t point = utf8::decode(pos, length);
+  if (point == 0x201C || point == 0x201D || point == 0x201E || point == 0x00AB || point == 0x00BB)
+    return "strings take straight double quotes `\"`; a word processor may have curled them";
+  if (point == 0x2018 || point == 0x2019) return "the language has no single quotes";
+  if (invisible_name(point)) return "replace it with a plain space, or delete it";
+  return {};
+}
+
 std::string token_at(const char* pos, const char* end) {
   if (pos >= end) return "end of file";
   if (*pos == '"') return "a string";
@@ -98,10 +128,15 @@ std::string token_at(const char* pos, const char* end) {
   if (ident_char(*pos)) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
   } else if (static_cast<unsigned char>(*pos) >= 0x80) {
-    // The whole character, not its first byte: a message is valid UTF-8.
+    // The whole character, not its first byte: a message is valid UTF-8. Its code
+    // point too, as a character pasted from a word processor may not show.
     std::size_t length = utf8::length(pos, end);
     if (length == 0) return "the byte " + byte_name(*pos) + " (not UTF-8)";
-    stop = pos + length;
+    const char32_t point = utf8::decode(pos, length);
+    char code[16];
+    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(point));
+    if (const char* name = invisible_name(point)) return std::string(name) + " (" + code + ")";
+    return "`" + std::string(pos, length) + "` (" + code + ")";
   }
   std::string token = "`";
   token.append(pos, stop);
@@ -261,7 +296,11 @@ class Driver {
 
   void run() {
     file_.root = ast::Node(ast::Kind::File);
-    const char* pos = skip_space(begin_, end_);
+    // A byte order mark (Windows editors write one) is not part of the rules.
+    const char* pos = begin_;
+    if (std::string_view(begin_, end_ - begin_).starts_with(utf8::kByteOrderMark))
+      pos += utf8::kByteOrderMark.size();
+    pos = skip_space(pos, end_);
     while (pos < end_) {
       ast::Node node;
       const char* start = pos;
@@ -345,7 +384,8 @@ class Driver {
     if (found < end_ && utf8::length(found, end_) == 0) return;
     message += ", found " + token_at(found, end_);
     auto offset = static_cast<std::uint32_t>(at - begin_);
-    diagnostics_.push_back(file_.make(Severity::error, code, offset, offset + 1, message));
+    diagnostics_.push_back(
+        file_.make(Severity::error, code, offset, offset + 1, message, hint_for(found, end_)));
   }
 
   SourceFile& file_;

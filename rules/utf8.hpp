@@ -30,6 +30,19 @@ inline std::size_t length(const char* pos, const char* end) noexcept {
   return size;
 }
 
+// The code point of the valid character of `size` bytes (from length) at `pos`.
+inline char32_t decode(const char* pos, std::size_t size) noexcept {
+  const auto lead = static_cast<unsigned char>(*pos);
+  if (size <= 1) return lead;
+  char32_t point = lead & (0xFF >> (size + 1));
+  for (std::size_t i = 1; i < size; ++i)
+    point = (point << 6) | (static_cast<unsigned char>(pos[i]) & 0x3F);
+  return point;
+}
+
+// The UTF-8 byte order mark some editors put at the start of a file.
+inline constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+
 inline bool valid(std::string_view text) noexcept {
   const char* end = text.data() + text.size();
   for (const char* p = text.data(); p < end;) {

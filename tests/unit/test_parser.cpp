@@ -58,7 +58,43 @@ TEST_CASE("diagnostics are valid UTF-8 whatever the bytes of the rule file", "[p
   auto first = std::find_if(diagnostics.begin(), diagnostics.end(),
                             [](const stimrank::Diagnostic& d) { return d.code == "E001"; });
   REQUIRE(first != diagnostics.end());
-  CHECK(first->message == "expected a declaration, found `\xc3\xa9`");
+  CHECK(first->message == "expected a declaration, found `\xc3\xa9` (U+00E9)");
+}
+
+// Windows editors start a UTF-8 file with a byte order mark; it is not a token.
+TEST_CASE("a byte order mark at the start of a file is skipped", "[parser]") {
+  stimrank::LoadResult loaded = stimrank::compile_rules(
+      {{"bom.rules",
+        "\xef\xbb\xbfruleset \"b\" version \"1\";\r\nsource s \"S\" doi \"10.1/s\";\r\n"
+        "facts { age: int; }\r\noption o \"O\" { invasiveness noninvasive;\r\n"
+        "  indication i when age > 1 weight 5 source s because \"b\"; }\r\n"}});
+  INFO(stimrank::format_all(loaded.diagnostics));
+  CHECK(loaded.ok());
+  stimrank::FormatResult formatted = stimrank::format_rules("bom.rules",
+                                                            "\xef\xbb\xbf"
+                                                            "facts { age: int; }\n");
+  REQUIRE(formatted.ok);
+  CHECK(formatted.text == "facts {\n  age: int;\n}\n");
+}
+
+// Pasted from a word processor: curled quotes and spaces that do not show.
+TEST_CASE("characters a word processor puts in are named, with what to do", "[parser]") {
+  auto first_error = [](const std::string& text) {
+    std::vector<stimrank::Diagnostic> diagnostics;
+    stimrank::rules::parse_to_dump("pasted.rules", text, stimrank::Limits{}, diagnostics);
+    REQUIRE_FALSE(diagnostics.empty());
+    return diagnostics[0].message + " | " + diagnostics[0].hint;
+  };
+  CHECK(first_error("source s \xe2\x80\x9cS\xe2\x80\x9d doi \"10.1/s\";\n") ==
+        "expected a string in double quotes, found `\xe2\x80\x9c` (U+201C) | strings take "
+        "straight double quotes `\"`; a word processor may have curled them");
+  CHECK(first_error("facts { age: int;\xc2\xa0}\n") ==
+        "expected `}` closing the facts, found a no-break space (U+00A0) | replace it with a "
+        "plain space, or delete it");
+  CHECK(first_error("\xe2\x80\x8b"
+                    "facts { b: int; }\n") ==
+        "expected a declaration, found a zero-width space (U+200B) | replace it with a plain "
+        "space, or delete it");
 }
 
 TEST_CASE("every syntax error in a file is reported, each at its line and column", "[parser]") {
