@@ -158,6 +158,7 @@ PYBIND11_MODULE(_core, m) {
       d["published_at"] = e.published_at;
       d["author"] = e.author;
       d["note"] = e.note;
+      d["problem"] = e.problem;
       d["files"] = e.files;
       out.append(d);
     }

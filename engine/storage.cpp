@@ -298,6 +298,9 @@ PublishOutcome publish_rules(const std::string& db_path, const std::string& rule
   return out;
 }
 
+// Defined below (the registry loader).
+LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& options) noexcept;
+
 std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
                                               std::string& error) noexcept {
   std::vector<RegistryEntry> out;
@@ -309,16 +312,32 @@ std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
         " (SELECT COUNT(*) FROM ruleset_files f WHERE f.ruleset_id = r.id) FROM rulesets r ORDER "
         "BY r.name, r.id");
     while (q.step())
-      out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
-                     static_cast<int>(q.integer(6))});
+      out.push_back({q.text(0),
+                     q.text(1),
+                     q.text(2),
+                     q.text(3),
+                     q.text(4),
+                     q.text(5),
+                     static_cast<int>(q.integer(6)),
+                     {}});
   } catch (std::exception const& e) {
     error = e.what();
+  }
+  // Each version as loading would see it: one edited since publishing is flagged.
+  for (RegistryEntry& entry : out) {
+    LoadResult loaded =
+        load_rules_from_registry("db:" + db_path + "#" + entry.name + "@" + entry.version, {});
+    if (loaded.ok()) continue;
+    for (const Diagnostic& d : loaded.diagnostics)
+      if (d.severity == Severity::error) {
+        entry.problem = d.code + ": " + d.message;
+        break;
+      }
   }
   return out;
 }
 
 // Used by load_rules for "db:FILE#name@version".
-LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& options) noexcept;
 LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& options) noexcept {
   auto fail = [&](std::string message) {
     LoadResult out;

@@ -130,11 +130,18 @@ int versions(const Args& args) {
     std::cerr << "stimrank: " << error << "\n";
     return kInputError;
   }
-  for (const auto& e : entries)
+  int broken = 0;
+  for (const auto& e : entries) {
     std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t"
               << e.files << " files" << (e.author.empty() ? "" : "\t" + e.author)
               << (e.note.empty() ? "" : "\t" + e.note) << "\n";
-  return kOk;
+    if (!e.problem.empty()) {
+      std::cerr << "stimrank: " << e.name << " " << e.version << " cannot be loaded: " << e.problem
+                << "\n";
+      ++broken;
+    }
+  }
+  return broken ? kInputError : kOk;
 }
 
 int audit_verify(const Args& args) {

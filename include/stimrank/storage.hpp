@@ -31,6 +31,9 @@ struct PublishOutcome {
 struct RegistryEntry {
   std::string name, version, digest, published_at, author, note;
   int files = 0;
+  // Empty when the stored files load and hash to `digest`; otherwise why not (E116
+  // when they were changed after publishing): such a version is never loaded.
+  std::string problem;
 };
 [[nodiscard]] std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
                                                             std::string& error) noexcept;

@@ -207,5 +207,21 @@ expect_exit 0 "stimrank diff, no change" "$BIN" diff "$ROOT/knowledge" "$ROOT/kn
 grep -q "^0 of 55 patients change.$" "$TMP/out" || fail "identical rule sets change nothing"
 expect_exit 2 "diff usage" "$BIN" diff "$ROOT/knowledge"
 
+# registry: a version whose stored files were edited after publishing is listed
+# with its problem (exit 1) and never loaded
+expect_exit 0 "publish" "$BIN" publish --db "$TMP/registry.db"
+expect_exit 0 "versions of an intact registry" "$BIN" versions --db "$TMP/registry.db"
+grep -q "^neuromodulation-neuropathic-pain	1.0.0	sha256:" "$TMP/out" || fail "versions lists the rule set"
+$PY -c "
+import sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as c:
+    c.execute(\"UPDATE ruleset_files SET content = replace(content, 'absolute_contraindication', 'relative_contraindication')\")" "$TMP/registry.db"
+expect_exit 1 "versions of an edited registry" "$BIN" versions --db "$TMP/registry.db"
+grep -q "^neuromodulation-neuropathic-pain	1.0.0	sha256:" "$TMP/out" || fail "versions still lists it"
+grep -q "^stimrank: neuromodulation-neuropathic-pain 1.0.0 cannot be loaded: E116: rule set .* is not what was published" "$TMP/err" ||
+  fail "versions flags the edited version ($(head -c 300 "$TMP/err"))"
+expect_exit 1 "evaluate with an edited registry" "$BIN" evaluate --rules "db:$TMP/registry.db#neuromodulation-neuropathic-pain@1.0.0" "$ROOT/examples/profiles/crps_pacemaker.json"
+grep -q "error\[E116\]" "$TMP/err" || fail "evaluate refuses the edited registry"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -320,6 +320,20 @@ def test_registry_round_trip_from_python(tmp_path):
     assert stored.digest == stimrank.load().digest
     with pytest.raises(stimrank.RuleError):
         stimrank.load(f"db:{db}#no_such_rules")
+    assert entries[0]["problem"] == ""
+
+
+def test_registry_edited_after_publishing_is_refused_and_flagged(tmp_path):
+    import sqlite3
+    db = tmp_path / "registry.db"
+    first = stimrank.publish(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE ruleset_files SET content = replace(content, "
+                           "'absolute_contraindication', 'relative_contraindication')")
+    with pytest.raises(stimrank.RuleError) as info:
+        stimrank.load(f"db:{db}#{first['name']}@{first['version']}")
+    assert info.value.diagnostics[0].code == "E116"
+    assert stimrank.versions(db)[0]["problem"].startswith("E116: ")
 
 
 def test_audit_from_python(tmp_path, rs):

@@ -82,6 +82,7 @@ TEST_CASE("registry: publish, no-op republish, version conflicts, load back", "[
   REQUIRE(versions.size() == 1);
   CHECK(versions[0].author == "author");
   CHECK(versions[0].files == 9);
+  CHECK(versions[0].problem.empty());
 
   auto original = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR);
   auto stored = stimrank::load_rules("db:" + db + "#" + first.name + "@" + first.version);
@@ -129,6 +130,13 @@ TEST_CASE("registry: files changed after publishing are refused, not loaded", "[
         std::string::npos);
   CHECK(d.message.find("published as `" + published.digest + "`") != std::string::npos);
   CHECK(d.hint.find("restore it from a copy") != std::string::npos);
+
+  // The listing says so too, for whoever looks after the registry.
+  std::string error;
+  auto versions = stimrank::list_rule_versions(db, error);
+  REQUIRE(error.empty());
+  REQUIRE(versions.size() == 1);
+  CHECK(versions[0].problem.rfind("E116: rule set `" + published.name + "` version `", 0) == 0);
 }
 
 TEST_CASE("registry: names and versions are data, never SQL", "[storage]") {
