@@ -16,7 +16,8 @@
 
 namespace stimrank {
 
-using nlohmann::json;
+// Ordered: a test file's problems are reported in the order of the file.
+using json = nlohmann::ordered_json;
 
 namespace {
 
