@@ -19,6 +19,9 @@
 #include "check.hpp"
 #include "differential.hpp"
 #include "helpers.hpp"
+#include "stimrank/explain.hpp"
+#include "stimrank/impact.hpp"
+#include "stimrank/lint.hpp"
 #include "utf8.hpp"
 
 namespace fs = std::filesystem;
@@ -66,7 +69,7 @@ void check_message_style(const std::string& message) {
 // Every diagnostic well formed and placed inside the file it names.
 void check_diagnostics(const std::vector<stimrank::Diagnostic>& diagnostics,
                        const std::vector<stimrank::SourceText>& files) {
-  static const std::regex code("[EW][0-9]{3}");
+  static const std::regex code("[EWL][0-9]{3}");  // L: lint
   // In the order of the files and their text.
   CHECK(std::is_sorted(diagnostics.begin(), diagnostics.end(), [](const auto& a, const auto& b) {
     return std::tie(a.location.file, a.location.line, a.location.column) <
@@ -207,6 +210,9 @@ Outcomes damage_and_check(const std::vector<stimrank::SourceText>& intact,
   const std::vector<std::string> words(vocabulary.begin(), vocabulary.end());
   std::mt19937 random(seed);
   Outcomes outcomes;
+  const std::shared_ptr<const stimrank::RuleSet> intact_rules =
+      stimrank::compile_rules(intact).ruleset;
+  REQUIRE(intact_rules);
   for (int m = 0; m < mutants; ++m) {
     std::vector<stimrank::SourceText> files = intact;
     damage(files, random, words);
@@ -218,6 +224,23 @@ Outcomes damage_and_check(const std::vector<stimrank::SourceText>& intact,
       ++outcomes.refused;
     } else {
       ++outcomes.loaded;
+      // The authors' tools take whatever loads: lint, the evidence tables, the
+      // impact of the change against the intact rules, one patient's reasoning.
+      check_diagnostics(stimrank::lint_rules(*loaded.ruleset), files);
+      const stimrank::RuleSetInfo info = loaded.ruleset->describe();
+      for (auto format : {stimrank::TableFormat::markdown, stimrank::TableFormat::html}) {
+        const std::string tables = stimrank::render_evidence_tables(info, format);
+        CHECK_FALSE(tables.empty());
+        CHECK(stimrank::utf8::valid(tables));
+      }
+      const stimrank::ImpactReport impact =
+          stimrank::compare_rule_sets(*intact_rules, *loaded.ruleset, profiles);
+      CHECK(impact.profiles == static_cast<int>(profiles.size()));
+      CHECK(stimrank::utf8::valid(stimrank::render_impact(impact, *intact_rules, *loaded.ruleset)));
+      const stimrank::ExplainReport explained =
+          stimrank::explain_profile(*loaded.ruleset, profiles[m % profiles.size()]);
+      CHECK(explained.ok == explained.errors.empty());
+      CHECK(stimrank::utf8::valid(explained.text));
       for (const std::string& profile : profiles) {
         stimrank::Evaluation evaluation = loaded.ruleset->evaluate_json(profile);
         CHECK(evaluation.ok() == evaluation.errors.empty());
