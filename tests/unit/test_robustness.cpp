@@ -389,6 +389,11 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
 
     INFO("profile: " << profile);
     stimrank::Evaluation evaluation = loaded.ruleset->evaluate_json(profile);
+    if (i % 10 == 0) {  // one patient's reasoning, as `stimrank explain` gives it
+      const stimrank::ExplainReport explained = stimrank::explain_profile(*loaded.ruleset, profile);
+      CHECK(explained.ok == evaluation.ok());
+      CHECK(stimrank::utf8::valid(explained.text));
+    }
     std::string json;
     std::vector<stimrank::ProfileError> errors;
     bool appended = evaluator.append(profile, stimrank::OutputFormat::json, json, errors);
