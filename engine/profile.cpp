@@ -18,13 +18,13 @@ namespace stimrank::engine {
 using nlohmann::json;
 using namespace rules::model;
 
-namespace {
-
-std::string show(const json& value) {
+std::string show_value(const json& value) {
   std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return "`" + text + "`";
 }
+
+namespace {
 
 std::string format_number(double value) {
   std::string text = json(value).dump();
@@ -65,7 +65,7 @@ class Loader {
     facts_.scalars.assign(static_cast<std::size_t>(schema.scalar_slots), Scalar{});
     facts_.lists.assign(static_cast<std::size_t>(schema.list_slots), ListFact{});
     if (!document.is_object()) {
-      error("", "expected a JSON object (one patient profile), got " + show(document));
+      error("", "expected a JSON object (one patient profile), got " + show_value(document));
       return;
     }
     auto id = document.find("id");
@@ -73,7 +73,7 @@ class Loader {
       error("/id", "required field is missing");
     } else if (!id->is_string() || id->get_ref<const std::string&>().empty() ||
                id->get_ref<const std::string&>().size() > 128) {
-      error("/id", "expected a string of 1 to 128 characters, got " + show(*id));
+      error("/id", "expected a string of 1 to 128 characters, got " + show_value(*id));
     } else {
       facts_.id = id->get<std::string>();
     }
@@ -151,14 +151,14 @@ class Loader {
     switch (field.type) {
       case FieldType::Object:
         if (!value.is_object()) {
-          error(path, "expected an object, got " + show(value) + null_hint);
+          error(path, "expected an object, got " + show_value(value) + null_hint);
           return;
         }
         load_object(value, field.children, path, false, entry);
         return;
       case FieldType::Bool: {
         if (!value.is_boolean()) {
-          error(path, "expected true or false, got " + show(value) + null_hint);
+          error(path, "expected true or false, got " + show_value(value) + null_hint);
           return;
         }
         Scalar& s = scalar_for(field, entry);
@@ -171,13 +171,13 @@ class Loader {
         bool is_int = field.type == FieldType::Int;
         std::string expected = std::string(is_int ? "an integer" : "a number") + range_text(field);
         if (!value.is_number()) {
-          error(path, "expected " + expected + ", got " + show(value) + null_hint);
+          error(path, "expected " + expected + ", got " + show_value(value) + null_hint);
           return;
         }
         double number = value.get<double>();
         if ((is_int && number != static_cast<double>(static_cast<long long>(number))) ||
             (field.min && number < *field.min) || (field.max && number > *field.max)) {
-          error(path, "expected " + expected + ", got " + show(value));
+          error(path, "expected " + expected + ", got " + show_value(value));
           return;
         }
         Scalar& s = scalar_for(field, entry);
@@ -187,15 +187,15 @@ class Loader {
       }
       case FieldType::String:
         if (!value.is_string()) {
-          error(path, "expected a string, got " + show(value) + null_hint);
+          error(path, "expected a string, got " + show_value(value) + null_hint);
           return;
         }
         scalar_for(field, entry).known = true;
         return;
       case FieldType::Ident: {
         if (!value.is_string() || !local_id_syntax(value.get_ref<const std::string&>())) {
-          error(path,
-                "expected an id like `scs_tonic` (lower case, digits, `_`), got " + show(value));
+          error(path, "expected an id like `scs_tonic` (lower case, digits, `_`), got " +
+                          show_value(value));
           return;
         }
         Scalar& s = scalar_for(field, entry);
@@ -220,8 +220,8 @@ class Loader {
       }
       case FieldType::EnumSet: {
         if (!value.is_array()) {
-          error(path,
-                "expected a list of " + labels_text(field) + ", got " + show(value) + null_hint);
+          error(path, "expected a list of " + labels_text(field) + ", got " + show_value(value) +
+                          null_hint);
           return;
         }
         std::uint64_t bits = 0;
@@ -251,17 +251,17 @@ class Loader {
       auto it = std::find(field.labels.begin(), field.labels.end(), text);
       if (it != field.labels.end()) return static_cast<int>(it - field.labels.begin());
       std::string hint = rules::closest_match(text, field.labels);
-      error(path, "expected one of " + labels_text(field) + ", got " + show(value) +
+      error(path, "expected one of " + labels_text(field) + ", got " + show_value(value) +
                       (hint.empty() ? "" : ", did you mean `" + hint + "`?"));
       return -1;
     }
-    error(path, "expected one of " + labels_text(field) + ", got " + show(value));
+    error(path, "expected one of " + labels_text(field) + ", got " + show_value(value));
     return -1;
   }
 
   void load_list(const Field& field, const json& value, const std::string& path) {
     if (!value.is_array()) {
-      error(path, "expected a list, got " + show(value) +
+      error(path, "expected a list, got " + show_value(value) +
                       (value.is_null() ? " (leave a field out when it is unknown)" : ""));
       return;
     }
@@ -283,7 +283,7 @@ class Loader {
           error(entry_path,
                 "expected a concept id (lower case, digits, `_`) or a coded entry "
                 "{\"system\", \"code\"}, got " +
-                    show(item));
+                    show_value(item));
           continue;
         }
         entry.coding_known = true;
@@ -296,7 +296,7 @@ class Loader {
         error(entry_path,
               std::string("expected ") +
                   (field.type == FieldType::Codes ? "a concept id or a coded entry" : "an object") +
-                  ", got " + show(item));
+                  ", got " + show_value(item));
         continue;
       }
       load_object(item, field.children, entry_path, false, &entry);
@@ -314,7 +314,7 @@ class Loader {
     auto display = object.find("display");
     bool ok = true;
     if (display != object.end() && !display->is_string()) {
-      error(path + "/display", "expected a string, got " + show(*display));
+      error(path + "/display", "expected a string, got " + show_value(*display));
       ok = false;
     }
     std::string system_text;
@@ -323,7 +323,7 @@ class Loader {
                                             system->get<std::string>()) == field.systems.end()) {
         std::string all;
         for (const std::string& s : field.systems) all += (all.empty() ? "" : ", ") + s;
-        error(path + "/system", "expected one of " + all + ", got " + show(*system));
+        error(path + "/system", "expected one of " + all + ", got " + show_value(*system));
         ok = false;
       } else {
         system_text = system->get<std::string>();
@@ -332,12 +332,13 @@ class Loader {
     if (code != object.end() &&
         (!code->is_string() || code->get_ref<const std::string&>().empty() ||
          code->get_ref<const std::string&>().size() > 32)) {
-      error(path + "/code", "expected a code of 1 to 32 characters, got " + show(*code));
+      error(path + "/code", "expected a code of 1 to 32 characters, got " + show_value(*code));
       ok = false;
     }
     if (name != object.end() &&
         (!name->is_string() || !local_id_syntax(name->get<std::string>()))) {
-      error(path + "/name", "expected a lower-case name like `pregabalin`, got " + show(*name));
+      error(path + "/name",
+            "expected a lower-case name like `pregabalin`, got " + show_value(*name));
       ok = false;
     }
     if (!ok) return;

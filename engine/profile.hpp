@@ -1,5 +1,6 @@
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,9 @@ namespace stimrank::engine {
 // Validates and loads one profile; false (with every error) when it is invalid.
 bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
                   const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
+
+// A JSON value as a message quotes it: compact, cut at 40 bytes, in backticks.
+std::string show_value(const nlohmann::json& value);
 
 // Why a text that nlohmann/json refuses is not JSON, in the house style, e.g.
 // "invalid JSON at byte 12: parse error at line 2, column 3: syntax error …".

@@ -339,12 +339,13 @@ std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
 
 // Used by load_rules for "db:FILE#name@version".
 LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& options) noexcept {
-  auto fail = [&](std::string message) {
+  auto fail = [&](std::string message, std::string code = "E105", std::string hint = {}) {
     LoadResult out;
     Diagnostic d;
-    d.code = "E105";
+    d.code = std::move(code);
     d.location.file = spec;
     d.message = std::move(message);
+    d.hint = std::move(hint);
     out.diagnostics.push_back(std::move(d));
     return out;
   };
@@ -383,17 +384,13 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
     // The files stored must be the files published: a registry edited since (a
     // contraindication changed, a file dropped) is refused, never evaluated under
     // the published name and version.
-    if (loaded.ok() && loaded.ruleset->digest() != published) {
-      LoadResult out =
-          fail("rule set `" + name + "` version `" + found_version + "` in registry `" + file +
-               "` is not what was published: its files hash to `" + loaded.ruleset->digest() +
-               "`, published as `" + published + "`");
-      out.diagnostics[0].code = "E116";
-      out.diagnostics[0].hint =
-          "the registry was changed after publishing; restore it from a copy, or publish the "
-          "rules under a new version";
-      return out;
-    }
+    if (loaded.ok() && loaded.ruleset->digest() != published)
+      return fail("rule set `" + name + "` version `" + found_version + "` in registry `" + file +
+                      "` is not what was published: its files hash to `" +
+                      loaded.ruleset->digest() + "`, published as `" + published + "`",
+                  "E116",
+                  "the registry was changed after publishing; restore it from a copy, or "
+                  "publish the rules under a new version");
     return loaded;
   } catch (std::exception const& e) {
     return fail(e.what());

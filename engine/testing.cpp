@@ -168,11 +168,9 @@ std::string pointer_step(const std::string& key) {
   return out;
 }
 
-// A value as a message quotes it: short, readable.
+// A value as the profile loader's messages quote it.
 std::string quoted(const json& value) {
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return "`" + text + "`";
+  return engine::show_value(nlohmann::json(value));
 }
 
 // Checks a test file's shape before any case runs, reporting every problem at its

@@ -105,25 +105,18 @@ const char* invisible_name(char32_t point) {
   }
 }
 
-// What to do about a character that word processors put where the language
-// wants ASCII: typographic quotes, no-break and zero-width spaces.
-std::string hint_for(const char* pos, const char* end) {
-  if (pos >= end || static_cast<unsigned char>(*pos) < 0x80) return {};
-  const std::size_t length = utf8::length(pos, end);
-  if (length == 0) return {};
-  const char32_t point = utf8::decode(pos, length);
-  if (point == 0x201C || point == 0x201D || point == 0x201E || point == 0x00AB || point == 0x00BB)
-    return "strings take straight double quotes `\"`; a word processor may have curled them";
-  if (point == 0x2018 || point == 0x2019) return "the language has no single quotes";
-  if (invisible_name(point)) return "replace it with a plain space, or delete it";
-  return {};
-}
+// What a message says it found, and what to do about a character that word
+// processors put where the language wants ASCII (typographic quotes, no-break and
+// zero-width spaces).
+struct Found {
+  std::string text, hint;
+};
 
-std::string token_at(const char* pos, const char* end) {
-  if (pos >= end) return "end of file";
-  if (*pos == '"') return "a string";
-  if (*pos == '\n' || *pos == '\r') return "end of line";
-  if (*pos == '`') return "a backtick";  // "found ```" would not read
+Found describe_found(const char* pos, const char* end) {
+  if (pos >= end) return {"end of file", {}};
+  if (*pos == '"') return {"a string", {}};
+  if (*pos == '\n' || *pos == '\r') return {"end of line", {}};
+  if (*pos == '`') return {"a backtick", {}};  // "found ```" would not read
   const char* stop = pos + 1;
   if (ident_char(*pos)) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;
@@ -131,17 +124,21 @@ std::string token_at(const char* pos, const char* end) {
     // The whole character, not its first byte: a message is valid UTF-8. Its code
     // point too, as a character pasted from a word processor may not show.
     std::size_t length = utf8::length(pos, end);
-    if (length == 0) return "the byte " + byte_name(*pos) + " (not UTF-8)";
+    if (length == 0) return {"the byte " + byte_name(*pos) + " (not UTF-8)", {}};
     const char32_t point = utf8::decode(pos, length);
     char code[16];
     std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(point));
-    if (const char* name = invisible_name(point)) return std::string(name) + " (" + code + ")";
-    return "`" + std::string(pos, length) + "` (" + code + ")";
+    if (const char* name = invisible_name(point))
+      return {std::string(name) + " (" + code + ")", "replace it with a plain space, or delete it"};
+    Found found{"`" + std::string(pos, length) + "` (" + code + ")", {}};
+    if (point == 0x201C || point == 0x201D || point == 0x201E || point == 0x00AB || point == 0x00BB)
+      found.hint =
+          "strings take straight double quotes `\"`; a word processor may have curled them";
+    else if (point == 0x2018 || point == 0x2019)
+      found.hint = "the language has no single quotes";
+    return found;
   }
-  std::string token = "`";
-  token.append(pos, stop);
-  token += '`';
-  return token;
+  return {"`" + std::string(pos, stop) + "`", {}};
 }
 
 // X3 names a rule wrapped in a semantic action by its mangled type; recover the
@@ -382,10 +379,11 @@ class Driver {
     const char* found = found_at ? found_at : at;
     // A byte that is not UTF-8 has its E003 already (parse_file).
     if (found < end_ && utf8::length(found, end_) == 0) return;
-    message += ", found " + token_at(found, end_);
+    Found what = describe_found(found, end_);
+    message += ", found " + what.text;
     auto offset = static_cast<std::uint32_t>(at - begin_);
     diagnostics_.push_back(
-        file_.make(Severity::error, code, offset, offset + 1, message, hint_for(found, end_)));
+        file_.make(Severity::error, code, offset, offset + 1, message, std::move(what.hint)));
   }
 
   SourceFile& file_;
