@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -86,6 +87,28 @@ inline const stimrank::OptionResult& option(const stimrank::Result& result, cons
     if (o.option == id) return o;
   FAIL("no option " << id);
   throw std::logic_error("unreachable");
+}
+
+// The example patients (as their files are), then the knowledge base's vignettes'
+// profiles (every `stride`-th, dumped with `indent`): profiles the shipped rules accept.
+inline std::vector<std::string> knowledge_profiles(int indent = -1, std::size_t stride = 1) {
+  std::vector<std::string> out;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
+    out.push_back(read_file(entry.path()));
+  auto vignettes = nlohmann::json::parse(
+      read_file(std::string(STIMRANK_KNOWLEDGE_DIR) + "/tests/vignettes.json"));
+  for (std::size_t i = 0; i < vignettes.size(); i += stride)
+    out.push_back(vignettes[i]["profile"].dump(indent));
+  return out;
+}
+
+// The lines of a program's output (no trailing empty line).
+inline std::vector<std::string> output_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream split(text);
+  for (std::string line; std::getline(split, line);) lines.push_back(line);
+  return lines;
 }
 
 inline std::vector<std::string> codes(const std::vector<stimrank::Diagnostic>& diagnostics) {

@@ -19,17 +19,7 @@ namespace {
 
 using testing::check_same;
 using testing::fast_reads;
-
-std::vector<std::string> knowledge_profiles() {
-  std::vector<std::string> out;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
-    out.push_back(testing::read_file(entry.path()));
-  for (const auto& c : nlohmann::json::parse(
-           testing::read_file(std::string(STIMRANK_KNOWLEDGE_DIR) + "/tests/vignettes.json")))
-    out.push_back(c["profile"].dump());
-  return out;
-}
+using testing::knowledge_profiles;
 
 // A rule set with every kind of anchor (flags, enums, `in`, enum sets any/all),
 // negations, numbers, codes, prerequisites and cautions; sum of weights.
@@ -285,9 +275,7 @@ TEST_CASE("JSON Lines: every line answered in input order, whatever the threads"
     options.label = "cohort.jsonl";
     stimrank::JsonlSummary summary = stimrank::evaluate_jsonl(rules, in, out, messages, options);
     CHECK(summary.read_error.empty());
-    std::vector<std::string> lines;
-    std::istringstream split(out.str());
-    for (std::string line; std::getline(split, line);) lines.push_back(line);
+    std::vector<std::string> lines = testing::output_lines(out.str());
     REQUIRE(lines.size() == expected.size());
     CHECK(summary.lines == lines.size());
     std::size_t failed = 0;
@@ -395,9 +383,7 @@ TEST_CASE("JSON Lines: an input that fails is reported, the lines before it answ
     stimrank::JsonlSummary summary = stimrank::evaluate_jsonl(rules, in, out, messages, options);
     CHECK(summary.read_error == "the input could not be read to its end");
     CHECK(summary.write_error.empty());
-    std::vector<std::string> lines;
-    std::istringstream split(out.str());
-    for (std::string line; std::getline(split, line);) lines.push_back(line);
+    std::vector<std::string> lines = testing::output_lines(out.str());
     CHECK(lines.size() == summary.lines);
     CHECK(lines.size() > 0);
     CHECK(lines.size() < expected.size());

@@ -28,18 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The example patients and a few vignettes: profiles the intact rule set accepts.
-std::vector<std::string> some_profiles() {
-  std::vector<std::string> out;
-  for (const auto& entry : fs::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
-    out.push_back(testing::read_file(entry.path()));
-  auto vignettes = nlohmann::json::parse(
-      testing::read_file(std::string(STIMRANK_KNOWLEDGE_DIR) + "/tests/vignettes.json"));
-  for (std::size_t i = 0; i < vignettes.size(); i += 6)
-    out.push_back(vignettes[i]["profile"].dump());
-  return out;
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::size_t begin = 0;
@@ -307,7 +295,8 @@ TEST_CASE("a damaged knowledge base loads or is refused with clear diagnostics, 
   REQUIRE(intact.size() >= 5);
   REQUIRE(stimrank::compile_rules(intact).ok());
   const int mutants = mutant_count();
-  Outcomes outcomes = damage_and_check(intact, some_profiles(), seed(20261125), mutants);
+  Outcomes outcomes =
+      damage_and_check(intact, testing::knowledge_profiles(-1, 6), seed(20261125), mutants);
   // Both outcomes are exercised, and loaded damaged rule sets are evaluated.
   CHECK(outcomes.loaded > mutants / 10);
   CHECK(outcomes.refused > mutants / 3);
@@ -341,12 +330,8 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
           "[robustness]") {
   stimrank::LoadResult loaded = stimrank::compile_rules(files_of(STIMRANK_KNOWLEDGE_DIR));
   REQUIRE(loaded.ok());
-  std::vector<std::string> profiles;
-  for (const auto& c : nlohmann::json::parse(
-           testing::read_file(std::string(STIMRANK_KNOWLEDGE_DIR) + "/tests/vignettes.json")))
-    profiles.push_back(c["profile"].dump(1));
-  for (const auto& entry : fs::directory_iterator(std::string(STIMRANK_EXAMPLES_DIR) + "/profiles"))
-    profiles.push_back(testing::read_file(entry.path()));
+  // Pretty-printed, so that damage falls on line breaks and indentation too.
+  const std::vector<std::string> profiles = testing::knowledge_profiles(1);
   std::mt19937 random(seed(7));
   stimrank::Evaluator evaluator(loaded.ruleset);
   int answered = 0, refused = 0;
@@ -425,9 +410,7 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
       stimrank::evaluate_jsonl(loaded.ruleset, in, out, messages, options);
   CHECK(summary.read_error.empty());
   CHECK(summary.write_error.empty());
-  std::vector<std::string> lines;
-  std::istringstream split(out.str());
-  for (std::string line; std::getline(split, line);) lines.push_back(line);
+  std::vector<std::string> lines = testing::output_lines(out.str());
   REQUIRE(lines.size() == batch_answers.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     INFO("line " << i + 1);
