@@ -105,6 +105,13 @@ const char* invisible_name(char32_t point) {
   }
 }
 
+// The byte length of the invisible character (see invisible_name) at `pos`, or 0.
+std::size_t invisible_length(const char* pos, const char* end) {
+  if (pos >= end || static_cast<unsigned char>(*pos) < 0x80) return 0;
+  const std::size_t length = utf8::length(pos, end);
+  return length != 0 && invisible_name(utf8::decode(pos, length)) ? length : 0;
+}
+
 // What a message says it found, and what to do about a character that word
 // processors put where the language wants ASCII (typographic quotes, no-break and
 // zero-width spaces).
@@ -244,14 +251,24 @@ bool starts_with_any(const char* pos, const char* end, const char* const (&words
 
 // After an error, find where the next statement starts: just past a `;` at brace
 // depth 0, or at a line that begins with a statement keyword. Stops before a `}`
-// that closes an enclosing block.
+// that closes an enclosing block. Invisible characters before the keyword (a
+// zero-width space pasted from a word processor) do not hide it: the returned
+// position is then the first of them, for the caller to report.
 template <std::size_t N>
 const char* resync(const char* start, const char* error_at, const char* end,
                    const char* const (&keywords)[N]) {
   int depth = 0;
   bool at_line_start = false;
+  const char* first_invisible = nullptr;  // on this line, before anything visible
   for (const char* p = start; p < end; ++p) {
     char c = *p;
+    if (at_line_start) {
+      if (std::size_t length = invisible_length(p, end)) {
+        if (!first_invisible) first_invisible = p;
+        p += length - 1;
+        continue;
+      }
+    }
     if (c == '"') {
       for (++p; p < end && *p != '"' && *p != '\n'; ++p)
         if (*p == '\\' && p + 1 < end) ++p;
@@ -264,13 +281,17 @@ const char* resync(const char* start, const char* error_at, const char* end,
     }
     if (c == '\n') {
       at_line_start = true;
+      first_invisible = nullptr;
       continue;
     }
     if (ascii::is_space(c)) continue;
     if (at_line_start && p >= error_at && p > start && depth == 0 &&
         starts_with_any(p, end, keywords))
-      return p;
+      return first_invisible && first_invisible >= error_at && first_invisible > start
+                 ? first_invisible
+                 : p;
     at_line_start = false;
+    first_invisible = nullptr;
     if (c == '{') ++depth;
     if (c == '}') {
       if (depth == 0) return p;  // closes an enclosing block: the caller handles it
@@ -301,7 +322,9 @@ class Driver {
     while (pos < end_) {
       ast::Node node;
       const char* start = pos;
-      if (starts_with_word(pos, end_, "option")) {
+      if (skip_invisible(pos, "E001", "a declaration")) {
+        continue;
+      } else if (starts_with_word(pos, end_, "option")) {
         pos = parse_option(pos);
       } else if (parse_one(grammar::item(), pos, node, "E001", "a declaration")) {
         file_.root.kids.push_back(std::move(node));
@@ -334,6 +357,7 @@ class Driver {
         ++pos;
         break;
       }
+      if (skip_invisible(pos, "E002", "an option property or a rule")) continue;
       ast::Node member;
       const char* member_start = pos;
       if (parse_one(grammar::option_member(), pos, member, "E002",
@@ -346,6 +370,15 @@ class Driver {
     option.end = static_cast<std::uint32_t>(pos - begin_);
     file_.root.kids.push_back(std::move(option));
     return pos;
+  }
+
+  // Invisible characters where a statement starts are reported once and then
+  // passed over, so that the statement after them is still read (and checked).
+  bool skip_invisible(const char*& pos, const char* code, const char* what) {
+    if (!invisible_length(pos, end_)) return false;
+    report(code, pos, std::string("expected ") + what);
+    while (std::size_t length = invisible_length(pos, end_)) pos = skip_space(pos + length, end_);
+    return true;
   }
 
   template <typename Rule>

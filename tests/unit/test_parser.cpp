@@ -97,6 +97,33 @@ TEST_CASE("characters a word processor puts in are named, with what to do", "[pa
         "space, or delete it");
 }
 
+// err_invisible.rules has the same after other errors. An invisible character where
+// a statement starts is reported once and the statement after it is still read: its
+// own errors are reported and its declarations reach the checker.
+TEST_CASE("a statement after an invisible character is still read", "[parser]") {
+  auto parse = [](const std::string& text, std::vector<std::string>& seen) {
+    std::vector<stimrank::Diagnostic> diagnostics;
+    std::string dump =
+        stimrank::rules::parse_to_dump("pasted.rules", text, stimrank::Limits{}, diagnostics);
+    for (const auto& d : diagnostics)
+      seen.push_back(std::to_string(d.location.line) + ":" + std::to_string(d.location.column) +
+                     " " + d.code);
+    return dump;
+  };
+  std::vector<std::string> seen;
+  std::string dump = parse("facts { a: bool; }\n\xe2\x80\x8b\xc2\xa0 facts { b: int; }\n", seen);
+  CHECK(seen == std::vector<std::string>{"2:1 E001"});
+  CHECK(dump.find("(field b") != std::string::npos);
+
+  // Also after an error, when recovery looks for the next statement.
+  seen.clear();
+  dump = parse("facts { a: bool;\xc2\xa0}\n\xe2\x80\x8b"
+               "facts { b: int }\noption o \"O\" {\n\xc2\xa0note \"n\";\n}\n",
+               seen);
+  // (Columns count bytes: the zero-width space is three.)
+  CHECK(seen == std::vector<std::string>{"1:17 E017", "2:1 E001", "2:18 E012", "4:1 E002"});
+}
+
 TEST_CASE("every syntax error in a file is reported, each at its line and column", "[parser]") {
   const std::string text =
       "ruleset \"x\" version \"1\";\n"
