@@ -117,9 +117,10 @@ TEST_CASE("a statement after an invisible character is still read", "[parser]") 
 
   // Also after an error, when recovery looks for the next statement.
   seen.clear();
-  dump = parse("facts { a: bool;\xc2\xa0}\n\xe2\x80\x8b"
-               "facts { b: int }\noption o \"O\" {\n\xc2\xa0note \"n\";\n}\n",
-               seen);
+  dump = parse(
+      "facts { a: bool;\xc2\xa0}\n\xe2\x80\x8b"
+      "facts { b: int }\noption o \"O\" {\n\xc2\xa0note \"n\";\n}\n",
+      seen);
   // (Columns count bytes: the zero-width space is three.)
   CHECK(seen == std::vector<std::string>{"1:17 E017", "2:1 E001", "2:18 E012", "4:1 E002"});
 }
