@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "check.hpp"
 #include "profile.hpp"
 #include "stimrank/evaluator.hpp"
 
@@ -378,19 +379,28 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
     Statement files = db.prepare(
         "SELECT path, content FROM ruleset_files WHERE ruleset_id = ? ORDER BY position");
     files.bind(1, id);
-    std::vector<SourceText> sources;
-    while (files.step()) sources.push_back({files.text(0), files.text(1)});
-    LoadResult loaded = compile_rules(sources, options);
+    std::vector<std::pair<std::string, std::string>> stored;
+    while (files.step()) stored.emplace_back(files.text(0), files.text(1));
     // The files stored must be the files published: a registry edited since (a
     // contraindication changed, a file dropped) is refused, never evaluated under
-    // the published name and version.
-    if (loaded.ok() && loaded.ruleset->digest() != published)
+    // the published name and version. Checked before compiling, so that stored text
+    // that no longer compiles is reported as what it is, not as compile errors in
+    // text the author never wrote; and after, on the files the compiler read.
+    auto altered = [&](const std::string& digest) {
       return fail("rule set `" + name + "` version `" + found_version + "` in registry `" + file +
-                      "` is not what was published: its files hash to `" +
-                      loaded.ruleset->digest() + "`, published as `" + published + "`",
+                      "` is not what was published: its files hash to `" + digest +
+                      "`, published as `" + published + "`",
                   "E116",
                   "the registry was changed after publishing; restore it from a copy, or "
                   "publish the rules under a new version");
+    };
+    if (std::string digest = rules::ruleset_digest(stored); digest != published)
+      return altered(digest);
+    std::vector<SourceText> sources;
+    for (auto& [path, content] : stored) sources.push_back({std::move(path), std::move(content)});
+    LoadResult loaded = compile_rules(sources, options);
+    if (loaded.ok() && loaded.ruleset->digest() != published)
+      return altered(loaded.ruleset->digest());
     return loaded;
   } catch (std::exception const& e) {
     return fail(e.what());

@@ -184,24 +184,21 @@ class Checker {
     for (const auto& file : files)
       while (!base.empty() && file->name().rfind(base.string() + "/", 0) != 0)
         base = base.parent_path();
-    std::string digest_input;
     for (const auto& file : files) {
       std::string relative =
           base.empty() ? file->name()
                        : std::filesystem::path(file->name()).lexically_relative(base).string();
-      digest_input += relative + '\0' + file->text() + '\0';
       model_.files.emplace_back(relative, file->text());
       for (const Node& node : file->root.kids) items_.push_back({&node, file.get()});
     }
     // Hashed beside the checking (the first digest of a process also initialises
     // OpenSSL, a few milliseconds); inline if no thread can be started. The future
-    // is destroyed (waiting for the hash) before the input it reads.
+    // is destroyed (waiting for the hash) before the files it reads.
     std::future<std::string> digest;
     try {
-      digest = std::async(std::launch::async,
-                          [&digest_input] { return "sha256:" + sha256_hex(digest_input); });
+      digest = std::async(std::launch::async, [this] { return ruleset_digest(model_.files); });
     } catch (const std::system_error&) {
-      model_.digest = "sha256:" + sha256_hex(digest_input);
+      model_.digest = ruleset_digest(model_.files);
     }
 
     // Pass 1: declarations that others refer to, in dependency order.
@@ -1384,6 +1381,17 @@ void sort_diagnostics(std::vector<Diagnostic>& diagnostics) {
 }
 
 }  // namespace
+
+std::string ruleset_digest(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string input;
+  for (const auto& [name, text] : files) {
+    input += name;
+    input += '\0';
+    input += text;
+    input += '\0';
+  }
+  return "sha256:" + sha256_hex(input);
+}
 
 CheckOutput load_and_check(const std::vector<std::string>& roots, const FileReader& reader,
                            const Limits& limits) {

@@ -28,6 +28,11 @@ struct CheckOutput {
 CheckOutput load_and_check(const std::vector<std::string>& roots, const FileReader& reader,
                            const Limits& limits);
 
+// A rule set's digest, "sha256:" and 64 hex digits: of its files (names relative to
+// the rule set's folder, and texts) in load order, as a checked Model records it.
+// The registry recomputes it from the files it stores before compiling them.
+std::string ruleset_digest(const std::vector<std::pair<std::string, std::string>>& files);
+
 // Parse only: the AST dump of one file, or its diagnostics (golden tests, tools).
 std::string parse_to_dump(const std::string& name, const std::string& text, const Limits& limits,
                           std::vector<Diagnostic>& diagnostics);

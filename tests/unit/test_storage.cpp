@@ -120,6 +120,16 @@ TEST_CASE("registry: files changed after publishing are refused, not loaded", "[
         "UPDATE ruleset_files SET content = replace(content, 'include \"implants.rules\";', '') "
         "WHERE path = 'neuromodulation.rules'");
   }
+  // Stored text that no longer compiles is reported as an altered registry (E116),
+  // not as compile errors in text the author never wrote.
+  SECTION("a file edited so that it no longer parses") {
+    sql(db,
+        "UPDATE ruleset_files SET content = replace(content, 'absolute_contraindication', "
+        "'absolute_contra') WHERE path = 'transcranial.rules'");
+  }
+  SECTION("a file dropped that another includes") {
+    sql(db, "DELETE FROM ruleset_files WHERE path = 'implants.rules'");
+  }
   stimrank::LoadResult loaded = stimrank::load_rules(spec);
   INFO(stimrank::format_all(loaded.diagnostics));
   CHECK_FALSE(loaded.ok());
