@@ -18,11 +18,14 @@
 #include <fstream>
 #include <iostream>
 #include <stimrank/stimrank.hpp>
+#include <stimrank/version.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "assess.hpp"
+#include "compiled.hpp"
+#include "decision.hpp"
+#include "explanation.hpp"
 #include "profile.hpp"
 #include "spread.hpp"
 
@@ -70,7 +73,7 @@ int main(int argc, char** argv) {
     std::cerr << stimrank::format_all(loaded.diagnostics);
     return 1;
   }
-  const stimrank::detail::CompiledRuleSet& impl = loaded.ruleset->impl();
+  const stimrank::detail::CompiledRuleSet& impl = stimrank::detail::compiled(*loaded.ruleset);
 
   std::ifstream in(profiles);
   std::vector<std::string> lines;

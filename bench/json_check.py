@@ -4,7 +4,7 @@
   json_check.py RESULTS.jsonl REF.tsv [--lines N]
 
 Each result line is reduced to the canonical line (profile, fired rule ids, ranking)
-the way Result::to_tsv does it, and compared with the reference's line of the same
+the way stimrank::tsv_line does it, and compared with the reference's line of the same
 number. Prints how many lines were compared; exits 1 on the first difference.
 """
 import json

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "compiled.hpp"
+#include "explanation.hpp"
 #include "profile.hpp"
 
 namespace {
@@ -238,7 +240,7 @@ BENCHMARK(BM_MachineStalls)->Iterations(5)->Unit(benchmark::kMillisecond);
 // Reading a profile into facts: the simdjson path and the validating nlohmann one.
 void BM_LoadProfile(benchmark::State& state) {
   auto ruleset = knowledge_base();
-  const auto& impl = ruleset->impl();
+  const auto& impl = stimrank::detail::compiled(*ruleset);
   const auto& profiles = knowledge_profiles();
   bool fast = state.range(0) == 1;
   std::size_t i = 0, bytes = 0;

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "stimrank/stimrank.hpp"
+#include "stimrank/version.hpp"
 
 namespace py = pybind11;
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "stimrank/stimrank.hpp"
+#include "stimrank/version.hpp"
 
 namespace {
 

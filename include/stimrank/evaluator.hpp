@@ -15,8 +15,12 @@ namespace stimrank {
 
 enum class OutputFormat {
   json,  // the contract's result JSON, compact, on one line
-  tsv,   // profile TAB fired rule ids TAB option:score,… (Result::to_tsv)
+  tsv,   // profile TAB fired rule ids TAB option:score,… (tsv_line)
 };
+
+// The benchmark's canonical result line, without the newline: profile TAB the
+// fired rule ids (sorted, comma-separated) TAB the ranking as option:score,….
+[[nodiscard]] std::string tsv_line(const Result& result);
 
 class Evaluator {
  public:
@@ -49,42 +53,5 @@ class Evaluator {
 [[nodiscard]] std::vector<Evaluation> evaluate_many(const std::shared_ptr<const RuleSet>& ruleset,
                                                     const std::vector<std::string>& profiles,
                                                     unsigned threads = 0) noexcept;
-
-}  // namespace stimrank
-
-#include <iosfwd>
-
-namespace stimrank {
-
-class AuditLog;
-
-struct JsonlOptions {
-  OutputFormat format = OutputFormat::json;
-  unsigned threads = 0;         // threads, the caller's among them; 0 = one per core
-  std::string label = "stdin";  // names the input in messages: "label:LINE: …"
-  AuditLog* audit = nullptr;    // when set, every evaluated profile is recorded
-};
-
-struct JsonlSummary {
-  std::size_t lines = 0;    // non-blank input lines read
-  std::size_t failed = 0;   // lines that yielded an error line
-  std::string read_error;   // set when the input could not be read to its end
-  std::string write_error;  // set when `out` failed (a full disk…): the batch stopped there
-};
-
-// JSON Lines in, one output line per non-blank input line out, in input order: the
-// result, or {"line":N,"errors":[{"path","message"},…]} for a profile that could not
-// be evaluated (with "label:N: path: message" lines on `messages`). `threads`
-// threads, the caller's among them, take turns reading, evaluating and writing
-// (with one, everything runs on the calling thread); memory stays bounded whatever
-// the input's length. A read that fails ends the batch at the last whole line read
-// (read_error); a write that fails stops it (write_error).
-JsonlSummary evaluate_jsonl(const std::shared_ptr<const RuleSet>& ruleset, std::istream& in,
-                            std::ostream& out, std::ostream& messages,
-                            const JsonlOptions& options) noexcept;
-
-// The error line for one profile that could not be evaluated.
-[[nodiscard]] std::string jsonl_error_line(std::size_t line,
-                                           const std::vector<ProfileError>& errors);
 
 }  // namespace stimrank

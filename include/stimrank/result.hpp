@@ -66,9 +66,6 @@ struct Result {
   [[nodiscard]] std::string to_json(int indent = -1) const;  // compact by default
   void append_json(std::string& out) const;                  // compact, appended to `out`
   [[nodiscard]] std::string to_text() const;                 // for a person at a terminal
-  // One line: profile TAB fired rule ids (sorted, comma-separated) TAB ranking as
-  // option:score (the benchmark's canonical result line, without the newline).
-  [[nodiscard]] std::string to_tsv() const;
 };
 
 // One problem with a profile: a JSON Pointer and a message.

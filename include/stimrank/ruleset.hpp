@@ -9,18 +9,10 @@
 #include <vector>
 
 #include "stimrank/diagnostic.hpp"
+#include "stimrank/limits.hpp"
 #include "stimrank/result.hpp"
 
 namespace stimrank {
-
-struct Limits {
-  std::size_t max_file_bytes = 8u << 20;  // one rule file
-  std::size_t max_files = 512;            // files reached through include
-  int max_expression_depth = 64;          // nesting of and/or/not/parentheses
-  std::size_t max_rules = 200000;
-  std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
-  int max_profile_depth = 32;
-};
 
 struct LoadOptions {
   Limits limits;
@@ -34,7 +26,8 @@ struct SourceText {
 
 namespace detail {
 struct CompiledRuleSet;
-}
+struct RuleSetAccess;
+}  // namespace detail
 
 // A read-only description of a compiled rule set: for evidence tables, reviews and tools.
 struct SourceInfo {
@@ -80,11 +73,6 @@ struct RuleSetInfo {
   std::vector<ConceptInfo> concepts;
 };
 
-enum class TableFormat { markdown, html };
-// The evidence tables: options × conditions × grade × source, the contraindications,
-// and every option's details (e.g. the SNRS approaches) as rendered from the rules.
-[[nodiscard]] std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format);
-
 // A compiled rule set: immutable, cheap to copy (shared), safe to use from many threads.
 class RuleSet {
  public:
@@ -98,10 +86,9 @@ class RuleSet {
   // Validates the profile against the rule set's fact schema, then evaluates it.
   [[nodiscard]] Evaluation evaluate_json(std::string_view profile_json) const noexcept;
 
-  explicit RuleSet(std::shared_ptr<const detail::CompiledRuleSet> impl) noexcept;
-  [[nodiscard]] const detail::CompiledRuleSet& impl() const noexcept { return *impl_; }
-
  private:
+  friend struct detail::RuleSetAccess;
+  explicit RuleSet(std::shared_ptr<const detail::CompiledRuleSet> impl) noexcept;
   std::shared_ptr<const detail::CompiledRuleSet> impl_;
 };
 

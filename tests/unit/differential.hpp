@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "assess.hpp"
+#include "compiled.hpp"
+#include "conditions.hpp"
+#include "decision.hpp"
+#include "explanation.hpp"
 #include "helpers.hpp"
 #include "profile.hpp"
 
@@ -18,7 +21,7 @@ namespace testing {
 inline stimrank::Result reference_result(
     const stimrank::RuleSet& rules, const std::string& profile,
     std::vector<stimrank::engine::Truth>* truth_out = nullptr) {
-  const auto& impl = rules.impl();
+  const auto& impl = stimrank::detail::compiled(rules);
   stimrank::engine::Facts facts;
   std::vector<stimrank::ProfileError> errors;
   REQUIRE(
@@ -28,7 +31,9 @@ inline stimrank::Result reference_result(
     truth[r] = stimrank::engine::evaluate_node(
         impl.plan, static_cast<std::uint32_t>(impl.plan.rules[r].root), facts, nullptr);
   if (truth_out) *truth_out = truth;
-  return stimrank::engine::evaluate_facts(impl.model, impl.plan, facts, truth);
+  stimrank::engine::Assessment decision;
+  stimrank::engine::decide_from_truth(impl.model, impl.plan, truth, decision);
+  return stimrank::engine::explain_result(impl.model, impl.plan, facts, decision);
 }
 
 inline int fast_reads = 0;  // profiles the fast reader took
@@ -41,7 +46,8 @@ inline const stimrank::engine::Plan& indexed_only_plan(
   static std::shared_ptr<const stimrank::RuleSet> planned;
   static stimrank::engine::Plan plan;
   if (planned != rules) {
-    plan = stimrank::engine::compile_plan(rules->impl().model, {.bitmap = false});
+    plan =
+        stimrank::engine::compile_plan(stimrank::detail::compiled(*rules).model, {.bitmap = false});
     planned = rules;
   }
   return plan;
@@ -52,7 +58,7 @@ inline void check_same(const std::shared_ptr<const stimrank::RuleSet>& rules,
                        const std::string& profile) {
   using stimrank::engine::Truth;
   INFO("profile: " << profile);
-  const auto& impl = rules->impl();
+  const auto& impl = stimrank::detail::compiled(*rules);
   std::vector<Truth> truth;
   stimrank::Result expected = reference_result(*rules, profile, &truth);
 
@@ -89,7 +95,7 @@ inline void check_same(const std::shared_ptr<const stimrank::RuleSet>& rules,
   REQUIRE(evaluator.append(profile, stimrank::OutputFormat::json, json, errors));
   REQUIRE(evaluator.append(profile, stimrank::OutputFormat::tsv, tsv, errors));
   CHECK(json == expected.to_json());
-  CHECK(tsv == expected.to_tsv());
+  CHECK(tsv == stimrank::tsv_line(expected));
 
   // A Result reused from one profile to the next (of any rule set) keeps nothing
   // of the previous one.

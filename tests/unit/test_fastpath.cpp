@@ -10,8 +10,11 @@
 #include <random>
 #include <sstream>
 
-#include "assess.hpp"
+#include "compiled.hpp"
+#include "conditions.hpp"
+#include "decision.hpp"
 #include "differential.hpp"
+#include "explanation.hpp"
 #include "helpers.hpp"
 #include "profile.hpp"
 
@@ -120,10 +123,11 @@ TEST_CASE("fast paths agree with the full evaluation, unknown fields included", 
   auto rules = anchor_rules();
   // The bitmap decides most rules; the rest go through the index. Without the
   // bitmap (compared in check_same), most rules are reached through an anchor.
-  const auto& plan = rules->impl().plan;
+  const auto& plan = stimrank::detail::compiled(*rules).plan;
   CHECK(plan.bitmap.rules.size() >= plan.rules.size() / 2);
   CHECK(plan.bitmap.rules.size() < plan.rules.size());
-  auto indexed = stimrank::engine::compile_plan(rules->impl().model, {.bitmap = false});
+  auto indexed =
+      stimrank::engine::compile_plan(stimrank::detail::compiled(*rules).model, {.bitmap = false});
   CHECK(indexed.bitmap.rules.empty());
   CHECK(indexed.index.always.size() <= indexed.rules.size() * 2 / 3);
   CHECK(!indexed.index.anchors.empty());
@@ -141,7 +145,7 @@ TEST_CASE("fast paths agree when weights are not exact binary fractions", "[fast
   text.replace(text.find(from), from.size(), to);
   stimrank::LoadResult loaded = stimrank::compile_rules({{"inexact.rules", text}});
   REQUIRE(loaded.ok());
-  REQUIRE_FALSE(loaded.ruleset->impl().plan.exact_weights);
+  REQUIRE_FALSE(stimrank::detail::compiled(*loaded.ruleset).plan.exact_weights);
   std::mt19937 random(5);
   for (int i = 0; i < 1000; ++i) check_same(loaded.ruleset, random_profile(random, i));
 }
@@ -165,7 +169,7 @@ TEST_CASE("values the bitmap has no row for are evaluated rule by rule", "[fastp
   // A profile reader never produces these (JSON has no NaN; labels are checked),
   // but the bitmap must not guess if a caller of the engine does.
   auto rules = anchor_rules();
-  const auto& impl = rules->impl();
+  const auto& impl = stimrank::detail::compiled(*rules);
   auto slot_of = [&](const std::string& name) {
     for (const auto& field : impl.model.schema.fields)
       if (field.name == name) return static_cast<std::size_t>(field.slot);
@@ -195,7 +199,7 @@ TEST_CASE("values the bitmap has no row for are evaluated rule by rule", "[fastp
 
 TEST_CASE("the fast reader reads what the validating loader reads, or gives up", "[fastpath]") {
   auto rules = anchor_rules();
-  const auto& impl = rules->impl();
+  const auto& impl = stimrank::detail::compiled(*rules);
   std::mt19937 random(7);
   int taken = 0, given_up = 0;
   for (int i = 0; i < 4000; ++i) {

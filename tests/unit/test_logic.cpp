@@ -1,5 +1,8 @@
 // Three-valued (Kleene) logic: absent data is unknown, and unknown propagates
 // exactly as far as it can change the answer.
+#include "compiled.hpp"
+#include "conditions.hpp"
+#include "explanation.hpp"
 #include "helpers.hpp"
 #include "profile.hpp"
 
@@ -13,7 +16,7 @@ Truth truth_of(const std::string& condition, const std::string& profile) {
       "option o \"O\" { invasiveness noninvasive;\n"
       "  indication t when " +
       condition + " weight 1 source s1 because \"t\"; }\n");
-  const auto& impl = rules->impl();
+  const auto& impl = stimrank::detail::compiled(*rules);
   stimrank::engine::Facts facts;
   std::vector<stimrank::ProfileError> errors;
   REQUIRE(

@@ -1,0 +1,187 @@
+// The public API: load → check → compile; validate → evaluate. Nothing throws out.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "check.hpp"
+#include "compiled.hpp"
+#include "registry_seam.hpp"
+#include "stimrank/evaluator.hpp"
+#include "stimrank/ruleset.hpp"
+
+namespace stimrank {
+
+namespace fs = std::filesystem;
+
+RuleSet::RuleSet(std::shared_ptr<const detail::CompiledRuleSet> impl) noexcept
+    : impl_(std::move(impl)) {}
+const std::string& RuleSet::name() const noexcept {
+  return impl_->model.name;
+}
+const std::string& RuleSet::version() const noexcept {
+  return impl_->model.version;
+}
+const std::string& RuleSet::digest() const noexcept {
+  return impl_->model.digest;
+}
+const std::vector<Diagnostic>& RuleSet::warnings() const noexcept {
+  return impl_->model.warnings;
+}
+std::vector<std::string> RuleSet::option_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& option : impl_->model.options) ids.push_back(option.id);
+  return ids;
+}
+
+Evaluation RuleSet::evaluate_json(std::string_view profile_json) const noexcept {
+  try {
+    // One evaluation path: the Evaluator's, with a rule set it does not own.
+    Evaluator evaluator(std::shared_ptr<const RuleSet>(std::shared_ptr<const RuleSet>{}, this));
+    return evaluator.evaluate(profile_json);
+  } catch (std::exception const& e) {  // the Evaluator's own allocation failed
+    Evaluation evaluation;
+    evaluation.errors.push_back({"", std::string("internal error: ") + e.what()});
+    return evaluation;
+  }
+}
+
+namespace {
+
+LoadResult finish(rules::CheckOutput&& checked, const LoadOptions& options) {
+  LoadResult out;
+  out.diagnostics = std::move(checked.diagnostics);
+  if (!checked.model) return out;
+  auto compiled = std::make_shared<detail::CompiledRuleSet>();
+  compiled->model = std::move(*checked.model);
+  compiled->plan = engine::compile_plan(compiled->model);
+  compiled->limits = options.limits;
+  out.ruleset = detail::RuleSetAccess::make(std::move(compiled));
+  return out;
+}
+
+LoadResult internal_error(const char* what) {
+  LoadResult out;
+  Diagnostic d;
+  d.code = "E000";
+  d.message = std::string("internal error: ") + what;
+  out.diagnostics.push_back(d);
+  return out;
+}
+
+}  // namespace
+
+namespace {
+std::atomic<detail::RegistryLoader> registry_loader{nullptr};
+}  // namespace
+
+void detail::set_registry_loader(RegistryLoader loader) noexcept {
+  registry_loader.store(loader);
+}
+
+std::shared_ptr<const RuleSet> detail::RuleSetAccess::make(
+    std::shared_ptr<const CompiledRuleSet> compiled) {
+  return std::shared_ptr<const RuleSet>(new RuleSet(std::move(compiled)));
+}
+
+LoadResult load_rules(const std::string& path, const LoadOptions& options) noexcept {
+  if (path.rfind("db:", 0) == 0) {
+    if (detail::RegistryLoader loader = registry_loader.load()) return loader(path, options);
+    LoadResult out;
+    Diagnostic d;
+    d.code = "E105";
+    d.location.file = path;
+    d.message = "rule set `" + path +
+                "` is in a registry, and this program was linked without stimrank's storage "
+                "library";
+    d.hint = "link stimrank::stimrank (or stimrank::storage) instead of stimrank::core";
+    out.diagnostics.push_back(d);
+    return out;
+  }
+  try {
+    std::vector<std::string> roots;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      for (const auto& entry : fs::directory_iterator(path, ec))
+        if (entry.is_regular_file() && entry.path().extension() == ".rules")
+          roots.push_back(entry.path().lexically_normal().string());
+      std::sort(roots.begin(), roots.end());
+      if (roots.empty()) {
+        LoadResult out;
+        Diagnostic d;
+        d.code = "E105";
+        d.location.file = path;
+        d.message = "folder `" + path + "` holds no `.rules` files";
+        out.diagnostics.push_back(d);
+        return out;
+      }
+    } else {
+      roots.push_back(path);
+    }
+    rules::FileReader reader = [](const std::string& including, const std::string& name,
+                                  std::string& canonical,
+                                  std::string& problem) -> std::optional<std::string> {
+      fs::path target =
+          including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
+      canonical = target.lexically_normal().string();
+      std::error_code error;
+      if (fs::is_directory(target, error)) {
+        problem = "it is a folder";
+        return std::nullopt;
+      }
+      std::ifstream in(target, std::ios::binary);
+      if (!in) {
+        problem = "no such file";
+        return std::nullopt;
+      }
+      std::ostringstream buffer;
+      buffer << in.rdbuf();
+      return buffer.str();
+    };
+    return finish(rules::load_and_check(roots, reader, options.limits), options);
+  } catch (std::exception const& e) {
+    return internal_error(e.what());
+  }
+}
+
+LoadResult compile_rules(const std::vector<SourceText>& files,
+                         const LoadOptions& options) noexcept {
+  try {
+    std::vector<std::string> roots;
+    for (const SourceText& file : files)
+      roots.push_back(fs::path(file.name).lexically_normal().string());
+    rules::FileReader reader = [&files](const std::string& including, const std::string& name,
+                                        std::string& canonical,
+                                        std::string& problem) -> std::optional<std::string> {
+      fs::path target =
+          including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
+      canonical = target.lexically_normal().string();
+      for (const SourceText& file : files)
+        if (fs::path(file.name).lexically_normal().string() == canonical) return file.text;
+      problem = "no such file among the sources given";
+      return std::nullopt;
+    };
+    return finish(rules::load_and_check(roots, reader, options.limits), options);
+  } catch (std::exception const& e) {
+    return internal_error(e.what());
+  }
+}
+
+std::string default_rules_path() {
+  if (const char* env = std::getenv("STIMRANK_RULES"); env && *env) return env;
+  std::error_code ec;
+  // A build tree reads the knowledge base it was built from; an installed copy
+  // reads the one installed beside it.
+#ifdef STIMRANK_SOURCE_KNOWLEDGE_DIR
+  if (fs::is_directory(STIMRANK_SOURCE_KNOWLEDGE_DIR, ec)) return STIMRANK_SOURCE_KNOWLEDGE_DIR;
+#endif
+#ifdef STIMRANK_INSTALLED_KNOWLEDGE_DIR
+  if (fs::is_directory(STIMRANK_INSTALLED_KNOWLEDGE_DIR, ec))
+    return STIMRANK_INSTALLED_KNOWLEDGE_DIR;
+#endif
+  return "knowledge";
+}
+
+}  // namespace stimrank

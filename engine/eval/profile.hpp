@@ -1,0 +1,42 @@
+// Profile JSON → facts laid out by the plan: the validating reader (every error,
+// at its JSON path) and the fast reader for valid profiles.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string_view>
+#include <vector>
+
+#include "plan.hpp"
+#include "stimrank/result.hpp"
+#include "stimrank/ruleset.hpp"
+
+namespace stimrank::engine {
+
+// Validates and loads one profile; false (with every error) when it is invalid.
+bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
+                  const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
+
+// A JSON value as a message quotes it: compact, cut at 40 bytes, in backticks.
+std::string show_value(const nlohmann::json& value);
+
+// Why a text that nlohmann/json refuses is not JSON, in the house style, e.g.
+// "invalid JSON at byte 12: parse error at line 2, column 3: syntax error …".
+std::string json_error(std::string_view text);
+
+// A local concept id or name: lower case, digits and `_`, starting with a letter.
+bool local_id_syntax(std::string_view text);
+// The warning for a concept id (in a list of codes) that the rule set does not declare.
+std::string unknown_concept_warning(std::string_view entry_path, std::string_view id);
+// Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
+// match hierarchically (a value set listing G90.5 contains G90.511).
+bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code);
+
+// The fast reader for valid profiles (simdjson); false when it cannot take the
+// profile as it is, and the validating loader must report why.
+bool fast_load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,
+                       const Limits& limits, Facts& facts);
+// The fast reader, and the validating loader when the fast one gives up.
+bool load_profile_any(const rules::model::Model& model, const Plan& plan, std::string_view text,
+                      const Limits& limits, Facts& facts, std::vector<ProfileError>& errors);
+
+}  // namespace stimrank::engine

@@ -1,0 +1,18 @@
+// How much a rule set or a profile may be: larger input is refused with a
+// diagnostic or a profile error, never read without bound.
+#pragma once
+
+#include <cstddef>
+
+namespace stimrank {
+
+struct Limits {
+  std::size_t max_file_bytes = 8u << 20;  // one rule file
+  std::size_t max_files = 512;            // files reached through include
+  int max_expression_depth = 64;          // nesting of and/or/not/parentheses
+  std::size_t max_rules = 200000;
+  std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
+  int max_profile_depth = 32;
+};
+
+}  // namespace stimrank

@@ -1,0 +1,283 @@
+// Declarations: the header, sources, grading schemes, concepts, options and lets.
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+
+#include "ascii.hpp"
+#include "checker.hpp"
+#include "codes.hpp"
+
+namespace stimrank::rules::checking {
+
+void Checker::check_header(const Item& item) {
+  if (have_header_) {
+    error(item, *item.node, "E101", "duplicate `ruleset` header",
+          "a rule set has one header, in any one of its files");
+    return;
+  }
+  have_header_ = true;
+  model_.name = item.node->kids[0].text;
+  model_.version = item.node->kids[1].text;
+  if (model_.name.empty()) error(item, item.node->kids[0], "E104", "the rule-set name is empty");
+}
+std::vector<std::string> Checker::read_tags(const Item& item, const Node& attr) {
+  std::vector<std::string> tags;
+  for (const Node& tag : attr.kids) {
+    if (!kTags.count(tag.text)) {
+      error(item, tag, "E108", "unknown verification tag `" + tag.text + "`",
+            "use S, SEED, R, 2nd, CONFLICT or EXTRAP");
+      continue;
+    }
+    if (std::find(tags.begin(), tags.end(), tag.text) == tags.end()) tags.push_back(tag.text);
+  }
+  return tags;
+}
+void Checker::declare_source(const Item& item) {
+  const Node& n = *item.node;
+  if (!declare(source_index_, item, n.kids[0], static_cast<int>(model_.sources.size()), "source"))
+    return;
+  Source source;
+  source.id = n.kids[0].text;
+  source.citation = n.kids[1].text;
+  std::set<std::string> seen;
+  for (std::size_t i = 2; i < n.kids.size(); ++i) {
+    const Node& attr = n.kids[i];
+    if (!seen.insert(attr.text).second) {
+      error(item, attr, "E107",
+            "`" + attr.text + "` is given twice for source `" + source.id + "`");
+      continue;
+    }
+    if (attr.text == "doi")
+      source.doi = attr.kids[0].text;
+    else if (attr.text == "url")
+      source.url = attr.kids[0].text;
+    else if (attr.text == "tag")
+      source.tags = read_tags(item, attr);
+    else
+      error(item, attr, "E115", "`" + attr.text + "` does not apply to a source");
+  }
+  if (source.doi.empty() && source.url.empty())
+    warning(item, n.kids[0], "W203", "source `" + source.id + "` has neither a doi nor a url",
+            "a recommendation must trace to a DOI or an address");
+  model_.sources.push_back(std::move(source));
+}
+void Checker::declare_scheme(const Item& item) {
+  const Node& n = *item.node;
+  if (!declare(scheme_index_, item, n.kids[0], static_cast<int>(model_.schemes.size()), "scheme"))
+    return;
+  Scheme scheme;
+  scheme.id = n.kids[0].text;
+  scheme.title = n.kids[1].text;
+  std::set<std::string> dims;
+  for (std::size_t i = 2; i < n.kids.size(); ++i) {
+    const Node& d = n.kids[i];
+    if (!dims.insert(d.text).second) {
+      error(item, d, "E101", "duplicate dimension `" + d.text + "` in scheme `" + scheme.id + "`");
+      continue;
+    }
+    Scheme::Dimension dim;
+    dim.name = d.text;
+    for (const Node& label : d.kids) {
+      if (std::find(dim.labels.begin(), dim.labels.end(), label.text) != dim.labels.end()) {
+        error(item, label, "E101",
+              "duplicate value `" + label.text + "` in dimension `" + d.text + "`");
+        continue;
+      }
+      dim.labels.push_back(label.text);
+      dim.weights.push_back(label.number);
+    }
+    scheme.dimensions.push_back(std::move(dim));
+  }
+  model_.schemes.push_back(std::move(scheme));
+}
+
+void Checker::declare_concept(const Item& item) {
+  const Node& n = *item.node;
+  if (!declare(concept_index_, item, n.kids[0], static_cast<int>(model_.concepts.size()),
+               "concept"))
+    return;
+  Concept entry;
+  entry.valueset = n.text == "valueset";
+  entry.id = n.kids[0].text;
+  entry.title = n.kids[1].text;
+  entry.location = location(item, n.kids[0]);
+  for (std::size_t i = 2; i < n.kids.size(); ++i) {
+    const Node& list = n.kids[i];
+    if (list.text == "includes") continue;  // resolved once every concept is declared
+    for (const Node& code : list.kids) {
+      if (code.text.empty()) {
+        error(item, code, "E104", "empty code");
+        continue;
+      }
+      if (list.text == "local" && code.kind != Kind::Name) {
+        error(item, code, "E104", "local ids are names like `pregabalin`, not strings");
+        continue;
+      }
+      if (list.text != "local" && code.kind != Kind::String) {
+        error(item, code, "E104",
+              "write " + list.text + " codes as strings, e.g. `\"" + code.text + "\"`");
+        continue;
+      }
+      entry.codes.push_back(normalise_code(list.text, code.text));
+    }
+  }
+  model_.concepts.push_back(std::move(entry));
+}
+void Checker::resolve_includes(const Item& item) {
+  const Node& n = *item.node;
+  auto it = concept_index_.find(n.kids[0].text);
+  if (it == concept_index_.end()) return;
+  Concept& entry = model_.concepts[it->second];
+  if (entry.location.line != location(item, n.kids[0]).line ||
+      entry.location.file != item.file->name())
+    return;  // a duplicate declaration, already reported
+  for (std::size_t i = 2; i < n.kids.size(); ++i) {
+    const Node& list = n.kids[i];
+    if (list.text != "includes") continue;
+    for (const Node& name : list.kids) {
+      auto found = concept_index_.find(name.text);
+      if (found == concept_index_.end()) {
+        error(item, name, "E100", "undefined concept `" + name.text + "`",
+              did_you_mean(name.text, keys(concept_index_)));
+        continue;
+      }
+      entry.includes.push_back(found->second);
+    }
+  }
+}
+void Checker::check_concept_cycles() {
+  std::vector<int> state(model_.concepts.size(), 0);
+  std::function<bool(int)> visit = [&](int c) {
+    if (state[c] == 1) return false;
+    if (state[c] == 2) return true;
+    state[c] = 1;
+    for (int included : model_.concepts[c].includes)
+      if (!visit(included)) {
+        state[c] = 2;
+        return false;
+      }
+    state[c] = 2;
+    return true;
+  };
+  for (std::size_t c = 0; c < model_.concepts.size(); ++c) {
+    std::fill(state.begin(), state.end(), 0);
+    if (!visit(static_cast<int>(c))) {
+      Diagnostic d;
+      d.code = "E112";
+      d.location = model_.concepts[c].location;
+      d.message = "concept `" + model_.concepts[c].id + "` includes itself through `includes`";
+      diagnostics_.push_back(d);
+      model_.concepts[c].includes.clear();
+    }
+  }
+}
+
+void Checker::declare_option(const Item& item) {
+  const Node& n = *item.node;
+  if (!declare(option_index_, item, n.kids[0], static_cast<int>(model_.options.size()), "option"))
+    return;
+  Option option;
+  option.id = n.kids[0].text;
+  option.title = n.kids[1].text;
+  option.location = location(item, n.kids[0]);
+  std::set<std::string> seen;
+  bool have_invasiveness = false;
+  for (std::size_t i = 2; i < n.kids.size(); ++i) {
+    const Node& member = n.kids[i];
+    if (member.kind == Kind::OptionProperty) {
+      if (member.text == "detail") {
+        const std::string& key = member.kids[0].text;
+        if (!seen.insert("detail:" + key).second)
+          error(item, member.kids[0], "E107",
+                "detail `" + key + "` is given twice for option `" + option.id + "`");
+        else
+          option.details.emplace_back(key, member.kids[1].text);
+        continue;
+      }
+      if (member.text != "note" && !seen.insert(member.text).second) {
+        error(item, member, "E107",
+              "`" + member.text + "` is given twice for option `" + option.id + "`");
+        continue;
+      }
+      const std::string& value = member.kids[0].text;
+      if (member.text == "family")
+        option.family = value;
+      else if (member.text == "protocol")
+        option.protocol = value;
+      else if (member.text == "note")
+        option.notes.push_back(value);
+      else if (member.text == "invasiveness") {
+        have_invasiveness = true;
+        if (value == "noninvasive")
+          option.invasiveness = Invasiveness::noninvasive;
+        else if (value == "minimally_invasive")
+          option.invasiveness = Invasiveness::minimally_invasive;
+        else if (value == "invasive")
+          option.invasiveness = Invasiveness::invasive;
+        else
+          error(item, member.kids[0], "E104", "unknown invasiveness `" + value + "`",
+                "use noninvasive, minimally_invasive or invasive");
+      }
+    } else if (member.kind == Kind::Complication) {
+      Complication complication;
+      complication.text = member.kids[0].text;
+      for (std::size_t k = 1; k < member.kids.size(); ++k) {
+        const Node& attr = member.kids[k];
+        if (attr.text == "rate")
+          complication.rate = attr.kids[0].text;
+        else if (attr.text == "source")
+          complication.source = resolve_source(item, attr.kids[0]);
+        else if (attr.text == "tag")
+          complication.tags = read_tags(item, attr);
+        else
+          error(item, attr, "E115", "`" + attr.text + "` does not apply to a complication");
+      }
+      option.complications.push_back(std::move(complication));
+    }
+  }
+  if (!have_invasiveness)
+    error(item, n.kids[0], "E106", "option `" + option.id + "` has no `invasiveness`",
+          "add `invasiveness noninvasive;` (or minimally_invasive, invasive)");
+  model_.options.push_back(std::move(option));
+}
+int Checker::resolve_source(const Item& item, const Node& name) {
+  auto it = source_index_.find(name.text);
+  if (it == source_index_.end()) {
+    error(item, name, "E100", "undefined source `" + name.text + "`",
+          did_you_mean(name.text, keys(source_index_)));
+    return -1;
+  }
+  used_sources_.insert(it->second);
+  return it->second;
+}
+
+void Checker::declare_let(const Item& item) {
+  const Node& n = *item.node;
+  if (!declare(let_index_, item, n.kids[0], static_cast<int>(lets_.size()), "let")) return;
+  lets_.push_back({item, 0, {}});
+}
+const Expr* Checker::resolve_let(const std::string& name) {
+  auto it = let_index_.find(name);
+  if (it == let_index_.end()) return nullptr;
+  Let& let = lets_[it->second];
+  if (let.state == 2) return &let.expr;
+  if (let.state == 1) {
+    error(let.item, let.item.node->kids[0], "E112", "`" + name + "` is defined in terms of itself");
+    let.state = 2;
+    let.expr = Expr{};
+    let.expr.truth = Truth::Unknown;
+    return &let.expr;
+  }
+  let.state = 1;
+  Expr expr = check_condition(let.item, let.item.node->kids[1], -1, 0);
+  Let& again = lets_[it->second];  // check_condition may have grown lets_? (no) keep safe
+  if (again.state == 1) {
+    again.expr = std::move(expr);
+    again.state = 2;
+  }
+  return &again.expr;
+}
+
+}  // namespace stimrank::rules::checking
