@@ -5,6 +5,7 @@ Set STIMRANK_CMAKE_BUILD_DIR to reuse an existing CMake build tree.
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 
@@ -13,6 +14,12 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def project_version():
+    """The one version: CMakeLists.txt's project(stimrank VERSION x.y.z)."""
+    with open(os.path.join(ROOT, "CMakeLists.txt"), encoding="utf-8") as cmake:
+        return re.search(r"project\(stimrank VERSION ([0-9.]+)", cmake.read()).group(1)
 
 
 class CMakeExtension(Extension):
@@ -51,6 +58,7 @@ class BuildPyWithKnowledge(build_py):
 
 
 setup(
+    version=project_version(),
     packages=["stimrank"],
     package_dir={"stimrank": "bindings/stimrank"},
     package_data={"stimrank": ["__init__.pyi", "py.typed"]},

@@ -100,9 +100,8 @@ int main(int argc, char** argv) {
   // holds kWriteBytes (as the harness's peers write in blocks); the result file is
   // put together in order after the clock stops. Chunks of 8 to 2048 profiles,
   // about 512 a batch: small enough that the last ones, shared out at the end,
-  // leave no thread idle for long, and, as a chunk is no longer a write(2), their
-  // number costs nothing (2,000 profiles at 5,000 rules, 2 threads / 1 thread:
-  // 1.75x with chunks of 64, each written, 1.82x now; docs/performance.md).
+  // leave no thread idle for long, and, as a chunk is not a write(2), their
+  // number costs nothing.
   const std::size_t kChunk = std::clamp<std::size_t>(lines.size() / 512, 8, 2048);
   constexpr std::size_t kWriteBytes = 256u << 10;
   threads =

@@ -30,13 +30,15 @@ case "$MODE" in
     "$BUILD/stimrank" evaluate --rules "$TRANSLATED" --format tsv --threads "$THREADS" \
       --stats "$STATS.cli" --jsonl "$INPUT" > "$OUT"
     END=$(date +%s.%N)
-    /usr/bin/python3 - "$STATS" "$START" "$END" "$LIMIT" "$THREADS" <<'PY'
+    VERSION=$("$BUILD/stimrank" --version | cut -d' ' -f2)
+    /usr/bin/python3 - "$STATS" "$START" "$END" "$LIMIT" "$THREADS" "$VERSION" <<'PY'
 import json, sys
 stats, start, end, limit, threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+version = sys.argv[6]
 wall = end - start
 evaluate = json.load(open(stats + ".cli"))["evaluate_s"]
 json.dump({"engine": "stimrank evaluate --jsonl" + (", %d threads" % threads if threads > 1 else ""),
-           "version": "0.1.0", "clock": "wall", "profiles": limit, "threads": threads,
+           "version": version, "clock": "wall", "profiles": limit, "threads": threads,
            "load_s": wall - evaluate, "eval_s": evaluate, "steady_profiles": limit, "steady_s": evaluate,
            "process_wall_s": wall}, open(stats, "w"))
 PY

@@ -56,6 +56,7 @@ LoadResult finish(rules::CheckOutput&& checked, const LoadOptions& options) {
   if (!checked.model) return out;
   auto compiled = std::make_shared<detail::CompiledRuleSet>();
   compiled->model = std::move(*checked.model);
+  engine::lay_out_slots(compiled->model);
   compiled->plan = engine::compile_plan(compiled->model);
   compiled->limits = options.limits;
   out.ruleset = detail::RuleSetAccess::make(std::move(compiled));

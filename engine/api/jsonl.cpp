@@ -5,11 +5,10 @@
 // written, so memory stays bounded. With one thread nothing is started: the
 // caller reads, evaluates and writes in turn.
 //
-// Why no reader and writer threads of their own (as before): with two evaluation
-// threads on two CPUs they took CPU time from both and handed every line from one
-// CPU's cache to another's; two threads ran at 1.3-1.5x one (100,000 profiles,
-// 320 rules), 1.7-1.9x since. Why a thread evaluates what it read: the lines are
-// still in its cache (one thread got 5-10% faster too).
+// Why no reader and writer threads of their own: with two evaluation threads on
+// two CPUs they would take CPU time from both and hand every line from one CPU's
+// cache to another's. Why a thread evaluates what it read: the lines are still in
+// its cache.
 #include "stimrank/jsonl.hpp"
 
 #include <algorithm>

@@ -304,6 +304,21 @@ std::vector<const PlanNode*> conjuncts_of(const Plan& plan, const PlanRule& rule
   return conjuncts;
 }
 
+void lay_out_slots(Model& model) {
+  Schema& schema = model.schema;
+  schema.scalar_slots = schema.list_slots = 0;
+  std::vector<int> entry_slots(schema.fields.size(), 0);
+  for (Field& field : schema.fields) {
+    if (field.type == FieldType::Object) continue;
+    if (field.type == FieldType::Codes || field.type == FieldType::List)
+      field.slot = schema.list_slots++;
+    else if (field.list >= 0)
+      field.slot = field.type == FieldType::Coding ? -1 : entry_slots[field.list]++;
+    else
+      field.slot = schema.scalar_slots++;
+  }
+}
+
 Plan compile_plan(const Model& model, PlanOptions options) {
   Plan plan;
   plan.concept_words = (model.concepts.size() + 63) / 64;

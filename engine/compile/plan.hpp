@@ -217,6 +217,13 @@ struct Plan {
   std::shared_ptr<OutputCache> output_cache = std::make_shared<OutputCache>();
 };
 
+// Where each fact lives in a profile's facts: scalars and lists outside lists get
+// slots in the flat vectors, fields of list entries slots in each entry. Written
+// into the model's schema (Field::slot, Schema::scalar_slots, list_slots) once,
+// after checking and before compile_plan.
+void lay_out_slots(rules::model::Model& model);
+
+// The plan of a model whose slots are laid out.
 Plan compile_plan(const rules::model::Model& model, PlanOptions options = {});
 
 inline bool compare(double lhs, Cmp cmp, double rhs) {

@@ -4,13 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "ascii.hpp"
+#include "codes.hpp"
 #include "profile.hpp"
+#include "spelling.hpp"
 #include "utf8.hpp"
-
-namespace stimrank::rules {
-bool append_code_key(std::string_view system, std::string_view code, std::string& key);
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
-}  // namespace stimrank::rules
 
 namespace stimrank::engine {
 

@@ -143,21 +143,8 @@ std::string now_utc() {
   return buffer;
 }
 
-std::string hex(const unsigned char* data, unsigned int length) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
-  }
-  return out;
-}
-
 std::string sha256(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  return hex(digest, length);
+  return rules::sha256_hex(data);
 }
 
 std::string hmac_sha256(const std::string& key, std::string_view data) {
@@ -165,7 +152,7 @@ std::string hmac_sha256(const std::string& key, std::string_view data) {
   unsigned int length = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
-  return hex(digest, length);
+  return rules::to_hex(digest, length);
 }
 
 // Versioned schema: each migration runs once, recorded in schema_migrations.

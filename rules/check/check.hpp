@@ -5,11 +5,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model.hpp"
 #include "source_file.hpp"
-#include "stimrank/ruleset.hpp"
+#include "stimrank/diagnostic.hpp"
+#include "stimrank/limits.hpp"
 
 namespace stimrank::rules {
 
@@ -33,11 +35,13 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
 // The registry recomputes it from the files it stores before compiling them.
 std::string ruleset_digest(const std::vector<std::pair<std::string, std::string>>& files);
 
+// Bytes as lower-case hex, and the SHA-256 of some data in hex (OpenSSL). The
+// registry and the audit trail hash with these too.
+std::string to_hex(const unsigned char* data, std::size_t length);
+std::string sha256_hex(std::string_view data);
+
 // Parse only: the AST dump of one file, or its diagnostics (golden tests, tools).
 std::string parse_to_dump(const std::string& name, const std::string& text, const Limits& limits,
                           std::vector<Diagnostic>& diagnostics);
-
-// Suggests the closest candidate within a small edit distance, or "".
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace stimrank::rules

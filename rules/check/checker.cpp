@@ -95,7 +95,6 @@ std::optional<Model> Checker::run(const std::vector<std::unique_ptr<SourceFile>>
                     " rules, more than the limit of " + std::to_string(limits_.max_rules)));
   }
   warn_unused_sources();
-  assign_slots();
   if (digest.valid()) model_.digest = digest.get();
   if (has_errors(diagnostics_)) return std::nullopt;
   return std::move(model_);

@@ -88,10 +88,6 @@ class Checker {
   int add_field(const Item& item, const Node& decl, int parent, int list,
                 const std::string& prefix);
 
-  // Storage layout for the engine: scalars and lists outside lists get slots in the
-  // profile's flat vectors; fields of list entries get slots in each entry.
-  void assign_slots();
-
   // ---------------------------------------------------------------- concepts
   void declare_concept(const Item& item);
 

@@ -1,4 +1,4 @@
-// The fact schema: the profile fields the rules may read, and their slots.
+// The fact schema: the profile fields the rules may read.
 #include <algorithm>
 #include <filesystem>
 #include <future>
@@ -155,18 +155,4 @@ int Checker::add_field(const Item& item, const Node& decl, int parent, int list,
   }
   return index;
 }
-void Checker::assign_slots() {
-  Schema& schema = model_.schema;
-  std::vector<int> entry_slots(schema.fields.size(), 0);
-  for (Field& field : schema.fields) {
-    if (field.type == FieldType::Object) continue;
-    if (field.type == FieldType::Codes || field.type == FieldType::List)
-      field.slot = schema.list_slots++;
-    else if (field.list >= 0)
-      field.slot = field.type == FieldType::Coding ? -1 : entry_slots[field.list]++;
-    else
-      field.slot = schema.scalar_slots++;
-  }
-}
-
 }  // namespace stimrank::rules::checking

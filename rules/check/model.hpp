@@ -37,7 +37,7 @@ struct Field {
   std::vector<int> children;         // Object, List, Codes (entry fields)
   int parent = -1;
   int list = -1;    // the enclosing list field, for fields of list entries
-  int slot = -1;    // scalar slot, list slot, or entry-field slot (see engine)
+  int slot = -1;    // scalar, list or entry-field slot: engine::lay_out_slots
   int coding = -1;  // List/Codes: the field holding each entry's coding
 };
 

@@ -357,3 +357,15 @@ def test_batch_from_python(tmp_path, rs):
     assert report["evaluated"] == 20 and report["invalid"] == 0
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT COUNT(*) FROM results WHERE outcome = 'ok'").fetchone() == (20,)
+
+
+def test_version_is_defined_once():
+    """The CMake project version reaches the module, the installed package and the CLI."""
+    import importlib.metadata
+    import re
+    cmake = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    version = re.search(r"project\(stimrank VERSION ([0-9.]+)", cmake).group(1)
+    assert stimrank.__version__ == version
+    assert importlib.metadata.version("stimrank") == version
+    cli = subprocess.run([CLI, "--version"], capture_output=True, text=True, check=True)
+    assert cli.stdout.strip() == "stimrank " + version
