@@ -36,6 +36,7 @@ std::optional<Test> column_test(const Plan& plan, const Model& model, const Plan
   const Field& field = model.schema.fields[static_cast<std::size_t>(leaf->field)];
   if (leaf->list_field) {
     if (node.op != Op::CodeHas || node.all || node.count == 0) return std::nullopt;
+    if (!closed_world_test(plan, node)) return std::nullopt;  // unknown when unlisted
     return Test{{RuleBitmap::Kind::Concepts, leaf->slot}, &node};
   }
   switch (node.op) {

@@ -63,6 +63,9 @@ Anchor anchor_of(const Plan& plan, const Model& model, std::uint32_t index) {
   if (node.field < 0 || node.in_entry) return none;
   if (node.list_field) {  // `list has any {concepts}`: filed under each concept
     if (node.op != Op::CodeHas || node.count == 0) return none;
+    // An assessed finding the list does not name is unknown, not false: such a
+    // test cannot decide which rules to skip.
+    if (!closed_world_test(plan, node)) return none;
     auto concepts = static_cast<double>(std::max<std::size_t>(1, model.concepts.size()));
     double named = node.all ? 1 : static_cast<double>(node.count);
     return {std::min(1.0, 4 * named / concepts), &node};
@@ -319,6 +322,59 @@ void lay_out_slots(Model& model) {
   }
 }
 
+namespace {
+
+// Plan::assessed_members and assessed_in_node.
+void find_assessed(Plan& plan, const Model& model) {
+  const std::size_t count = model.concepts.size();
+  plan.assessed_members.assign(count, {});
+  for (std::size_t c = 0; c < count; ++c) {
+    std::vector<bool> seen(count, false);
+    std::function<void(int)> visit = [&](int member) {
+      if (seen[static_cast<std::size_t>(member)]) return;
+      seen[static_cast<std::size_t>(member)] = true;
+      const Concept& concept_decl = model.concepts[static_cast<std::size_t>(member)];
+      if (concept_decl.assessed) {
+        plan.assessed_members[c].push_back({member, concept_decl.assessed_when});
+        plan.has_assessed = true;
+      }
+      for (int included : concept_decl.includes) visit(included);
+    };
+    visit(static_cast<int>(c));
+  }
+  if (!plan.has_assessed) return;
+  plan.assessed_in_node.assign(plan.nodes.size(), {});
+  // The entry tests below an `any` or `count` node.
+  std::function<void(std::uint32_t, std::vector<AssessedFinding>&)> gather =
+      [&](std::uint32_t index, std::vector<AssessedFinding>& out) {
+        const PlanNode& node = plan.nodes[index];
+        if (node.op == Op::CodeHas && !node.list_field) {
+          for (std::uint32_t i = 0; i < node.count; ++i)
+            for (const AssessedFinding& finding :
+                 plan.assessed_members[static_cast<std::size_t>(plan.symbols[node.first + i])])
+              out.push_back(finding);
+          return;
+        }
+        if (node.op == Op::And || node.op == Op::Or || node.op == Op::Not)
+          for (std::uint32_t k = 0; k < node.count; ++k) gather(plan.kids[node.first + k], out);
+      };
+  for (std::uint32_t n = 0; n < plan.nodes.size(); ++n) {
+    const PlanNode& node = plan.nodes[n];
+    if ((node.op == Op::Any || node.op == Op::Count) && node.count > 0)
+      gather(plan.kids[node.first], plan.assessed_in_node[n]);
+  }
+}
+
+}  // namespace
+
+bool closed_world_test(const Plan& plan, const PlanNode& node) {
+  if (!plan.has_assessed || node.op != Op::CodeHas) return true;
+  for (std::uint32_t i = 0; i < node.count; ++i)
+    if (!plan.assessed_members[static_cast<std::size_t>(plan.symbols[node.first + i])].empty())
+      return false;
+  return true;
+}
+
 Plan compile_plan(const Model& model, PlanOptions options) {
   Plan plan;
   plan.concept_words = (model.concepts.size() + 63) / 64;
@@ -377,6 +433,7 @@ Plan compile_plan(const Model& model, PlanOptions options) {
   }
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);
+  find_assessed(plan, model);
   std::vector<bool> in_bitmap =
       options.bitmap ? build_rule_bitmap(plan, model) : std::vector<bool>(plan.rules.size(), false);
   index_rules(plan, model, in_bitmap);

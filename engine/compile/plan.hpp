@@ -35,6 +35,8 @@ struct Entry {
 struct ListFact {
   bool known = false;
   std::vector<Entry> entries;
+  // Concepts of the entries recorded as absent ("present": false); empty if none.
+  std::vector<std::uint64_t> refuted;
 };
 struct Facts {
   std::string id;
@@ -176,6 +178,13 @@ struct StringHash {
 };
 using LabelIndex = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
 
+// A finding declared `assessed`: a list that does not name it leaves it unknown,
+// unless it is recorded as absent or, with `when`, the list lacks that concept.
+struct AssessedFinding {
+  std::int32_t finding = -1;  // concept
+  std::int32_t when = -1;     // concept the profile must have for it to be in question
+};
+
 struct Plan {
   std::vector<PlanNode> nodes;
   std::vector<std::uint32_t> kids;
@@ -186,6 +195,12 @@ struct Plan {
   // Plan rules in the order an option's reasons are listed (PlanOption::explained).
   std::vector<std::uint32_t> explain_order;
   std::size_t concept_words = 0;
+  // By concept: the assessed findings among its members (itself and what it
+  // includes); empty for most. By node, for `any` and `count` over a list: the
+  // assessed findings its entry tests name (empty when the rule set has none).
+  std::vector<std::vector<AssessedFinding>> assessed_members;
+  std::vector<std::vector<AssessedFinding>> assessed_in_node;
+  bool has_assessed = false;
   // Profile loading (outside the hot path): code → concepts it belongs to.
   std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>>
       code_index;           // "system|CODE"
@@ -225,6 +240,10 @@ void lay_out_slots(rules::model::Model& model);
 
 // The plan of a model whose slots are laid out.
 Plan compile_plan(const rules::model::Model& model, PlanOptions options = {});
+
+// Whether a concept test on a list can be decided by the entries alone (no
+// assessed finding among the concepts it names): what the index and bitmap need.
+bool closed_world_test(const Plan& plan, const PlanNode& node);
 
 inline bool compare(double lhs, Cmp cmp, double rhs) {
   switch (cmp) {

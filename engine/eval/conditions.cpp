@@ -35,7 +35,33 @@ Truth entry_matches(const Plan& plan, const PlanNode& node, const Entry& entry) 
   return from_bool(node.all);
 }
 
+inline bool bit_set(const std::vector<std::uint64_t>& bits, std::int32_t concept_index) {
+  auto at = static_cast<std::size_t>(concept_index);
+  return (at >> 6) < bits.size() && ((bits[at >> 6] >> (at & 63)) & 1u);
+}
+
 }  // namespace
+
+bool finding_in_question(const ListFact& list, const AssessedFinding& finding) {
+  if (bit_set(list.refuted, finding.finding)) return false;  // looked for: absent
+  if (finding.when < 0) return true;
+  for (const Entry& e : list.entries)
+    if (!e.coding_known || entry_has(e, finding.when)) return true;
+  return false;
+}
+
+bool any_in_question(const ListFact& list, const std::vector<AssessedFinding>& findings) {
+  for (const AssessedFinding& finding : findings)
+    if (finding_in_question(list, finding)) return true;
+  return false;
+}
+
+std::size_t count_in_question(const ListFact& list, const std::vector<AssessedFinding>& findings) {
+  std::size_t count = 0;
+  for (const AssessedFinding& finding : findings)
+    if (finding_in_question(list, finding)) ++count;
+  return count;
+}
 
 Truth evaluate_flat(const Plan& plan, const FlatTest* test, const FlatTest* end,
                     const Facts& facts) {
@@ -120,6 +146,13 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
           if (t == Truth::True) return t;
           if (t == Truth::Unknown) result = t;
         }
+        // Not listed: an assessed finding among the concepts is still unknown.
+        if (result == Truth::False && plan.has_assessed)
+          for (std::uint32_t i = 0; i < node.count; ++i)
+            if (any_in_question(
+                    list,
+                    plan.assessed_members[static_cast<std::size_t>(plan.symbols[node.first + i])]))
+              return Truth::Unknown;
         return result;
       }
       // all: every named concept is matched by some entry
@@ -132,6 +165,11 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
           else if (entry_has(e, plan.symbols[node.first + i]))
             found = true;
         }
+        if (!found && plan.has_assessed &&
+            any_in_question(
+                list,
+                plan.assessed_members[static_cast<std::size_t>(plan.symbols[node.first + i])]))
+          unknown = true;
         if (!found && !unknown) return Truth::False;
         if (!found) return Truth::Unknown;
       }
@@ -151,6 +189,10 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
         if (t == Truth::True) return t;
         if (t == Truth::Unknown) result = t;
       }
+      // An assessed finding the list does not name may be the entry that matches.
+      if (result == Truth::False && plan.has_assessed &&
+          any_in_question(list, plan.assessed_in_node[index]))
+        return Truth::Unknown;
       return result;
     }
     case Op::Count: {
@@ -166,6 +208,8 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
         else if (t == Truth::Unknown)
           ++unsure;
       }
+      // Each assessed finding the list does not name may be one more entry.
+      if (plan.has_assessed) unsure += count_in_question(list, plan.assessed_in_node[index]);
       bool first = compare(static_cast<double>(sure), node.cmp, node.number);
       for (std::size_t n = sure + 1; n <= sure + unsure; ++n)
         if (compare(static_cast<double>(n), node.cmp, node.number) != first) return Truth::Unknown;

@@ -33,6 +33,7 @@ class FastLoader {
     facts_.lists.resize(static_cast<std::size_t>(schema.list_slots));
     for (ListFact& list : facts_.lists) {
       list.known = false;
+      list.refuted.clear();
       release_entries(list);
     }
     facts_.warnings.clear();

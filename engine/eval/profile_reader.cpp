@@ -89,6 +89,7 @@ class Loader {
         names.push_back(model_.schema.fields[f].name);
     if (allow_id) names.emplace_back("id");
     if (coding_keys) names.insert(names.end(), {"system", "code", "name", "display"});
+    if (coding_keys && in_codes_list_) names.emplace_back("present");
     std::string hint = rules::closest_match(key, names);
     error(path + "/" + key,
           "unknown field `" + key + "`" + (hint.empty() ? "" : ", did you mean `" + hint + "`?"));
@@ -105,6 +106,7 @@ class Loader {
       if (allow_id && key == "id") continue;
       if (coding >= 0 && (key == "system" || key == "code" || key == "name" || key == "display"))
         continue;
+      if (coding >= 0 && in_codes_list_ && key == "present") continue;  // load_list reads it
       auto found = std::find_if(fields.begin(), fields.end(), [&](int f) {
         return schema.fields[f].name == key && schema.fields[f].type != FieldType::Coding;
       });
@@ -295,7 +297,33 @@ class Loader {
                   ", got " + show_value(item));
         continue;
       }
+      // "present": false records a finding that was looked for and is absent: its
+      // concepts are refuted, and it is no entry of the list.
+      bool absent = false;
+      if (field.type == FieldType::Codes) {
+        auto present = item.find("present");
+        if (present != item.end()) {
+          if (!present->is_boolean())
+            error(entry_path + "/present",
+                  "expected true or false (false: looked for and absent), got " +
+                      show_value(*present));
+          else
+            absent = !present->get<bool>();
+        }
+      }
+      in_codes_list_ = field.type == FieldType::Codes;
       load_object(item, field.children, entry_path, false, &entry);
+      in_codes_list_ = false;
+      if (absent) {
+        if (!entry.coding_known) {
+          error(entry_path, "an entry recorded as absent needs its code or name");
+          continue;
+        }
+        if (list.refuted.empty()) list.refuted.assign(plan_.concept_words, 0);
+        for (std::size_t w = 0; w < entry.concepts.size(); ++w)
+          list.refuted[w] |= entry.concepts[w];
+        continue;
+      }
       list.entries.push_back(std::move(entry));
     }
     list.known = errors_.size() == errors_before;
@@ -362,6 +390,7 @@ class Loader {
     return engine::match_code(plan_, entry, system, code);
   }
 
+  bool in_codes_list_ = false;  // reading an entry of a `codes` list: `present` allowed
   const Model& model_;
   const Plan& plan_;
   Facts& facts_;

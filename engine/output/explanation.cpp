@@ -85,6 +85,20 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
         out.insert(field->path);
         return;
       }
+      // An assessed finding the list neither names nor records as absent: the list
+      // itself is what is missing (the finding was not looked for, or not written).
+      if (plan.has_assessed) {
+        bool in_question = false;
+        if (node.op == Op::CodeHas) {
+          for (std::uint32_t i = 0; i < node.count && !in_question; ++i)
+            in_question = any_in_question(
+                list,
+                plan.assessed_members[static_cast<std::size_t>(plan.symbols[node.first + i])]);
+        } else {
+          in_question = any_in_question(list, plan.assessed_in_node[index]);
+        }
+        if (in_question) out.insert(field->path);
+      }
       for (std::size_t i = 0; i < list.entries.size(); ++i) {
         const Entry& e = list.entries[i];
         if (node.op == Op::CodeHas) {

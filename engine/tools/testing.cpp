@@ -107,6 +107,13 @@ class CaseChecker {
           problem(o.option + ": expected " + path.get<std::string>() + " in missing, got [" +
                   join(o.missing) + "]");
     });
+    for_each_option(expect, "missing_excludes", [&](const OptionResult& o, const json& want) {
+      for (const auto& path : want)
+        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) !=
+            o.missing.end())
+          problem(o.option + ": expected " + path.get<std::string>() + " not in missing, got [" +
+                  join(o.missing) + "]");
+    });
     if (expect.contains("warning_contains")) {
       std::string text = expect["warning_contains"].get<std::string>();
       bool found = false;
@@ -261,7 +268,7 @@ class TestFileShape {
       } else if (key == "ranked_count") {
         if (!it->is_number_integer() || it->get<long long>() < 0)
           error(here, "expected a count (a whole number from 0), got " + quoted(*it));
-      } else if (key == "reason_rules" || key == "missing_includes") {
+      } else if (key == "reason_rules" || key == "missing_includes" || key == "missing_excludes") {
         by_option(*it, here, [&](const json& v, const std::string& where) {
           strings(v, where, key == "reason_rules" ? "rule ids" : "JSON paths");
         });
@@ -270,7 +277,7 @@ class TestFileShape {
       } else {
         error(here, "unknown expectation `" + key +
                         "` (status, rank, top3, ranked, excluded, ranked_count, reason_rules, "
-                        "missing_includes or warning_contains)");
+                        "missing_includes, missing_excludes or warning_contains)");
       }
     }
   }

@@ -106,6 +106,11 @@ void Checker::declare_concept(const Item& item) {
   for (std::size_t i = 2; i < n.kids.size(); ++i) {
     const Node& list = n.kids[i];
     if (list.text == "includes") continue;  // resolved once every concept is declared
+    if (list.text == "assessed") {          // its `when` concept is resolved with the includes
+      if (entry.assessed) error(item, list, "E107", "`assessed` given twice");
+      entry.assessed = true;
+      continue;
+    }
     for (const Node& code : list.kids) {
       if (code.text.empty()) {
         error(item, code, "E104", "empty code");
@@ -135,6 +140,18 @@ void Checker::resolve_includes(const Item& item) {
     return;  // a duplicate declaration, already reported
   for (std::size_t i = 2; i < n.kids.size(); ++i) {
     const Node& list = n.kids[i];
+    if (list.text == "assessed" && !list.kids.empty()) {
+      const Node& name = list.kids[0];
+      auto found = concept_index_.find(name.text);
+      if (found == concept_index_.end())
+        error(item, name, "E100", "undefined concept `" + name.text + "`",
+              did_you_mean(name.text, keys(concept_index_)));
+      else if (found->second == it->second)
+        error(item, name, "E109", "a finding cannot be assessed only when it is itself present");
+      else
+        entry.assessed_when = found->second;
+      continue;
+    }
     if (list.text != "includes") continue;
     for (const Node& name : list.kids) {
       auto found = concept_index_.find(name.text);

@@ -308,6 +308,10 @@ class Printer {
       }
       case Kind::Field: field(m, indent); break;
       case Kind::CodeList: {
+        if (m.text == "assessed") {
+          line(indent, m.kids.empty() ? "assessed;" : "assessed when " + m.kids[0].text + ";");
+          break;
+        }
         std::string out = m.text;
         for (std::size_t i = 0; i < m.kids.size(); ++i) out += (i ? ", " : " ") + value(m.kids[i]);
         line(indent, out + ";");

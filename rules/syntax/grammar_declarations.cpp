@@ -131,18 +131,21 @@ auto const facts_decl_def =
             *field_decl[push] > rbrace("E017|`}` closing the facts")];
 
 auto const code_item = x3::rule<struct code_item_class, Node>{"a code"} = string_lit | name;
+// `assessed;` or `assessed when concept;`: a finding known only when looked for.
 auto const code_list_def =
     located[x3::eps[set_kind(Kind::CodeList)] >>
-            words(kwstr("icd10cm") | kwstr("icd10") | kwstr("snomed") | kwstr("atc") |
-                  kwstr("rxnorm") | kwstr("local") | kwstr("includes"))[set_text] >
-            code_item[push] > *(',' > code_item[push]) > semi("E012|`;` after the codes")];
+            ((words(kwstr("icd10cm") | kwstr("icd10") | kwstr("snomed") | kwstr("atc") |
+                    kwstr("rxnorm") | kwstr("local") | kwstr("includes"))[set_text] >
+              code_item[push] > *(',' > code_item[push])) |
+             (kwstr("assessed")[set_text] >> -(kw("when") > name[push]))) >
+            semi("E012|`;` after the codes")];
 
 auto const concept_decl_def =
     located[words(kwstr("concept") | kwstr("valueset"))[([](auto& ctx) {
               x3::_val(ctx) = Node(Kind::Concept, std::move(x3::_attr(ctx)));
             })] > name[push] > string_lit[push] > lbrace("E032|`{` opening the codes") >
             *code_list[push] > rbrace("E017|`}` closing the codes (systems: icd10cm, icd10, "
-                                      "snomed, atc, rxnorm, local, includes)")];
+                                      "snomed, atc, rxnorm, local, includes; or assessed)")];
 
 auto const let_decl_def = located[kw("let") >> x3::eps[set_kind(Kind::Let)] > name[push] >
                                   named("E035|`=` after the name", x3::lit('=')) >
