@@ -190,8 +190,8 @@ TEST_CASE("audit: records chain, pseudonymise the patient, and verify", "[storag
 
   SECTION("a modified record is named") {
     sql(db,
-        "UPDATE audit_log SET result_json = replace(result_json, 'recommended', 'consider') WHERE "
-        "seq = 4");
+        "UPDATE audit_log SET result_json = replace(result_json, '\"status\":\"', "
+        "'\"status\":\"x') WHERE seq = 4");
     auto v = stimrank::verify_audit(db);
     CHECK_FALSE(v.ok);
     CHECK(v.first_broken == 4);
