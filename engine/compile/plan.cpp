@@ -389,6 +389,7 @@ Plan compile_plan(const Model& model, PlanOptions options) {
     planned.penalty = rule.penalty;
     planned.unverified = rule.unverified;
     planned.graded = rule.grade.has_value();
+    planned.specific = rule.specific;
     planned.ranking_weight =
         rule.unverified ? planned.weight * model.policy.unverified_weight : planned.weight;
     planned.options_first = static_cast<std::uint32_t>(plan.rule_options.size());
@@ -445,6 +446,7 @@ Plan compile_plan(const Model& model, PlanOptions options) {
         rule.option_count == 1 ? plan.rule_options[rule.options_first] : rule.options_first;
     tally.kind = rule.kind;
     tally.unverified = rule.unverified;
+    tally.specific = rule.specific;
     tally.amount =
         rule.kind == RuleKind::relative_contraindication ? rule.penalty : rule.ranking_weight;
     plan.tallies.push_back(tally);

@@ -67,7 +67,8 @@ struct PlanRule {
   double penalty = 0;
   double ranking_weight = 0;  // weight after the policy's factor for unverified evidence
   bool unverified = false;
-  bool graded = false;  // an indication with a grade: evidence in the result
+  bool graded = false;    // an indication with a grade: evidence in the result
+  bool specific = false;  // an indication specific to the patient's condition
   std::uint32_t options_first = 0, option_count = 0;  // in Plan::rule_options
 };
 
@@ -80,7 +81,8 @@ struct RuleTally {
   std::uint16_t option_count = 0;
   rules::model::RuleKind kind{};
   bool unverified = false;
-  double amount = 0;  // indication: ranking weight; relative contraindication: penalty
+  bool specific = false;  // an indication `specific` to the patient's condition
+  double amount = 0;      // indication: ranking weight; relative contraindication: penalty
 };
 
 // One test of a flat conjunction, on a top-level scalar field. Reached through its

@@ -46,6 +46,9 @@ void tally(OptionTally& tally, const RuleTally& rule, Truth truth, bool combine_
       tally.best_weight = tally.indicated ? std::max(tally.best_weight, rule.amount) : rule.amount;
       tally.indicated = true;
       tally.all_unverified = tally.all_unverified && rule.unverified;
+      // Only verified evidence makes an option specific: a recalled or extrapolated
+      // scope does not move it ahead.
+      tally.specific = tally.specific || (rule.specific && !rule.unverified);
       break;
     case RuleKind::relative_contraindication:
       tally.penalties += rule.amount;
@@ -68,6 +71,7 @@ OptionOutcome outcome_of(const Policy& policy, OptionTally tally) {
     result.by_not_indicated_rule = tally.not_indicated;
   } else {
     result.score = tally.combined - tally.penalties;
+    result.specific = tally.specific;
     result.below_recommend_weight = tally.best_weight < policy.recommend_min_weight;
     result.only_unverified_evidence = policy.unverified_consider && tally.all_unverified;
     bool held_back =
@@ -95,6 +99,7 @@ std::uint64_t key_bits(const Model& model, const Plan& plan, const Assessment& i
     case RankKey::family: return plan.options[option].family_order;
     case RankKey::id: return plan.option_id_order[option];
     case RankKey::declared: return option;
+    case RankKey::specificity: return in.options[option].specific ? 1 : 0;
   }
   return 0;
 }
@@ -103,6 +108,7 @@ int key_width(RankKey key) {
   switch (key) {
     case RankKey::status: return 3;
     case RankKey::invasiveness: return 2;
+    case RankKey::specificity: return 1;
     case RankKey::score: return 64;
     default: return 20;  // positions among the options (fewer than 2^20)
   }

@@ -21,6 +21,8 @@ struct OptionOutcome {
   // consider: the policy's own reasons to hold the option back, besides its rules.
   bool below_recommend_weight = false;
   bool only_unverified_evidence = false;
+  // A `specific` indication held: one for the patient's own condition.
+  bool specific = false;
 };
 
 __extension__ typedef unsigned __int128 Packed;  // GCC and Clang; ranking keys
@@ -28,7 +30,7 @@ __extension__ typedef unsigned __int128 Packed;  // GCC and Clang; ranking keys
 // One option's tally while the rules that decided are added up.
 struct OptionTally {
   bool excluded = false, research = false, not_indicated = false, held_back = false;
-  bool indicated = false, all_unverified = true;
+  bool indicated = false, all_unverified = true, specific = false;
   double combined = 0, penalties = 0;
   double best_weight = 0;  // the largest weight, once `indicated`
 };

@@ -241,12 +241,12 @@ struct Unknown {
 // first rule that blocks it, its strongest indication, the first thing that holds
 // it back. The option's status and score come from the decision.
 struct OptionWords {
-  double best_weight = 0;
-  int first_indication = -1, first_blocker = -1;  // model rules
+  double best_weight = 0, best_specific_weight = 0;
+  int first_indication = -1, first_specific = -1, first_blocker = -1;  // model rules
   Summary first_holdback;
   void reset() {
-    best_weight = 0;
-    first_indication = first_blocker = -1;
+    best_weight = best_specific_weight = 0;
+    first_indication = first_specific = first_blocker = -1;
     first_holdback.clear();
   }
 };
@@ -651,6 +651,11 @@ void apply_rule(const Plan& plan, const Facts& facts, const Model& model, std::u
         words.best_weight = planned.ranking_weight;
         words.first_indication = planned.model_rule;
       }
+      if (planned.specific && !planned.unverified && fired &&
+          (words.first_specific < 0 || planned.ranking_weight > words.best_specific_weight)) {
+        words.best_specific_weight = planned.ranking_weight;
+        words.first_specific = planned.model_rule;
+      }
       if (planned.graded) out.evidence.push_back(planned.model_rule);
       break;
     case RuleKind::relative_contraindication:
@@ -759,7 +764,11 @@ void explain(const Model& model, const Plan& plan, const Facts& facts, const Ass
         else if (outcome.only_unverified_evidence)
           words.first_holdback.add("the evidence is unverified");
       }
-      out.summary.add_rule(words.first_indication, true);
+      // An option that holds an indication for the patient's own condition is
+      // summed up by it (the specificity that ranks it), else by its strongest.
+      out.summary.add_rule(outcome.specific && words.first_specific >= 0 ? words.first_specific
+                                                                         : words.first_indication,
+                           true);
       if (status == Status::consider) {
         out.summary.add("; consider because ");
         out.summary.append(words.first_holdback);

@@ -55,20 +55,22 @@ void Checker::check_policy(const Item& item) {
                                                            {"invasiveness", RankKey::invasiveness},
                                                            {"family", RankKey::family},
                                                            {"id", RankKey::id},
-                                                           {"declared", RankKey::declared}};
+                                                           {"declared", RankKey::declared},
+                                                           {"specificity", RankKey::specificity}};
       std::set<std::string> used;
       for (const Node& key : setting.kids) {
         auto it = names.find(key.text);
         if (it == names.end()) {
           error(item, key, "E104", "unknown ranking key `" + key.text + "`",
-                "use status, score, invasiveness, family, id or declared");
+                "use status, specificity, score, invasiveness, family, id or declared");
           continue;
         }
         if (!used.insert(key.text).second) {
           error(item, key, "E107", "ranking key `" + key.text + "` is used twice");
           continue;
         }
-        bool descending = it->second == RankKey::score;
+        // Higher first for score and specificity (a specific indication first).
+        bool descending = it->second == RankKey::score || it->second == RankKey::specificity;
         if (!key.kids.empty()) descending = key.kids[0].text == "desc";
         policy.rank.emplace_back(it->second, descending);
       }

@@ -71,7 +71,12 @@ void Checker::check_rule(const Item& item, int option) {
       rule.tags = read_tags(item, attr);
     else if (a == "unverified")
       rule.unverified = true;
-    else if (a == "grade") {
+    else if (a == "specific") {
+      if (rule.kind != RuleKind::indication)
+        error(item, attr, "E115", "only indications are `specific` (to the patient's condition)");
+      else
+        rule.specific = true;
+    } else if (a == "grade") {
       if (rule.kind != RuleKind::indication)
         error(item, attr, "E115", "only indications carry a grade");
       else

@@ -146,6 +146,9 @@ struct Rule {
   int source = -1;
   std::vector<std::string> tags;  // verification tags
   bool unverified = false;
+  // An indication for the patient's own condition (a guideline grade for FBSS, say),
+  // as against a generic neuropathic-pain grade: the `specificity` ranking key.
+  bool specific = false;
   std::string because;
   std::string label;  // what the recommendation is about
   SourceLocation location;
@@ -169,7 +172,7 @@ struct Option {
   SourceLocation location;
 };
 
-enum class RankKey { status, score, invasiveness, family, id, declared };
+enum class RankKey { status, score, invasiveness, family, id, declared, specificity };
 
 struct Policy {
   bool combine_sum = false;                    // combine several indications' weights: max or sum

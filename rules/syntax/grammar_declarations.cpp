@@ -184,7 +184,7 @@ auto const rule_attr_def =
              (words(kwstr("weight") | kwstr("penalty"))[set_text] > number[push]) |
              (kwstr("source")[set_text] > name[push]) |
              (kwstr("tag")[set_text] > string_lit[push] > *(',' > string_lit[push])) |
-             kwstr("unverified")[set_text] |
+             kwstr("unverified")[set_text] | kwstr("specific")[set_text] |
              (words(kwstr("because") | kwstr("label"))[set_text] > string_lit[push]))];
 
 auto const rule_kind = x3::rule<struct rule_kind_class, std::string>{"a rule kind"} =

@@ -148,3 +148,30 @@ TEST_CASE("results are deterministic, byte for byte", "[ranking]") {
   auto again = testing::compile_ok(kOptions);
   CHECK(testing::evaluate_ok(*again, profile).to_json() == first);
 }
+
+TEST_CASE("specificity: an option with a `specific` indication ranks first", "[ranking]") {
+  const std::string options = R"(
+option generic "Generic" { invasiveness noninvasive;
+  indication generic_ind when flag weight 40 source s1 because "neuropathic pain in general"; }
+option specific_opt "Specific" { invasiveness invasive;
+  indication specific_weak when flag weight 10 source s1 because "weak";
+  indication specific_ind when flag weight 25 source s1 specific because "the patient's own condition"; }
+)";
+  auto by_score = testing::compile_ok(options);
+  auto result = testing::evaluate_ok(*by_score, R"({"id": "p", "flag": true})");
+  CHECK(ranked(result) == std::vector<std::string>{"generic:1", "specific_opt:2"});
+  auto by_specificity = testing::compile_ok(
+      options + "policy { rank by status, specificity, score desc, invasiveness, id; }");
+  result = testing::evaluate_ok(*by_specificity, R"({"id": "p", "flag": true})");
+  CHECK(ranked(result) == std::vector<std::string>{"specific_opt:1", "generic:2"});
+  CHECK(option(result, "specific_opt").summary == "the patient's own condition");
+  // Not held (unknown): it does not count.
+  result = testing::evaluate_ok(*by_specificity, R"({"id": "p"})");
+  CHECK(ranked(result).empty());
+  // Only indications are specific.
+  auto wrong = testing::compile(
+      R"(option x "X" { invasiveness invasive; caution x_c when flag source s1 specific because "c"; })");
+  bool e115 = false;
+  for (const auto& d : wrong.diagnostics) e115 = e115 || d.code == "E115";
+  CHECK(e115);
+}
