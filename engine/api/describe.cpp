@@ -12,6 +12,22 @@ RuleSetInfo RuleSet::describe() const {
   info.name = model.name;
   info.version = model.version;
   info.digest = model.digest;
+  static const char* const key_names[] = {"status", "score",    "invasiveness", "family",
+                                          "id",     "declared", "specificity"};
+  for (const auto& [key, descending] : model.policy.rank) {
+    if (!info.policy.rank.empty()) info.policy.rank += ", ";
+    info.policy.rank += key_names[static_cast<std::size_t>(key)];
+    bool default_descending = key == RankKey::score || key == RankKey::specificity;
+    if (descending != default_descending) info.policy.rank += descending ? " desc" : " asc";
+  }
+  info.policy.because = model.policy.because;
+  if (model.policy.source >= 0) {
+    const Source& s = model.sources[static_cast<std::size_t>(model.policy.source)];
+    info.policy.source = s.id;
+    info.policy.doi = s.doi;
+    info.policy.url = s.url;
+    info.policy.tags = s.tags;
+  }
   for (const Source& s : model.sources)
     info.sources.push_back({s.id, s.citation, s.doi, s.url, s.tags});
   for (const Option& o : model.options) {

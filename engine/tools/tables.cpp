@@ -108,6 +108,14 @@ std::string render_evidence_tables(const RuleSetInfo& info, TableFormat format) 
                    ". Verification tags: S confirmed, SEED seed only, R recalled, 2nd secondary, "
                    "CONFLICT sources disagree, EXTRAP extrapolated from another device.");
 
+  out += heading("Ranking policy", 2);
+  std::string policy = "Ranked options are ordered by " + info.policy.rank + ".";
+  if (!info.policy.because.empty()) policy += " " + info.policy.because;
+  if (!info.policy.source.empty())
+    policy += " (source: " + info.policy.source +
+              (info.policy.doi.empty() ? "" : ", doi:" + info.policy.doi) + ")";
+  out += paragraph(policy);
+
   out += heading("Recommendations: options × conditions × grade × source", 2);
   Table recommendations(format,
                         {"option", "condition", "grade", "weight", "statement", "source", "tags"});

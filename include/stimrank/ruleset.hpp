@@ -65,8 +65,15 @@ struct ConceptInfo {
   std::vector<std::string> codes;     // "icd10:G905", "snomed:2177002", "local:pregabalin"
   std::vector<std::string> includes;  // concept ids
 };
+struct PolicyInfo {
+  std::string rank;     // e.g. "status, specificity, invasiveness, score desc, id"
+  std::string because;  // why (the policy's `because`), "" if not given
+  std::string source, doi, url;
+  std::vector<std::string> tags;
+};
 struct RuleSetInfo {
   std::string name, version, digest;
+  PolicyInfo policy;
   std::vector<SourceInfo> sources;
   std::vector<OptionInfo> options;
   std::vector<RuleInfo> rules;

@@ -64,6 +64,8 @@ std::optional<Model> Checker::run(const std::vector<std::unique_ptr<SourceFile>>
   for (const Item& item : items_)
     if (item.node->kind == Kind::Concept) resolve_includes(item);
   check_concept_cycles();
+  if (policy_source_)
+    model_.policy.source = resolve_source(policy_source_->first, *policy_source_->second);
   if (!have_header_) {
     diagnostics_.push_back(
         global_error("E110", "the rule set has no `ruleset` header",

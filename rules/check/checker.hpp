@@ -166,6 +166,7 @@ class Checker {
   std::set<int> used_sources_;
   std::vector<Let> lets_;
   bool have_header_ = false, have_facts_ = false, have_policy_ = false;
+  std::optional<std::pair<Item, const Node*>> policy_source_;  // the policy's `source`
 };
 
 }  // namespace stimrank::rules::checking

@@ -49,6 +49,10 @@ void Checker::check_policy(const Item& item) {
         error(item, value, "E104", "`unverified_weight` is a factor from 0 to 1");
       else
         policy.unverified_weight = value.number;
+    } else if (setting.text == "source") {
+      policy_source_ = {item, &value};  // resolved once every source is declared
+    } else if (setting.text == "because") {
+      policy.because = value.text;
     } else if (setting.text == "rank") {
       static const std::map<std::string, RankKey> names = {{"status", RankKey::status},
                                                            {"score", RankKey::score},

@@ -180,6 +180,8 @@ struct Policy {
   bool unverified_consider = true;             // evidence that is all unverified → `consider`
   double unverified_weight = 1;                // factor on the weight of unverified indications
   std::vector<std::pair<RankKey, bool>> rank;  // key, descending
+  int source = -1;                             // where the ranking order comes from
+  std::string because;                         // why, in a sentence
 };
 
 struct Model {

@@ -157,13 +157,14 @@ auto const rank_key_def =
             -words(kwstr("asc") | kwstr("desc"))[([](auto& ctx) {
               x3::_val(ctx).kids.emplace_back(Kind::Name, std::move(x3::_attr(ctx)));
             })]];
-auto const policy_item_def =
-    located[x3::eps[set_kind(Kind::PolicyItem)] >>
-            ((words(kwstr("combine") | kwstr("unverified_evidence"))[set_text] > name[push]) |
-             (words(kwstr("recommend_min_weight") | kwstr("unverified_weight"))[set_text] >
-              number[push]) |
-             (kwstr("rank")[set_text] > named("E036|`by` after rank", kw("by")) > rank_key[push] >
-              *(',' > rank_key[push]))) > semi("E012|`;` after the policy setting")];
+auto const policy_item_def = located
+    [x3::eps[set_kind(Kind::PolicyItem)] >>
+     ((words(kwstr("combine") | kwstr("unverified_evidence"))[set_text] > name[push]) |
+      (words(kwstr("recommend_min_weight") | kwstr("unverified_weight"))[set_text] > number[push]) |
+      (kwstr("rank")[set_text] > named("E036|`by` after rank", kw("by")) > rank_key[push] >
+       *(',' > rank_key[push])) |
+      (kwstr("source")[set_text] > name[push]) | (kwstr("because")[set_text] > string_lit[push])) >
+     semi("E012|`;` after the policy setting")];
 auto const policy_decl_def = located[kw("policy") >> x3::eps[set_kind(Kind::Policy)] >
                                      lbrace("E032|`{` opening the policy") > *policy_item[push] >
                                      rbrace("E017|`}` closing the policy")];

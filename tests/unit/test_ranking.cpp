@@ -175,3 +175,31 @@ option specific_opt "Specific" { invasiveness invasive;
   for (const auto& d : wrong.diagnostics) e115 = e115 || d.code == "E115";
   CHECK(e115);
 }
+
+TEST_CASE("the policy names its source and reason; describe() and the tables show them",
+          "[ranking]") {
+  auto rules = testing::compile_ok(std::string(kOptions) + R"(
+policy {
+  rank by status, specificity, invasiveness, score desc, id;
+  source s2;
+  because "non-invasive before invasive";
+})");
+  stimrank::RuleSetInfo info = rules->describe();
+  CHECK(info.policy.rank == "status, specificity, invasiveness, score, id");
+  CHECK(info.policy.because == "non-invasive before invasive");
+  CHECK(info.policy.source == "s2");
+  CHECK(info.policy.doi == "10.1/two");
+  std::string tables = stimrank::render_evidence_tables(info, stimrank::TableFormat::markdown);
+  CHECK(tables.find("Ranked options are ordered by status, specificity, invasiveness, score, id. "
+                    "non-invasive before invasive (source: s2, doi:10.1/two)") !=
+        std::string::npos);
+  // Invasiveness before score: the noninvasive d (40), e (30) and b (20) first, by
+  // score; then c (minimally invasive), then a (invasive), all at 20.
+  auto result =
+      testing::evaluate_ok(*rules, R"({"id": "p", "flag": true, "other": false, "devices": []})");
+  CHECK(ranked(result) == std::vector<std::string>{"d:1", "e:2", "b:3", "c:4", "a:5"});
+  auto undefined = testing::compile(std::string(kOptions) + "policy { source nosuch; }");
+  bool e100 = false;
+  for (const auto& d : undefined.diagnostics) e100 = e100 || d.code == "E100";
+  CHECK(e100);
+}
