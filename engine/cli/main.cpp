@@ -340,6 +340,35 @@ int explain(const Args& args) {
   return kOk;
 }
 
+// Writes `text` to a temporary file beside `path`, then renames it over `path`: a
+// failed write (read-only folder, full disk) leaves the original whole. "" on
+// success, otherwise why not.
+std::string replace_file(const std::string& path, const std::string& text) {
+  namespace fs = std::filesystem;
+  const std::string temporary = path + ".stimrank-fmt.tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return std::strerror(errno);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::string why = std::strerror(errno);
+      std::error_code ignored;
+      fs::remove(temporary, ignored);
+      return why;
+    }
+  }
+  std::error_code error;
+  fs::permissions(temporary, fs::status(path, error).permissions(), error);
+  fs::rename(temporary, path, error);
+  if (error) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    return error.message();
+  }
+  return {};
+}
+
 int fmt(const Args& args) {
   namespace fs = std::filesystem;
   std::vector<std::string> roots = args.inputs;
@@ -365,8 +394,13 @@ int fmt(const Args& args) {
     if (args.check_only) {
       std::cout << "would reformat " << file << "\n";
     } else {
-      std::ofstream out(file, std::ios::binary | std::ios::trunc);
-      out << result.text;
+      std::string problem = replace_file(file, result.text);
+      if (!problem.empty()) {
+        std::cerr << "stimrank: cannot write `" << file << "`: " << problem
+                  << " (the file is unchanged)\n";
+        ++failed;
+        continue;
+      }
       std::cout << "formatted " << file << "\n";
     }
   }

@@ -2,6 +2,7 @@
 // at its JSON path) and the fast reader for valid profiles.
 #pragma once
 
+#include <cmath>
 #include <nlohmann/json_fwd.hpp>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,12 @@
 #include "stimrank/ruleset.hpp"
 
 namespace stimrank::engine {
+
+// Whether a number is a whole number, for `int` fields. The test is on the double
+// itself: casting a double beyond long long's range to it is undefined behaviour.
+inline bool whole_number(double number) {
+  return std::isfinite(number) && std::trunc(number) == number;
+}
 
 // Validates and loads one profile; false (with every error) when it is invalid.
 bool load_profile(const rules::model::Model& model, const Plan& plan, std::string_view text,

@@ -122,8 +122,7 @@ class FastLoader {
       case FieldType::Number: {
         double number = 0;
         if (!value.is_number() || value.get_double().get(number)) return false;
-        if ((field.type == FieldType::Int &&
-             number != static_cast<double>(static_cast<long long>(number))) ||
+        if ((field.type == FieldType::Int && !whole_number(number)) ||
             (field.min && number < *field.min) || (field.max && number > *field.max))
           return false;
         Scalar& s = scalar_for(field, entry);

@@ -2,6 +2,7 @@
 // problem is reported with its JSON Pointer; nothing is silently dropped.
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ascii.hpp"
 #include "codes.hpp"
@@ -173,8 +174,8 @@ class Loader {
           return;
         }
         double number = value.get<double>();
-        if ((is_int && number != static_cast<double>(static_cast<long long>(number))) ||
-            (field.min && number < *field.min) || (field.max && number > *field.max)) {
+        if ((is_int && !whole_number(number)) || (field.min && number < *field.min) ||
+            (field.max && number > *field.max)) {
           error(path, "expected " + expected + ", got " + show_value(value));
           return;
         }
@@ -454,6 +455,80 @@ std::string json_error(std::string_view text) {
   }
 }
 
+namespace {
+
+// A JSON Pointer step: `~` and `/` escaped (RFC 6901).
+void append_pointer_step(std::string_view key, std::string& out) {
+  out += '/';
+  for (char c : key) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
+  }
+}
+
+// Finds keys given twice in one object while nlohmann/json parses (it keeps the
+// last one silently: `"pregnant": true, "pregnant": false` would read as not
+// pregnant, and a contraindication would vanish).
+class DuplicateKeys {
+ public:
+  explicit DuplicateKeys(std::vector<ProfileError>& errors) : errors_(errors) {}
+
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: stack_.push_back(Level{true, 0, {}, {}}); break;
+      case json::parse_event_t::array_start: stack_.push_back(Level{false, 0, {}, {}}); break;
+      case json::parse_event_t::key: {
+        Level& level = stack_.back();
+        level.key = parsed.get<std::string>();
+        if (!level.keys.insert(level.key).second) {
+          std::string path = pointer();
+          errors_.push_back({path, "duplicate key `" + level.key +
+                                       "`: a key may appear once in an object (which one "
+                                       "counts would be a guess)"});
+        }
+        break;
+      }
+      case json::parse_event_t::value: element_done(); break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        stack_.pop_back();
+        element_done();
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Level {
+    bool object;
+    std::size_t index;  // arrays: the element being read
+    std::string key;    // objects: the key being read
+    std::set<std::string> keys;
+  };
+  void element_done() {
+    if (!stack_.empty() && !stack_.back().object) ++stack_.back().index;
+  }
+  std::string pointer() const {
+    std::string out;
+    for (const Level& level : stack_) {
+      if (level.object)
+        append_pointer_step(level.key, out);
+      else
+        out += "/" + std::to_string(level.index);
+    }
+    return out;
+  }
+
+  std::vector<Level> stack_;
+  std::vector<ProfileError>& errors_;
+};
+
+}  // namespace
+
 bool load_profile(const Model& model, const Plan& plan, std::string_view text, const Limits& limits,
                   Facts& facts, std::vector<ProfileError>& errors) {
   if (text.size() > limits.max_profile_bytes) {
@@ -466,12 +541,25 @@ bool load_profile(const Model& model, const Plan& plan, std::string_view text, c
                               std::to_string(limits.max_profile_depth) + " levels deep"});
     return false;
   }
-  json document = json::parse(text.begin(), text.end(), nullptr, false);
+  // nlohmann/json stops at a NUL byte as if the text ended there: what follows it
+  // would be ignored unread.
+  if (std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    errors.push_back({"", "invalid JSON at byte " + std::to_string(nul + 1) +
+                              ": a NUL byte (JSON text has none; the profile may be cut or "
+                              "binary)"});
+    return false;
+  }
+  std::vector<ProfileError> duplicates;
+  json document = json::parse(text.begin(), text.end(), DuplicateKeys(duplicates), false);
   if (document.is_discarded()) {
     errors.push_back({"", json_error(text)});
     return false;
   }
-  Loader(model, plan, facts, errors).load(document);
+  if (!duplicates.empty()) {
+    errors.insert(errors.end(), duplicates.begin(), duplicates.end());
+  } else {
+    Loader(model, plan, facts, errors).load(document);
+  }
   for (ProfileError& e : errors) {
     e.path = utf8::printable(e.path);  // messages quote the input
     e.message = utf8::printable(e.message);

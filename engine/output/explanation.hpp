@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "decision.hpp"
@@ -41,6 +42,10 @@ void append_result_json(const rules::model::Model& model, const Plan& plan, cons
 JsonFragments json_fragments(const rules::model::Model& model, const Plan& plan);
 // Decides and explains in one go (tools that evaluate one profile now and then).
 Result evaluate_facts(const rules::model::Model& model, const Plan& plan, const Facts& facts);
+
+// Writes a TSV field with tab, line breaks and backslash escaped (at most twice the
+// text's length); returns the end.
+char* append_tsv_text(std::string_view text, char* out);
 
 // The benchmark's canonical line for a decision: id TAB fired rule ids TAB option:score,…
 void append_tsv(const rules::model::Model& model, const Plan& plan, const Facts& facts,

@@ -12,6 +12,25 @@
 namespace stimrank {
 namespace engine {
 
+char* append_tsv_text(std::string_view text, char* out) {
+  // A tab or line break in a profile id would break one line per profile, one field
+  // per tab: they are written as \t, \n, \r, and a backslash as \\.
+  for (char c : text) {
+    const char* escape = c == '\t'   ? "\\t"
+                         : c == '\n' ? "\\n"
+                         : c == '\r' ? "\\r"
+                         : c == '\\' ? "\\\\"
+                                     : nullptr;
+    if (escape) {
+      *out++ = escape[0];
+      *out++ = escape[1];
+    } else {
+      *out++ = c;
+    }
+  }
+  return out;
+}
+
 using namespace rules::model;
 
 void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
@@ -28,7 +47,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
   // The line is written through a pointer into a per-thread buffer with room for
   // the longest it can be, then appended: resizing `out` to that bound would fill
   // it with zeros first, several times the line's length with many options.
-  const std::size_t bound = facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
+  const std::size_t bound = 2 * facts.id.size() + 2 + fired * (plan.longest_rule_id + 1) +
                             assessment.ranked.size() * (plan.longest_option_id + 34) + 16;
   thread_local std::vector<char> line;
   if (line.size() < bound) line.resize(bound);
@@ -49,7 +68,7 @@ void append_tsv(const Model& /*model*/, const Plan& plan, const Facts& facts,
       std::memcpy(p, text, end - begin);
     p += end - begin;
   };
-  put(facts.id);
+  p = append_tsv_text(facts.id, p);
   *p++ = '\t';
   bool first = true;
   for (std::size_t word = 0; word < assessment.fired_bits.size(); ++word) {
@@ -100,7 +119,10 @@ std::string tsv_line(const Result& result) {
         fired.push_back(r.rule);
   std::sort(fired.begin(), fired.end());
   fired.erase(std::unique(fired.begin(), fired.end()), fired.end());
-  std::string out = result.profile + "\t";
+  std::string out(2 * result.profile.size(), '\0');
+  out.resize(
+      static_cast<std::size_t>(engine::append_tsv_text(result.profile, out.data()) - out.data()));
+  out += "\t";
   for (std::size_t i = 0; i < fired.size(); ++i) out += (i ? "," : "") + fired[i];
   out += "\t";
   bool first = true;

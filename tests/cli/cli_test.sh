@@ -223,5 +223,36 @@ grep -q "^stimrank: neuromodulation-neuropathic-pain 1.0.0 cannot be loaded: E11
 expect_exit 1 "evaluate with an edited registry" "$BIN" evaluate --rules "db:$TMP/registry.db#neuromodulation-neuropathic-pain@1.0.0" "$ROOT/examples/profiles/crps_pacemaker.json"
 grep -q "error\[E116\]" "$TMP/err" || fail "evaluate refuses the edited registry"
 
+# Profiles a reader must refuse (issue 22): a repeated key (the last value would win,
+# and a contraindication vanish), a NUL byte (the parser stops there), a huge integer.
+printf '{"id":"a","devices":["cardiac_pacemaker"],"devices":[]}' > "$TMP/dup.json"
+expect_exit 1 "a repeated key" "$BIN" evaluate "$TMP/dup.json"
+grep -q '/devices: duplicate key `devices`' "$TMP/err" || fail "the repeated key is named at its path ($(head -c 300 "$TMP/err"))"
+printf '{"id":"ab","age":70}\0 trailing {{{' > "$TMP/nul.json"
+expect_exit 1 "a NUL byte" "$BIN" evaluate "$TMP/nul.json"
+grep -q 'invalid JSON at byte 21: a NUL byte' "$TMP/err" || fail "the NUL byte is reported ($(head -c 300 "$TMP/err"))"
+printf '{"id":"ab","age":1e19}' > "$TMP/huge.json"
+expect_exit 1 "a huge integer" "$BIN" evaluate "$TMP/huge.json"
+grep -q '/age: expected an integer' "$TMP/err" || fail "the huge integer is refused ($(head -c 300 "$TMP/err"))"
+
+# fmt writes through a temporary file: when that fails the file is left whole, exit 1.
+printf 'ruleset "x" version "1";\nsource s "S" doi "10.1/s";\nfacts {   age: int; }\n' > "$TMP/fmt.rules"
+cp "$TMP/fmt.rules" "$TMP/fmt.before"
+mkdir "$TMP/fmt.rules.stimrank-fmt.tmp"
+expect_exit 1 "fmt cannot write" "$BIN" fmt "$TMP/fmt.rules"
+cmp -s "$TMP/fmt.rules" "$TMP/fmt.before" || fail "fmt changed the file it could not write"
+grep -q "cannot write .*fmt.rules.*the file is unchanged" "$TMP/err" || fail "fmt says it could not write ($(head -c 300 "$TMP/err"))"
+grep -q "formatted" "$TMP/out" && fail "fmt claimed to have formatted"
+rmdir "$TMP/fmt.rules.stimrank-fmt.tmp"
+expect_exit 0 "fmt writes" "$BIN" fmt "$TMP/fmt.rules"
+grep -q "^facts {$" "$TMP/fmt.rules" || fail "fmt rewrote the file"
+[ -e "$TMP/fmt.rules.stimrank-fmt.tmp" ] && fail "fmt left its temporary file"
+
+# A tab or line break in a profile id stays inside its one TSV line, escaped.
+printf '{"id":"a\\tb\\nc\\\\d","age":60}\n' > "$TMP/tab_id.jsonl"
+expect_exit 0 "an id with a tab and a line break" "$BIN" evaluate --format tsv --jsonl "$TMP/tab_id.jsonl"
+[ "$(wc -l < "$TMP/out")" -eq 1 ] || fail "one TSV line for one profile ($(head -c 200 "$TMP/out"))"
+[ "$(cut -f1 "$TMP/out")" = 'a\tb\nc\\d' ] || fail "the id is escaped ($(cut -f1 "$TMP/out"))"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
