@@ -22,6 +22,7 @@
 #include <string_view>
 #include <thread>
 
+#include "compiled.hpp"
 #include "json_text.hpp"
 #include "spread.hpp"
 
@@ -59,7 +60,12 @@ class Pipeline {
  public:
   Pipeline(const std::shared_ptr<const RuleSet>& ruleset, const JsonlOptions& options,
            std::istream& in, std::ostream& out, std::ostream& messages)
-      : ruleset_(ruleset), options_(options), in_(in), out_(out), messages_(messages) {}
+      : ruleset_(ruleset),
+        options_(options),
+        in_(in),
+        out_(out),
+        messages_(messages),
+        line_limit_(detail::compiled(*ruleset).limits.max_profile_bytes) {}
 
   JsonlSummary run() {
     threads_ =
@@ -233,15 +239,37 @@ class Pipeline {
       std::copy(carry_.begin(), carry_.end(), block->bytes.get());
       const std::size_t have = carry_.size();
       in_.read(block->bytes.get() + have, static_cast<std::streamsize>(room - have));
-      const std::size_t size = have + static_cast<std::size_t>(in_.gcount());
+      std::size_t size = have + static_cast<std::size_t>(in_.gcount());
       more_input_ = static_cast<bool>(in_);
       if (!more_input_ && in_.bad()) input_bad_ = true;
+      if (dropping_) {  // drop the overlong line's bytes up to its newline
+        char* begin = block->bytes.get();
+        char* newline = std::find(begin + have, begin + size, '\n');
+        dropped_ += static_cast<std::size_t>(newline - (begin + have));
+        if (newline == begin + size && more_input_) {
+          if (dropped_ <= kMaxDropped) continue;
+          // No line break in sight (/dev/zero): stop reading, answer what was read.
+          read_error_ = "line " + std::to_string(line_number_ + 1) + " is longer than " +
+                        std::to_string(kMaxDropped) +
+                        " bytes without a line break; the rest of the input was not read";
+          more_input_ = false;
+        }
+        size = have + static_cast<std::size_t>(std::copy(newline, begin + size, begin + have) -
+                                               (begin + have));
+        dropping_ = false;
+        dropped_ = 0;
+      }
       const std::string_view text_read(block->bytes.get(), size);
       std::size_t end = size;
       if (more_input_) {
         const std::size_t last = text_read.rfind('\n');
         if (last == std::string_view::npos) {  // a line longer than the block: read on
-          carry_.assign(text_read);
+          if (text_read.size() > line_limit_) {
+            carry_.assign(text_read.substr(0, line_limit_ + 1));
+            dropping_ = true;
+          } else {
+            carry_.assign(text_read);
+          }
           continue;
         }
         end = last + 1;
@@ -341,6 +369,12 @@ class Pipeline {
   std::shared_ptr<const Block> block_;
   std::size_t block_at_ = 0, block_end_ = 0;  // next line's start; end of whole lines
   std::string carry_;                         // a line cut by the previous block's end
+  // A line longer than a profile may be: its first bytes are kept (so that its
+  // evaluation says it is too large) and the rest is dropped as it is read.
+  bool dropping_ = false;
+  std::size_t dropped_ = 0;
+  static constexpr std::size_t kMaxDropped = std::size_t{1} << 30;
+  const std::size_t line_limit_;
   std::size_t line_number_ = 0;
   std::size_t bytes_cut_ = 0, lines_cut_ = 0;  // input read so far, for block sizes
   bool more_input_ = true, input_bad_ = false;

@@ -73,20 +73,28 @@ struct Args {
 // part of getting the rules ready.
 const auto kProcessStart = std::chrono::steady_clock::now();
 
-bool read_all(const std::string& path, std::string& out) {
-  if (path == "-") {
-    std::ostringstream buffer;
-    buffer << std::cin.rdbuf();
-    out = buffer.str();
-    return true;
+// Reads a file (or stdin for "-"), at most `limit` + 1 bytes: enough for the
+// reader to say the input is over its limit, never all of /dev/zero.
+bool read_all(const std::string& path, std::string& out, std::size_t limit) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) return false;
+    in = &file;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
+  out.clear();
+  char buffer[1 << 16];
+  while (out.size() <= limit) {
+    const std::size_t want = std::min(sizeof buffer, limit + 1 - out.size());
+    in->read(buffer, static_cast<std::streamsize>(want));
+    out.append(buffer, static_cast<std::size_t>(in->gcount()));
+    if (!*in) return !in->bad();
+  }
   return true;
 }
+
+const stimrank::Limits kDefaultLimits;
 
 std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warnings) {
   std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
@@ -327,7 +335,7 @@ int explain(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::string text;
-  if (!read_all(args.input, text)) {
+  if (!read_all(args.input, text, kDefaultLimits.max_profile_bytes)) {
     std::cerr << "stimrank: cannot read `" << args.input << "`\n";
     return kInputError;
   }
@@ -378,8 +386,14 @@ int fmt(const Args& args) {
   int unformatted = 0, failed = 0;
   for (const std::string& file : files) {
     std::string text;
-    if (!read_all(file, text)) {
+    if (!read_all(file, text, kDefaultLimits.max_file_bytes)) {
       std::cerr << "stimrank: cannot read `" << file << "`\n";
+      ++failed;
+      continue;
+    }
+    if (text.size() > kDefaultLimits.max_file_bytes) {
+      std::cerr << "stimrank: `" << file << "` is larger than the limit of "
+                << kDefaultLimits.max_file_bytes << " bytes for a rule file; not formatted\n";
       ++failed;
       continue;
     }
@@ -423,8 +437,9 @@ std::shared_ptr<stimrank::AuditLog> open_audit(const Args& args, bool& failed) {
   if (args.audit.empty()) return nullptr;
   std::string key;
   if (!args.audit_key_file.empty()) {
-    if (!read_all(args.audit_key_file, key)) {
-      std::cerr << "stimrank: cannot read the audit key file `" << args.audit_key_file << "`\n";
+    if (!read_all(args.audit_key_file, key, 1 << 20) || key.size() > (1 << 20)) {
+      std::cerr << "stimrank: cannot read the audit key file `" << args.audit_key_file
+                << "` (or it is larger than 1 MiB)\n";
       failed = true;
       return nullptr;
     }
@@ -502,7 +517,7 @@ int evaluate(const Args& args) {
   if (audit_failed) return kInputError;
   if (args.jsonl) return evaluate_jsonl(args, ruleset, audit.get());
   std::string text;
-  if (!read_all(args.input, text)) {
+  if (!read_all(args.input, text, kDefaultLimits.max_profile_bytes)) {
     std::cerr << "stimrank: cannot read `" << args.input << "`\n";
     return kInputError;
   }

@@ -254,5 +254,22 @@ expect_exit 0 "an id with a tab and a line break" "$BIN" evaluate --format tsv -
 [ "$(wc -l < "$TMP/out")" -eq 1 ] || fail "one TSV line for one profile ($(head -c 200 "$TMP/out"))"
 [ "$(cut -f1 "$TMP/out")" = 'a\tb\nc\\d' ] || fail "the id is escaped ($(cut -f1 "$TMP/out"))"
 
+# Inputs past a size limit are read only up to it (issue 22): /dev/zero as a profile,
+# as JSON Lines (one endless line) and as a rule file or include end in clear errors.
+expect_exit 1 "evaluate /dev/zero" timeout 60 "$BIN" evaluate /dev/zero
+grep -q "larger than the limit of 4194304 bytes" "$TMP/err" || fail "evaluate /dev/zero names the limit ($(head -c 300 "$TMP/err"))"
+expect_exit 1 "evaluate --jsonl /dev/zero" timeout 60 "$BIN" evaluate --jsonl /dev/zero
+grep -q "without a line break; the rest of the input was not read" "$TMP/err" || fail "an endless line stops the batch ($(head -c 300 "$TMP/err"))"
+expect_exit 1 "check --rules /dev/zero" timeout 60 "$BIN" check --rules /dev/zero
+grep -q "E113" "$TMP/err" || fail "an endless rule file is E113 ($(head -c 300 "$TMP/err"))"
+printf 'include "/dev/zero";\n' > "$TMP/include_zero.rules"
+expect_exit 1 "include /dev/zero" timeout 60 "$BIN" check --rules "$TMP/include_zero.rules"
+grep -q "E113" "$TMP/err" || fail "an endless included file is E113 ($(head -c 300 "$TMP/err"))"
+# A line over the profile limit is one error line; the batch goes on.
+{ printf '{"id":"x"'; head -c 5000000 /dev/zero | tr '\0' ' '; printf '}\n{"id":"after","age":60}\n'; } > "$TMP/long.jsonl"
+expect_exit 1 "an overlong JSON Lines line" "$BIN" evaluate --format tsv --jsonl "$TMP/long.jsonl"
+grep -q '^{"line":1,"errors":\[{"path":"","message":"the profile is larger than the limit' "$TMP/out" || fail "line 1 is too large ($(head -c 200 "$TMP/out"))"
+grep -q "^after	" "$TMP/out" || fail "the line after it is evaluated"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
