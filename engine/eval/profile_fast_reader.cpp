@@ -10,6 +10,7 @@
 #include <cctype>
 
 #include "profile.hpp"
+#include "utf8.hpp"
 
 namespace stimrank::engine {
 
@@ -60,7 +61,8 @@ class FastLoader {
     for (auto [key, value] : object) {
       if (allow_id && key == "id") {
         std::string_view id;
-        if (*has_id || value.get_string().get(id) || id.empty() || id.size() > 128) return false;
+        if (*has_id || value.get_string().get(id) || id.empty() || utf8::characters(id) > 128)
+          return false;
         facts_.id.assign(id);
         *has_id = true;
         continue;
@@ -238,7 +240,7 @@ class FastLoader {
     if (has_system &&
         std::find(field.systems.begin(), field.systems.end(), system) == field.systems.end())
       return false;
-    if (has_code && (code.empty() || code.size() > 32 || !has_system)) return false;
+    if (has_code && (code.empty() || utf8::characters(code) > 32 || !has_system)) return false;
     if (has_name && !local_id_syntax(name)) return false;
     if (has_code) {
       entry.coding_known = true;

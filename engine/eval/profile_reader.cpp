@@ -69,7 +69,7 @@ class Loader {
     if (id == document.end()) {
       error("/id", "required field is missing");
     } else if (!id->is_string() || id->get_ref<const std::string&>().empty() ||
-               id->get_ref<const std::string&>().size() > 128) {
+               utf8::characters(id->get_ref<const std::string&>()) > 128) {
       error("/id", "expected a string of 1 to 128 characters, got " + show_value(*id));
     } else {
       facts_.id = id->get<std::string>();
@@ -356,7 +356,7 @@ class Loader {
     }
     if (code != object.end() &&
         (!code->is_string() || code->get_ref<const std::string&>().empty() ||
-         code->get_ref<const std::string&>().size() > 32)) {
+         utf8::characters(code->get_ref<const std::string&>()) > 32)) {
       error(path + "/code", "expected a code of 1 to 32 characters, got " + show_value(*code));
       ok = false;
     }

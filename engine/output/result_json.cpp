@@ -283,8 +283,29 @@ std::string Result::to_json(int indent) const {
                                            nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+// Text from the profile (its id, warnings that quote it) as a terminal shows it
+// safely: control characters (an ANSI escape, say) as \xNN, invalid UTF-8 as U+FFFD.
+std::string terminal_safe(std::string_view text) {
+  std::string out;
+  for (char c : utf8::printable(text)) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 std::string Result::to_text() const {
-  std::string out = "profile " + profile + " · " + ruleset_name + " " + ruleset_version + "\n";
+  std::string out =
+      "profile " + terminal_safe(profile) + " · " + ruleset_name + " " + ruleset_version + "\n";
   std::string ranked, others;
   for (const OptionResult& o : options) {
     if (o.rank) {
@@ -318,7 +339,7 @@ std::string Result::to_text() const {
   }
   if (!warnings.empty()) {
     out += "\nwarnings\n";
-    for (const std::string& w : warnings) out += "  " + w + "\n";
+    for (const std::string& w : warnings) out += "  " + terminal_safe(w) + "\n";
   }
   return out;
 }

@@ -21,6 +21,16 @@ void Checker::check_header(const Item& item) {
   model_.name = item.node->kids[0].text;
   model_.version = item.node->kids[1].text;
   if (model_.name.empty()) error(item, item.node->kids[0], "E104", "the rule-set name is empty");
+  // `db:FILE#name@version` splits at these: a name or version holding one could be
+  // published and never loaded again.
+  for (int k = 0; k < 2; ++k) {
+    const std::string& text = k == 0 ? model_.name : model_.version;
+    if (text.find_first_of("@#") != std::string::npos)
+      error(item, item.node->kids[static_cast<std::size_t>(k)], "E104",
+            std::string("the rule-set ") + (k == 0 ? "name" : "version") +
+                " may not contain `@` or `#`",
+            "they separate the parts of a registry reference, db:FILE#name@version");
+  }
 }
 std::vector<std::string> Checker::read_tags(const Item& item, const Node& attr) {
   std::vector<std::string> tags;

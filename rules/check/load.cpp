@@ -32,6 +32,7 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
     std::set<std::string> loaded;
     std::vector<std::string> stack;  // the include chain, for cycle detection
     bool syntax_ok = true;
+    bool too_many_files = false;
     std::function<void(const std::string&, const std::string&, const SourceFile*, const ast::Node*)>
         load = [&](const std::string& including, const std::string& name, const SourceFile* from,
                    const ast::Node* at) {
@@ -67,7 +68,11 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
             return;
           }
           if (files.size() >= limits.max_files) {
-            fail("E113", "more than " + std::to_string(limits.max_files) + " rule files");
+            // Once: every further file would repeat the same line.
+            if (!too_many_files)
+              fail("E113", "more than " + std::to_string(limits.max_files) +
+                               " rule files (the limit `max_files`); the rest were not read");
+            too_many_files = true;
             return;
           }
           loaded.insert(canonical);

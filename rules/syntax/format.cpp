@@ -76,6 +76,26 @@ std::string number(double value) {
   return out;
 }
 
+// The text being formatted (set while a Printer runs): a number literal is written
+// as the author wrote it, since a double would print 99999999999999999999999 as
+// 99999999999999991611392.
+thread_local const std::string* g_source_text = nullptr;
+
+std::string number(const Node& n) {
+  if (g_source_text && n.begin < n.end && n.end <= g_source_text->size()) {
+    std::string written = g_source_text->substr(n.begin, n.end - n.begin);
+    while (!written.empty() && ascii::is_space(written.back())) written.pop_back();
+    std::size_t start = 0;
+    while (start < written.size() && ascii::is_space(written[start])) ++start;
+    written.erase(0, start);
+    char* end = nullptr;
+    if (!written.empty() && std::strtod(written.c_str(), &end) == n.number &&
+        end == written.c_str() + written.size())
+      return written;
+  }
+  return number(n.number);
+}
+
 int precedence(Kind kind) {
   switch (kind) {
     case Kind::Or: return 1;
@@ -106,7 +126,7 @@ std::string name_set(const Node& n) {
 
 std::string value(const Node& n) {
   switch (n.kind) {
-    case Kind::Number: return number(n.number);
+    case Kind::Number: return number(n);
     case Kind::String: return quote(n.text);
     case Kind::NameSet: return name_set(n);
     default: return n.text;
@@ -137,12 +157,12 @@ std::string expression(const Node& n) {
     case Kind::Count: {
       std::string out = "count(" + path(n.kids[0]);
       if (n.kids.size() == 3) out += " where " + expression(n.kids[1]);
-      return out + ") " + n.text + " " + number(n.kids.back().number);
+      return out + ") " + n.text + " " + number(n.kids.back());
     }
     case Kind::Compare: return path(n.kids[0]) + " " + n.text + " " + value(n.kids[1]);
     case Kind::InRange:
-      return path(n.kids[0]) + " in " + number(n.kids[1].number) + ".." +
-             (n.kids.size() > 2 ? number(n.kids[2].number) : std::string());
+      return path(n.kids[0]) + " in " + number(n.kids[1]) + ".." +
+             (n.kids.size() > 2 ? number(n.kids[2]) : std::string());
     case Kind::InSet: return path(n.kids[0]) + " in " + name_set(n.kids[1]);
     case Kind::Has:
       return path(n.kids[0]) + " has " + (n.text.empty() ? "" : n.text + " ") + value(n.kids[1]);
@@ -355,8 +375,7 @@ class Printer {
     std::string suffix = (required ? " required" : "") + std::string(";");
     if (t == "int" || t == "number") {
       if (!type.kids.empty())
-        t += " " + number(type.kids[0].number) + ".." +
-             (type.kids.size() > 1 ? number(type.kids[1].number) : "");
+        t += " " + number(type.kids[0]) + ".." + (type.kids.size() > 1 ? number(type.kids[1]) : "");
     } else if (t == "enum" || t == "coding") {
       t += " " + name_set(type.kids[0]);
     } else if (t == "set") {
@@ -438,6 +457,10 @@ FormatResult format_rules(const std::string& name, const std::string& text) noex
     rules::SourceFile file(name, text);
     rules::parse_file(file, Limits{}.max_expression_depth, result.diagnostics);
     if (has_errors(result.diagnostics)) return result;
+    struct SourceTextScope {
+      explicit SourceTextScope(const std::string& text) { g_source_text = &text; }
+      ~SourceTextScope() { g_source_text = nullptr; }
+    } scope(file.text());
     result.text = Printer(file.text(), file.root).run();
     result.ok = true;
   } catch (std::exception const& e) {

@@ -56,6 +56,20 @@ inline bool valid(std::string_view text) noexcept {
 // `text` with every byte that is not part of a UTF-8 character, and every control
 // character but tab, as `?` (one byte for one, so byte offsets still hold): for
 // quoting input in a message.
+// Characters (code points) in a text, as JSON Schema's maxLength counts them; a
+// byte that is not UTF-8 counts as one.
+inline std::size_t characters(std::string_view text) noexcept {
+  std::size_t count = 0;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    const std::size_t size = length(p, end);
+    p += size ? size : 1;
+    ++count;
+  }
+  return count;
+}
+
 inline std::string printable(std::string_view text) {
   std::string out(text);
   const char* begin = out.data();

@@ -271,5 +271,27 @@ expect_exit 1 "an overlong JSON Lines line" "$BIN" evaluate --format tsv --jsonl
 grep -q '^{"line":1,"errors":\[{"path":"","message":"the profile is larger than the limit' "$TMP/out" || fail "line 1 is too large ($(head -c 200 "$TMP/out"))"
 grep -q "^after	" "$TMP/out" || fail "the line after it is evaluated"
 
+# A rule-set name or version with `@` or `#` could be published and never loaded.
+printf 'ruleset "a@b" version "1#2";\nsource s "S" doi "10.1/s";\nfacts { age: int; }\n' > "$TMP/at.rules"
+expect_exit 1 "@ and # in the header" "$BIN" check --rules "$TMP/at.rules"
+[ "$(grep -c 'may not contain `@` or `#`' "$TMP/err")" -eq 2 ] || fail "name and version are both refused ($(head -c 300 "$TMP/err"))"
+# An id's length is counted in characters, as the contract's maxLength counts them.
+$PY -c "import json; print(json.dumps({'id': '\u00e9' * 128, 'age': 60}))" > "$TMP/id128.json"
+expect_exit 0 "an id of 128 accented characters" "$BIN" evaluate "$TMP/id128.json"
+$PY -c "import json; print(json.dumps({'id': '\u00e9' * 129, 'age': 60}))" > "$TMP/id129.json"
+expect_exit 1 "an id of 129 characters" "$BIN" evaluate "$TMP/id129.json"
+# --format text shows no control character from the profile (an ANSI escape).
+printf '{"id":"a\\u001b[31mRED","age":60}' > "$TMP/ansi.json"
+expect_exit 0 "an id with an escape sequence" "$BIN" evaluate --format text "$TMP/ansi.json"
+grep -q "$(printf '\033')" "$TMP/out" && fail "--format text wrote an escape character"
+# fmt keeps a number as written (a double would change its digits).
+printf 'ruleset "x" version "1";\nsource s "S" doi "10.1/s";\nfacts {\n  age: int 0..99999999999999999999999;\n}\n' > "$TMP/big.rules"
+expect_exit 0 "fmt --check with a long number" "$BIN" fmt --check "$TMP/big.rules"
+# Past max_files, E113 once, not once per file.
+mkdir "$TMP/many"
+for i in $(seq 1 520); do printf 'source s%d "S" doi "10.1/s";\n' "$i" > "$TMP/many/f$i.rules"; done
+expect_exit 1 "more rule files than the limit" "$BIN" check --rules "$TMP/many"
+[ "$(grep -c 'E113' "$TMP/err")" -eq 1 ] || fail "one E113 for too many files ($(grep -c E113 "$TMP/err"))"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
