@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -39,6 +40,10 @@ const char* const kUsageText =
     "  stimrank fmt      [--check] [FILE.rules|DIR ...]   # default: the shipped knowledge base\n"
     "  stimrank coverage [--rules PATH] [--format markdown|lcov] [--min PCT] [TESTS.json|DIR ...]\n"
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
+    "  stimrank evaluate [--rules PATH] [--format json|text] --fhir BUNDLE.json|-\n"
+    "                    [--as-of YYYY-MM-DD] [--patient ID]\n"
+    "  stimrank from-fhir [--rules PATH] [--as-of YYYY-MM-DD] [--patient ID] [--report FILE]\n"
+    "                    BUNDLE.json|-       # the profile a FHIR record gives, on stdout\n"
     "\n"
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
     "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
@@ -67,6 +72,8 @@ struct Args {
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
   std::string stats;  // evaluate --jsonl: where to write its timings
+  bool fhir = false;  // evaluate --fhir: the input is a FHIR Bundle
+  std::string as_of, patient, report;
 };
 
 // Taken during static initialisation, before main: `--stats` counts start-up as
@@ -509,6 +516,54 @@ int evaluate_jsonl(const Args& args, const std::shared_ptr<const stimrank::RuleS
   return kOk;
 }
 
+// The options for reading a FHIR record: --as-of (default: today, UTC) and --patient.
+stimrank::FhirOptions fhir_options(const Args& args) {
+  stimrank::FhirOptions options;
+  options.patient = args.patient;
+  options.as_of = args.as_of;
+  if (options.as_of.empty()) {
+    std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char buffer[16];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &utc);
+    options.as_of = buffer;
+  }
+  return options;
+}
+
+void print_errors(const std::string& label, const std::vector<stimrank::ProfileError>& errors) {
+  for (const auto& e : errors) std::cerr << label << ": " << e.format() << "\n";
+}
+
+int from_fhir(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  std::string text;
+  if (!read_all(args.input, text, kDefaultLimits.max_fhir_bytes)) {
+    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+    return kInputError;
+  }
+  stimrank::FhirMapping mapping = stimrank::map_fhir(*ruleset, text, fhir_options(args));
+  if (!args.report.empty()) {
+    std::string problem = replace_file(args.report, mapping.report_json() + "\n");
+    if (!problem.empty()) {
+      std::cerr << "stimrank: cannot write `" << args.report << "`: " << problem << "\n";
+      return kInputError;
+    }
+  }
+  if (!mapping.ok()) {
+    print_errors(args.input, mapping.errors);
+    return kInputError;
+  }
+  for (const std::string& w : mapping.warnings)
+    std::cerr << args.input << ": warning: " << w << "\n";
+  std::cout << mapping.profile << "\n";
+  return kOk;
+}
+
+// One profile (or one FHIR record): evaluated, recorded in the audit trail when
+// asked, printed.
 int evaluate(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
@@ -517,13 +572,17 @@ int evaluate(const Args& args) {
   if (audit_failed) return kInputError;
   if (args.jsonl) return evaluate_jsonl(args, ruleset, audit.get());
   std::string text;
-  if (!read_all(args.input, text, kDefaultLimits.max_profile_bytes)) {
+  const std::size_t limit =
+      args.fhir ? kDefaultLimits.max_fhir_bytes : kDefaultLimits.max_profile_bytes;
+  if (!read_all(args.input, text, limit)) {
     std::cerr << "stimrank: cannot read `" << args.input << "`\n";
     return kInputError;
   }
-  stimrank::Evaluation evaluation = ruleset->evaluate_json(text);
+  stimrank::Evaluation evaluation =
+      args.fhir ? stimrank::evaluate_fhir(*ruleset, text, fhir_options(args))
+                : ruleset->evaluate_json(text);
   if (!evaluation.ok()) {
-    for (const auto& e : evaluation.errors) std::cerr << args.input << ": " << e.format() << "\n";
+    print_errors(args.input, evaluation.errors);
     return kInputError;
   }
   std::string audit_error;
@@ -584,7 +643,7 @@ int run(int argc, char** argv) {
     }
     static const std::vector<std::string> commands = {
         "evaluate", "check", "table", "publish",  "versions", "audit", "batch",
-        "test",     "lint",  "diff",  "coverage", "explain",  "fmt"};
+        "test",     "lint",  "diff",  "coverage", "explain",  "fmt",   "from-fhir"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -654,6 +713,18 @@ int run(int argc, char** argv) {
       } else if (a == "--stats") {
         if (!value(args.stats) || args.stats.empty())
           return usage_error("`--stats` needs a file to write");
+      } else if (a == "--fhir") {
+        args.fhir = true;
+        if (!value(args.input)) return usage_error("`--fhir` needs a Bundle file or `-`");
+        args.have_input = true;
+      } else if (a == "--as-of") {
+        if (!value(args.as_of)) return usage_error("`--as-of` needs a date YYYY-MM-DD");
+      } else if (a == "--patient") {
+        if (!value(args.patient) || args.patient.empty())
+          return usage_error("`--patient` needs a Patient id");
+      } else if (a == "--report") {
+        if (!value(args.report) || args.report.empty())
+          return usage_error("`--report` needs a file to write");
       } else if (a == "--jsonl") {
         args.jsonl = true;
         if (!value(args.input)) return usage_error("`--jsonl` needs a file or `-`");
@@ -672,6 +743,10 @@ int run(int argc, char** argv) {
         args.input = a;
         args.have_input = true;
       }
+    }
+    if (args.command == "from-fhir") {
+      if (!args.have_input) return usage_error("`from-fhir` needs a Bundle file or `-`");
+      return from_fhir(args);
     }
     if (args.command == "diff") return diff(args);
     if (args.command == "fmt") return fmt(args);
@@ -715,6 +790,10 @@ int run(int argc, char** argv) {
       return usage_error("`--format text` is for one profile, not `--jsonl`");
     if (!args.stats.empty() && !args.jsonl)
       return usage_error("`--stats` is for `--jsonl` batches");
+    if (args.fhir && args.jsonl) return usage_error("`--fhir` and `--jsonl` do not go together");
+    if (!args.fhir && (!args.as_of.empty() || !args.patient.empty()))
+      return usage_error("`--as-of` and `--patient` are for FHIR input (`--fhir`, `from-fhir`)");
+    if (!args.report.empty()) return usage_error("`--report` is for `from-fhir`");
     return evaluate(args);
   } catch (std::exception const& e) {
     std::cerr << "stimrank: internal error: " << e.what() << "\n";

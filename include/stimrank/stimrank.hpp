@@ -3,6 +3,7 @@
 
 #include "stimrank/core.hpp"
 #include "stimrank/explain.hpp"
+#include "stimrank/fhir.hpp"
 #include "stimrank/impact.hpp"
 #include "stimrank/lint.hpp"
 #include "stimrank/storage.hpp"

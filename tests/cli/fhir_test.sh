@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# FHIR R4 in (issue 23): real records written by others (../shared/fhir), mapped to
+# profiles at a fixed date; golden files pin the profiles and what was used or
+# ignored. STIMRANK_UPDATE_GOLDEN=1 rewrites them.
+set -uo pipefail
+BIN="$1"
+ROOT="$2"
+SHARED="$ROOT/../shared/fhir"
+GOLDEN="$ROOT/tests/golden/fhir"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+PY=/usr/bin/python3
+AS_OF=2026-12-01
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+golden() {  # golden NAME FILE
+  if [ "${STIMRANK_UPDATE_GOLDEN:-0}" = 1 ]; then cp "$2" "$GOLDEN/$1"; return; fi
+  diff -u "$GOLDEN/$1" "$2" > "$TMP/diff" || fail "$1 differs from its golden file: $(head -c 600 "$TMP/diff")"
+}
+[ -d "$SHARED" ] || { echo "skipped: $SHARED not found"; exit 0; }
+
+# The transaction Bundle: profile and full report.
+BUNDLE="$SHARED/bundles/Johnnie679_Hermiston71_2cd30bd6-3a87-4191-af90-6daa70f58f55.json"
+"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/bundle.report.json" "$BUNDLE" > "$TMP/bundle.profile.json" 2> "$TMP/err" ||
+  fail "from-fhir on the Synthea bundle: $(head -c 300 "$TMP/err")"
+golden bundle.profile.json "$TMP/bundle.profile.json"
+golden bundle.report.json "$TMP/bundle.report.json"
+# The derived profile is a valid profile, and evaluate --fhir gives what it gives.
+"$BIN" evaluate "$TMP/bundle.profile.json" > "$TMP/via_profile.json" || fail "the derived profile evaluates"
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$BUNDLE" > "$TMP/via_fhir.json" || fail "evaluate --fhir"
+$PY - "$TMP/via_profile.json" "$TMP/via_fhir.json" <<'PY' || fail "evaluate --fhir ranks as the derived profile does, and adds the mapping's warnings"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert [(o["option"], o["status"], o["rank"]) for o in a["options"]] == \
+       [(o["option"], o["status"], o["rank"]) for o in b["options"]]
+assert any("not read" in w for w in b["warnings"]), b["warnings"]
+PY
+# Entry order does not matter.
+$PY - "$BUNDLE" "$TMP/reversed.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); b["entry"].reverse(); json.dump(b, open(sys.argv[2], "w"))
+PY
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/reversed.json" > "$TMP/reversed_result.json" || fail "evaluate --fhir reversed"
+cmp -s "$TMP/via_fhir.json" "$TMP/reversed_result.json" || fail "the result depends on entry order"
+
+# The bulk export: one Bundle per Patient, joined by subject / patient references.
+$PY - "$SHARED/synthea-10-patients" "$TMP/bulk" <<'PY'
+import json, os, sys
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+patients = [json.loads(l) for l in open(os.path.join(src, "Patient.ndjson")) if l.strip()]
+by_patient = {p["id"]: [] for p in patients}
+for name in sorted(os.listdir(src)):
+    if name == "Patient.ndjson" or not name.endswith(".ndjson"):
+        continue
+    for line in open(os.path.join(src, name)):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        ref = (r.get("subject") or r.get("patient") or {}).get("reference", "")
+        pid = ref.split("/")[-1]
+        if pid in by_patient:
+            by_patient[pid].append(r)
+for i, p in enumerate(patients):
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in [p] + by_patient[p["id"]]]}
+    json.dump(bundle, open(os.path.join(out, "patient%02d.json" % i), "w"))
+PY
+for f in "$TMP"/bulk/patient*.json; do
+  name="$(basename "$f" .json)"
+  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$f" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
+    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+  golden "synthea_$name.profile.json" "$TMP/$name.profile.json"
+  # The report in brief: how many resources of each type were used and ignored, and why.
+  $PY - "$TMP/$name.report.json" > "$TMP/$name.summary.txt" <<'PY'
+import collections, json, re, sys
+r = json.load(open(sys.argv[1]))
+for kind in ("used", "ignored"):
+    c = collections.Counter((n["resource"].split("/")[0], re.sub(r"\(.*\)|`[^`]*`|[0-9.]+", "…", n["what"])) for n in r[kind])
+    for (t, what), k in sorted(c.items()):
+        print(kind, t, k, what)
+for w in r["warnings"]:
+    print("warning", w)
+PY
+  golden "synthea_$name.summary.txt" "$TMP/$name.summary.txt"
+  "$BIN" evaluate --as-of "$AS_OF" --fhir "$f" > /dev/null 2> "$TMP/err" || fail "evaluate --fhir $name: $(head -c 300 "$TMP/err")"
+done
+
+# Bad input: a clear error with a location, exit 1.
+expect_error() {  # expect_error WHAT FILE PATTERN [args]
+  local what="$1" file="$2" pattern="$3"; shift 3
+  "$BIN" from-fhir --as-of "$AS_OF" "$@" "$file" > "$TMP/out" 2> "$TMP/err"
+  local code=$?
+  [ "$code" -eq 1 ] || fail "$what: exit $code, expected 1"
+  grep -q -- "$pattern" "$TMP/err" || fail "$what: expected \`$pattern\` in: $(head -c 300 "$TMP/err")"
+}
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [' > "$TMP/cut.json"
+expect_error "not JSON" "$TMP/cut.json" "Bundle: invalid JSON at byte"
+printf '{"resourceType": "Patient", "id": "p"}' > "$TMP/patient.json"
+expect_error "not a Bundle" "$TMP/patient.json" 'Bundle: expected a FHIR Bundle (or an array of resources), got resourceType `Patient`'
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Condition", "id": "c"}}]}' > "$TMP/nopatient.json"
+expect_error "no Patient" "$TMP/nopatient.json" "Bundle: the bundle holds no Patient"
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Patient", "id": "b"}}]}' > "$TMP/two.json"
+expect_error "two Patients" "$TMP/two.json" "holds 2 Patients (a, b): name one with --patient"
+expect_error "an unknown --patient" "$TMP/two.json" "no Patient with id \`c\`" --patient c
+"$BIN" from-fhir --as-of "$AS_OF" --patient b "$TMP/two.json" > "$TMP/out" 2>&1 || fail "--patient b chooses one"
+grep -q '"id": "b"' "$TMP/out" || fail "--patient b is the profile's id"
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1970-02-30"}}]}' > "$TMP/baddate.json"
+expect_error "an impossible date" "$TMP/baddate.json" 'Bundle.entry\[0\].resource.birthDate: `1970-02-30` is not a date'
+expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
+
+# What the record states, and only that: a refuted condition is a known negative,
+# another patient's resources are not read, and a list with no resource stays unknown.
+cat > "$TMP/states.json" <<'JSON'
+{"resourceType": "Bundle", "type": "collection", "entry": [
+ {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-06-15", "gender": "female"}},
+ {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "urn:uuid:p1"},
+   "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+   "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "refuted"}]},
+   "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G40.909"}]}}},
+ {"resource": {"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p1"},
+   "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+   "code": {"coding": [{"system": "http://snomed.info/sct", "code": "999999"}, {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}},
+ {"resource": {"resourceType": "Condition", "id": "c3", "subject": {"reference": "Patient/other"},
+   "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G90.5"}]}}},
+ {"resource": {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+   "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}, "effectiveDateTime": "2026-11-01",
+   "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]}}}
+]}
+JSON
+"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/states.report.json" "$TMP/states.json" > "$TMP/states.profile.json" 2> "$TMP/err" ||
+  fail "from-fhir states: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/states.profile.json" "$TMP/states.report.json" <<'PY' || fail "the record's statements, and only those, reach the profile"
+import json, sys
+p, r = (json.load(open(x)) for x in sys.argv[1:])
+assert p["age"] == 66 and p["sex"] == "female" and p["pregnant"] is False, p
+assert {"system": "icd10cm", "code": "G40.909", "present": False} in p["conditions"], p["conditions"]
+assert {"system": "icd10cm", "code": "B02.29"} in p["conditions"], p["conditions"]
+assert not any(c.get("code") == "G90.5" for c in p["conditions"]), "another patient's condition"
+assert "medications" not in p and "devices" not in p and "procedures" not in p, "no resource, no list"
+used = {n["path"]: n["what"] for n in r["used"]}
+assert used["Bundle.entry[2].resource.code.coding[1]"].startswith("conditions: icd10cm B02.29 → postherpetic_neuralgia"), used
+assert any(n["resource"] == "Condition/c3" and "not about this patient" in n["what"] for n in r["ignored"])
+PY
+
+if [ "$failures" -ne 0 ]; then echo "$failures FHIR check(s) failed"; exit 1; fi
+echo "all FHIR checks passed"
