@@ -71,6 +71,30 @@ PYBIND11_MODULE(_core, m) {
              py::gil_scoped_release release;
              return convert(rs.evaluate_json(copy));
            })
+      .def("evaluate_fhir",
+           [](const stimrank::RuleSet& rs, const std::string& bundle, const std::string& as_of) {
+             std::string copy = bundle;
+             py::gil_scoped_release release;
+             return convert(stimrank::evaluate_fhir(rs, copy, {as_of, {}}));
+           })
+      // (profile JSON or "", used, ignored, warnings, errors) with notes as (path, resource, what).
+      .def("from_fhir",
+           [](const stimrank::RuleSet& rs, const std::string& bundle, const std::string& as_of) {
+             stimrank::FhirMapping m;
+             {
+               std::string copy = bundle;
+               py::gil_scoped_release release;
+               m = stimrank::map_fhir(rs, copy, {as_of, {}});
+             }
+             auto notes = [](const std::vector<stimrank::FhirNote>& list) {
+               py::list out;
+               for (const auto& n : list) out.append(py::make_tuple(n.path, n.resource, n.what));
+               return out;
+             };
+             py::list errors;
+             for (const auto& e : m.errors) errors.append(py::make_tuple(e.path, e.message));
+             return py::make_tuple(m.profile, notes(m.used), notes(m.ignored), m.warnings, errors);
+           })
       // Evaluates many profiles on `threads` threads (0 = every core), without the GIL.
       .def(
           "evaluate_many",

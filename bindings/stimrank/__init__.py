@@ -31,7 +31,7 @@ __version__ = _core.__version__
 __all__ = [
     "load", "RuleSet", "Result", "RuleError", "ProfileError", "StimrankError", "Diagnostic",
     "FieldError", "to_dataframe", "default_rules_path", "AuditLog", "verify_audit", "publish", "versions",
-    "run_batch", "__version__",
+    "run_batch", "from_fhir", "FhirMapping", "FhirNote", "__version__",
 ]
 
 
@@ -288,6 +288,21 @@ class RuleSet:
             audit._append(evaluation.result, text)
         return Result(evaluation.result)
 
+    def evaluate_fhir(self, bundle: Union[Mapping[str, Any], str, bytes], as_of: Optional[str] = None) -> Result:
+        """Evaluate a FHIR R4 Bundle (a dict or JSON text) for one patient.
+
+        ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date ages are read at.
+        Raises :class:`ProfileError` with FHIR paths when the bundle cannot be mapped.
+        """
+        evaluation = self._core.evaluate_fhir(_bundle_json(bundle), _as_of(as_of))
+        if not evaluation.ok:
+            raise ProfileError([FieldError(p, m) for p, m in evaluation.errors])
+        return Result(evaluation.result)
+
+    def from_fhir(self, bundle: Union[Mapping[str, Any], str, bytes], as_of: Optional[str] = None) -> "FhirMapping":
+        """The profile a FHIR R4 Bundle gives for this rule set, with what was used and ignored."""
+        return _mapping(self._core.from_fhir(_bundle_json(bundle), _as_of(as_of)))
+
     def evaluate_many(self, profiles: Any, *, threads: int = 0, errors: str = "raise",
                       audit: Optional["AuditLog"] = None) -> List[Any]:
         """Evaluate a batch on every core (``threads=0``), without holding the GIL.
@@ -352,6 +367,56 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"<stimrank.RuleSet {self.name} {self.version}: {len(self.option_ids)} options>"
+
+
+@dataclass(frozen=True)
+class FhirNote:
+    """One resource or coding of a FHIR record: where, which, and what became of it."""
+    path: str
+    resource: str
+    what: str
+
+
+@dataclass(frozen=True)
+class FhirMapping:
+    """A FHIR record mapped to a profile: ``profile`` (a dict), ``used``, ``ignored``, ``warnings``."""
+    profile: dict
+    used: List[FhirNote]
+    ignored: List[FhirNote]
+    warnings: List[str]
+
+
+def _bundle_json(bundle: Union[Mapping[str, Any], str, bytes]) -> str:
+    if isinstance(bundle, bytes):
+        return bundle.decode("utf-8", errors="replace")
+    if isinstance(bundle, str):
+        return bundle
+    return _json.dumps(bundle)
+
+
+def _as_of(as_of: Optional[str]) -> str:
+    if as_of is None:
+        import datetime
+        return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    return str(as_of)
+
+
+def _mapping(raw: Any) -> FhirMapping:
+    profile, used, ignored, warnings, errors = raw
+    if errors:
+        raise ProfileError([FieldError(p, m) for p, m in errors])
+    return FhirMapping(_json.loads(profile), [FhirNote(*n) for n in used],
+                       [FhirNote(*n) for n in ignored], list(warnings))
+
+
+def from_fhir(bundle: Union[Mapping[str, Any], str, bytes], as_of: Optional[str] = None,
+              rules: Optional["RuleSet"] = None) -> FhirMapping:
+    """The profile a FHIR R4 Bundle gives (for ``rules``, default the shipped knowledge base).
+
+    ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date ages are read at.
+    Raises :class:`ProfileError` with FHIR paths when the bundle cannot be mapped.
+    """
+    return (rules if rules is not None else load()).from_fhir(bundle, as_of)
 
 
 class AuditLog:

@@ -369,3 +369,31 @@ def test_version_is_defined_once():
     assert importlib.metadata.version("stimrank") == version
     cli = subprocess.run([CLI, "--version"], capture_output=True, text=True, check=True)
     assert cli.stdout.strip() == "stimrank " + version
+
+
+FHIR_BUNDLE = ROOT.parent / "shared" / "fhir" / "bundles" / "Johnnie679_Hermiston71_2cd30bd6-3a87-4191-af90-6daa70f58f55.json"
+
+
+@pytest.mark.skipif(not FHIR_BUNDLE.exists(), reason="../shared/fhir not present")
+def test_from_fhir_and_evaluate_fhir():
+    """A real Synthea bundle: the profile, what was used and ignored, and the same
+    ranking through evaluate_fhir as through the derived profile."""
+    bundle = json.loads(FHIR_BUNDLE.read_text())
+    rs = stimrank.load()
+    mapping = stimrank.from_fhir(bundle, as_of="2026-12-01", rules=rs)
+    assert mapping.profile["id"] == "ea877536-55b1-4ec8-a12b-e95594214c01"
+    assert mapping.profile["age"] == 17
+    assert any(n.what.startswith("pain.nrs") for n in mapping.used)
+    assert any("not current" in n.what and n.resource.startswith("Condition/") for n in mapping.ignored)
+    via_fhir = rs.evaluate_fhir(json.dumps(bundle), as_of="2026-12-01")
+    via_profile = rs.evaluate(mapping.profile)
+    assert via_fhir.ranking == via_profile.ranking
+    assert any("not read" in w for w in via_fhir.warnings)
+
+
+def test_from_fhir_errors_carry_fhir_paths():
+    with pytest.raises(stimrank.ProfileError) as caught:
+        stimrank.from_fhir({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1970-02-30"}}]},
+            as_of="2026-12-01")
+    assert "Bundle.entry[0].resource.birthDate" in str(caught.value)
