@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -42,6 +44,7 @@ const char* const kUsageText =
     "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
     "  stimrank evaluate [--rules PATH] [--format json|text] --fhir BUNDLE.json|-\n"
     "                    [--as-of YYYY-MM-DD] [--patient ID]\n"
+    "  stimrank evaluate [--rules PATH] [--as-of YYYY-MM-DD] --fhir-bulk DIR   # JSON Lines\n"
     "  stimrank from-fhir [--rules PATH] [--as-of YYYY-MM-DD] [--patient ID] [--report FILE]\n"
     "                    BUNDLE.json|-       # the profile a FHIR record gives, on stdout\n"
     "\n"
@@ -71,8 +74,9 @@ struct Args {
   bool list = false, check_only = false;
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
-  std::string stats;  // evaluate --jsonl: where to write its timings
-  bool fhir = false;  // evaluate --fhir: the input is a FHIR Bundle
+  std::string stats;       // evaluate --jsonl: where to write its timings
+  bool fhir = false;       // evaluate --fhir: the input is a FHIR Bundle
+  bool fhir_bulk = false;  // evaluate --fhir-bulk: a folder of a bulk export's NDJSON
   std::string as_of, patient, report;
 };
 
@@ -562,6 +566,192 @@ int from_fhir(const Args& args) {
   return kOk;
 }
 
+// Reads one line of at most `limit` bytes; a longer one is consumed and reported as
+// too long (`too_long`), never held whole.
+bool read_line(std::istream& in, std::string& line, std::size_t limit, bool& too_long) {
+  line.clear();
+  too_long = false;
+  std::streambuf* buffer = in.rdbuf();
+  for (;;) {
+    int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return !line.empty() || too_long;
+    }
+    if (c == '\n') return true;
+    if (line.size() < limit)
+      line.push_back(static_cast<char>(c));
+    else
+      too_long = true;
+  }
+}
+
+// The patient a bulk-export resource is about: the id after "Patient/" (or the
+// whole reference) of its subject or patient; "" when it names none.
+std::string patient_of(const nlohmann::json& resource) {
+  for (const char* key : {"subject", "patient"}) {
+    auto it = resource.find(key);
+    if (it == resource.end() || !it->is_object()) continue;
+    auto reference = it->find("reference");
+    if (reference == it->end() || !reference->is_string()) continue;
+    std::string text = reference->get<std::string>();
+    std::size_t slash = text.rfind("Patient/");
+    return slash == std::string::npos ? text : text.substr(slash + 8);
+  }
+  return {};
+}
+
+// evaluate --fhir-bulk DIR: one JSON Lines answer per Patient, in Patient file
+// order. The other files are indexed first (where each patient's lines are), so
+// memory holds one patient's resources at a time, not the folder.
+int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(args.input, ec)) {
+    std::cerr << "stimrank: `" << args.input << "` is not a folder of NDJSON files\n";
+    return kInputError;
+  }
+  std::vector<std::string> patient_files, resource_files;
+  for (const auto& entry : fs::directory_iterator(args.input, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || entry.path().extension() != ".ndjson") continue;
+    (name.rfind("Patient", 0) == 0 ? patient_files : resource_files)
+        .push_back(entry.path().string());
+  }
+  std::sort(patient_files.begin(), patient_files.end());
+  std::sort(resource_files.begin(), resource_files.end());
+  if (patient_files.empty()) {
+    std::cerr << "stimrank: `" << args.input << "` has no Patient*.ndjson file\n";
+    return kInputError;
+  }
+  const std::size_t limit = kDefaultLimits.max_fhir_bytes;
+  struct Place {
+    std::size_t file;
+    std::streamoff offset;
+  };
+  std::map<std::string, std::vector<Place>> places;
+  std::map<std::string, std::vector<stimrank::ProfileError>> problems;  // by patient
+  std::string line;
+  bool too_long = false;
+  for (std::size_t f = 0; f < resource_files.size(); ++f) {
+    std::ifstream in(resource_files[f], std::ios::binary);
+    std::size_t number = 0;
+    for (std::streamoff offset = in.tellg(); read_line(in, line, limit, too_long);
+         offset = in.tellg()) {
+      ++number;
+      std::string where = resource_files[f] + ":" + std::to_string(number);
+      if (too_long) {
+        std::cerr << where << ": longer than " << limit << " bytes; skipped\n";
+        continue;
+      }
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      nlohmann::json resource = nlohmann::json::parse(line, nullptr, false);
+      if (resource.is_discarded() || !resource.is_object()) {
+        // Whose line it was, if its text names a patient: that patient is an error.
+        std::size_t at = line.find("Patient/");
+        std::string id;
+        if (at != std::string::npos)
+          for (std::size_t i = at + 8; i < line.size() && line[i] != '"'; ++i) id += line[i];
+        if (id.empty())
+          std::cerr << where << ": not a JSON resource, and no patient named in it; skipped\n";
+        else
+          problems[id].push_back({where, "not a JSON resource"});
+        continue;
+      }
+      std::string patient = patient_of(resource);
+      if (!patient.empty()) places[patient].push_back({f, offset});
+    }
+  }
+  stimrank::FhirOptions options = fhir_options(args);
+  std::vector<std::ifstream> readers;
+  for (const std::string& file : resource_files) readers.emplace_back(file, std::ios::binary);
+  std::size_t failed = 0, answered = 0;
+  auto error_line = [&](const std::string& id, const std::vector<stimrank::ProfileError>& errors) {
+    nlohmann::ordered_json out;
+    out["patient"] = id;
+    out["errors"] = nlohmann::ordered_json::array();
+    for (const auto& e : errors)
+      out["errors"].push_back({{"path", e.path}, {"message", e.message}});
+    std::cout << out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    for (const auto& e : errors) std::cerr << "patient " << id << ": " << e.format() << "\n";
+    ++failed;
+  };
+  // Patients are mapped and evaluated a batch at a time on --threads threads, and
+  // answered in order.
+  struct Pending {
+    std::string id, bundle;
+    stimrank::Evaluation evaluation;
+  };
+  std::vector<Pending> pending;
+  const unsigned threads = args.threads ? args.threads : 1;
+  const std::size_t batch = 8 * std::size_t{threads};
+  auto flush = [&] {
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < pending.size();)
+        if (!pending[i].bundle.empty())  // empty: answered already (an error)
+          pending[i].evaluation = stimrank::evaluate_fhir(ruleset, pending[i].bundle, options);
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread& thread : pool) thread.join();
+    for (Pending& p : pending) {
+      if (!p.evaluation.ok())
+        error_line(p.id, p.evaluation.errors);
+      else
+        std::cout << p.evaluation.result->to_json() << "\n";
+    }
+    pending.clear();
+  };
+  for (const std::string& file : patient_files) {
+    std::ifstream in(file, std::ios::binary);
+    std::size_t number = 0;
+    while (read_line(in, line, limit, too_long)) {
+      ++number;
+      if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      ++answered;
+      std::string where = file + ":" + std::to_string(number);
+      nlohmann::json patient =
+          too_long ? nlohmann::json() : nlohmann::json::parse(line, nullptr, false);
+      std::string id = patient.is_object() && patient.contains("id") && patient["id"].is_string()
+                           ? patient["id"].get<std::string>()
+                           : std::string();
+      if (id.empty()) {
+        pending.push_back({where, {}, {}});
+        pending.back().evaluation.errors.push_back({where, "not a Patient resource with an id"});
+        continue;
+      }
+      if (auto it = problems.find(id); it != problems.end()) {
+        pending.push_back({id, {}, {}});
+        pending.back().evaluation.errors = it->second;
+        continue;
+      }
+      // The patient's resources, read back from where the index found them.
+      std::string bundle = "[" + line;
+      for (const Place& place : places[id]) {
+        std::ifstream& reader = readers[place.file];
+        reader.clear();
+        reader.seekg(place.offset);
+        std::string resource;
+        bool long_line = false;
+        read_line(reader, resource, limit, long_line);
+        bundle += ",";
+        bundle += resource;
+        if (bundle.size() > limit) break;  // map_fhir reports the size
+      }
+      bundle += "]";
+      pending.push_back({id, std::move(bundle), {}});
+      if (pending.size() >= batch) flush();
+    }
+  }
+  flush();
+  if (failed)
+    std::cerr << "stimrank: " << failed << " of " << answered
+              << " patients could not be evaluated\n";
+  return failed ? kInputError : kOk;
+}
+
 // One profile (or one FHIR record): evaluated, recorded in the audit trail when
 // asked, printed.
 int evaluate(const Args& args) {
@@ -571,6 +761,7 @@ int evaluate(const Args& args) {
   auto audit = open_audit(args, audit_failed);
   if (audit_failed) return kInputError;
   if (args.jsonl) return evaluate_jsonl(args, ruleset, audit.get());
+  if (args.fhir_bulk) return evaluate_fhir_bulk(args, *ruleset);
   std::string text;
   const std::size_t limit =
       args.fhir ? kDefaultLimits.max_fhir_bytes : kDefaultLimits.max_profile_bytes;
@@ -717,6 +908,10 @@ int run(int argc, char** argv) {
         args.fhir = true;
         if (!value(args.input)) return usage_error("`--fhir` needs a Bundle file or `-`");
         args.have_input = true;
+      } else if (a == "--fhir-bulk") {
+        args.fhir_bulk = true;
+        if (!value(args.input)) return usage_error("`--fhir-bulk` needs a folder");
+        args.have_input = true;
       } else if (a == "--as-of") {
         if (!value(args.as_of)) return usage_error("`--as-of` needs a date YYYY-MM-DD");
       } else if (a == "--patient") {
@@ -791,7 +986,10 @@ int run(int argc, char** argv) {
     if (!args.stats.empty() && !args.jsonl)
       return usage_error("`--stats` is for `--jsonl` batches");
     if (args.fhir && args.jsonl) return usage_error("`--fhir` and `--jsonl` do not go together");
-    if (!args.fhir && (!args.as_of.empty() || !args.patient.empty()))
+    if (args.fhir_bulk &&
+        (args.fhir || args.jsonl || !args.patient.empty() || args.format != "json"))
+      return usage_error("`--fhir-bulk` writes JSON Lines; it takes `--as-of` and `--threads`");
+    if (!args.fhir && !args.fhir_bulk && (!args.as_of.empty() || !args.patient.empty()))
       return usage_error("`--as-of` and `--patient` are for FHIR input (`--fhir`, `from-fhir`)");
     if (!args.report.empty()) return usage_error("`--report` is for `from-fhir`");
     return evaluate(args);

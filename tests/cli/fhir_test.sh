@@ -86,6 +86,31 @@ PY
   "$BIN" evaluate --as-of "$AS_OF" --fhir "$f" > /dev/null 2> "$TMP/err" || fail "evaluate --fhir $name: $(head -c 300 "$TMP/err")"
 done
 
+# The bulk folder itself: one answer per Patient, in Patient file order, equal to the
+# per-patient bundles' answers.
+"$BIN" evaluate --as-of "$AS_OF" --fhir-bulk "$SHARED/synthea-10-patients" > "$TMP/bulk.jsonl" 2> "$TMP/err" ||
+  fail "evaluate --fhir-bulk: $(head -c 300 "$TMP/err")"
+: > "$TMP/per_patient.jsonl"
+for f in "$TMP"/bulk/patient*.json; do
+  "$BIN" evaluate --as-of "$AS_OF" --fhir "$f" >> "$TMP/per_patient.jsonl" 2> /dev/null
+done
+cmp -s "$TMP/bulk.jsonl" "$TMP/per_patient.jsonl" || fail "--fhir-bulk differs from the per-patient bundles"
+[ "$(wc -l < "$TMP/bulk.jsonl")" -eq 13 ] || fail "13 patients, 13 lines"
+"$BIN" evaluate --as-of "$AS_OF" --threads 2 --fhir-bulk "$SHARED/synthea-10-patients" | cmp -s - "$TMP/bulk.jsonl" ||
+  fail "--fhir-bulk on two threads answers as on one"
+# A malformed line that names its patient: that patient is an error line, the
+# others are still answered, exit 1.
+mkdir "$TMP/broken"
+cp "$SHARED/synthea-10-patients"/*.ndjson "$TMP/broken/"
+first=$(head -1 "$TMP/broken/Patient.ndjson" | $PY -c "import json,sys; print(json.load(sys.stdin)['id'])")
+printf '{"resourceType":"Condition","subject":{"reference":"Patient/%s"},"code":{\n' "$first" >> "$TMP/broken/Condition.ndjson"
+expect_exit_bulk=$("$BIN" evaluate --as-of "$AS_OF" --fhir-bulk "$TMP/broken" > "$TMP/broken.jsonl" 2> "$TMP/err"; echo $?)
+[ "$expect_exit_bulk" -eq 1 ] || fail "a malformed line: exit $expect_exit_bulk, expected 1"
+head -1 "$TMP/broken.jsonl" | grep -q "^{\"patient\":\"$first\",\"errors\":\[{\"path\":\"[^\"]*Condition.ndjson:[0-9]*\",\"message\":\"not a JSON resource\"}" ||
+  fail "the malformed line's patient is an error line ($(head -c 300 "$TMP/broken.jsonl"))"
+[ "$(wc -l < "$TMP/broken.jsonl")" -eq 13 ] || fail "the other patients are still answered"
+tail -n +2 "$TMP/broken.jsonl" | cmp -s - <(tail -n +2 "$TMP/bulk.jsonl") || fail "the other patients' answers are unchanged"
+
 # Bad input: a clear error with a location, exit 1.
 expect_error() {  # expect_error WHAT FILE PATTERN [args]
   local what="$1" file="$2" pattern="$3"; shift 3
