@@ -37,6 +37,14 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
         load = [&](const std::string& including, const std::string& name, const SourceFile* from,
                    const ast::Node* at) {
           std::string canonical, problem;
+          // An include names a rule file: any other file (/etc/passwd) would be read
+          // and its first line quoted back in a syntax error.
+          if (from && at && (name.size() < 6 || name.compare(name.size() - 6, 6, ".rules") != 0)) {
+            out.diagnostics.push_back(
+                from->make(Severity::error, "E105", at->begin, at->end,
+                           "`include` names `" + name + "`, which is not a rule file (`.rules`)"));
+            return;
+          }
           std::optional<std::string> text = reader(including, name, canonical, problem);
           auto fail = [&](std::string code, std::string message) {
             if (from && at)

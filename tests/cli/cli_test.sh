@@ -262,9 +262,15 @@ expect_exit 1 "evaluate --jsonl /dev/zero" timeout 60 "$BIN" evaluate --jsonl /d
 grep -q "without a line break; the rest of the input was not read" "$TMP/err" || fail "an endless line stops the batch ($(head -c 300 "$TMP/err"))"
 expect_exit 1 "check --rules /dev/zero" timeout 60 "$BIN" check --rules /dev/zero
 grep -q "E113" "$TMP/err" || fail "an endless rule file is E113 ($(head -c 300 "$TMP/err"))"
-printf 'include "/dev/zero";\n' > "$TMP/include_zero.rules"
+ln -s /dev/zero "$TMP/zero.rules"
+printf 'include "zero.rules";\n' > "$TMP/include_zero.rules"
 expect_exit 1 "include /dev/zero" timeout 60 "$BIN" check --rules "$TMP/include_zero.rules"
 grep -q "E113" "$TMP/err" || fail "an endless included file is E113 ($(head -c 300 "$TMP/err"))"
+# An include names a rule file: another file is not read, so none of it is quoted.
+printf 'include "/etc/passwd";\n' > "$TMP/include_passwd.rules"
+expect_exit 1 "include of a file that is not a rule file" "$BIN" check --rules "$TMP/include_passwd.rules"
+grep -q 'E105.*which is not a rule file' "$TMP/err" || fail "include /etc/passwd is E105 ($(head -c 300 "$TMP/err"))"
+grep -q "root:" "$TMP/err" && fail "the included file's text was quoted"
 # A line over the profile limit is one error line; the batch goes on.
 { printf '{"id":"x"'; head -c 5000000 /dev/zero | tr '\0' ' '; printf '}\n{"id":"after","age":60}\n'; } > "$TMP/long.jsonl"
 expect_exit 1 "an overlong JSON Lines line" "$BIN" evaluate --format tsv --jsonl "$TMP/long.jsonl"
