@@ -146,6 +146,9 @@ cat > "$TMP/states.json" <<'JSON'
  {"resource": {"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p1"},
    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "999999"}, {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}},
+ {"resource": {"resourceType": "Condition", "id": "c4", "subject": {"reference": "Patient/p1"},
+   "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+   "code": {"coding": [{"system": "http://snomed.info/sct", "code": "202725007", "display": "Lumbar post-laminectomy syndrome (disorder)"}]}}},
  {"resource": {"resourceType": "Condition", "id": "c3", "subject": {"reference": "Patient/other"},
    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G90.5"}]}}},
  {"resource": {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
@@ -166,6 +169,7 @@ assert "medications" not in p and "devices" not in p and "procedures" not in p, 
 used = {n["path"]: n["what"] for n in r["used"]}
 assert used["Bundle.entry[2].resource.code.coding[1]"].startswith("conditions: icd10cm B02.29 → postherpetic_neuralgia"), used
 assert any(n["resource"] == "Condition/c3" and "not about this patient" in n["what"] for n in r["ignored"])
+assert used["Bundle.entry[3].resource.code.coding[0]"].startswith("conditions: snomed 202725007 → failed_back_surgery_syndrome"), used
 PY
 
 if [ "$failures" -ne 0 ]; then echo "$failures FHIR check(s) failed"; exit 1; fi
