@@ -42,6 +42,24 @@ b = json.load(open(sys.argv[1])); b["entry"].reverse(); json.dump(b, open(sys.ar
 PY
 "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/reversed.json" > "$TMP/reversed_result.json" || fail "evaluate --fhir reversed"
 cmp -s "$TMP/via_fhir.json" "$TMP/reversed_result.json" || fail "the result depends on entry order"
+# An unrelated resource (an immunization, a condition the rules do not know) changes
+# no option's status, rank or reasons; only the warnings say it was not read.
+$PY - "$BUNDLE" "$TMP/extra.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+patient = b["entry"][0]["fullUrl"]
+b["entry"].append({"resource": {"resourceType": "Immunization", "id": "extra-1", "status": "completed",
+                                "patient": {"reference": patient}}})
+b["entry"].append({"resource": {"resourceType": "Condition", "id": "extra-2", "subject": {"reference": patient},
+                                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}}})
+json.dump(b, open(sys.argv[2], "w"))
+PY
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/extra.json" > "$TMP/extra_result.json" || fail "evaluate --fhir with extra resources"
+$PY - "$TMP/via_fhir.json" "$TMP/extra_result.json" <<'PY' || fail "an unrelated resource changed the options"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["options"] == b["options"]
+PY
 
 # The bulk export: one Bundle per Patient, joined by subject / patient references.
 $PY - "$SHARED/synthea-10-patients" "$TMP/bulk" <<'PY'
