@@ -107,6 +107,14 @@ bool read_all(const std::string& path, std::string& out, std::size_t limit) {
 
 const stimrank::Limits kDefaultLimits;
 
+// The command's input (a file or `-`), read up to `limit` bytes and one more; false
+// after saying why not.
+bool read_input(const Args& args, std::size_t limit, std::string& text) {
+  if (read_all(args.input, text, limit)) return true;
+  std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+  return false;
+}
+
 std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warnings) {
   std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
   stimrank::LoadResult loaded = stimrank::load_rules(path);
@@ -346,10 +354,7 @@ int explain(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::string text;
-  if (!read_all(args.input, text, kDefaultLimits.max_profile_bytes)) {
-    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
-    return kInputError;
-  }
+  if (!read_input(args, kDefaultLimits.max_profile_bytes, text)) return kInputError;
   stimrank::ExplainReport report = stimrank::explain_profile(*ruleset, text);
   if (!report.ok) {
     for (const auto& e : report.errors) std::cerr << args.input << ": " << e.format() << "\n";
@@ -544,10 +549,7 @@ int from_fhir(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::string text;
-  if (!read_all(args.input, text, kDefaultLimits.max_fhir_bytes)) {
-    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
-    return kInputError;
-  }
+  if (!read_input(args, kDefaultLimits.max_fhir_bytes, text)) return kInputError;
   stimrank::FhirMapping mapping = stimrank::map_fhir(*ruleset, text, fhir_options(args));
   if (!args.report.empty()) {
     std::string problem = replace_file(args.report, mapping.report_json() + "\n");
@@ -765,10 +767,7 @@ int evaluate(const Args& args) {
   std::string text;
   const std::size_t limit =
       args.fhir ? kDefaultLimits.max_fhir_bytes : kDefaultLimits.max_profile_bytes;
-  if (!read_all(args.input, text, limit)) {
-    std::cerr << "stimrank: cannot read `" << args.input << "`\n";
-    return kInputError;
-  }
+  if (!read_input(args, limit, text)) return kInputError;
   stimrank::Evaluation evaluation =
       args.fhir ? stimrank::evaluate_fhir(*ruleset, text, fhir_options(args))
                 : ruleset->evaluate_json(text);

@@ -100,20 +100,19 @@ class CaseChecker {
                   reason_list(o));
       }
     });
-    for_each_option(expect, "missing_includes", [&](const OptionResult& o, const json& want) {
-      for (const auto& path : want)
-        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) ==
-            o.missing.end())
-          problem(o.option + ": expected " + path.get<std::string>() + " in missing, got [" +
-                  join(o.missing) + "]");
-    });
-    for_each_option(expect, "missing_excludes", [&](const OptionResult& o, const json& want) {
-      for (const auto& path : want)
-        if (std::find(o.missing.begin(), o.missing.end(), path.get<std::string>()) !=
-            o.missing.end())
-          problem(o.option + ": expected " + path.get<std::string>() + " not in missing, got [" +
-                  join(o.missing) + "]");
-    });
+    for (bool wanted : {true, false})
+      for_each_option(expect, wanted ? "missing_includes" : "missing_excludes",
+                      [&](const OptionResult& o, const json& paths) {
+                        for (const auto& path : paths) {
+                          const std::string text = path.get<std::string>();
+                          bool listed = std::find(o.missing.begin(), o.missing.end(), text) !=
+                                        o.missing.end();
+                          if (listed != wanted)
+                            problem(o.option + ": expected " + text +
+                                    (wanted ? " in missing" : " not in missing") + ", got [" +
+                                    join(o.missing) + "]");
+                        }
+                      });
     if (expect.contains("warning_contains")) {
       std::string text = expect["warning_contains"].get<std::string>();
       bool found = false;
