@@ -103,6 +103,37 @@ std::string code_in(const json* concept_json, std::string_view system) {
   return {};
 }
 
+// SNOMED CT device types the mapping reads, each as its source lists it:
+// [IPS] HL7 IPS "Medical Devices - SNOMED CT IPS Free Set" 1.1.0
+//   (http://hl7.org/fhir/uv/ips/ValueSet/medical-devices-snomed-ct-ips-free-set);
+// [DICOM] DICOM CID 3777 "Cardiovascular Implant" (urn:oid:1.2.840.10008.6.1.263).
+// An empty device name: a neurostimulator of unstated kind (see map_device).
+struct DeviceCode {
+  const char* code;
+  const char* device;
+  const char* display;
+};
+constexpr DeviceCode kDeviceCodes[] = {
+    {"14106009", "cardiac_pacemaker", "Cardiac pacemaker"},                    // [DICOM]
+    {"424921004", "cardiac_pacemaker", "Permanent cardiac pacemaker, device"},  // [IPS]
+    {"72506001", "implantable_defibrillator", "Implantable defibrillator"},     // [IPS] [DICOM]
+    {"43252007", "cochlear_implant", "Cochlear prosthesis"},                    // [IPS]
+    {"25937001", "", "Neurostimulator"},                                        // [IPS]
+};
+
+const DeviceCode* find_device_code(std::string_view code) {
+  for (const DeviceCode& known : kDeviceCodes)
+    if (code == known.code) return &known;
+  return nullptr;
+}
+
+// The kind of a procedure concept of the knowledge base (procedures[].kind).
+std::string procedure_kind(std::string_view concept_id) {
+  if (concept_id == "spine_surgery") return "surgery";
+  if (concept_id == "diagnostic_nerve_block") return "diagnostic_block";
+  return {};
+}
+
 class Mapper {
  public:
   Mapper(const detail::CompiledRuleSet& rules, const FhirOptions& options, FhirMapping& out)
@@ -258,15 +289,106 @@ class Mapper {
     if (r.type == "Condition") map_condition(r);
     if (r.type == "Observation") map_observation(r);
     if (r.type == "MedicationRequest" || r.type == "MedicationStatement") map_medication(r);
-    if (r.type == "Device") {
-      has_devices_resource_ = true;
-      ignored(r, r.path + ".type",
-              "device types are not mapped yet: `devices` stays unknown unless the profile "
-              "states them");
+    if (r.type == "Device") map_device(r);
+    if (r.type == "Procedure") map_procedure(r);
+  }
+
+  // Device.type (SNOMED CT) → the profile's device names. A Device of a kind that
+  // could be any neurostimulator, or whose status is unknown, leaves `devices`
+  // unknown: listing the others would claim that the specific ones are absent.
+  void map_device(const Resource& r) {
+    const json& body = *r.body;
+    has_devices_resource_ = true;
+    std::string status = string_member(body, "status");
+    if (status == "entered-in-error" || status == "inactive") {
+      ignored(r, r.path + ".status",
+              status == "inactive" ? "status `inactive`: no longer in place" : "entered in error");
+      return;
     }
-    if (r.type == "Procedure")
-      ignored(r, r.path + ".code",
-              "procedures are not mapped yet (trials and implants need their outcome)");
+    const json* type = member(body, "type");
+    const json* codings = type ? member(*type, "coding") : nullptr;
+    if (codings && codings->is_array())
+      for (std::size_t i = 0; i < codings->size(); ++i) {
+        const json& coding = (*codings)[i];
+        if (string_member(coding, "system") != kSnomed) continue;
+        std::string code = string_member(coding, "code");
+        std::string at = r.path + ".type.coding[" + std::to_string(i) + "]";
+        const DeviceCode* known = find_device_code(code);
+        if (!known) continue;
+        if (*known->device == 0) {
+          devices_unknown_ = true;
+          out_.warnings.push_back(at + ": snomed " + code + " (" + known->display +
+                                  ") does not say which kind of neurostimulator: devices left "
+                                  "unknown, state them in the profile");
+          used(r, at, "devices: unknown (" + std::string(known->display) + ", kind not stated)");
+          return;
+        }
+        if (status == "unknown") {
+          devices_unknown_ = true;
+          out_.warnings.push_back(r.path + ".status: a " + std::string(known->device) +
+                                  " whose status is unknown: devices left unknown");
+          used(r, r.path + ".status", "devices: unknown (status unknown)");
+          return;
+        }
+        devices_.insert(known->device);
+        used(r, at, "devices: snomed " + code + " → " + known->device);
+        return;
+      }
+    ignored(r, r.path + ".type",
+            "no device type the mapping knows (" +
+                utf8::printable(type ? display_of(*type) : std::string("no type")) + ")");
+  }
+
+  // Procedure.code → procedures[].option through the rule set's concepts; the
+  // outcome (relief) of a trial is not something FHIR records in a form we can read.
+  void map_procedure(const Resource& r) {
+    const json& body = *r.body;
+    has_procedures_resource_ = true;
+    std::string status = string_member(body, "status");
+    if (status != "completed") {
+      ignored(r, r.path + ".status",
+              status == "not-done" ? "recorded as not done"
+                                   : "status `" + utf8::printable(status) +
+                                         "`: not a completed procedure");
+      return;
+    }
+    std::string performed = string_member(body, "performedDateTime");
+    if (performed.empty())
+      if (const json* period = member(body, "performedPeriod"))
+        performed = string_member(*period, "start");
+    if (!performed.empty()) {
+      auto date = parse_date(performed, false);
+      if (!date) {
+        error(r.path + ".performed[x]", "`" + utf8::printable(performed) + "` is not a date");
+        return;
+      }
+      if (as_of_ < *date) {
+        ignored(r, r.path + ".performed[x]", "after the as-of date " + options_.as_of);
+        return;
+      }
+    }
+    const json* code = member(body, "code");
+    const json* codings = code ? member(*code, "coding") : nullptr;
+    if (codings && codings->is_array())
+      for (std::size_t i = 0; i < codings->size(); ++i) {
+        const json& coding = (*codings)[i];
+        std::string system = profile_system(string_member(coding, "system"));
+        std::string value = string_member(coding, "code");
+        if (system != "snomed" || value.empty()) continue;
+        std::string concept_id = first_concept_of(system, value);
+        if (concept_id.empty()) continue;
+        ordered_json entry = {{"option", concept_id}};
+        std::string kind = procedure_kind(concept_id);
+        if (!kind.empty()) entry["kind"] = kind;
+        procedures_.push_back(std::move(entry));
+        used(r, r.path + ".code.coding[" + std::to_string(i) + "]",
+             "procedures: snomed " + value + " → " + concept_id +
+                 (kind.empty() ? std::string() : " (" + kind + ")"));
+        return;
+      }
+    ignored(r, r.path + ".code",
+            "no coding the rule set knows (" +
+                utf8::printable(code ? display_of(*code) : std::string("no code")) + ")");
   }
 
   void map_patient(const Resource& r) {
@@ -305,6 +427,45 @@ class Mapper {
     return names;
   }
 
+  // The first concept a code belongs to, "" if none.
+  std::string first_concept_of(const std::string& system, const std::string& code) const {
+    std::string names = concepts_of(system, code);
+    return names.substr(0, names.find(','));
+  }
+
+  // Laterality of a Condition from its bodySite: a laterality-qualifier extension
+  // (mCODE, HL7 Europe) or a bodySite coding that is itself a laterality qualifier.
+  // SNOMED CT qualifier values 7771000 Left, 24028007 Right, 51440002 Right and left,
+  // as in mCODE's LateralityQualifierVS
+  // (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier).
+  static std::string laterality_of(const json& body) {
+    auto from = [](const std::string& code) -> std::string {
+      if (code == "7771000") return "left";
+      if (code == "24028007") return "right";
+      if (code == "51440002") return "bilateral";
+      return {};
+    };
+    const json* sites = member(body, "bodySite");
+    if (!sites || !sites->is_array()) return {};
+    std::string found;
+    auto note = [&](const std::string& side) {
+      if (side.empty()) return;
+      found = found.empty() || found == side ? side : "bilateral";
+    };
+    for (const json& site : *sites) {
+      note(from(code_in(&site, kSnomed)));
+      if (const json* extensions = member(site, "extension"); extensions && extensions->is_array())
+        for (const json& extension : *extensions) {
+          std::string url = string_member(extension, "url");
+          constexpr std::string_view kSuffix = "laterality-qualifier";
+          if (url.size() >= kSuffix.size() &&
+              std::string_view(url).substr(url.size() - kSuffix.size()) == kSuffix)
+            note(from(code_in(member(extension, "valueCodeableConcept"), kSnomed)));
+        }
+    }
+    return found;
+  }
+
   void map_condition(const Resource& r) {
     const json& body = *r.body;
     has_conditions_resource_ = true;
@@ -329,6 +490,8 @@ class Mapper {
       ignored(r, r.path + ".code", "no coding");
       return;
     }
+    const std::string laterality = laterality_of(body);
+    if (!laterality.empty()) used(r, r.path + ".bodySite", "laterality " + laterality);
     bool matched = false;
     for (std::size_t i = 0; i < codings->size(); ++i) {
       const json& coding = (*codings)[i];
@@ -340,6 +503,7 @@ class Mapper {
       if (concepts.empty()) continue;
       ordered_json entry = {{"system", system}, {"code", value}};
       if (refuted) entry["present"] = false;
+      if (!laterality.empty()) entry["laterality"] = laterality;
       conditions_.push_back(std::move(entry));
       used(r, at,
            std::string(refuted ? "conditions, recorded absent (refuted): " : "conditions: ") +
@@ -524,6 +688,8 @@ class Mapper {
     if (has_conditions_resource_) profile["conditions"] = conditions_;
     if (pain_nrs_) profile["pain"]["nrs"] = *pain_nrs_;
     if (has_medications_resource_) profile["medications"] = medications_;
+    if (has_devices_resource_ && !devices_unknown_) profile["devices"] = devices_;
+    if (has_procedures_resource_) profile["procedures"] = procedures_;
     if (hba1c_) profile["assessments"]["hba1c_percent"] = *hba1c_;
     if (bmi_) profile["assessments"]["bmi"] = *bmi_;
     for (const auto& [type, count] : unsupported_)
@@ -532,8 +698,6 @@ class Mapper {
     if (unread_observations_)
       out_.warnings.push_back(std::to_string(unread_observations_) +
                               " Observation(s) with codes the mapping does not read");
-    if (has_devices_resource_)
-      out_.warnings.push_back("devices: Device resources are not mapped yet; devices unknown");
     return profile;
   }
 
@@ -549,7 +713,9 @@ class Mapper {
   std::optional<double> pain_nrs_, hba1c_, bmi_;
   ordered_json conditions_ = ordered_json::array(), medications_ = ordered_json::array();
   bool has_conditions_resource_ = false, has_medications_resource_ = false;
-  bool has_devices_resource_ = false;
+  bool has_devices_resource_ = false, devices_unknown_ = false, has_procedures_resource_ = false;
+  std::set<std::string> devices_;
+  ordered_json procedures_ = ordered_json::array();
   struct Latest {
     const Resource* resource = nullptr;
     std::string effective;

@@ -190,5 +190,71 @@ assert any(n["resource"] == "Condition/c3" and "not about this patient" in n["wh
 assert used["Bundle.entry[3].resource.code.coding[0]"].startswith("conditions: snomed 202725007 → failed_back_surgery_syndrome"), used
 PY
 
+# Devices, procedures and laterality: a pacemaker recorded as a Device excludes TENS
+# through FHIR as it does in a profile; a removed one does not count; a neurostimulator
+# of unstated kind leaves devices unknown (listing the rest would claim that a DBS or
+# VNS is absent); a completed spine operation becomes procedures[] spine_surgery; a
+# planned one is not; bodySite laterality reaches the condition.
+device_bundle() {  # device_bundle FILE DEVICE-JSON...
+  local out="$1"; shift
+  $PY - "$out" "$@" <<'PY'
+import json, sys
+out, devices = sys.argv[1], [json.loads(d) for d in sys.argv[2:]]
+entries = [{"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1958-03-02", "gender": "male"}},
+  {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "urn:uuid:p1"},
+    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+    "bodySite": [{"coding": [{"system": "http://snomed.info/sct", "code": "368208006", "display": "Left upper arm structure"}],
+                  "extension": [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier",
+                                 "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "7771000"}]}}]}],
+    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}},
+  {"resource": {"resourceType": "Procedure", "id": "s1", "status": "completed", "subject": {"reference": "Patient/p1"},
+    "performedDateTime": "2019-04-02", "code": {"coding": [{"system": "http://snomed.info/sct", "code": "387731002", "display": "Laminectomy"}]}}},
+  {"resource": {"resourceType": "Procedure", "id": "s2", "status": "preparation", "subject": {"reference": "Patient/p1"},
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "50172003", "display": "Lumbar spinal fusion"}]}}}]
+for i, d in enumerate(devices):
+    d.update({"resourceType": "Device", "id": "d%d" % i, "patient": {"reference": "Patient/p1"}})
+    entries.append({"resource": d})
+json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries}, open(out, "w"))
+PY
+}
+PACEMAKER='{"status": "active", "type": {"coding": [{"system": "http://snomed.info/sct", "code": "424921004", "display": "Permanent cardiac pacemaker, device"}]}}'
+REMOVED='{"status": "inactive", "type": {"coding": [{"system": "http://snomed.info/sct", "code": "72506001"}]}}'
+WHEELCHAIR='{"status": "active", "type": {"coding": [{"system": "http://snomed.info/sct", "code": "228869008", "display": "Manual wheelchair (physical object)"}]}}'
+NEUROSTIM='{"status": "active", "type": {"coding": [{"system": "http://snomed.info/sct", "code": "25937001", "display": "Neurostimulator"}]}}'
+device_bundle "$TMP/pacemaker.json" "$PACEMAKER" "$REMOVED" "$WHEELCHAIR"
+device_bundle "$TMP/neurostim.json" "$NEUROSTIM" "$WHEELCHAIR"
+device_bundle "$TMP/nodevice.json" "$WHEELCHAIR"
+for name in pacemaker neurostim nodevice; do
+  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
+    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+  "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
+done
+$PY - "$TMP" <<'PY' || fail "devices, procedures and laterality map as recorded, and a pacemaker excludes TENS"
+import json, sys, os
+t = sys.argv[1]
+load = lambda n: json.load(open(os.path.join(t, n)))
+pm, ns, nd = load("pacemaker.profile.json"), load("neurostim.profile.json"), load("nodevice.profile.json")
+assert pm["devices"] == ["cardiac_pacemaker"], pm.get("devices")
+assert nd["devices"] == [], nd.get("devices")
+assert "devices" not in ns, "a neurostimulator of unstated kind must leave devices unknown"
+for p in (pm, ns, nd):
+    assert p["procedures"] == [{"option": "spine_surgery", "kind": "surgery"}], p["procedures"]
+    assert {"system": "icd10cm", "code": "B02.29", "laterality": "left"} in p["conditions"], p["conditions"]
+rep = load("pacemaker.report.json")
+assert any(n["resource"] == "Device/d1" and "no longer in place" in n["what"] for n in rep["ignored"]), rep["ignored"]
+assert any(n["resource"] == "Device/d2" and "no device type" in n["what"] for n in rep["ignored"]), rep["ignored"]
+assert any(n["resource"] == "Procedure/s2" and "not a completed procedure" in n["what"] for n in rep["ignored"]), rep["ignored"]
+assert any("kind of neurostimulator" in w for w in load("neurostim.report.json")["warnings"])
+status = lambda n: {o["option"]: o["status"] for o in load(n)["options"]}
+pm_s, ns_s, nd_s = status("pacemaker.result.json"), status("neurostim.result.json"), status("nodevice.result.json")
+for tens in ("tens_conventional", "tens_acupuncture_like", "tens_intense"):
+    assert pm_s[tens] == "excluded", (tens, pm_s[tens])
+    assert nd_s[tens] != "excluded", (tens, nd_s[tens])
+# devices unknown: what a recorded device list rules out is unknown, never excluded or cleared silently
+for o in load("neurostim.result.json")["options"]:
+    if o["option"].startswith("tens_"):
+        assert o["status"] != "excluded" and "devices" in json.dumps(o["missing"]), (o["option"], o["status"], o["missing"])
+PY
+
 if [ "$failures" -ne 0 ]; then echo "$failures FHIR check(s) failed"; exit 1; fi
 echo "all FHIR checks passed"
