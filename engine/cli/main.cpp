@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -590,15 +591,12 @@ bool read_line(std::istream& in, std::string& line, std::size_t limit, bool& too
 
 // The patient a bulk-export resource is about: the id after "Patient/" (or the
 // whole reference) of its subject or patient; "" when it names none.
-std::string patient_of(const nlohmann::json& resource) {
+std::string patient_of(simdjson::dom::element resource) {
   for (const char* key : {"subject", "patient"}) {
-    auto it = resource.find(key);
-    if (it == resource.end() || !it->is_object()) continue;
-    auto reference = it->find("reference");
-    if (reference == it->end() || !reference->is_string()) continue;
-    std::string text = reference->get<std::string>();
+    std::string_view text;
+    if (resource[key]["reference"].get_string().get(text)) continue;
     std::size_t slash = text.rfind("Patient/");
-    return slash == std::string::npos ? text : text.substr(slash + 8);
+    return std::string(slash == std::string_view::npos ? text : text.substr(slash + 8));
   }
   return {};
 }
@@ -633,8 +631,10 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   };
   std::map<std::string, std::vector<Place>> places;
   std::map<std::string, std::vector<stimrank::ProfileError>> problems;  // by patient
-  std::string line;
+  std::string line, padded;
   bool too_long = false;
+  // The index reads every line of the folder: simdjson, from one padded buffer.
+  simdjson::dom::parser parser(limit);
   for (std::size_t f = 0; f < resource_files.size(); ++f) {
     std::ifstream in(resource_files[f], std::ios::binary);
     std::size_t number = 0;
@@ -647,8 +647,11 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
         continue;
       }
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json resource = nlohmann::json::parse(line, nullptr, false);
-      if (resource.is_discarded() || !resource.is_object()) {
+      padded.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+      padded.assign(line);
+      simdjson::dom::element resource;
+      if (parser.parse(padded.data(), padded.size(), false).get(resource) ||
+          !resource.is_object()) {
         // Whose line it was, if its text names a patient: that patient is an error.
         std::size_t at = line.find("Patient/");
         std::string id;

@@ -3,6 +3,8 @@
 // (a refuted Condition, "not pregnant").
 #include "stimrank/fhir.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -17,7 +19,6 @@
 
 namespace stimrank {
 
-using nlohmann::json;
 using nlohmann::ordered_json;
 
 namespace {
@@ -82,25 +83,185 @@ int age_at(const Date& birth, const Date& at) {
   return age;
 }
 
-const json* member(const json& object, const char* key) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
+// A value of the record: a handle into simdjson's DOM (cheap to copy, valid while
+// the parser that read the bundle lives). Arrays are walked with elements(), never by
+// index (the DOM's index is a walk from the start).
+using Node = simdjson::dom::element;
+using MaybeNode = std::optional<Node>;
+
+MaybeNode member(Node object, const char* key) {
+  simdjson::dom::object fields;
+  Node value;
+  if (object.get_object().get(fields) || fields.at_key(key).get(value)) return std::nullopt;
+  return value;
 }
 
-std::string string_member(const json& object, const char* key) {
-  const json* value = member(object, key);
-  return value && value->is_string() ? value->get<std::string>() : std::string();
+// A string member's text ("" when absent or not a string), valid while the parser lives.
+std::string_view string_member(Node object, const char* key) {
+  std::string_view text;
+  MaybeNode value = member(object, key);
+  if (!value || value->get_string().get(text)) return {};
+  return text;
+}
+
+// The elements of an array (none for anything else).
+simdjson::dom::array elements(Node value) {
+  simdjson::dom::array items;
+  if (value.get_array().get(items)) return {};
+  return items;
+}
+
+// `text` as a JSON string (the bundle's text is valid UTF-8: simdjson checked it).
+void append_json_string(std::string& out, std::string_view text) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      ((out += "\\u00") += hex[byte >> 4]) += hex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// A number as nlohmann::json writes it, so the profile reads as it always has.
+void append_json_number(std::string& out, double value) {
+  out += ordered_json(value).dump();
+}
+
+// An array's elements with their index: for (auto [i, item] : indexed(array)).
+struct Indexed {
+  simdjson::dom::array items;
+  struct iterator {
+    simdjson::dom::array::iterator at;
+    std::size_t index;
+    std::pair<std::size_t, Node> operator*() const { return {index, *at}; }
+    iterator& operator++() {
+      ++at;
+      ++index;
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return at != other.at; }
+  };
+  [[nodiscard]] iterator begin() const { return {items.begin(), 0}; }
+  [[nodiscard]] iterator end() const { return {items.end(), 0}; }
+};
+Indexed indexed(Node value) {
+  return {elements(value)};
+}
+
+std::optional<double> number_of(Node value) {
+  double number = 0;
+  if (!value.is_number() || value.get_double().get(number)) return std::nullopt;
+  return number;
+}
+
+// A value as the message quotes it: its JSON, cut at 40 characters.
+std::string show(Node value) {
+  std::string text = simdjson::minify(value);
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return "`" + utf8::printable(text) + "`";
 }
 
 // The code of the first coding of a CodeableConcept in `system` ("" if none).
-std::string code_in(const json* concept_json, std::string_view system) {
+std::string code_in(MaybeNode concept_json, std::string_view system) {
   if (!concept_json) return {};
-  const json* codings = member(*concept_json, "coding");
-  if (!codings || !codings->is_array()) return {};
-  for (const json& coding : *codings)
-    if (string_member(coding, "system") == system) return string_member(coding, "code");
+  MaybeNode codings = member(*concept_json, "coding");
+  if (!codings) return {};
+  for (Node coding : elements(*codings))
+    if (string_member(coding, "system") == system)
+      return std::string(string_member(coding, "code"));
   return {};
+}
+
+// The members of a resource the mapping reads, found in one pass over its fields
+// (a lookup per member walks the fields each time).
+struct Fields {
+  MaybeNode resource_type;
+  MaybeNode id;
+  MaybeNode subject;
+  MaybeNode patient;
+  MaybeNode status;
+  MaybeNode code;
+  MaybeNode clinical_status;
+  MaybeNode verification_status;
+  MaybeNode body_site;
+  MaybeNode effective_date_time;
+  MaybeNode effective_instant;
+  MaybeNode effective_period;
+  MaybeNode value_quantity;
+  MaybeNode value_integer;
+  MaybeNode value_codeable_concept;
+  MaybeNode medication_codeable_concept;
+  MaybeNode type;
+  MaybeNode performed_date_time;
+  MaybeNode performed_period;
+  MaybeNode birth_date;
+  MaybeNode gender;
+};
+
+Fields fields_of(Node body) {
+  Fields fields;
+  simdjson::dom::object object;
+  if (body.get_object().get(object)) return fields;
+  for (simdjson::dom::key_value_pair field : object) {
+    const std::string_view key = field.key;
+    if (key == "resourceType")
+      fields.resource_type = field.value;
+    else if (key == "id")
+      fields.id = field.value;
+    else if (key == "subject")
+      fields.subject = field.value;
+    else if (key == "patient")
+      fields.patient = field.value;
+    else if (key == "status")
+      fields.status = field.value;
+    else if (key == "code")
+      fields.code = field.value;
+    else if (key == "clinicalStatus")
+      fields.clinical_status = field.value;
+    else if (key == "verificationStatus")
+      fields.verification_status = field.value;
+    else if (key == "bodySite")
+      fields.body_site = field.value;
+    else if (key == "effectiveDateTime")
+      fields.effective_date_time = field.value;
+    else if (key == "effectiveInstant")
+      fields.effective_instant = field.value;
+    else if (key == "effectivePeriod")
+      fields.effective_period = field.value;
+    else if (key == "valueQuantity")
+      fields.value_quantity = field.value;
+    else if (key == "valueInteger")
+      fields.value_integer = field.value;
+    else if (key == "valueCodeableConcept")
+      fields.value_codeable_concept = field.value;
+    else if (key == "medicationCodeableConcept")
+      fields.medication_codeable_concept = field.value;
+    else if (key == "type")
+      fields.type = field.value;
+    else if (key == "performedDateTime")
+      fields.performed_date_time = field.value;
+    else if (key == "performedPeriod")
+      fields.performed_period = field.value;
+    else if (key == "birthDate")
+      fields.birth_date = field.value;
+    else if (key == "gender")
+      fields.gender = field.value;
+  }
+  return fields;
+}
+
+// A string value's text ("" when absent or not a string).
+std::string_view text_of(MaybeNode value) {
+  std::string_view text;
+  if (!value || value->get_string().get(text)) return {};
+  return text;
 }
 
 // SNOMED CT device types the mapping reads, each as its source lists it:
@@ -114,7 +275,7 @@ struct DeviceCode {
   const char* display;
 };
 constexpr DeviceCode kDeviceCodes[] = {
-    {"14106009", "cardiac_pacemaker", "Cardiac pacemaker"},                    // [DICOM]
+    {"14106009", "cardiac_pacemaker", "Cardiac pacemaker"},                     // [DICOM]
     {"424921004", "cardiac_pacemaker", "Permanent cardiac pacemaker, device"},  // [IPS]
     {"72506001", "implantable_defibrillator", "Implantable defibrillator"},     // [IPS] [DICOM]
     {"43252007", "cochlear_implant", "Cochlear prosthesis"},                    // [IPS]
@@ -136,8 +297,14 @@ std::string procedure_kind(std::string_view concept_id) {
 
 class Mapper {
  public:
-  Mapper(const detail::CompiledRuleSet& rules, const FhirOptions& options, FhirMapping& out)
-      : rules_(rules), options_(options), out_(out) {}
+  Mapper(const detail::CompiledRuleSet& rules, const FhirOptions& options, FhirMapping& out,
+         bool report)
+      : rules_(rules), options_(options), out_(out), report_(report) {}
+  Mapper(const Mapper&) = delete;
+  Mapper& operator=(const Mapper&) = delete;
+  ~Mapper() {  // a large bundle's list is not kept
+    if (resources_.capacity() > 4096) std::vector<Entry>().swap(resources_);
+  }
 
   void run(std::string_view text) {
     if (text.size() > rules_.limits.max_fhir_bytes) {
@@ -151,42 +318,100 @@ class Mapper {
       return;
     }
     as_of_ = *as_of;
-    json document = json::parse(text.begin(), text.end(), nullptr, false);
-    if (document.is_discarded()) {
-      error("Bundle", engine::json_error(text));
+    // A typical record reuses its thread's parser (its buffers are the cost of a small
+    // bundle); a large one gets its own, so no thread keeps the largest bundle's memory.
+    // The same goes for the padded copy simdjson reads from.
+    constexpr std::size_t kReusedUpTo = std::size_t{1} << 20;
+    thread_local simdjson::dom::parser reused(kReusedUpTo);
+    thread_local std::string reused_copy;
+    std::optional<simdjson::dom::parser> own;
+    std::optional<simdjson::padded_string> own_copy;
+    const bool small = text.size() <= kReusedUpTo;
+    simdjson::dom::parser& parser = small ? reused : own.emplace(rules_.limits.max_fhir_bytes);
+    const char* copy = nullptr;
+    if (small) {
+      reused_copy.reserve(kReusedUpTo + simdjson::SIMDJSON_PADDING);
+      reused_copy.assign(text);
+      copy = reused_copy.data();
+    } else {
+      copy = own_copy.emplace(text).data();
+    }
+    Node document;
+    if (auto failure = parser.parse(copy, text.size(), false).get(document)) {
+      // The location comes from a second, slower reader, except for nesting too deep
+      // to rebuild safely.
+      std::string message = failure == simdjson::DEPTH_ERROR
+                                ? std::string("invalid JSON: nested more than ") +
+                                      std::to_string(simdjson::DEFAULT_MAX_DEPTH) + " levels deep"
+                                : engine::json_error(text);
+      if (message == "invalid JSON")  // the other reader took it: a number out of range
+        message += std::string(": a number beyond a 64-bit integer or a double (") +
+                   simdjson::error_message(failure) + ")";
+      error("Bundle", message);
       return;
     }
     collect(document);
     if (!out_.errors.empty()) return;
     find_patient();
     if (!out_.errors.empty()) return;
-    for (const Resource& resource : resources_) map(resource);
+    for (const Entry& entry : resources_) map(entry);
     if (!out_.errors.empty()) return;
-    out_.profile = build().dump(2);
+    out_.profile = build();
+    if (report_) out_.profile = ordered_json::parse(out_.profile).dump(2);  // for a person
   }
 
  private:
-  struct Resource {
-    const json* body;
-    std::string path;      // "Bundle.entry[3].resource"
-    std::string full_url;  // the entry's fullUrl
-    std::string type, id;
+  // conditions[] and medications[] entries, procedures[] entries, as the profile has them.
+  struct CodedEntry {
+    std::string system, code, laterality;
+    bool refuted = false;
   };
+  struct ProcedureEntry {
+    std::string option, kind;
+  };
+
+  // One resource of the record; the texts are views into the parsed bundle.
+  struct Entry {
+    Node body;
+    std::size_t index;  // its place in Bundle.entry, or in a bare array
+    bool in_array;
+    std::string_view full_url, type, id;  // the entry's fullUrl, resourceType, id
+    // "Bundle.entry[3].resource" (or "[3]"), built only for a note or an error.
+    [[nodiscard]] std::string path() const {
+      return in_array ? "[" + std::to_string(index) + "]"
+                      : "Bundle.entry[" + std::to_string(index) + "].resource";
+    }
+    [[nodiscard]] std::string name() const { return std::string(type) + "/" + std::string(id); }
+  };
+  // An entry being mapped, with the members the mapping reads (found once, here,
+  // rather than kept for every entry of the bundle).
+  struct Resource : Entry {
+    explicit Resource(const Entry& entry)
+        : Entry(entry), f(fields_of(entry.body)), stored(&entry) {}
+    Fields f;
+    const Entry* stored;  // the entry in resources_, which outlives this
+  };
+
+  static std::vector<Entry>& reused_entries() {
+    thread_local std::vector<Entry> entries;
+    entries.clear();
+    return entries;
+  }
 
   void error(std::string path, std::string message) {
     out_.errors.push_back({std::move(path), std::move(message)});
   }
-  void used(const Resource& r, std::string path, std::string what) {
-    out_.used.push_back({std::move(path), r.type + "/" + r.id, std::move(what)});
+  void used(const Entry& r, std::string path, std::string what) {
+    out_.used.push_back({std::move(path), r.name(), std::move(what)});
   }
-  void ignored(const Resource& r, std::string path, std::string why) {
-    out_.ignored.push_back({std::move(path), r.type + "/" + r.id, std::move(why)});
+  void ignored(const Entry& r, std::string path, std::string why) {
+    out_.ignored.push_back({std::move(path), r.name(), std::move(why)});
   }
 
-  void collect(const json& document) {
+  void collect(Node document) {
     if (document.is_array()) {  // a bulk export's resources, one patient's
-      for (std::size_t i = 0; i < document.size(); ++i)
-        add(document[i], "[" + std::to_string(i) + "]", "");
+      std::size_t i = 0;
+      for (Node resource : elements(document)) add(resource, i++, true, {});
       return;
     }
     if (!document.is_object() || string_member(document, "resourceType") != "Bundle") {
@@ -194,52 +419,54 @@ class Mapper {
                           (document.is_object()
                                ? "resourceType `" +
                                      utf8::printable(string_member(document, "resourceType")) + "`"
-                               : engine::show_value(document)));
+                               : show(document)));
       return;
     }
     static const std::set<std::string> types = {"collection", "transaction", "batch", "searchset"};
-    std::string type = string_member(document, "type");
+    std::string type(string_member(document, "type"));
     if (!types.count(type))
       out_.warnings.push_back("Bundle.type: `" + utf8::printable(type) +
                               "` is not a collection, transaction, batch or searchset; its "
                               "resources are read all the same");
-    const json* entries = member(document, "entry");
+    MaybeNode entries = member(document, "entry");
     if (!entries) return;
     if (!entries->is_array()) {
-      error("Bundle.entry", "expected an array, got " + engine::show_value(*entries));
+      error("Bundle.entry", "expected an array, got " + show(*entries));
       return;
     }
-    for (std::size_t i = 0; i < entries->size(); ++i) {
-      const json& entry = (*entries)[i];
-      std::string at = "Bundle.entry[" + std::to_string(i) + "]";
-      const json* resource = member(entry, "resource");
+    resources_.reserve(elements(*entries).size());  // no-op for a typical record
+    std::size_t i = 0;
+    for (Node entry : elements(*entries)) {
+      MaybeNode resource = member(entry, "resource");
       if (!resource) {
-        out_.warnings.push_back(at + ": an entry without a resource was skipped");
+        out_.warnings.push_back("Bundle.entry[" + std::to_string(i++) +
+                                "]: an entry without a resource was skipped");
         continue;
       }
-      add(*resource, at + ".resource", string_member(entry, "fullUrl"));
+      add(*resource, i++, false, string_member(entry, "fullUrl"));
     }
   }
 
-  void add(const json& resource, std::string path, std::string full_url) {
-    if (!resource.is_object() || !member(resource, "resourceType")) {
-      error(path, "expected a FHIR resource (an object with resourceType)");
+  void add(Node body, std::size_t index, bool in_array, std::string_view full_url) {
+    MaybeNode type = member(body, "resourceType");
+    Entry resource{body, index, in_array, full_url, text_of(type), string_member(body, "id")};
+    if (!body.is_object() || !type) {
+      error(resource.path(), "expected a FHIR resource (an object with resourceType)");
       return;
     }
-    resources_.push_back({&resource, std::move(path), std::move(full_url),
-                          string_member(resource, "resourceType"), string_member(resource, "id")});
+    resources_.push_back(resource);
   }
 
   void find_patient() {
-    std::vector<const Resource*> patients;
-    for (const Resource& r : resources_)
+    std::vector<const Entry*> patients;
+    for (const Entry& r : resources_)
       if (r.type == "Patient") patients.push_back(&r);
     if (patients.empty()) {
       error("Bundle", "the bundle holds no Patient");
       return;
     }
     if (!options_.patient.empty()) {
-      for (const Resource* p : patients)
+      for (const Entry* p : patients)
         if (p->id == options_.patient) patient_ = p;
       if (!patient_)
         error("Bundle", "no Patient with id `" + utf8::printable(options_.patient) + "`");
@@ -247,7 +474,7 @@ class Mapper {
     }
     if (patients.size() > 1) {
       std::string ids;
-      for (const Resource* p : patients) ids += (ids.empty() ? "" : ", ") + p->id;
+      for (const Entry* p : patients) (ids += ids.empty() ? "" : ", ") += p->id;
       error("Bundle", "the bundle holds " + std::to_string(patients.size()) + " Patients (" +
                           utf8::printable(ids) + "): name one with --patient");
       return;
@@ -256,34 +483,34 @@ class Mapper {
   }
 
   // Whether a reference (subject, patient) points at the patient.
-  bool about_patient(const json& resource, const char* key) const {
-    const json* reference = member(resource, key);
+  bool about_patient(MaybeNode reference) const {
     if (!reference) return false;
-    std::string target = string_member(*reference, "reference");
-    return target == "Patient/" + patient_->id ||
-           (!patient_->full_url.empty() && target == patient_->full_url) ||
-           (target.size() >= patient_->id.size() + 9 &&
-            target.compare(target.size() - patient_->id.size() - 9, std::string::npos,
-                           "/Patient/" + patient_->id) == 0);
+    std::string_view target = string_member(*reference, "reference");
+    const std::string_view relative = patient_reference_;  // "Patient/ID"
+    return target == relative || (!patient_->full_url.empty() && target == patient_->full_url) ||
+           (target.size() > relative.size() && target[target.size() - relative.size() - 1] == '/' &&
+            target.substr(target.size() - relative.size()) == relative);
   }
 
-  void map(const Resource& r) {
-    const json& body = *r.body;
-    if (r.type == "Patient") {
-      if (&r == patient_) map_patient(r);
+  void map(const Entry& entry) {
+    if (patient_reference_.empty()) patient_reference_ = "Patient/" + std::string(patient_->id);
+    if (entry.type == "Patient") {
+      if (&entry == patient_) map_patient(Resource(entry));
       return;
     }
-    static const std::set<std::string> mapped = {
+    static const std::set<std::string_view> mapped = {
         "Condition",           "Observation", "MedicationRequest",
         "MedicationStatement", "Device",      "Procedure"};
-    if (!mapped.count(r.type)) {
-      ++unsupported_[r.type];
+    if (!mapped.count(entry.type)) {
+      ++unsupported_[std::string(entry.type)];
       return;
     }
+    const Resource r(entry);
     const char* subject = r.type == "Device" ? "patient" : "subject";
-    if (!about_patient(body, subject)) {
-      ignored(r, r.path + "." + subject,
-              "not about this patient (another patient, or a reference to nowhere)");
+    if (!about_patient(r.type == "Device" ? r.f.patient : r.f.subject)) {
+      if (report_)
+        ignored(r, r.path() + "." + subject,
+                "not about this patient (another patient, or a reference to nowhere)");
       return;
     }
     if (r.type == "Condition") map_condition(r);
@@ -297,140 +524,142 @@ class Mapper {
   // could be any neurostimulator, or whose status is unknown, leaves `devices`
   // unknown: listing the others would claim that the specific ones are absent.
   void map_device(const Resource& r) {
-    const json& body = *r.body;
     has_devices_resource_ = true;
-    std::string status = string_member(body, "status");
+    std::string status(text_of(r.f.status));
     if (status == "entered-in-error" || status == "inactive") {
-      ignored(r, r.path + ".status",
-              status == "inactive" ? "status `inactive`: no longer in place" : "entered in error");
+      if (report_)
+        ignored(
+            r, r.path() + ".status",
+            status == "inactive" ? "status `inactive`: no longer in place" : "entered in error");
       return;
     }
-    const json* type = member(body, "type");
-    const json* codings = type ? member(*type, "coding") : nullptr;
+    MaybeNode type = r.f.type;
+    MaybeNode codings = type ? member(*type, "coding") : std::nullopt;
     if (codings && codings->is_array())
-      for (std::size_t i = 0; i < codings->size(); ++i) {
-        const json& coding = (*codings)[i];
+      for (auto [i, coding] : indexed(*codings)) {
         if (string_member(coding, "system") != kSnomed) continue;
-        std::string code = string_member(coding, "code");
-        std::string at = r.path + ".type.coding[" + std::to_string(i) + "]";
+        std::string code(string_member(coding, "code"));
+        auto at = [&r, i = i] { return r.path() + ".type.coding[" + std::to_string(i) + "]"; };
         const DeviceCode* known = find_device_code(code);
         if (!known) continue;
         if (*known->device == 0) {
           devices_unknown_ = true;
-          out_.warnings.push_back(at + ": snomed " + code + " (" + known->display +
+          out_.warnings.push_back(at() + ": snomed " + code + " (" + known->display +
                                   ") does not say which kind of neurostimulator: devices left "
                                   "unknown, state them in the profile");
-          used(r, at, "devices: unknown (" + std::string(known->display) + ", kind not stated)");
+          if (report_)
+            used(r, at(),
+                 "devices: unknown (" + std::string(known->display) + ", kind not stated)");
           return;
         }
         if (status == "unknown") {
           devices_unknown_ = true;
-          out_.warnings.push_back(r.path + ".status: a " + std::string(known->device) +
+          out_.warnings.push_back(r.path() + ".status: a " + std::string(known->device) +
                                   " whose status is unknown: devices left unknown");
-          used(r, r.path + ".status", "devices: unknown (status unknown)");
+          if (report_) used(r, r.path() + ".status", "devices: unknown (status unknown)");
           return;
         }
         devices_.insert(known->device);
-        used(r, at, "devices: snomed " + code + " → " + known->device);
+        if (report_) used(r, at(), "devices: snomed " + code + " → " + known->device);
         return;
       }
-    ignored(r, r.path + ".type",
-            "no device type the mapping knows (" +
-                utf8::printable(type ? display_of(*type) : std::string("no type")) + ")");
+    if (report_)
+      ignored(r, r.path() + ".type",
+              "no device type the mapping knows (" +
+                  utf8::printable(type ? display_of(*type) : std::string("no type")) + ")");
   }
 
   // Procedure.code → procedures[].option through the rule set's concepts; the
   // outcome (relief) of a trial is not something FHIR records in a form we can read.
   void map_procedure(const Resource& r) {
-    const json& body = *r.body;
     has_procedures_resource_ = true;
-    std::string status = string_member(body, "status");
+    std::string status(text_of(r.f.status));
     if (status != "completed") {
-      ignored(r, r.path + ".status",
-              status == "not-done" ? "recorded as not done"
-                                   : "status `" + utf8::printable(status) +
-                                         "`: not a completed procedure");
+      if (report_)
+        ignored(r, r.path() + ".status",
+                status == "not-done"
+                    ? "recorded as not done"
+                    : "status `" + utf8::printable(status) + "`: not a completed procedure");
       return;
     }
-    std::string performed = string_member(body, "performedDateTime");
+    std::string performed(text_of(r.f.performed_date_time));
     if (performed.empty())
-      if (const json* period = member(body, "performedPeriod"))
-        performed = string_member(*period, "start");
+      if (MaybeNode period = r.f.performed_period) performed = string_member(*period, "start");
     if (!performed.empty()) {
       auto date = parse_date(performed, false);
       if (!date) {
-        error(r.path + ".performed[x]", "`" + utf8::printable(performed) + "` is not a date");
+        error(r.path() + ".performed[x]", "`" + utf8::printable(performed) + "` is not a date");
         return;
       }
       if (as_of_ < *date) {
-        ignored(r, r.path + ".performed[x]", "after the as-of date " + options_.as_of);
+        if (report_)
+          ignored(r, r.path() + ".performed[x]", "after the as-of date " + options_.as_of);
         return;
       }
     }
-    const json* code = member(body, "code");
-    const json* codings = code ? member(*code, "coding") : nullptr;
+    MaybeNode code = r.f.code;
+    MaybeNode codings = code ? member(*code, "coding") : std::nullopt;
     if (codings && codings->is_array())
-      for (std::size_t i = 0; i < codings->size(); ++i) {
-        const json& coding = (*codings)[i];
+      for (auto [i, coding] : indexed(*codings)) {
         std::string system = profile_system(string_member(coding, "system"));
-        std::string value = string_member(coding, "code");
+        std::string value(string_member(coding, "code"));
         if (system != "snomed" || value.empty()) continue;
-        std::string concept_id = first_concept_of(system, value);
+        std::string concept_id = concepts_of(system, value, false);
         if (concept_id.empty()) continue;
-        ordered_json entry = {{"option", concept_id}};
         std::string kind = procedure_kind(concept_id);
-        if (!kind.empty()) entry["kind"] = kind;
-        procedures_.push_back(std::move(entry));
-        used(r, r.path + ".code.coding[" + std::to_string(i) + "]",
-             "procedures: snomed " + value + " → " + concept_id +
-                 (kind.empty() ? std::string() : " (" + kind + ")"));
+        procedures_.push_back({concept_id, kind});
+        if (report_)
+          used(r, r.path() + ".code.coding[" + std::to_string(i) + "]",
+               "procedures: snomed " + value + " → " + concept_id +
+                   (kind.empty() ? std::string() : " (" + kind + ")"));
         return;
       }
-    ignored(r, r.path + ".code",
-            "no coding the rule set knows (" +
-                utf8::printable(code ? display_of(*code) : std::string("no code")) + ")");
+    if (report_)
+      ignored(r, r.path() + ".code",
+              "no coding the rule set knows (" +
+                  utf8::printable(code ? display_of(*code) : std::string("no code")) + ")");
   }
 
   void map_patient(const Resource& r) {
-    const json& body = *r.body;
-    id_ = r.id.empty() ? std::string("patient") : r.id;
-    std::string birth = string_member(body, "birthDate");
+    id_ = r.id.empty() ? std::string("patient") : std::string(r.id);
+    std::string birth(text_of(r.f.birth_date));
     if (!birth.empty()) {
       auto date = parse_date(birth, false);
       if (!date) {
-        error(r.path + ".birthDate", "`" + utf8::printable(birth) + "` is not a date");
+        error(r.path() + ".birthDate", "`" + utf8::printable(birth) + "` is not a date");
       } else if (as_of_ < *date) {
-        error(r.path + ".birthDate", "born after the as-of date " + options_.as_of);
+        error(r.path() + ".birthDate", "born after the as-of date " + options_.as_of);
       } else {
         age_ = age_at(*date, as_of_);
-        used(r, r.path + ".birthDate", "age " + std::to_string(*age_) + " at " + options_.as_of);
+        if (report_)
+          used(r, r.path() + ".birthDate",
+               "age " + std::to_string(*age_) + " at " + options_.as_of);
       }
     }
-    std::string gender = string_member(body, "gender");
+    std::string gender(text_of(r.f.gender));
     static const std::map<std::string, std::string> sexes = {
         {"female", "female"}, {"male", "male"}, {"other", "other"}, {"unknown", "unknown"}};
     if (auto it = sexes.find(gender); it != sexes.end()) {
       sex_ = it->second;
-      used(r, r.path + ".gender", "sex " + sex_);
+      if (report_) used(r, r.path() + ".gender", "sex " + sex_);
     }
   }
 
   // Whether the rule set knows a code; the concepts it belongs to, for the report.
-  std::string concepts_of(const std::string& system, const std::string& code) const {
-    engine::Entry entry;
+  // The concepts a code belongs to, comma-separated, "" if none; without `all`, only
+  // the first (enough to know the rule set knows the code).
+  std::string concepts_of(const std::string& system, const std::string& code, bool all) {
+    engine::Entry& entry = match_scratch_;
     entry.concepts.assign(rules_.plan.concept_words, 0);
     if (!engine::match_code(rules_.plan, entry, system, code)) return {};
     std::string names;
     for (std::size_t c = 0; c < rules_.model.concepts.size(); ++c)
-      if ((entry.concepts[c >> 6] >> (c & 63)) & 1u)
-        names += (names.empty() ? "" : ", ") + rules_.model.concepts[c].id;
+      if ((entry.concepts[c >> 6] >> (c & 63)) & 1u) {
+        if (!names.empty()) names += ", ";
+        names += rules_.model.concepts[c].id;
+        if (!all) break;
+      }
     return names;
-  }
-
-  // The first concept a code belongs to, "" if none.
-  std::string first_concept_of(const std::string& system, const std::string& code) const {
-    std::string names = concepts_of(system, code);
-    return names.substr(0, names.find(','));
   }
 
   // Laterality of a Condition from its bodySite: a laterality-qualifier extension
@@ -438,25 +667,24 @@ class Mapper {
   // SNOMED CT qualifier values 7771000 Left, 24028007 Right, 51440002 Right and left,
   // as in mCODE's LateralityQualifierVS
   // (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier).
-  static std::string laterality_of(const json& body) {
+  static std::string laterality_of(MaybeNode sites) {
     auto from = [](const std::string& code) -> std::string {
       if (code == "7771000") return "left";
       if (code == "24028007") return "right";
       if (code == "51440002") return "bilateral";
       return {};
     };
-    const json* sites = member(body, "bodySite");
     if (!sites || !sites->is_array()) return {};
     std::string found;
     auto note = [&](const std::string& side) {
       if (side.empty()) return;
       found = found.empty() || found == side ? side : "bilateral";
     };
-    for (const json& site : *sites) {
-      note(from(code_in(&site, kSnomed)));
-      if (const json* extensions = member(site, "extension"); extensions && extensions->is_array())
-        for (const json& extension : *extensions) {
-          std::string url = string_member(extension, "url");
+    for (Node site : elements(*sites)) {
+      note(from(code_in(site, kSnomed)));
+      if (MaybeNode extensions = member(site, "extension"); extensions && extensions->is_array())
+        for (Node extension : elements(*extensions)) {
+          std::string_view url = string_member(extension, "url");
           constexpr std::string_view kSuffix = "laterality-qualifier";
           if (url.size() >= kSuffix.size() &&
               std::string_view(url).substr(url.size() - kSuffix.size()) == kSuffix)
@@ -467,192 +695,190 @@ class Mapper {
   }
 
   void map_condition(const Resource& r) {
-    const json& body = *r.body;
     has_conditions_resource_ = true;
-    std::string verification =
-        code_in(member(body, "verificationStatus"),
-                "http://terminology.hl7.org/CodeSystem/condition-ver-status");
-    std::string clinical = code_in(member(body, "clinicalStatus"),
-                                   "http://terminology.hl7.org/CodeSystem/condition-clinical");
+    std::string verification = code_in(
+        r.f.verification_status, "http://terminology.hl7.org/CodeSystem/condition-ver-status");
+    std::string clinical =
+        code_in(r.f.clinical_status, "http://terminology.hl7.org/CodeSystem/condition-clinical");
     if (verification == "entered-in-error") {
-      ignored(r, r.path + ".verificationStatus", "entered in error");
+      if (report_) ignored(r, r.path() + ".verificationStatus", "entered in error");
       return;
     }
     const bool refuted = verification == "refuted";
     if (!refuted && !clinical.empty() && clinical != "active" && clinical != "recurrence" &&
         clinical != "relapse") {
-      ignored(r, r.path + ".clinicalStatus", "clinical status `" + clinical + "`: not current");
+      if (report_)
+        ignored(r, r.path() + ".clinicalStatus", "clinical status `" + clinical + "`: not current");
       return;
     }
-    const json* code = member(body, "code");
-    const json* codings = code ? member(*code, "coding") : nullptr;
-    if (!codings || !codings->is_array() || codings->empty()) {
-      ignored(r, r.path + ".code", "no coding");
+    MaybeNode code = r.f.code;
+    MaybeNode codings = code ? member(*code, "coding") : std::nullopt;
+    if (!codings || !codings->is_array() || elements(*codings).size() == 0) {
+      if (report_) ignored(r, r.path() + ".code", "no coding");
       return;
     }
-    const std::string laterality = laterality_of(body);
-    if (!laterality.empty()) used(r, r.path + ".bodySite", "laterality " + laterality);
+    const std::string laterality = laterality_of(r.f.body_site);
+    if (!laterality.empty() && report_) used(r, r.path() + ".bodySite", "laterality " + laterality);
     bool matched = false;
-    for (std::size_t i = 0; i < codings->size(); ++i) {
-      const json& coding = (*codings)[i];
-      std::string at = r.path + ".code.coding[" + std::to_string(i) + "]";
+    for (auto [i, coding] : indexed(*codings)) {
+      auto at = [&r, i = i] { return r.path() + ".code.coding[" + std::to_string(i) + "]"; };
       std::string system = profile_system(string_member(coding, "system"));
-      std::string value = string_member(coding, "code");
+      std::string value(string_member(coding, "code"));
       if (system.empty() || system == "rxnorm" || system == "atc" || value.empty()) continue;
-      std::string concepts = concepts_of(system, value);
+      std::string concepts = concepts_of(system, value, report_);
       if (concepts.empty()) continue;
-      ordered_json entry = {{"system", system}, {"code", value}};
-      if (refuted) entry["present"] = false;
-      if (!laterality.empty()) entry["laterality"] = laterality;
-      conditions_.push_back(std::move(entry));
-      used(r, at,
-           std::string(refuted ? "conditions, recorded absent (refuted): " : "conditions: ") +
-               system + " " + value + " → " + concepts);
+      conditions_.push_back({system, value, laterality, refuted});
+      if (report_)
+        used(r, at(),
+             std::string(refuted ? "conditions, recorded absent (refuted): " : "conditions: ") +
+                 system + " " + value + " → " + concepts);
       matched = true;
     }
-    if (!matched)
-      ignored(r, r.path + ".code",
+    if (!matched && report_)
+      ignored(r, r.path() + ".code",
               "no coding the rule set knows (" + utf8::printable(display_of(*code)) + ")");
   }
 
-  static std::string display_of(const json& concept_json) {
-    std::string text = string_member(concept_json, "text");
+  static std::string display_of(Node concept_json) {
+    std::string text(string_member(concept_json, "text"));
     if (!text.empty()) return text;
-    const json* codings = member(concept_json, "coding");
+    MaybeNode codings = member(concept_json, "coding");
     if (codings && codings->is_array())
-      for (const json& coding : *codings) {
-        std::string display = string_member(coding, "display");
+      for (Node coding : elements(*codings)) {
+        std::string display(string_member(coding, "display"));
         if (!display.empty()) return display;
-        std::string code = string_member(coding, "code");
-        if (!code.empty()) return string_member(coding, "system") + "|" + code;
+        std::string code(string_member(coding, "code"));
+        if (!code.empty()) return std::string(string_member(coding, "system")) + "|" + code;
       }
     return "no text";
   }
 
   // effective[x] as a sortable text ("" when absent).
-  static std::string effective_of(const json& body) {
-    for (const char* key : {"effectiveDateTime", "effectiveInstant"}) {
-      std::string value = string_member(body, key);
-      if (!value.empty()) return value;
-    }
-    if (const json* period = member(body, "effectivePeriod"))
-      return string_member(*period, "start");
+  static std::string effective_of(const Fields& f) {
+    for (MaybeNode at : {f.effective_date_time, f.effective_instant})
+      if (std::string_view value = text_of(at); !value.empty()) return std::string(value);
+    if (MaybeNode period = f.effective_period) return std::string(string_member(*period, "start"));
     return {};
   }
 
   void map_observation(const Resource& r) {
-    const json& body = *r.body;
-    std::string loinc = code_in(member(body, "code"), kLoinc);
+    std::string loinc = code_in(r.f.code, kLoinc);
     static const std::set<std::string> read = {"72514-3", "82810-3", "4548-4", "39156-5"};
     if (!read.count(loinc)) {
       ++unread_observations_;
       return;
     }
-    std::string status = string_member(body, "status");
+    std::string status(text_of(r.f.status));
     if (status == "entered-in-error" || status == "cancelled" || status == "registered") {
-      ignored(r, r.path + ".status", "status `" + status + "`");
+      if (report_) ignored(r, r.path() + ".status", "status `" + status + "`");
       return;
     }
-    std::string effective = effective_of(body);
+    std::string effective = effective_of(r.f);
     if (!effective.empty()) {
       auto date = parse_date(effective, false);
       if (!date) {
-        error(r.path + ".effectiveDateTime", "`" + utf8::printable(effective) + "` is not a date");
+        error(r.path() + ".effectiveDateTime",
+              "`" + utf8::printable(effective) + "` is not a date");
         return;
       }
       if (as_of_ < *date) {
-        ignored(r, r.path + ".effectiveDateTime", "after the as-of date " + options_.as_of);
+        if (report_)
+          ignored(r, r.path() + ".effectiveDateTime", "after the as-of date " + options_.as_of);
         return;
       }
     }
     Latest& slot = latest_[loinc];
     if (slot.resource && effective < slot.effective) {
-      ignored(r, r.path, "an earlier " + loinc + " observation than " + slot.resource->path);
+      if (report_)
+        ignored(r, r.path(), "an earlier " + loinc + " observation than " + slot.resource->path());
       return;
     }
-    if (slot.resource) ignored(*slot.resource, slot.resource->path, "a later one replaces it");
-    slot = Latest{&r, effective};
+    if (slot.resource && report_)
+      ignored(*slot.resource, slot.resource->path(), "a later one replaces it");
+    slot = Latest{r.stored, effective};
   }
 
   void finish_observations() {
     for (auto& [loinc, latest] : latest_) {
-      const Resource& r = *latest.resource;
-      const json& body = *r.body;
+      const Resource r(*latest.resource);
       if (loinc == "82810-3") {
-        std::string answer = code_in(member(body, "valueCodeableConcept"), kSnomed);
+        std::string answer = code_in(r.f.value_codeable_concept, kSnomed);
         if (answer == "77386006")
           pregnant_ = true;
         else if (answer == "60001007")
           pregnant_ = false;
+        if (!report_) continue;
         if (pregnant_)
-          used(r, r.path + ".valueCodeableConcept",
+          used(r, r.path() + ".valueCodeableConcept",
                std::string("pregnant: ") + (*pregnant_ ? "true" : "false") + " (LOINC 82810-3)");
         else
-          ignored(r, r.path + ".valueCodeableConcept", "pregnancy status unknown or not coded");
+          ignored(r, r.path() + ".valueCodeableConcept", "pregnancy status unknown or not coded");
         continue;
       }
       std::optional<double> value;
-      if (const json* quantity = member(body, "valueQuantity")) {
-        if (const json* number = member(*quantity, "value"); number && number->is_number())
-          value = number->get<double>();
-      } else if (const json* integer = member(body, "valueInteger");
-                 integer && integer->is_number()) {
-        value = integer->get<double>();
+      if (MaybeNode quantity = r.f.value_quantity) {
+        if (MaybeNode number = member(*quantity, "value")) value = number_of(*number);
+      } else if (MaybeNode integer = r.f.value_integer) {
+        value = number_of(*integer);
       }
       if (!value) {
-        ignored(r, r.path + ".value[x]", "no numeric value");
+        if (report_) ignored(r, r.path() + ".value[x]", "no numeric value");
         continue;
       }
       if (loinc == "72514-3") {
         if (*value < 0 || *value > 10) {
-          ignored(r, r.path + ".valueQuantity", "pain severity outside 0-10");
+          if (report_) ignored(r, r.path() + ".valueQuantity", "pain severity outside 0-10");
           continue;
         }
         pain_nrs_ = value;
-        used(r, r.path + ".valueQuantity", "pain.nrs (LOINC 72514-3, the latest)");
+        if (report_) used(r, r.path() + ".valueQuantity", "pain.nrs (LOINC 72514-3, the latest)");
       } else if (loinc == "4548-4") {
         hba1c_ = value;
-        used(r, r.path + ".valueQuantity", "assessments.hba1c_percent (LOINC 4548-4)");
+        if (report_)
+          used(r, r.path() + ".valueQuantity", "assessments.hba1c_percent (LOINC 4548-4)");
       } else {
         bmi_ = value;
-        used(r, r.path + ".valueQuantity", "assessments.bmi (LOINC 39156-5)");
+        if (report_) used(r, r.path() + ".valueQuantity", "assessments.bmi (LOINC 39156-5)");
       }
     }
   }
 
   void map_medication(const Resource& r) {
-    const json& body = *r.body;
     has_medications_resource_ = true;
-    std::string status = string_member(body, "status");
-    const json* concept_json = member(body, "medicationCodeableConcept");
+    std::string status(text_of(r.f.status));
+    MaybeNode concept_json = r.f.medication_codeable_concept;
     if (status != "active") {
-      ignored(r, r.path + ".status",
-              "status `" + status +
-                  "`: not a current medication, and the record does not say how it worked "
-                  "(a tried treatment needs its response)");
+      if (report_)
+        ignored(r, r.path() + ".status",
+                "status `" + status +
+                    "`: not a current medication, and the record does not say how it worked "
+                    "(a tried treatment needs its response)");
       return;
     }
     if (!concept_json) {
-      ignored(r, r.path, "no medicationCodeableConcept (a Medication reference is not read)");
+      if (report_)
+        ignored(r, r.path(), "no medicationCodeableConcept (a Medication reference is not read)");
       return;
     }
-    const json* codings = member(*concept_json, "coding");
+    MaybeNode codings = member(*concept_json, "coding");
     bool matched = false;
     if (codings && codings->is_array())
-      for (std::size_t i = 0; i < codings->size() && !matched; ++i) {
-        const json& coding = (*codings)[i];
+      for (auto [i, coding] : indexed(*codings)) {
+        if (matched) break;
         std::string system = profile_system(string_member(coding, "system"));
-        std::string value = string_member(coding, "code");
+        std::string value(string_member(coding, "code"));
         if ((system != "rxnorm" && system != "atc") || value.empty()) continue;
-        std::string at = r.path + ".medicationCodeableConcept.coding[" + std::to_string(i) + "]";
-        if (std::string concepts = concepts_of(system, value); !concepts.empty()) {
-          medications_.push_back({{"system", system}, {"code", value}});
-          used(r, at, "medications: " + system + " " + value + " → " + concepts);
+        auto at = [&r, i = i] {
+          return r.path() + ".medicationCodeableConcept.coding[" + std::to_string(i) + "]";
+        };
+        if (std::string concepts = concepts_of(system, value, report_); !concepts.empty()) {
+          medications_.push_back({system, value, {}, false});
+          if (report_) used(r, at(), "medications: " + system + " " + value + " → " + concepts);
           matched = true;
           continue;
         }
         // A clinical drug whose ingredient the rule set names: matched by that name.
-        std::string display = string_member(coding, "display");
+        std::string display(string_member(coding, "display"));
         std::string word;
         for (std::size_t k = 0; k <= display.size() && !matched; ++k) {
           char c = k < display.size() ? ascii::to_lower(display[k]) : ' ';
@@ -661,63 +887,127 @@ class Mapper {
             continue;
           }
           if (word.size() >= 4)
-            if (std::string concepts = concepts_of("local", word); !concepts.empty()) {
-              medications_.push_back({{"system", "local"}, {"code", word}});
-              used(r, at,
-                   "medications: `" + word + "` matched by name in \"" + utf8::printable(display) +
-                       "\" → " + concepts);
+            if (std::string concepts = concepts_of("local", word, report_); !concepts.empty()) {
+              medications_.push_back({"local", word, {}, false});
+              if (report_)
+                used(r, at(),
+                     "medications: `" + word + "` matched by name in \"" +
+                         utf8::printable(display) + "\" → " + concepts);
               matched = true;
             }
           word.clear();
         }
       }
-    if (!matched)
-      ignored(r, r.path + ".medicationCodeableConcept",
+    if (!matched && report_)
+      ignored(r, r.path() + ".medicationCodeableConcept",
               "no coding the rule set knows (" + utf8::printable(display_of(*concept_json)) + ")");
   }
 
-  ordered_json build() {
+  // The derived profile as compact JSON text, written directly: building it as a
+  // JSON document cost as much as the rest of the mapping.
+  std::string build() {
     finish_observations();
-    ordered_json profile;
-    profile["id"] = id_;
-    if (age_) profile["age"] = *age_;
-    if (!sex_.empty()) profile["sex"] = sex_;
-    if (pregnant_) profile["pregnant"] = *pregnant_;
+    std::string text = "{\"id\":";
+    append_json_string(text, id_);
+    if (age_) text += ",\"age\":" + std::to_string(*age_);
+    if (!sex_.empty()) {
+      text += ",\"sex\":";
+      append_json_string(text, sex_);
+    }
+    if (pregnant_) text += *pregnant_ ? ",\"pregnant\":true" : ",\"pregnant\":false";
     // A list is given only when the record has resources of its kind: no Condition
     // resource means the conditions are unknown, not none.
-    if (has_conditions_resource_) profile["conditions"] = conditions_;
-    if (pain_nrs_) profile["pain"]["nrs"] = *pain_nrs_;
-    if (has_medications_resource_) profile["medications"] = medications_;
-    if (has_devices_resource_ && !devices_unknown_) profile["devices"] = devices_;
-    if (has_procedures_resource_) profile["procedures"] = procedures_;
-    if (hba1c_) profile["assessments"]["hba1c_percent"] = *hba1c_;
-    if (bmi_) profile["assessments"]["bmi"] = *bmi_;
+    if (has_conditions_resource_) append_codes(text, "conditions", conditions_);
+    if (pain_nrs_) {
+      text += ",\"pain\":{\"nrs\":";
+      append_json_number(text, *pain_nrs_);
+      text += '}';
+    }
+    if (has_medications_resource_) append_codes(text, "medications", medications_);
+    if (has_devices_resource_ && !devices_unknown_) {
+      text += ",\"devices\":[";
+      for (const std::string& device : devices_) {
+        if (text.back() != '[') text += ',';
+        append_json_string(text, device);
+      }
+      text += ']';
+    }
+    if (has_procedures_resource_) {
+      text += ",\"procedures\":[";
+      for (const ProcedureEntry& procedure : procedures_) {
+        text += text.back() == '[' ? "{\"option\":" : ",{\"option\":";
+        append_json_string(text, procedure.option);
+        if (!procedure.kind.empty()) {
+          text += ",\"kind\":";
+          append_json_string(text, procedure.kind);
+        }
+        text += '}';
+      }
+      text += ']';
+    }
+    if (hba1c_ || bmi_) {
+      text += ",\"assessments\":{";
+      if (hba1c_) {
+        text += "\"hba1c_percent\":";
+        append_json_number(text, *hba1c_);
+      }
+      if (bmi_) {
+        text += hba1c_ ? ",\"bmi\":" : "\"bmi\":";
+        append_json_number(text, *bmi_);
+      }
+      text += '}';
+    }
+    text += '}';
     for (const auto& [type, count] : unsupported_)
       out_.warnings.push_back(std::to_string(count) + " " + type +
                               " resource(s) not read (not used by the rules)");
     if (unread_observations_)
       out_.warnings.push_back(std::to_string(unread_observations_) +
                               " Observation(s) with codes the mapping does not read");
-    return profile;
+    return text;
+  }
+
+  // conditions[] or medications[]: {"system", "code"[, "present": false][, "laterality"]}.
+  static void append_codes(std::string& text, const char* field,
+                           const std::vector<CodedEntry>& entries) {
+    ((text += ",\"") += field) += "\":[";
+    for (const CodedEntry& entry : entries) {
+      text += text.back() == '[' ? "{\"system\":" : ",{\"system\":";
+      append_json_string(text, entry.system);
+      text += ",\"code\":";
+      append_json_string(text, entry.code);
+      if (entry.refuted) text += ",\"present\":false";
+      if (!entry.laterality.empty()) {
+        text += ",\"laterality\":";
+        append_json_string(text, entry.laterality);
+      }
+      text += '}';
+    }
+    text += ']';
   }
 
   const detail::CompiledRuleSet& rules_;
   const FhirOptions& options_;
   FhirMapping& out_;
+  const bool report_;  // the used/ignored notes; evaluate_fhir gives only the warnings
   Date as_of_;
-  std::vector<Resource> resources_;
-  const Resource* patient_ = nullptr;
+  // The thread's list of entries, reused: allocating it anew cost as much as reading
+  // a typical record's resources (the allocator tidies up before a large block).
+  std::vector<Entry>& resources_ = reused_entries();
+  const Entry* patient_ = nullptr;
+  std::string patient_reference_;
+  engine::Entry match_scratch_;  // reused by concepts_of
   std::string id_, sex_;
   std::optional<int> age_;
   std::optional<bool> pregnant_;
   std::optional<double> pain_nrs_, hba1c_, bmi_;
-  ordered_json conditions_ = ordered_json::array(), medications_ = ordered_json::array();
+  std::vector<CodedEntry> conditions_, medications_;
   bool has_conditions_resource_ = false, has_medications_resource_ = false;
   bool has_devices_resource_ = false, devices_unknown_ = false, has_procedures_resource_ = false;
   std::set<std::string> devices_;
-  ordered_json procedures_ = ordered_json::array();
+  std::vector<ProcedureEntry> procedures_;
   struct Latest {
-    const Resource* resource = nullptr;
+    const Entry* resource = nullptr;
     std::string effective;
   };
   std::map<std::string, Latest> latest_;
@@ -745,11 +1035,15 @@ std::string FhirMapping::report_json() const {
   return report.dump(2, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-FhirMapping map_fhir(const RuleSet& rules, std::string_view bundle_json,
-                     const FhirOptions& options) noexcept {
+namespace {
+
+// With `report`, the used/ignored notes and a pretty-printed profile, for a person;
+// without, what evaluation needs: the profile, compact, and the warnings.
+FhirMapping map_record(const RuleSet& rules, std::string_view bundle_json,
+                       const FhirOptions& options, bool report) noexcept {
   FhirMapping out;
   try {
-    Mapper(detail::compiled(rules), options, out).run(bundle_json);
+    Mapper(detail::compiled(rules), options, out, report).run(bundle_json);
   } catch (std::exception const& e) {
     out.profile.clear();
     out.errors.push_back({"Bundle", std::string("internal error: ") + e.what()});
@@ -758,11 +1052,18 @@ FhirMapping map_fhir(const RuleSet& rules, std::string_view bundle_json,
   return out;
 }
 
+}  // namespace
+
+FhirMapping map_fhir(const RuleSet& rules, std::string_view bundle_json,
+                     const FhirOptions& options) noexcept {
+  return map_record(rules, bundle_json, options, true);
+}
+
 Evaluation evaluate_fhir(const RuleSet& rules, std::string_view bundle_json,
                          const FhirOptions& options) noexcept {
   Evaluation evaluation;
   try {
-    FhirMapping mapping = map_fhir(rules, bundle_json, options);
+    FhirMapping mapping = map_record(rules, bundle_json, options, false);
     if (!mapping.ok()) {
       evaluation.errors = std::move(mapping.errors);
       return evaluation;

@@ -139,6 +139,16 @@ expect_error() {  # expect_error WHAT FILE PATTERN [args]
 }
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [' > "$TMP/cut.json"
 expect_error "not JSON" "$TMP/cut.json" "Bundle: invalid JSON at byte"
+$PY -c "print('[' * 5000 + ']' * 5000)" > "$TMP/deep.json"
+expect_error "nesting too deep" "$TMP/deep.json" "Bundle: invalid JSON: nested more than 1024 levels deep"
+printf '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "x": 99999999999999999999999}}]}' > "$TMP/bignumber.json"
+expect_error "a number beyond 64 bits" "$TMP/bignumber.json" "Bundle: invalid JSON: a number beyond a 64-bit integer or a double"
+printf '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a\xff"}}]}' > "$TMP/badutf8.json"
+expect_error "ill-formed UTF-8" "$TMP/badutf8.json" "Bundle: invalid JSON at byte [0-9]*: .*ill-formed utf-8 byte"
+# A control character in an id is carried escaped, and the profile is valid JSON.
+printf '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a\\u0001\\"b"}}]}' > "$TMP/control.json"
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/control.json" > "$TMP/out" 2> "$TMP/err" || fail "an id with a control character and a quote: $(head -c 300 "$TMP/err")"
+$PY -c 'import json,sys; assert json.load(open(sys.argv[1]))["profile"] == "a\u0001\"b"' "$TMP/out" || fail "the id is carried exactly"
 printf '{"resourceType": "Patient", "id": "p"}' > "$TMP/patient.json"
 expect_error "not a Bundle" "$TMP/patient.json" 'Bundle: expected a FHIR Bundle (or an array of resources), got resourceType `Patient`'
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Condition", "id": "c"}}]}' > "$TMP/nopatient.json"
