@@ -97,7 +97,8 @@ std::string record(int resources) {
 
 void BM_MapTypicalRecord(benchmark::State& state) {
   const std::string bundle = record(40);
-  for (auto _ : state) benchmark::DoNotOptimize(stimrank::map_fhir(knowledge_base(), bundle, kOptions));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(stimrank::map_fhir(knowledge_base(), bundle, kOptions));
 }
 BENCHMARK(BM_MapTypicalRecord);
 
@@ -135,7 +136,8 @@ BENCHMARK(BM_EvaluateFhirSyntheaBundle)->Unit(benchmark::kMillisecond);
 
 void BM_MapRecordOfSize(benchmark::State& state) {
   const std::string bundle = record(static_cast<int>(state.range(0)));
-  for (auto _ : state) benchmark::DoNotOptimize(stimrank::map_fhir(knowledge_base(), bundle, kOptions));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(stimrank::map_fhir(knowledge_base(), bundle, kOptions));
   state.SetComplexityN(state.range(0));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bundle.size()));
 }

@@ -1,19 +1,21 @@
 // The stimrank command line: a thin layer over the public API.
 #include <malloc.h>
+#include <simdjson.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -569,25 +571,61 @@ int from_fhir(const Args& args) {
   return kOk;
 }
 
-// Reads one line of at most `limit` bytes; a longer one is consumed and reported as
-// too long (`too_long`), never held whole.
-bool read_line(std::istream& in, std::string& line, std::size_t limit, bool& too_long) {
-  line.clear();
-  too_long = false;
-  std::streambuf* buffer = in.rdbuf();
-  for (;;) {
-    int c = buffer->sbumpc();
-    if (c == std::char_traits<char>::eof()) {
-      in.setstate(std::ios::eofbit);
-      return !line.empty() || too_long;
-    }
-    if (c == '\n') return true;
-    if (line.size() < limit)
-      line.push_back(static_cast<char>(c));
-    else
-      too_long = true;
+// The lines of a file, read in blocks: each line of at most `limit` bytes, a longer
+// one consumed and reported as too long (`too_long`), never held whole; offset() is
+// where the next line starts, for seek() to come back to.
+class LineReader {
+ public:
+  LineReader(const std::string& path, std::size_t block)
+      : file_(std::fopen(path.c_str(), "rb")), buffer_(block) {}
+  ~LineReader() {
+    if (file_) std::fclose(file_);
   }
-}
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  [[nodiscard]] std::uint64_t offset() const { return block_offset_ + begin_; }
+
+  // To the line that starts at `offset`: within the block read last, or read anew.
+  void seek(std::uint64_t offset) {
+    if (offset >= block_offset_ && offset <= block_offset_ + end_) {
+      begin_ = offset - block_offset_;
+      return;
+    }
+    if (file_) fseeko(file_, static_cast<off_t>(offset), SEEK_SET);
+    block_offset_ = offset;
+    begin_ = end_ = 0;
+  }
+
+  bool next(std::string& line, std::size_t limit, bool& too_long) {
+    line.clear();
+    too_long = false;
+    bool any = false;
+    for (;;) {
+      if (begin_ == end_) {
+        block_offset_ += end_;
+        begin_ = 0;
+        end_ = file_ ? std::fread(buffer_.data(), 1, buffer_.size(), file_) : 0;
+        if (end_ == 0) return any;
+      }
+      any = true;
+      const char* start = buffer_.data() + begin_;
+      const auto* newline = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
+      std::size_t length = newline ? static_cast<std::size_t>(newline - start) : end_ - begin_;
+      std::size_t room = limit - std::min(limit, line.size());
+      if (length > room) too_long = true;
+      line.append(start, std::min(length, room));
+      begin_ += length + (newline ? 1 : 0);
+      if (newline) return true;
+    }
+  }
+
+ private:
+  std::FILE* file_;
+  std::vector<char> buffer_;
+  std::uint64_t block_offset_ = 0;  // the file offset of buffer_[0]
+  std::size_t begin_ = 0, end_ = 0;
+};
 
 // The patient a bulk-export resource is about: the id after "Patient/" (or the
 // whole reference) of its subject or patient; "" when it names none.
@@ -627,7 +665,7 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   const std::size_t limit = kDefaultLimits.max_fhir_bytes;
   struct Place {
     std::size_t file;
-    std::streamoff offset;
+    std::uint64_t offset;
   };
   std::map<std::string, std::vector<Place>> places;
   std::map<std::string, std::vector<stimrank::ProfileError>> problems;  // by patient
@@ -636,10 +674,9 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   // The index reads every line of the folder: simdjson, from one padded buffer.
   simdjson::dom::parser parser(limit);
   for (std::size_t f = 0; f < resource_files.size(); ++f) {
-    std::ifstream in(resource_files[f], std::ios::binary);
+    LineReader in(resource_files[f], std::size_t{1} << 20);
     std::size_t number = 0;
-    for (std::streamoff offset = in.tellg(); read_line(in, line, limit, too_long);
-         offset = in.tellg()) {
+    for (std::uint64_t offset = in.offset(); in.next(line, limit, too_long); offset = in.offset()) {
       ++number;
       std::string where = resource_files[f] + ":" + std::to_string(number);
       if (too_long) {
@@ -668,8 +705,10 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
     }
   }
   stimrank::FhirOptions options = fhir_options(args);
-  std::vector<std::ifstream> readers;
-  for (const std::string& file : resource_files) readers.emplace_back(file, std::ios::binary);
+  // Read back in smaller blocks: a patient's lines are usually together, but not always.
+  std::vector<std::unique_ptr<LineReader>> readers;
+  for (const std::string& file : resource_files)
+    readers.push_back(std::make_unique<LineReader>(file, std::size_t{64} << 10));
   std::size_t failed = 0, answered = 0;
   auto error_line = [&](const std::string& id, const std::vector<stimrank::ProfileError>& errors) {
     nlohmann::ordered_json out;
@@ -710,9 +749,9 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
     pending.clear();
   };
   for (const std::string& file : patient_files) {
-    std::ifstream in(file, std::ios::binary);
+    LineReader in(file, std::size_t{1} << 20);
     std::size_t number = 0;
-    while (read_line(in, line, limit, too_long)) {
+    while (in.next(line, limit, too_long)) {
       ++number;
       if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;
       ++answered;
@@ -735,12 +774,11 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
       // The patient's resources, read back from where the index found them.
       std::string bundle = "[" + line;
       for (const Place& place : places[id]) {
-        std::ifstream& reader = readers[place.file];
-        reader.clear();
-        reader.seekg(place.offset);
+        LineReader& reader = *readers[place.file];
+        reader.seek(place.offset);
         std::string resource;
         bool long_line = false;
-        read_line(reader, resource, limit, long_line);
+        reader.next(resource, limit, long_line);
         bundle += ",";
         bundle += resource;
         if (bundle.size() > limit) break;  // map_fhir reports the size
