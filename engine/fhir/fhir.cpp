@@ -508,6 +508,9 @@ class Mapper {
     const Resource r(entry);
     const char* subject = r.type == "Device" ? "patient" : "subject";
     if (!about_patient(r.type == "Device" ? r.f.patient : r.f.subject)) {
+      // Said in the warnings too: a record whose resources point nowhere is one to
+      // look at before trusting the answer.
+      ++not_about_patient_;
       if (report_)
         ignored(r, r.path() + "." + subject,
                 "not about this patient (another patient, or a reference to nowhere)");
@@ -964,6 +967,10 @@ class Mapper {
     if (unread_observations_)
       out_.warnings.push_back(std::to_string(unread_observations_) +
                               " Observation(s) with codes the mapping does not read");
+    if (not_about_patient_)
+      out_.warnings.push_back(std::to_string(not_about_patient_) +
+                              " resource(s) not about this patient (another patient's, or "
+                              "referring to no Patient of the bundle): not read");
     return text;
   }
 
@@ -1012,7 +1019,7 @@ class Mapper {
   };
   std::map<std::string, Latest> latest_;
   std::map<std::string, int> unsupported_;
-  int unread_observations_ = 0;
+  int unread_observations_ = 0, not_about_patient_ = 0;
 };
 
 ordered_json notes_json(const std::vector<FhirNote>& notes) {

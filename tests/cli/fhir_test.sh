@@ -197,6 +197,7 @@ assert "medications" not in p and "devices" not in p and "procedures" not in p, 
 used = {n["path"]: n["what"] for n in r["used"]}
 assert used["Bundle.entry[2].resource.code.coding[1]"].startswith("conditions: icd10cm B02.29 → postherpetic_neuralgia"), used
 assert any(n["resource"] == "Condition/c3" and "not about this patient" in n["what"] for n in r["ignored"])
+assert any(w.startswith("1 resource(s) not about this patient") for w in r["warnings"]), r["warnings"]
 assert used["Bundle.entry[3].resource.code.coding[0]"].startswith("conditions: snomed 202725007 → failed_back_surgery_syndrome"), used
 PY
 
