@@ -31,6 +31,9 @@ struct Entry {
   std::vector<Scalar> fields;           // by entry-field slot
   std::vector<std::uint64_t> concepts;  // bitset over concepts the entry's coding is in
   bool coding_known = false;
+  // Its index in the profile's list (for JSON Pointers): entries recorded as absent
+  // ("present": false) are not entries, so it can differ from the entry's own.
+  std::uint32_t position = 0;
 };
 struct ListFact {
   bool known = false;

@@ -154,12 +154,20 @@ void stable_sort_packed(std::vector<std::pair<Packed, std::uint32_t>>& keys,
 // order, so a stable sort on the policy's keys leaves ties in id order.
 void rank(const Model& model, const Plan& plan, Assessment& out) {
   const Policy& policy = model.policy;
-  // Keys after the id decide nothing (ids are unique), and the id itself is the
-  // candidates' order: only the keys before it are sorted on.
+  // Keys after the id decide nothing (ids are unique), and the id ascending is the
+  // candidates' order: only the keys before it are sorted on (an `id desc` is one of
+  // them).
   std::size_t key_count = 0;
   int bits = 0;
-  for (; key_count < policy.rank.size() && policy.rank[key_count].first != RankKey::id; ++key_count)
-    bits += key_width(policy.rank[key_count].first);
+  for (; key_count < policy.rank.size(); ++key_count) {
+    const auto& [key, descending] = policy.rank[key_count];
+    if (key == RankKey::id && !descending) break;
+    bits += key_width(key);
+    if (key == RankKey::id) {
+      ++key_count;
+      break;
+    }
+  }
   if (bits <= 128 && model.options.size() < (std::size_t{1} << 20)) {
     std::uint64_t* id_bits = out.id_bits.data();
     for (std::uint32_t option : out.ranked) {

@@ -191,6 +191,7 @@ class FastLoader {
     std::size_t index = 0;
     for (dom::element item : items) {
       Entry& entry = take_entry(list);
+      entry.position = static_cast<std::uint32_t>(index);
       entry.fields.assign(entry_slots, Scalar{});
       entry.concepts.assign(plan_.concept_words, 0);
       std::string_view text;

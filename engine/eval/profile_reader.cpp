@@ -274,6 +274,7 @@ class Loader {
       std::string entry_path = path + "/" + std::to_string(i);
       const json& item = value[i];
       Entry entry;
+      entry.position = static_cast<std::uint32_t>(i);
       entry.fields.assign(entry_slots, Scalar{});
       entry.concepts.assign(plan_.concept_words, 0);
       if (field.type == FieldType::Codes && item.is_string()) {

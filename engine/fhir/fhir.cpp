@@ -632,8 +632,12 @@ class Mapper {
         error(r.path() + ".birthDate", "`" + utf8::printable(birth) + "` is not a date");
       } else if (as_of_ < *date) {
         error(r.path() + ".birthDate", "born after the as-of date " + options_.as_of);
+      } else if (int age = age_at(*date, as_of_); age > 130) {  // the profile's age: 0..130
+        error(r.path() + ".birthDate", "`" + utf8::printable(birth) + "` makes the patient " +
+                                           std::to_string(age) + " at " + options_.as_of +
+                                           ", older than 130");
       } else {
-        age_ = age_at(*date, as_of_);
+        age_ = age;
         if (report_)
           used(r, r.path() + ".birthDate",
                "age " + std::to_string(*age_) + " at " + options_.as_of);

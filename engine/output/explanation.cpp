@@ -106,7 +106,7 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
           std::string& path = pool.make();
           path += field->path;
           path += '/';
-          path += std::to_string(i);
+          path += std::to_string(e.position);
           path += "/code";
           out.insert(path);
         } else if (node.count > 0) {
@@ -115,7 +115,7 @@ void collect_missing(const Model& model, const Plan& plan, std::uint32_t index, 
           std::string& path = pool.make();
           path += field->path;
           path += '/';
-          path += std::to_string(i);
+          path += std::to_string(e.position);
           collect_missing(model, plan, kid, facts, &e, path, out, pool);
         }
       }

@@ -318,9 +318,20 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
-    json document = json::parse(buffer.str(), nullptr, false);
+    return run_test_text(rules, path, buffer.str());
+  } catch (std::exception const& e) {
+    report.errors.push_back(path + ": " + e.what());
+  }
+  return report;
+}
+
+TestReport run_test_text(const RuleSet& rules, const std::string& path,
+                         std::string_view text) noexcept {
+  TestReport report;
+  try {
+    json document = json::parse(text.begin(), text.end(), nullptr, false);
     if (document.is_discarded()) {
-      report.errors.push_back(path + ": " + engine::json_error(buffer.str()));
+      report.errors.push_back(path + ": " + engine::json_error(text));
       return report;
     }
     // A list of cases, or {"base": profile, "cases": [...]} where each case's

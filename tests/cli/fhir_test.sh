@@ -160,6 +160,8 @@ expect_error "an unknown --patient" "$TMP/two.json" "no Patient with id \`c\`" -
 grep -q '"id": "b"' "$TMP/out" || fail "--patient b is the profile's id"
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1970-02-30"}}]}' > "$TMP/baddate.json"
 expect_error "an impossible date" "$TMP/baddate.json" 'Bundle.entry\[0\].resource.birthDate: `1970-02-30` is not a date'
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1801-05-01"}}]}' > "$TMP/old.json"
+expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.birthDate: `1801-05-01` makes the patient 225 at 2026-12-01, older than 130'
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
 
 # What the record states, and only that: a refuted condition is a known negative,

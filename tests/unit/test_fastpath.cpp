@@ -408,7 +408,7 @@ TEST_CASE("evaluate_many answers every profile in order, whatever the threads", 
     expected.push_back(evaluation.ok() ? evaluation.result->to_json()
                                        : evaluation.errors.at(0).format());
   }
-  for (unsigned threads : {0u, 1u, 2u, 5u}) {
+  for (unsigned threads : {0u, 1u, 2u, 5u, 8u}) {
     std::vector<stimrank::Evaluation> evaluations =
         stimrank::evaluate_many(rules, profiles, threads);
     REQUIRE(evaluations.size() == profiles.size());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "stimrank/ruleset.hpp"
@@ -26,6 +27,9 @@ struct TestReport {
 
 // Runs every case of one test file against the rule set. Never throws.
 [[nodiscard]] TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept;
+// The same for a test file's text already in memory; `path` names it in messages.
+[[nodiscard]] TestReport run_test_text(const RuleSet& rules, const std::string& path,
+                                       std::string_view text) noexcept;
 // JUnit XML for CI systems.
 [[nodiscard]] std::string junit_xml(const TestReport& report);
 
