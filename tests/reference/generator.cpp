@@ -9,6 +9,7 @@ namespace {
 
 struct Dice {
   std::mt19937_64& random;
+  bool known = true;  // conditions may test known(field)
   int below(int n) { return static_cast<int>(random() % static_cast<std::uint64_t>(n)); }
   bool chance(int percent) { return below(100) < percent; }
   template <class T>
@@ -64,7 +65,7 @@ std::string condition(Dice& d, int depth) {
     return out + ")";
   }
   if (d.chance(8)) return "not " + condition(d, depth + 1);
-  switch (d.below(14)) {
+  switch (d.below(d.known ? 14 : 13)) {
     case 0: return "f" + std::to_string(d.below(3)) + " == " + (d.chance(60) ? "true" : "false");
     case 1: return "f" + std::to_string(d.below(3));
     case 2: return "age " + d.pick(kCmps) + " " + number_text(d, 100, false);
@@ -119,8 +120,8 @@ const std::vector<std::string> kKinds = {"indication",
 
 }  // namespace
 
-std::string random_rules(std::mt19937_64& random) {
-  Dice d{random};
+std::string random_rules(std::mt19937_64& random, bool known) {
+  Dice d{random, known};
   std::string text = R"(ruleset "generated" version "1";
 source s1 "Source one" doi "10.1/one";
 source s2 "Source two";
@@ -188,6 +189,11 @@ valueset v1 "V0, three or B02" { includes v0, c3; icd10cm "B02"; }
             condition(d, 0) + attributes(d, kind) + " because \"b\";\n";
   }
   return text;
+}
+
+std::string random_condition(std::mt19937_64& random, bool known) {
+  Dice d{random, known};
+  return condition(d, 0);
 }
 
 std::string random_profile(std::mt19937_64& random, int id) {

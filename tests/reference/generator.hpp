@@ -12,7 +12,12 @@
 
 namespace reference {
 
-std::string random_rules(std::mt19937_64& random);
+// `known`: whether conditions may test known(field); known() is not monotone in
+// the data (it turns false when a field is taken away), so the property that less
+// data never hides an exclusion holds only for rules without it.
+std::string random_rules(std::mt19937_64& random, bool known = true);
 std::string random_profile(std::mt19937_64& random, int id);
+// One random condition over the generated schema (for rules added by a test).
+std::string random_condition(std::mt19937_64& random, bool known = true);
 
 }  // namespace reference
