@@ -3,11 +3,13 @@
 // documents the tables.
 #include "stimrank/storage.hpp"
 
+#include <cstdlib>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -73,6 +75,14 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+int busy_timeout_ms() {
+  const char* text = std::getenv("STIMRANK_DB_BUSY_TIMEOUT_MS");
+  if (!text || !*text) return 30000;
+  char* end = nullptr;
+  long value = std::strtol(text, &end, 10);
+  return *end == '\0' && value >= 0 && value <= 3600000 ? static_cast<int>(value) : 30000;
+}
+
 class Database {
  public:
   explicit Database(const std::string& path, bool read_only = false) {
@@ -84,7 +94,8 @@ class Database {
       db_ = nullptr;
       throw std::runtime_error("cannot open database `" + path + "`: " + message);
     }
-    sqlite3_busy_timeout(db_, 30000);  // concurrent writers wait instead of failing
+    // Concurrent writers wait instead of failing: 30 s, or STIMRANK_DB_BUSY_TIMEOUT_MS.
+    sqlite3_busy_timeout(db_, busy_timeout_ms());
     if (!read_only) {
       exec("PRAGMA journal_mode=WAL");
       exec("PRAGMA synchronous=NORMAL");
@@ -105,6 +116,15 @@ class Database {
   }
   Statement prepare(const char* sql) { return Statement(db_, sql); }
   sqlite3* handle() const { return db_; }
+
+  // Opened to read: the table must be there, or this is no database of that kind
+  // (nothing was published or recorded in it, or a write was cut off at its start).
+  void require_table(const char* table, const std::string& path, const char* what) {
+    Statement q(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    q.bind(1, std::string(table));
+    if (!q.step())
+      throw std::runtime_error("`" + path + "` holds no " + what + " (no table `" + table + "`)");
+  }
 
  private:
   sqlite3* db_ = nullptr;
@@ -206,8 +226,11 @@ void migrate(Database& db) {
 
 // Opening a new database from several processes at once can meet a lock that the
 // busy timeout does not cover (switching to WAL needs the file to itself), so the
-// open and the migrations are retried for a while before giving up.
+// open and the migrations are retried, within the busy timeout in all: a lock held
+// longer than that is an error, not a wait without end.
 std::unique_ptr<Database> open_migrated(const std::string& path) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms());
   for (int attempt = 0;; ++attempt) {
     try {
       auto db = std::make_unique<Database>(path);
@@ -217,7 +240,9 @@ std::unique_ptr<Database> open_migrated(const std::string& path) {
       std::string message = e.what();
       bool contended =
           message.find("locked") != std::string::npos || message.find("busy") != std::string::npos;
-      if (!contended || attempt >= 600) throw;
+      if (!contended || std::chrono::steady_clock::now() >= deadline)
+        throw std::runtime_error(contended ? message + " (another process holds the database)"
+                                           : message);
       std::this_thread::sleep_for(std::chrono::milliseconds(5 + attempt % 20));
     }
   }
@@ -299,6 +324,7 @@ std::vector<RegistryEntry> list_rule_versions(const std::string& db_path,
   std::vector<RegistryEntry> out;
   try {
     Database db(db_path, true);
+    db.require_table("rulesets", db_path, "published rule set");
     Statement q = db.prepare(
         "SELECT r.name, r.version, r.digest, r.published_at, COALESCE(r.author, ''), "
         "COALESCE(r.note, ''),"
@@ -357,6 +383,7 @@ LoadResult load_rules_from_registry(const std::string& spec, const LoadOptions& 
       name = name.substr(0, at);
     }
     Database db(file, true);
+    db.require_table("rulesets", file, "published rule set");
     Statement find = db.prepare(
         version.empty()
             ? "SELECT id, version, digest FROM rulesets WHERE name = ? ORDER BY id DESC LIMIT 1"
@@ -494,6 +521,7 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
   AuditVerification out;
   try {
     Database db(db_path, true);
+    db.require_table("audit_log", db_path, "audit log");
     Statement q = db.prepare(
         "SELECT seq, recorded_at, ruleset_digest, patient_pseudonym, profile_digest, result_json, "
         "prev_hash,"
