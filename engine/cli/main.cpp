@@ -54,6 +54,8 @@ const char* const kUsageText =
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
     "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
     "--audit-key-file FILE (never stored). --rules accepts db:FILE#name@version.\n"
+    "Resource limits: --limit NAME=N (rule-file-bytes, rule-files, expression-depth, rules,\n"
+    "profile-bytes, profile-depth, fhir-bytes; docs/engine.md).\n"
     "--stats FILE (with --jsonl) writes {\"profiles\",\"failed\",\"load_s\",\"evaluate_s\"}:\n"
     "seconds from start-up until the rules were ready, then until the last line was out.\n"
     "  stimrank version\n"
@@ -70,6 +72,7 @@ struct Args {
   std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file,
                               subcommand;
   std::size_t chunk = 1000;
+  stimrank::Limits limits;          // --limit NAME=VALUE
   std::vector<std::string> inputs;  // every positional argument
   std::vector<std::string> disabled;
   std::string cohort;
@@ -108,7 +111,30 @@ bool read_all(const std::string& path, std::string& out, std::size_t limit) {
   return true;
 }
 
-const stimrank::Limits kDefaultLimits;
+// --limit NAME=VALUE: the resource limits, each with a safe default (Limits).
+bool set_limit(stimrank::Limits& limits, const std::string& setting) {
+  auto equals = setting.find('=');
+  if (equals == std::string::npos) return false;
+  std::string name = setting.substr(0, equals), text = setting.substr(equals + 1);
+  if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const auto value = std::stoull(text);
+  if (value < 1) return false;
+  auto as_int = [&](int& out) {
+    if (value > 100000) return false;
+    out = static_cast<int>(value);
+    return true;
+  };
+  if (name == "rule-file-bytes") limits.max_file_bytes = value;
+  else if (name == "rule-files") limits.max_files = value;
+  else if (name == "expression-depth") return as_int(limits.max_expression_depth);
+  else if (name == "rules") limits.max_rules = value;
+  else if (name == "profile-bytes") limits.max_profile_bytes = value;
+  else if (name == "profile-depth") return as_int(limits.max_profile_depth);
+  else if (name == "fhir-bytes") limits.max_fhir_bytes = value;
+  else return false;
+  return true;
+}
 
 // The command's input (a file or `-`), read up to `limit` bytes and one more; false
 // after saying why not.
@@ -120,7 +146,7 @@ bool read_input(const Args& args, std::size_t limit, std::string& text) {
 
 std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warnings) {
   std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
-  stimrank::LoadResult loaded = stimrank::load_rules(path);
+  stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits});
   for (const stimrank::Diagnostic& d : loaded.diagnostics)
     if (d.severity == stimrank::Severity::error || print_warnings) std::cerr << d.format();
   if (!loaded.ok()) {
@@ -331,8 +357,8 @@ int diff(const Args& args) {
   if (args.inputs.size() != 2 || args.cohort.empty())
     return usage_error(
         "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
-  auto load_one = [](const std::string& path) {
-    stimrank::LoadResult loaded = stimrank::load_rules(path);
+  auto load_one = [&args](const std::string& path) {
+    stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits});
     for (const auto& d : loaded.diagnostics)
       if (d.severity == stimrank::Severity::error) std::cerr << d.format();
     return loaded.ruleset;
@@ -357,7 +383,7 @@ int explain(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::string text;
-  if (!read_input(args, kDefaultLimits.max_profile_bytes, text)) return kInputError;
+  if (!read_input(args, args.limits.max_profile_bytes, text)) return kInputError;
   stimrank::ExplainReport report = stimrank::explain_profile(*ruleset, text);
   if (!report.ok) {
     for (const auto& e : report.errors) std::cerr << args.input << ": " << e.format() << "\n";
@@ -405,14 +431,14 @@ int fmt(const Args& args) {
   int unformatted = 0, failed = 0;
   for (const std::string& file : files) {
     std::string text;
-    if (!read_all(file, text, kDefaultLimits.max_file_bytes)) {
+    if (!read_all(file, text, args.limits.max_file_bytes)) {
       std::cerr << "stimrank: cannot read `" << file << "`\n";
       ++failed;
       continue;
     }
-    if (text.size() > kDefaultLimits.max_file_bytes) {
+    if (text.size() > args.limits.max_file_bytes) {
       std::cerr << "stimrank: `" << file << "` is larger than the limit of "
-                << kDefaultLimits.max_file_bytes << " bytes for a rule file; not formatted\n";
+                << args.limits.max_file_bytes << " bytes for a rule file; not formatted\n";
       ++failed;
       continue;
     }
@@ -552,7 +578,7 @@ int from_fhir(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
   std::string text;
-  if (!read_input(args, kDefaultLimits.max_fhir_bytes, text)) return kInputError;
+  if (!read_input(args, args.limits.max_fhir_bytes, text)) return kInputError;
   stimrank::FhirMapping mapping = stimrank::map_fhir(*ruleset, text, fhir_options(args));
   if (!args.report.empty()) {
     std::string problem = replace_file(args.report, mapping.report_json() + "\n");
@@ -662,7 +688,7 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
     std::cerr << "stimrank: `" << args.input << "` has no Patient*.ndjson file\n";
     return kInputError;
   }
-  const std::size_t limit = kDefaultLimits.max_fhir_bytes;
+  const std::size_t limit = args.limits.max_fhir_bytes;
   struct Place {
     std::size_t file;
     std::uint64_t offset;
@@ -807,7 +833,7 @@ int evaluate(const Args& args) {
   if (args.fhir_bulk) return evaluate_fhir_bulk(args, *ruleset);
   std::string text;
   const std::size_t limit =
-      args.fhir ? kDefaultLimits.max_fhir_bytes : kDefaultLimits.max_profile_bytes;
+      args.fhir ? args.limits.max_fhir_bytes : args.limits.max_profile_bytes;
   if (!read_input(args, limit, text)) return kInputError;
   stimrank::Evaluation evaluation =
       args.fhir ? stimrank::evaluate_fhir(*ruleset, text, fhir_options(args))
@@ -903,6 +929,13 @@ int run(int argc, char** argv) {
         if (!value(args.audit)) return usage_error("`--audit` needs a file");
       } else if (a == "--audit-key-file") {
         if (!value(args.audit_key_file)) return usage_error("`--audit-key-file` needs a file");
+      } else if (a == "--limit") {
+        std::string setting;
+        if (!value(setting) || !set_limit(args.limits, setting))
+          return usage_error(
+              "`--limit` takes NAME=N, N a positive number, NAME one of rule-file-bytes, "
+              "rule-files, expression-depth, rules, profile-bytes (also a JSON Lines line), "
+              "profile-depth, fhir-bytes");
       } else if (a == "--chunk") {
         std::string n;
         if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||

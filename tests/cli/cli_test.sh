@@ -299,5 +299,29 @@ for i in $(seq 1 520); do printf 'source s%d "S" doi "10.1/s";\n' "$i" > "$TMP/m
 expect_exit 1 "more rule files than the limit" "$BIN" check --rules "$TMP/many"
 [ "$(grep -c 'E113' "$TMP/err")" -eq 1 ] || fail "one E113 for too many files ($(grep -c E113 "$TMP/err"))"
 
+# Every resource limit is an option (--limit NAME=N) with a safe default; hitting
+# one is a clear error, not an out-of-memory kill.
+PROFILE="$ROOT/examples/profiles/phn_focal_elderly.json"
+expect_exit 2 "an unknown limit" "$BIN" evaluate --limit memory=1 "$PROFILE"
+grep -q "\`--limit\` takes NAME=N" "$TMP/err" || fail "--limit usage message ($(head -c 200 "$TMP/err"))"
+expect_exit 2 "a limit of zero" "$BIN" evaluate --limit profile-bytes=0 "$PROFILE"
+expect_exit 1 "--limit profile-bytes" "$BIN" evaluate --limit profile-bytes=100 "$PROFILE"
+grep -q "larger than the limit of 100 bytes" "$TMP/err" || fail "profile-bytes message ($(head -c 200 "$TMP/err"))"
+expect_exit 1 "--limit profile-bytes on a JSON Lines line" "$BIN" evaluate --limit profile-bytes=100 --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
+grep -q '"errors"' "$TMP/out" || fail "a JSON Lines line over --limit profile-bytes is an error line"
+printf '{"id":"d","pain":{"nrs":3}}' > "$TMP/nested.json"
+expect_exit 1 "--limit profile-depth" "$BIN" evaluate --limit profile-depth=1 "$TMP/nested.json"
+expect_exit 1 "--limit rule-files" "$BIN" check --limit rule-files=2 --rules "$ROOT/knowledge"
+grep -q "E113" "$TMP/err" || fail "rule-files is E113 ($(head -c 200 "$TMP/err"))"
+expect_exit 1 "--limit expression-depth" "$BIN" check --limit expression-depth=2 --rules "$ROOT/knowledge"
+grep -q "E020" "$TMP/err" || fail "expression-depth is E020 ($(head -c 200 "$TMP/err"))"
+expect_exit 1 "--limit rules" "$BIN" check --limit rules=10 --rules "$ROOT/knowledge"
+expect_exit 1 "--limit rule-file-bytes" "$BIN" check --limit rule-file-bytes=1000 --rules "$ROOT/knowledge"
+grep -q "E113" "$TMP/err" || fail "rule-file-bytes is E113 ($(head -c 200 "$TMP/err"))"
+printf '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"a"}}]}' > "$TMP/tiny_bundle.json"
+expect_exit 1 "--limit fhir-bytes" "$BIN" evaluate --as-of 2026-12-01 --limit fhir-bytes=20 --fhir "$TMP/tiny_bundle.json"
+grep -q "larger than the limit of 20 bytes" "$TMP/err" || fail "fhir-bytes message ($(head -c 200 "$TMP/err"))"
+expect_exit 0 "defaults take the shipped knowledge base" "$BIN" check --limit rules=200000 --rules "$ROOT/knowledge"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
