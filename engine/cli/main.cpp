@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -15,12 +16,14 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "stimrank/serve.hpp"
 #include "stimrank/stimrank.hpp"
 #include "stimrank/version.hpp"
 
@@ -54,6 +57,8 @@ const char* const kUsageText =
     "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
     "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
     "--audit-key-file FILE (never stored). --rules accepts db:FILE#name@version.\n"
+    "  stimrank serve    [--rules PATH] [--host 127.0.0.1] [--port 8080] [--threads N]\n"
+    "                    [--public-url URL] [--audit DB] --allow-unauthenticated  # CDS Hooks\n"
     "Resource limits: --limit NAME=N (rule-file-bytes, rule-files, expression-depth, rules,\n"
     "profile-bytes, profile-depth, fhir-bytes; docs/engine.md).\n"
     "--stats FILE (with --jsonl) writes {\"profiles\",\"failed\",\"load_s\",\"evaluate_s\"}:\n"
@@ -72,7 +77,10 @@ struct Args {
   std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file,
                               subcommand;
   std::size_t chunk = 1000;
-  stimrank::Limits limits;          // --limit NAME=VALUE
+  stimrank::Limits limits;                     // --limit NAME=VALUE
+  std::string host = "127.0.0.1", public_url;  // serve
+  int port = 8080;
+  bool allow_unauthenticated = false;
   std::vector<std::string> inputs;  // every positional argument
   std::vector<std::string> disabled;
   std::string cohort;
@@ -125,14 +133,22 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
     out = static_cast<int>(value);
     return true;
   };
-  if (name == "rule-file-bytes") limits.max_file_bytes = value;
-  else if (name == "rule-files") limits.max_files = value;
-  else if (name == "expression-depth") return as_int(limits.max_expression_depth);
-  else if (name == "rules") limits.max_rules = value;
-  else if (name == "profile-bytes") limits.max_profile_bytes = value;
-  else if (name == "profile-depth") return as_int(limits.max_profile_depth);
-  else if (name == "fhir-bytes") limits.max_fhir_bytes = value;
-  else return false;
+  if (name == "rule-file-bytes")
+    limits.max_file_bytes = value;
+  else if (name == "rule-files")
+    limits.max_files = value;
+  else if (name == "expression-depth")
+    return as_int(limits.max_expression_depth);
+  else if (name == "rules")
+    limits.max_rules = value;
+  else if (name == "profile-bytes")
+    limits.max_profile_bytes = value;
+  else if (name == "profile-depth")
+    return as_int(limits.max_profile_depth);
+  else if (name == "fhir-bytes")
+    limits.max_fhir_bytes = value;
+  else
+    return false;
   return true;
 }
 
@@ -821,6 +837,59 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   return failed ? kInputError : kOk;
 }
 
+// serve: the CDS Hooks service until SIGTERM or SIGINT, which let the requests in
+// flight finish and the audit trail close, then exit 0.
+int serve(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  bool audit_failed = false;
+  auto audit = open_audit(args, audit_failed);
+  if (audit_failed) return kInputError;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: they inherit it
+  std::atomic<bool> stop{false};
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    stop.store(true);
+  });
+  stimrank::ServeOptions options;
+  options.host = args.host;
+  options.port = args.port;
+  options.threads = args.threads;
+  options.public_url = args.public_url;
+  options.allow_unauthenticated = args.allow_unauthenticated;
+  options.max_body_bytes = args.limits.max_fhir_bytes;
+  options.audit = audit.get();
+  std::mutex log_mutex;
+  options.log = [&log_mutex](const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    std::cerr << line << "\n";
+  };
+  options.on_listening = [&](int port) {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    std::cerr << "stimrank serve: CDS Hooks on http://" << args.host << ":" << port
+              << "/cds-services (rule set " << ruleset->name() << " " << ruleset->version()
+              << ")\n";
+    if (args.allow_unauthenticated)
+      std::cerr
+          << "stimrank serve: WARNING: requests are not authenticated "
+             "(--allow-unauthenticated): serve on loopback or behind an authenticating proxy\n";
+  };
+  std::string problem = stimrank::serve_cds_hooks(ruleset, options, stop);
+  if (!stop.load()) kill(getpid(), SIGTERM);  // release the waiter
+  waiter.join();
+  if (!problem.empty()) {
+    std::cerr << "stimrank serve: " << problem << "\n";
+    return kInputError;
+  }
+  std::cerr << "stimrank serve: stopped\n";
+  return kOk;
+}
+
 // One profile (or one FHIR record): evaluated, recorded in the audit trail when
 // asked, printed.
 int evaluate(const Args& args) {
@@ -832,8 +901,7 @@ int evaluate(const Args& args) {
   if (args.jsonl) return evaluate_jsonl(args, ruleset, audit.get());
   if (args.fhir_bulk) return evaluate_fhir_bulk(args, *ruleset);
   std::string text;
-  const std::size_t limit =
-      args.fhir ? args.limits.max_fhir_bytes : args.limits.max_profile_bytes;
+  const std::size_t limit = args.fhir ? args.limits.max_fhir_bytes : args.limits.max_profile_bytes;
   if (!read_input(args, limit, text)) return kInputError;
   stimrank::Evaluation evaluation =
       args.fhir ? stimrank::evaluate_fhir(*ruleset, text, fhir_options(args))
@@ -899,8 +967,8 @@ int run(int argc, char** argv) {
       return kOk;
     }
     static const std::vector<std::string> commands = {
-        "evaluate", "check", "table", "publish",  "versions", "audit", "batch",
-        "test",     "lint",  "diff",  "coverage", "explain",  "fmt",   "from-fhir"};
+        "evaluate", "check", "table",    "publish", "versions", "audit",     "batch", "test",
+        "lint",     "diff",  "coverage", "explain", "fmt",      "from-fhir", "serve"};
     if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
       return usage_error("unknown command `" + args.command + "`");
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
@@ -929,6 +997,19 @@ int run(int argc, char** argv) {
         if (!value(args.audit)) return usage_error("`--audit` needs a file");
       } else if (a == "--audit-key-file") {
         if (!value(args.audit_key_file)) return usage_error("`--audit-key-file` needs a file");
+      } else if (a == "--host") {
+        if (!value(args.host) || args.host.empty()) return usage_error("`--host` needs an address");
+      } else if (a == "--port") {
+        std::string n;
+        if (!value(n) || n.empty() || n.size() > 5 ||
+            n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) > 65535)
+          return usage_error("`--port` takes a port number (0: any free port)");
+        args.port = std::stoi(n);
+      } else if (a == "--public-url") {
+        if (!value(args.public_url) || args.public_url.empty())
+          return usage_error("`--public-url` needs the service's base URL");
+      } else if (a == "--allow-unauthenticated") {
+        args.allow_unauthenticated = true;
       } else if (a == "--limit") {
         std::string setting;
         if (!value(setting) || !set_limit(args.limits, setting))
@@ -1015,6 +1096,10 @@ int run(int argc, char** argv) {
     if (args.command == "from-fhir") {
       if (!args.have_input) return usage_error("`from-fhir` needs a Bundle file or `-`");
       return from_fhir(args);
+    }
+    if (args.command == "serve") {
+      if (args.have_input) return usage_error("`serve` takes no input file; use `--rules PATH`");
+      return serve(args);
     }
     if (args.command == "diff") return diff(args);
     if (args.command == "fmt") return fmt(args);

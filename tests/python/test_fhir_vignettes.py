@@ -60,6 +60,10 @@ def vignettes():
 
 @pytest.fixture(scope="module")
 def concept_codes():
+    return load_concept_codes()
+
+
+def load_concept_codes():
     """Concept id → (system, code) for the FHIR coding, from `stimrank table`."""
     table = subprocess.run([CLI, "table"], check=True, capture_output=True, text=True).stdout
     codes = {}

@@ -1,0 +1,36 @@
+// A CDS Hooks 2.0 service (docs/cds-hooks.md): discovery, patient-view calls with
+// prefetched FHIR data, cards with the ranking, an explanation page per card. An
+// HTTP server (cpp-httplib) an integrator can embed; `stimrank serve` starts it.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "stimrank/ruleset.hpp"
+
+namespace stimrank {
+
+class ResultRecorder;
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                        // 0: any free port (reported to on_listening)
+  unsigned threads = 0;                   // request threads; 0 = one per core
+  std::size_t max_body_bytes = 8u << 20;  // a request body over this is 413
+  std::string public_url;                 // base of the links in cards; default http://host:port
+  bool allow_unauthenticated = false;     // required until JWT verification is configured
+  ResultRecorder* audit = nullptr;        // when set, every evaluation is recorded
+  std::function<void(int port)> on_listening;        // called once the socket is bound
+  std::function<void(const std::string& line)> log;  // one line per request
+};
+
+// Serves until `stop` turns true (checked several times a second) or the socket
+// fails; then finishes the requests in flight. Returns "" or why it could not serve.
+// Never throws.
+[[nodiscard]] std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules,
+                                          const ServeOptions& options,
+                                          const std::atomic<bool>& stop) noexcept;
+
+}  // namespace stimrank

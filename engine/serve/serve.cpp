@@ -1,0 +1,522 @@
+// The CDS Hooks service over cpp-httplib (Debian libcpp-httplib-dev): see
+// docs/cds-hooks.md for what each endpoint answers and why.
+#include "stimrank/serve.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "stimrank/fhir.hpp"
+#include "stimrank/jsonl.hpp"
+#include "stimrank/version.hpp"
+
+namespace stimrank {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr const char* kPatientView = "stimrank-patient-view";
+
+// The error body CDS Hooks clients read: a FHIR OperationOutcome.
+std::string operation_outcome(const std::string& code, const std::string& message) {
+  ordered_json outcome = {
+      {"resourceType", "OperationOutcome"},
+      {"issue", json::array({{{"severity", "error"}, {"code", code}, {"diagnostics", message}}})}};
+  return outcome.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+void fail(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+  res.status = status;
+  res.set_content(operation_outcome(code, message), "application/fhir+json");
+}
+
+std::string today_utc() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[11];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &tm);
+  return text;
+}
+
+std::string new_uuid() {
+  thread_local std::mt19937_64 random(
+      std::random_device{}() ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::uint64_t a = random(), b = random();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  char text[37];
+  std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return text;
+}
+
+// At most `limit` characters of UTF-8 text, cut at a character boundary.
+std::string cut_utf8(const std::string& text, std::size_t limit) {
+  std::size_t characters = 0, at = 0;
+  while (at < text.size() && characters < limit) {
+    auto byte = static_cast<unsigned char>(text[at]);
+    at += byte < 0x80 ? 1 : byte < 0xe0 ? 2 : byte < 0xf0 ? 3 : 4;
+    ++characters;
+  }
+  return text.substr(0, std::min(at, text.size()));
+}
+
+std::string escape_html(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Markdown text: characters that would be markup are escaped.
+std::string escape_markdown(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string_view("\\`*_[]<>#|").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string grade_text(const Evidence& e) {
+  std::string grade;
+  for (const GradeDimension& d : e.grade)
+    grade += (grade.empty() ? "" : ", ") + d.name + " " + d.value;
+  return e.scheme + (grade.empty() ? "" : " (" + grade + ")");
+}
+
+bool ranked(const OptionResult& o) {
+  return o.status == Status::recommended || o.status == Status::consider;
+}
+
+// The card's detail: the ranking, each option's status, evidence and reasons with
+// their DOIs, and the data that would change the answer.
+std::string card_detail(const Result& result) {
+  std::string md = "**Ranked options** (" + escape_markdown(result.ruleset_name) + " " +
+                   escape_markdown(result.ruleset_version) + ")\n\n";
+  for (const OptionResult& o : result.options) {
+    if (!ranked(o)) continue;
+    md += std::to_string(o.rank.value_or(0)) + ". **" + escape_markdown(o.title) +
+          "**: " + to_string(o.status) + ". " + escape_markdown(o.summary) + "\n";
+    for (const Evidence& e : o.evidence)
+      md += "   - evidence: " + escape_markdown(grade_text(e)) +
+            (e.doi.empty() ? "" : " ([doi:" + e.doi + "](https://doi.org/" + e.doi + "))") +
+            (e.unverified ? " *unverified*" : "") + "\n";
+    for (const Reason& r : o.reasons)
+      if (r.kind != "indication")
+        md += "   - " + r.kind + ": " + escape_markdown(r.text) +
+              (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))") + "\n";
+    if (!o.missing.empty()) {
+      md += "   - would change with: ";
+      for (std::size_t i = 0; i < o.missing.size(); ++i)
+        md += (i ? ", " : "") + std::string("`") + o.missing[i] + "`";
+      md += "\n";
+    }
+  }
+  std::size_t others = 0;
+  for (const OptionResult& o : result.options) others += ranked(o) ? 0 : 1;
+  if (others)
+    md += "\n" + std::to_string(others) +
+          " other options are excluded or not indicated: see the explanation.\n";
+  return md;
+}
+
+// The explanation page: the whole result, readable on a ward computer and printable.
+std::string explanation_page(const Result& result, const std::string& uuid) {
+  std::string html =
+      "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>stimrank: " +
+      escape_html(result.profile) +
+      "</title><style>body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}"
+      "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em;vertical-align:top}"
+      ".excluded{color:#900}@media print{a{color:black}}</style></head><body>";
+  html += "<h1>Neuromodulation options</h1><p>Patient <code>" + escape_html(result.profile) +
+          "</code>; rule set " + escape_html(result.ruleset_name) + " " +
+          escape_html(result.ruleset_version) + " (<code>" + escape_html(result.ruleset_digest) +
+          "</code>); card <code>" + escape_html(uuid) + "</code>.</p>";
+  html +=
+      "<table id=\"ranking\"><tr><th>rank</th><th>option</th><th>status</th><th>score</th>"
+      "<th>reasons</th><th>evidence</th><th>data that would change it</th></tr>";
+  for (const OptionResult& o : result.options) {
+    html += "<tr class=\"" + std::string(to_string(o.status)) + "\"><td>" +
+            (o.rank ? std::to_string(*o.rank) : "") + "</td><td>" + escape_html(o.title) +
+            "</td><td>" + to_string(o.status) + "</td><td>" +
+            (ranked(o) ? json(o.score).dump() : "") + "</td><td><ul>";
+    for (const Reason& r : o.reasons) {
+      html += "<li>" + escape_html(r.kind) + ": " + escape_html(r.text);
+      if (!r.doi.empty())
+        html += " <a class=\"doi\" href=\"https://doi.org/" + escape_html(r.doi) +
+                "\">doi:" + escape_html(r.doi) + "</a>";
+      if (r.unverified) html += " <em>(unverified)</em>";
+      html += "</li>";
+    }
+    html += "</ul></td><td><ul>";
+    for (const Evidence& e : o.evidence)
+      html += "<li>" + escape_html(grade_text(e)) +
+              (e.doi.empty() ? ""
+                             : " <a class=\"doi\" href=\"https://doi.org/" + escape_html(e.doi) +
+                                   "\">doi:" + escape_html(e.doi) + "</a>") +
+              "</li>";
+    html += "</ul></td><td>";
+    for (const std::string& m : o.missing) html += "<code>" + escape_html(m) + "</code> ";
+    html += "</td></tr>";
+  }
+  html += "</table>";
+  if (!result.warnings.empty()) {
+    html += "<h2>Warnings</h2><ul>";
+    for (const std::string& w : result.warnings) html += "<li>" + escape_html(w) + "</li>";
+    html += "</ul>";
+  }
+  html += "<p>stimrank " STIMRANK_VERSION ": decision support, not a decision.</p></body></html>";
+  return html;
+}
+
+// The last explanations, by card uuid (bounded: a page older than the last 1,024
+// cards is gone).
+class Explanations {
+ public:
+  void add(const std::string& uuid, std::string page) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pages_[uuid] = std::move(page);
+    order_.push_back(uuid);
+    if (order_.size() > 1024) {
+      pages_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  bool find(const std::string& uuid, std::string& page) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = pages_.find(uuid);
+    if (it == pages_.end()) return false;
+    page = it->second;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::string> pages_;
+  std::deque<std::string> order_;
+};
+
+json discovery() {
+  auto search = [](const std::string& query) { return query; };
+  return {
+      {"services",
+       json::array(
+           {{{"hook", "patient-view"},
+             {"id", kPatientView},
+             {"title", "Neuromodulation options for chronic neuropathic pain"},
+             {"description",
+              "Ranks the neuromodulation options for this patient, with the evidence "
+              "and reasons behind each, and the data that would change the answer."},
+             {"prefetch",
+              {{"patient", search("Patient/{{context.patientId}}")},
+               {"conditions", search("Condition?patient={{context.patientId}}")},
+               {"observations",
+                search(
+                    "Observation?patient={{context.patientId}}&code=http://loinc.org|72514-3,http:/"
+                    "/loinc.org|82810-3,http://loinc.org|4548-4,http://loinc.org|39156-5")},
+               {"medicationRequests", search("MedicationRequest?patient={{context.patientId}}")},
+               {"medicationStatements",
+                search("MedicationStatement?patient={{context.patientId}}")},
+               {"devices", search("Device?patient={{context.patientId}}")},
+               {"procedures", search("Procedure?patient={{context.patientId}}")}}}}})}};
+}
+
+class Service {
+ public:
+  Service(std::shared_ptr<const RuleSet> rules, const ServeOptions& options, std::string base)
+      : rules_(std::move(rules)), options_(options), base_(std::move(base)) {}
+
+  void call(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    if (id != kPatientView) {
+      fail(res, 404, "not-found", "no CDS service `" + id + "` here; see GET /cds-services");
+      return;
+    }
+    json request;
+    try {
+      request = json::parse(req.body);
+    } catch (json::exception const& e) {
+      std::string message = e.what();
+      auto at = message.find("parse error");
+      fail(res, 400, "invalid",
+           "the request is not JSON: " + (at == std::string::npos ? message : message.substr(at)));
+      return;
+    }
+    if (!request.is_object()) {
+      fail(res, 400, "invalid", "the request is not a JSON object");
+      return;
+    }
+    if (!request.contains("hook") || request["hook"] != "patient-view") {
+      fail(res, 400, "invalid", "service `" + id + "` answers the patient-view hook");
+      return;
+    }
+    if (!request.contains("hookInstance") || !request["hookInstance"].is_string()) {
+      fail(res, 400, "required", "`hookInstance` is missing");
+      return;
+    }
+    const json* context = request.contains("context") ? &request["context"] : nullptr;
+    if (!context || !context->is_object() || !context->contains("patientId") ||
+        !(*context)["patientId"].is_string()) {
+      fail(res, 400, "required", "`context.patientId` is missing");
+      return;
+    }
+    std::string patient = (*context)["patientId"].get<std::string>();
+    if (patient.rfind("Patient/", 0) == 0) patient = patient.substr(8);
+    // The prefetched resources, one collection Bundle; a key the EHR could not
+    // prefetch (null or absent) leaves that kind of data unknown.
+    json entries = json::array();
+    bool has_patient = false;
+    std::vector<std::string> not_prefetched;
+    const json* prefetch = request.contains("prefetch") ? &request["prefetch"] : nullptr;
+    static const json templates = discovery()["services"][0]["prefetch"];
+    for (const auto& [key, query] : templates.items()) {
+      (void)query;
+      const json* value = prefetch && prefetch->is_object() && prefetch->contains(key)
+                              ? &(*prefetch)[key]
+                              : nullptr;
+      if (!value || value->is_null()) {
+        not_prefetched.push_back(key);
+        continue;
+      }
+      if (value->is_object() && value->value("resourceType", "") == "Bundle") {
+        if (value->contains("entry") && (*value)["entry"].is_array())
+          for (const json& entry : (*value)["entry"])
+            if (entry.is_object() && entry.contains("resource")) entries.push_back(entry);
+      } else if (value->is_object() && value->contains("resourceType")) {
+        entries.push_back({{"resource", *value}});
+      }
+    }
+    // Prefetch under other keys (an EHR's own names) is read too.
+    if (prefetch && prefetch->is_object())
+      for (const auto& [key, value] : prefetch->items()) {
+        if (templates.contains(key) || !value.is_object()) continue;
+        if (value.value("resourceType", "") == "Bundle" && value.contains("entry") &&
+            value["entry"].is_array()) {
+          for (const json& entry : value["entry"])
+            if (entry.is_object() && entry.contains("resource")) entries.push_back(entry);
+        } else if (value.contains("resourceType")) {
+          entries.push_back({{"resource", value}});
+        }
+      }
+    for (const json& entry : entries)
+      if (entry["resource"].is_object() &&
+          entry["resource"].value("resourceType", "") == "Patient" &&
+          entry["resource"].value("id", "") == patient)
+        has_patient = true;
+    if (!has_patient) {
+      fail(res, 412, "not-found",
+           "the Patient `" + patient +
+               "` was not prefetched, and this service does not fetch from fhirServer: prefetch "
+               "`patient` (GET /cds-services lists the templates)");
+      return;
+    }
+    json bundle = {{"resourceType", "Bundle"}, {"type", "collection"}, {"entry", entries}};
+    Evaluation evaluation =
+        evaluate_fhir(*rules_, bundle.dump(-1, ' ', false, json::error_handler_t::replace),
+                      FhirOptions{today_utc(), patient});
+    if (!evaluation.ok()) {
+      std::string message;
+      for (const ProfileError& e : evaluation.errors)
+        message += (message.empty() ? "" : "; ") + e.format();
+      fail(res, 400, "invalid", "the prefetched record cannot be read: " + message);
+      return;
+    }
+    const Result& result = *evaluation.result;
+    if (options_.audit) {
+      std::string error;
+      if (!options_.audit->append(result, bundle.dump(), error)) {
+        fail(res, 500, "exception", "the audit record could not be written: " + error);
+        return;
+      }
+    }
+    ordered_json cards = ordered_json::array();
+    const OptionResult* first = nullptr;
+    std::size_t count = 0;
+    for (const OptionResult& o : result.options)
+      if (ranked(o)) {
+        if (!first) first = &o;
+        ++count;
+      }
+    if (first) {  // no indication, no card: the clinician is not interrupted
+      const std::string uuid = new_uuid();
+      explanations_.add(uuid, explanation_page(result, uuid));
+      std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
+                            ")" +
+                            (count > 1 ? ", first of " + std::to_string(count) + " options" : "");
+      ordered_json card = {
+          {"uuid", uuid},
+          {"summary", cut_utf8(summary, 140)},
+          {"indicator", "info"},
+          {"detail", card_detail(result)},
+          {"source",
+           {{"label", "stimrank " + result.ruleset_name + " " + result.ruleset_version},
+            {"url", base_ + "/explain/" + uuid}}},
+          {"overrideReasons", json::array({{{"code", "clinical-judgement"},
+                                            {"system", "urn:stimrank:override-reason"},
+                                            {"display", "Clinical judgement differs"}},
+                                           {{"code", "patient-preference"},
+                                            {"system", "urn:stimrank:override-reason"},
+                                            {"display", "Patient preference"}}})},
+          {"links", json::array({{{"label", "Full explanation"},
+                                  {"url", base_ + "/explain/" + uuid},
+                                  {"type", "absolute"}}})}};
+      cards.push_back(std::move(card));
+    }
+    ordered_json body = {{"cards", cards}};
+    res.status = 200;
+    res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
+                    "application/json");
+  }
+
+  void feedback(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    if (id != kPatientView) {
+      fail(res, 404, "not-found", "no CDS service `" + id + "` here");
+      return;
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("feedback") ||
+        !body["feedback"].is_array()) {
+      fail(res, 400, "invalid", "feedback is {\"feedback\": [{\"card\", \"outcome\", …}]}");
+      return;
+    }
+    for (const json& item : body["feedback"])
+      if (!item.is_object() || !item.contains("card") || !item.contains("outcome") ||
+          (item["outcome"] != "accepted" && item["outcome"] != "overridden")) {
+        fail(res, 400, "invalid",
+             "each feedback item has `card` and `outcome` (accepted or overridden)");
+        return;
+      }
+    res.status = 200;
+    res.set_content("{}", "application/json");
+  }
+
+  void explain(const httplib::Request&, httplib::Response& res, const std::string& uuid) {
+    std::string page;
+    if (!explanations_.find(uuid, page)) {
+      res.status = 404;
+      res.set_content("<!DOCTYPE html><p>No explanation `" + escape_html(uuid) +
+                          "` here (pages are kept for the last 1,024 cards).</p>",
+                      "text/html; charset=utf-8");
+      return;
+    }
+    res.status = 200;
+    res.set_content(page, "text/html; charset=utf-8");
+  }
+
+ private:
+  std::shared_ptr<const RuleSet> rules_;
+  const ServeOptions& options_;
+  std::string base_;
+  Explanations explanations_;
+};
+
+}  // namespace
+
+std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOptions& options,
+                            const std::atomic<bool>& stop) noexcept {
+  try {
+    if (!rules) return "no rule set";
+    if (!options.allow_unauthenticated)
+      return "JWT verification is not available yet: start with --allow-unauthenticated "
+             "(loopback or behind an authenticating proxy only)";
+    httplib::Server server;
+    const unsigned threads =
+        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_payload_max_length(options.max_body_bytes);
+    server.set_read_timeout(10, 0);
+    server.set_write_timeout(10, 0);
+    int port = options.port;
+    if (port == 0) {
+      port = server.bind_to_any_port(options.host);
+      if (port < 0) return "cannot bind a port on " + options.host;
+    } else if (!server.bind_to_port(options.host, port)) {
+      return "cannot listen on " + options.host + ":" + std::to_string(port);
+    }
+    const std::string base = options.public_url.empty()
+                                 ? "http://" + options.host + ":" + std::to_string(port)
+                                 : options.public_url;
+    Service service(rules, options, base);
+
+    thread_local std::chrono::steady_clock::time_point started;
+    server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+      started = std::chrono::steady_clock::now();
+      res.set_header("Access-Control-Allow-Origin", "*");
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server.set_logger([&options](const httplib::Request& req, const httplib::Response& res) {
+      if (!options.log) return;
+      auto ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count();
+      char line[64];
+      std::snprintf(line, sizeof line, " %d %.1f ms", res.status, ms);
+      options.log(req.method + " " + req.path + line);
+    });
+    // Errors httplib answers itself (413, 404 of unknown paths): the spec's body.
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 413)
+        fail(res, 413, "too-costly", "the request body is larger than the limit");
+      else if (res.status == 404)
+        fail(res, 404, "not-found", "nothing at `" + req.path + "`; see GET /cds-services");
+      else
+        fail(res, res.status, "exception", "the request could not be answered");
+    });
+    server.Get("/cds-services", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(discovery().dump(), "application/json");
+    });
+    server.Options(R"(/cds-services(/.*)?)", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
+      res.status = 204;
+    });
+    server.Post(R"(/cds-services/([^/]+))",
+                [&service](const httplib::Request& req, httplib::Response& res) {
+                  service.call(req, res, req.matches[1]);
+                });
+    server.Post(R"(/cds-services/([^/]+)/feedback)",
+                [&service](const httplib::Request& req, httplib::Response& res) {
+                  service.feedback(req, res, req.matches[1]);
+                });
+    server.Get(R"(/explain/([0-9a-f-]{36}))",
+               [&service](const httplib::Request& req, httplib::Response& res) {
+                 service.explain(req, res, req.matches[1]);
+               });
+    if (options.on_listening) options.on_listening(port);
+    std::atomic<bool> done{false};  // the server stopped on its own (a socket error)
+    std::thread watcher([&] {
+      while (!stop.load() && !done.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      server.stop();
+    });
+    const bool listened = server.listen_after_bind();
+    done.store(true);
+    watcher.join();
+    return listened || stop.load() ? std::string() : "the server stopped on an error";
+  } catch (std::exception const& e) {
+    return std::string("internal error: ") + e.what();
+  }
+}
+
+}  // namespace stimrank

@@ -1,0 +1,248 @@
+"""The CDS Hooks service (`stimrank serve`, issue 24), a real server on a free
+loopback port: discovery, the real requests of ../shared/fhir/cds-hooks-requests,
+the knowledge base's vignettes as prefetch (the card's ranking is the evaluation's),
+the explanation page, feedback, every error row, 200 concurrent calls, SIGTERM.
+"""
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import stimrank
+from test_fhir_vignettes import load_concept_codes, vignettes, write_bundle
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLI = os.environ.get("STIMRANK_CLI", str(ROOT / "build" / "stimrank"))
+REQUESTS = ROOT.parent / "shared" / "fhir" / "cds-hooks-requests"
+SERVICE = "stimrank-patient-view"
+
+
+class Server:
+    def __init__(self, *args):
+        self.process = subprocess.Popen([CLI, "serve", "--port", "0", *args],
+                                        stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/cds-services", line)
+        assert match, line
+        self.base = f"http://127.0.0.1:{match.group(1)}"
+
+    def request(self, method, path, body=None, headers=None):
+        data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), dict(error.headers)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=30)
+        return self.process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--allow-unauthenticated", "--limit", "fhir-bytes=2000000")
+    yield s
+    code, err = s.stop()
+    assert code == 0, err
+    assert "stopped" in err
+    # One log line per request: method, path, status, milliseconds.
+    assert re.search(r"^POST /cds-services/stimrank-patient-view 200 [0-9.]+ ms$", err, re.M), err[-2000:]
+
+
+def operation_outcome(body):
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "error" and outcome["issue"][0]["diagnostics"]
+    return outcome["issue"][0]["diagnostics"]
+
+
+def test_discovery(server):
+    status, body, headers = server.request("GET", "/cds-services")
+    assert status == 200
+    service = json.loads(body)["services"][0]
+    assert service["hook"] == "patient-view" and service["id"] == SERVICE
+    assert service["title"] and service["description"]
+    prefetch = service["prefetch"]
+    assert prefetch["patient"] == "Patient/{{context.patientId}}"
+    for key in ("conditions", "observations", "medicationRequests", "devices", "procedures"):
+        assert "{{context.patientId}}" in prefetch[key]
+    assert "72514-3" in prefetch["observations"]
+    assert headers.get("Access-Control-Allow-Origin") == "*"
+
+
+def test_cors_preflight(server):
+    status, _, headers = server.request("OPTIONS", f"/cds-services/{SERVICE}")
+    assert status == 204
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.skipif(not REQUESTS.exists(), reason="../shared/fhir not present")
+def test_real_requests_get_clear_answers(server):
+    """Requests written for other CDS services, as they are: most are not JSON (a
+    closing brace too many), the others prefetch no Patient; each gets the spec's
+    error shape, never a crash."""
+    seen = {}
+    for path in sorted(REQUESTS.glob("*.json")):
+        text = path.read_bytes()
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", text)
+        try:
+            request = json.loads(text)
+        except ValueError:
+            assert status == 400, (path.name, status, body)
+            assert "not JSON" in operation_outcome(body)
+            seen["malformed"] = seen.get("malformed", 0) + 1
+            continue
+        if request.get("hook") != "patient-view":
+            assert status == 400 and "patient-view" in operation_outcome(body), (path.name, body)
+            seen["other hook"] = seen.get("other hook", 0) + 1
+        else:
+            assert status == 412 and "not prefetched" in operation_outcome(body), (path.name, body)
+            seen["no patient"] = seen.get("no patient", 0) + 1
+    assert seen.get("malformed", 0) >= 10 and seen.get("no patient", 0) >= 2, seen
+
+
+def prefetch_of(bundle):
+    """A Bundle's resources under the service's prefetch keys, as an EHR sends them."""
+    keys = {"Patient": "patient", "Condition": "conditions", "Observation": "observations",
+            "MedicationRequest": "medicationRequests", "MedicationStatement": "medicationStatements",
+            "Device": "devices", "Procedure": "procedures"}
+    prefetch = {}
+    patient_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    for entry in bundle["entry"]:
+        resource = json.loads(json.dumps(entry["resource"]))
+        for key in ("subject", "patient"):  # a FHIR server's references, not the Bundle's urn:uuid
+            if key in resource:
+                resource[key] = {"reference": f"Patient/{patient_id}"}
+        key = keys[resource["resourceType"]]
+        if key == "patient":
+            prefetch[key] = resource
+        else:
+            prefetch.setdefault(key, {"resourceType": "Bundle", "type": "searchset", "entry": []})
+            prefetch[key]["entry"].append({"resource": resource})
+    return prefetch
+
+
+def call(patient_id, prefetch):
+    return {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            "context": {"userId": "Practitioner/1", "patientId": patient_id}, "prefetch": prefetch}
+
+
+def ranking_of_card(card):
+    return re.findall(r"^\d+\. \*\*(.+?)\*\*: (recommended|consider)\.", card["detail"], re.M)
+
+
+def test_vignettes_rank_as_the_evaluation_does(server, concept_codes):
+    rs = stimrank.load()
+    today = datetime.datetime.utcnow().date().isoformat()
+    cards = no_cards = 0
+    for name, profile in list(vignettes())[::3]:
+        bundle, _ = write_bundle(profile, concept_codes)
+        patient_id = bundle["entry"][0]["resource"]["id"]
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", call(patient_id, prefetch_of(bundle)))
+        assert status == 200, (name, body)
+        answer = json.loads(body)
+        result = json.loads(rs.evaluate_fhir(bundle, as_of=today).to_json())
+        expected = [(o["title"], o["status"]) for o in result["options"] if o["status"] in ("recommended", "consider")]
+        if not expected:
+            assert answer["cards"] == [], (name, answer)  # no indication, no card
+            no_cards += 1
+            continue
+        (card,) = answer["cards"]
+        cards += 1
+        assert [(t.replace("\\", ""), s) for t, s in ranking_of_card(card)] == expected, (name, card["detail"])
+        assert len(card["summary"]) <= 140 and card["indicator"] in ("info", "warning", "critical")
+        assert card["source"]["label"].startswith("stimrank neuromodulation-neuropathic-pain")
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", card["uuid"])
+        assert card["overrideReasons"] and card["links"][0]["type"] == "absolute"
+    assert cards >= 10 and no_cards >= 1, (cards, no_cards)
+
+
+@pytest.fixture(scope="module")
+def concept_codes():
+    return load_concept_codes()
+
+
+def one_card(server):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01", "gender": "female"}},
+        {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                      "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "2177002"}]}}}]}
+    status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", call("Patient/p1", prefetch_of(bundle)))
+    assert status == 200, body
+    return json.loads(body)["cards"][0]
+
+
+def test_explanation_page_and_feedback(server):
+    card = one_card(server)
+    url = card["links"][0]["url"]
+    assert url.startswith(server.base + "/explain/")
+    status, html, headers = server.request("GET", url[len(server.base):])
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "<table id=\"ranking\">" in html and "https://doi.org/" in html
+    assert card["summary"].split(": ", 1)[1].split(" (")[0] in html
+    status, body, _ = server.request("GET", "/explain/00000000-0000-4000-8000-000000000000")
+    assert status == 404
+    status, body, _ = server.request("POST", f"/cds-services/{SERVICE}/feedback",
+                                     {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                                                    "overrideReason": {"reason": card["overrideReasons"][0]},
+                                                    "outcomeTimestamp": "2026-12-06T10:00:00Z"}]})
+    assert status == 200, body
+    status, body, _ = server.request("POST", f"/cds-services/{SERVICE}/feedback", {"feedback": [{"card": 1}]})
+    assert status == 400 and operation_outcome(body)
+
+
+def test_error_rows(server):
+    post = lambda body, service=SERVICE: server.request("POST", f"/cds-services/{service}", body)
+    status, body, _ = post(b"{not json")
+    assert status == 400 and "not JSON" in operation_outcome(body)
+    status, body, _ = post({"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p"}})
+    assert status == 400 and "patient-view" in operation_outcome(body)
+    status, body, _ = post({"hook": "patient-view", "hookInstance": "x", "context": {}})
+    assert status == 400 and "patientId" in operation_outcome(body)
+    status, body, _ = post({"hook": "patient-view", "context": {"patientId": "p"}})
+    assert status == 400 and "hookInstance" in operation_outcome(body)
+    status, body, _ = post(call("p1", {}), service="no-such-service")
+    assert status == 404 and operation_outcome(body)
+    status, body, _ = server.request("GET", "/nowhere")
+    assert status == 404 and operation_outcome(body)
+    status, body, _ = post(b"{" + b" " * 2_100_000 + b"}")
+    assert status == 413 and operation_outcome(body)
+    status, body, _ = post(call("p1", {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-02-30"}}))
+    assert status == 400 and "birthDate" in operation_outcome(body)
+
+
+def test_concurrent_calls_answer_alike(server):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p7", "birthDate": "1960-01-01"}},
+        {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p7"},
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "2177002"}]}}}]}
+    body = call("p7", prefetch_of(bundle))
+    def one(_):
+        status, text, _ = server.request("POST", f"/cds-services/{SERVICE}", body)
+        card = json.loads(text)["cards"][0]
+        return status, card["summary"], card["detail"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(one, range(200)))
+    assert all(a[0] == 200 for a in answers)
+    assert len({a[1:] for a in answers}) == 1
+
+
+def test_refuses_to_start_unauthenticated_without_the_flag():
+    process = subprocess.run([CLI, "serve", "--port", "0"], capture_output=True, text=True, timeout=30)
+    assert process.returncode == 1
+    assert "--allow-unauthenticated" in process.stderr
