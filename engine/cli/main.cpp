@@ -58,7 +58,8 @@ const char* const kUsageText =
     "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
     "--audit-key-file FILE (never stored). --rules accepts db:FILE#name@version.\n"
     "  stimrank serve    [--rules PATH] [--host 127.0.0.1] [--port 8080] [--threads N]\n"
-    "                    [--public-url URL] [--audit DB] --allow-unauthenticated  # CDS Hooks\n"
+    "                    [--public-url URL] [--audit DB]                 # CDS Hooks\n"
+    "                    (--issuer ISS --jwks FILE)... | --allow-unauthenticated\n"
     "Resource limits: --limit NAME=N (rule-file-bytes, rule-files, expression-depth, rules,\n"
     "profile-bytes, profile-depth, fhir-bytes; docs/engine.md).\n"
     "--stats FILE (with --jsonl) writes {\"profiles\",\"failed\",\"load_s\",\"evaluate_s\"}:\n"
@@ -81,7 +82,8 @@ struct Args {
   std::string host = "127.0.0.1", public_url;  // serve
   int port = 8080;
   bool allow_unauthenticated = false;
-  std::vector<std::string> inputs;  // every positional argument
+  std::vector<std::string> issuers, jwks_files;  // serve: --issuer ISS --jwks FILE, in pairs
+  std::vector<std::string> inputs;               // every positional argument
   std::vector<std::string> disabled;
   std::string cohort;
   double min_percent = -1;
@@ -842,6 +844,17 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
 int serve(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
+  std::vector<std::pair<std::string, std::string>> trusted;  // read before any thread starts
+  if (args.issuers.size() != args.jwks_files.size())
+    return usage_error("give each `--issuer ISS` its `--jwks FILE`, in pairs");
+  for (std::size_t i = 0; i < args.issuers.size(); ++i) {
+    std::string jwks;
+    if (!read_all(args.jwks_files[i], jwks, 1u << 20)) {
+      std::cerr << "stimrank serve: cannot read the JWKS `" << args.jwks_files[i] << "`\n";
+      return kInputError;
+    }
+    trusted.emplace_back(args.issuers[i], jwks);
+  }
   bool audit_failed = false;
   auto audit = open_audit(args, audit_failed);
   if (audit_failed) return kInputError;
@@ -862,6 +875,7 @@ int serve(const Args& args) {
   options.threads = args.threads;
   options.public_url = args.public_url;
   options.allow_unauthenticated = args.allow_unauthenticated;
+  options.trusted_issuers = std::move(trusted);
   options.max_body_bytes = args.limits.max_fhir_bytes;
   options.audit = audit.get();
   std::mutex log_mutex;
@@ -1008,6 +1022,15 @@ int run(int argc, char** argv) {
       } else if (a == "--public-url") {
         if (!value(args.public_url) || args.public_url.empty())
           return usage_error("`--public-url` needs the service's base URL");
+      } else if (a == "--issuer") {
+        std::string iss;
+        if (!value(iss) || iss.empty())
+          return usage_error("`--issuer` needs the token issuer (iss)");
+        args.issuers.push_back(iss);
+      } else if (a == "--jwks") {
+        std::string file;
+        if (!value(file) || file.empty()) return usage_error("`--jwks` needs a JWKS file");
+        args.jwks_files.push_back(file);
       } else if (a == "--allow-unauthenticated") {
         args.allow_unauthenticated = true;
       } else if (a == "--limit") {

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "jwt.hpp"
 #include "stimrank/fhir.hpp"
 #include "stimrank/jsonl.hpp"
 #include "stimrank/version.hpp"
@@ -436,9 +437,14 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
                             const std::atomic<bool>& stop) noexcept {
   try {
     if (!rules) return "no rule set";
-    if (!options.allow_unauthenticated)
-      return "JWT verification is not available yet: start with --allow-unauthenticated "
-             "(loopback or behind an authenticating proxy only)";
+    if (options.trusted_issuers.empty() && !options.allow_unauthenticated)
+      return "no trusted issuer: give --issuer ISS --jwks FILE (CDS Hooks bearer tokens), or "
+             "--allow-unauthenticated (loopback or behind an authenticating proxy only)";
+    std::vector<serving::TrustedIssuer> issuers;
+    for (const auto& [iss, jwks] : options.trusted_issuers) issuers.push_back({iss, jwks});
+    serving::TokenVerifier verifier(issuers);
+    if (std::string problem = verifier.check_keys(); !problem.empty()) return problem;
+    const bool authenticate = !options.trusted_issuers.empty();
     httplib::Server server;
     const unsigned threads =
         options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -491,13 +497,22 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
       res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
       res.status = 204;
     });
+    // A call or feedback needs a valid bearer token whose `aud` is the URL called.
+    auto authorized = [&](const httplib::Request& req, httplib::Response& res) {
+      if (!authenticate) return true;
+      std::string problem = verifier.verify(req.get_header_value("Authorization"), base + req.path);
+      if (problem.empty()) return true;
+      fail(res, 401, "login", "unauthorized: " + problem);
+      res.set_header("WWW-Authenticate", "Bearer");
+      return false;
+    };
     server.Post(R"(/cds-services/([^/]+))",
-                [&service](const httplib::Request& req, httplib::Response& res) {
-                  service.call(req, res, req.matches[1]);
+                [&](const httplib::Request& req, httplib::Response& res) {
+                  if (authorized(req, res)) service.call(req, res, req.matches[1]);
                 });
     server.Post(R"(/cds-services/([^/]+)/feedback)",
-                [&service](const httplib::Request& req, httplib::Response& res) {
-                  service.feedback(req, res, req.matches[1]);
+                [&](const httplib::Request& req, httplib::Response& res) {
+                  if (authorized(req, res)) service.feedback(req, res, req.matches[1]);
                 });
     server.Get(R"(/explain/([0-9a-f-]{36}))",
                [&service](const httplib::Request& req, httplib::Response& res) {

@@ -246,3 +246,121 @@ def test_refuses_to_start_unauthenticated_without_the_flag():
     process = subprocess.run([CLI, "serve", "--port", "0"], capture_output=True, text=True, timeout=30)
     assert process.returncode == 1
     assert "--allow-unauthenticated" in process.stderr
+
+
+# ---- JWT bearer tokens (keys made at test time with the openssl command) -------------
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import uuid  # noqa: E402
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def openssl(*args, data=None):
+    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout
+
+
+def public_hex(text, label):
+    """The colon-separated hex block after `label` in `openssl pkey -text` output."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.strip().startswith(label))
+    hex_digits = ""
+    for line in lines[start + 1:]:
+        if not line.startswith(" "):
+            break
+        hex_digits += line.strip().replace(":", "")
+    return bytes.fromhex(hex_digits)
+
+
+class Keys:
+    def __init__(self, folder):
+        self.ec = str(folder / "ec.pem")
+        self.rsa = str(folder / "rsa.pem")
+        self.stranger = str(folder / "stranger.pem")
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", self.ec)
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", self.stranger)
+        openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", self.rsa)
+        ec_text = openssl("pkey", "-in", self.ec, "-pubout", "-text", "-noout").decode()
+        point = public_hex(ec_text, "pub:")
+        rsa_text = openssl("pkey", "-in", self.rsa, "-pubout", "-text", "-noout").decode()
+        modulus = public_hex(rsa_text, "Modulus:").lstrip(b"\0")
+        self.jwks = {"keys": [
+            {"kty": "EC", "crv": "P-384", "kid": "ec-1", "x": b64url(point[1:49]), "y": b64url(point[49:97])},
+            {"kty": "RSA", "kid": "rsa-1", "n": b64url(modulus), "e": b64url((65537).to_bytes(3, "big"))}]}
+
+    @staticmethod
+    def raw_ecdsa(der, size=48):
+        """DER ECDSA-Sig-Value → JWS R||S."""
+        assert der[0] == 0x30
+        at = 2 if der[1] < 0x80 else 3
+        parts = []
+        for _ in range(2):
+            assert der[at] == 0x02
+            length = der[at + 1]
+            parts.append(der[at + 2:at + 2 + length].lstrip(b"\0").rjust(size, b"\0"))
+            at += 2 + length
+        return b"".join(parts)
+
+    def token(self, aud, alg="ES384", kid=None, key=None, iss="https://ehr.example", **claims):
+        header = {"alg": alg, "typ": "JWT", "kid": kid or ("ec-1" if alg.startswith("ES") else "rsa-1")}
+        now = int(time.time())
+        body = {"iss": iss, "sub": "client", "aud": aud, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+        body.update(claims)
+        signing = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(body).encode())).encode()
+        if alg == "HS256":
+            signature = hmac.new(b"a shared secret", signing, hashlib.sha256).digest()
+        elif alg == "none":
+            signature = b""
+        elif alg.startswith("ES"):
+            signature = self.raw_ecdsa(openssl("dgst", "-sha384", "-sign", key or self.ec, data=signing))
+        else:
+            signature = openssl("dgst", "-sha" + alg[2:], "-sign", key or self.rsa, data=signing)
+        return signing.decode() + "." + b64url(signature)
+
+
+def test_bearer_tokens_are_verified(tmp_path):
+    keys = Keys(tmp_path)
+    (tmp_path / "jwks.json").write_text(json.dumps(keys.jwks))
+    server = Server("--issuer", "https://ehr.example", "--jwks", str(tmp_path / "jwks.json"))
+    try:
+        aud = server.base + f"/cds-services/{SERVICE}"
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p9", "birthDate": "1955-05-05"}}]}
+        body = call("p9", prefetch_of(bundle))
+        def post(token):
+            headers = {"Authorization": "Bearer " + token} if token is not None else {}
+            return server.request("POST", f"/cds-services/{SERVICE}", body, headers)
+        assert server.request("GET", "/cds-services")[0] == 200  # discovery is open
+        status, text, headers = post(None)
+        assert status == 401 and "no bearer token" in operation_outcome(text)
+        good = keys.token(aud)
+        assert post(good)[0] == 200
+        status, text, _ = post(good)
+        assert status == 401 and "replayed" in operation_outcome(text)
+        assert post(keys.token(aud, alg="RS256"))[0] == 200
+        assert post(keys.token(aud, alg="RS384"))[0] == 200
+        cases = {
+            "not accepted": keys.token(aud, alg="HS256"),
+            "is not accepted": keys.token(aud, alg="none"),
+            "not trusted": keys.token(aud, iss="https://elsewhere.example"),
+            "is not for": keys.token(server.base + "/cds-services/other"),
+            "expired": keys.token(aud, exp=int(time.time()) - 10),
+            "does not verify": keys.token(aud, key=keys.stranger),
+            "no id": keys.token(aud, jti=""),
+        }
+        tampered = keys.token(aud).split(".")
+        tampered[1] = b64url(json.dumps({"iss": "https://ehr.example", "aud": aud, "exp": 9999999999, "jti": "x"}).encode())
+        cases["does not verify "] = ".".join(tampered)
+        cases["not a JWT"] = "abc.def"
+        for why, token in cases.items():
+            status, text, headers = post(token)
+            assert status == 401, (why, status, text)
+            assert why.strip() in operation_outcome(text), (why, text)
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert "not authenticated" not in err

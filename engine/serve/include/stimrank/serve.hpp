@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "stimrank/ruleset.hpp"
 
@@ -20,7 +22,10 @@ struct ServeOptions {
   unsigned threads = 0;                   // request threads; 0 = one per core
   std::size_t max_body_bytes = 8u << 20;  // a request body over this is 413
   std::string public_url;                 // base of the links in cards; default http://host:port
-  bool allow_unauthenticated = false;     // required until JWT verification is configured
+  // CDS Hooks bearer tokens: each trusted issuer (`iss`) with the text of its JWKS.
+  // With none, the server refuses to start unless allow_unauthenticated.
+  std::vector<std::pair<std::string, std::string>> trusted_issuers;
+  bool allow_unauthenticated = false;
   ResultRecorder* audit = nullptr;        // when set, every evaluation is recorded
   std::function<void(int port)> on_listening;        // called once the socket is bound
   std::function<void(const std::string& line)> log;  // one line per request

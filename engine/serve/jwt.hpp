@@ -1,0 +1,37 @@
+// Bearer tokens as CDS Hooks 2.0 requires them (security section): a JWT signed
+// with an asymmetric algorithm (RS256/384/512, ES256/384/512) by a key of its
+// issuer's JWKS, the issuer on the allow-list, `aud` the service's URL, `exp` in the
+// future, and a `jti` never seen before. Verified with OpenSSL.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace stimrank::serving {
+
+struct TrustedIssuer {
+  std::string issuer;  // `iss` as the EHR writes it
+  std::string jwks;    // its JSON Web Key Set (the text of the file)
+};
+
+class TokenVerifier {
+ public:
+  explicit TokenVerifier(std::vector<TrustedIssuer> issuers) : issuers_(std::move(issuers)) {}
+
+  // "" when the Authorization header carries a valid token for `audience`; else why
+  // not (for the 401 body). Safe from many threads.
+  std::string verify(const std::string& authorization, const std::string& audience);
+
+  // Whether each JWKS parses into at least one usable key; "" or why not.
+  std::string check_keys() const;
+
+ private:
+  std::vector<TrustedIssuer> issuers_;
+  std::mutex mutex_;
+  std::map<std::string, std::int64_t> seen_;  // jti → exp, until it expires
+};
+
+}  // namespace stimrank::serving
