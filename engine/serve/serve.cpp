@@ -16,6 +16,7 @@
 #include "jwt.hpp"
 #include "stimrank/fhir.hpp"
 #include "stimrank/jsonl.hpp"
+#include "stimrank/storage.hpp"
 #include "stimrank/version.hpp"
 
 namespace stimrank {
@@ -193,16 +194,29 @@ std::string explanation_page(const Result& result, const std::string& uuid) {
 
 // The last explanations, by card uuid (bounded: a page older than the last 1,024
 // cards is gone).
+// What a card came from: its evaluation's audit record, for feedback to point at.
+struct CardOrigin {
+  std::int64_t audit_seq = 0;
+  std::string patient, ruleset_digest;
+};
+
 class Explanations {
  public:
-  void add(const std::string& uuid, std::string page) {
+  void add(const std::string& uuid, std::string page, CardOrigin origin) {
     std::lock_guard<std::mutex> lock(mutex_);
+    origins_[uuid] = std::move(origin);
     pages_[uuid] = std::move(page);
     order_.push_back(uuid);
     if (order_.size() > 1024) {
       pages_.erase(order_.front());
+      origins_.erase(order_.front());
       order_.pop_front();
     }
+  }
+  CardOrigin origin(const std::string& uuid) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = origins_.find(uuid);
+    return it == origins_.end() ? CardOrigin{} : it->second;
   }
   bool find(const std::string& uuid, std::string& page) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -215,6 +229,7 @@ class Explanations {
  private:
   std::mutex mutex_;
   std::map<std::string, std::string> pages_;
+  std::map<std::string, CardOrigin> origins_;
   std::deque<std::string> order_;
 };
 
@@ -343,9 +358,10 @@ class Service {
       return;
     }
     const Result& result = *evaluation.result;
+    std::int64_t audit_seq = 0;
     if (options_.audit) {
       std::string error;
-      if (!options_.audit->append(result, bundle.dump(), error)) {
+      if (!options_.audit->append(result, bundle.dump(), error, audit_seq)) {
         fail(res, 500, "exception", "the audit record could not be written: " + error);
         return;
       }
@@ -360,7 +376,8 @@ class Service {
       }
     if (first) {  // no indication, no card: the clinician is not interrupted
       const std::string uuid = new_uuid();
-      explanations_.add(uuid, explanation_page(result, uuid));
+      explanations_.add(uuid, explanation_page(result, uuid),
+                        CardOrigin{audit_seq, result.profile, result.ruleset_digest});
       std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
                             ")" +
                             (count > 1 ? ", first of " + std::to_string(count) + " options" : "");
@@ -406,6 +423,19 @@ class Service {
         fail(res, 400, "invalid",
              "each feedback item has `card` and `outcome` (accepted or overridden)");
         return;
+      }
+    // Each answer goes into the audit trail, next to the evaluation its card came from.
+    if (options_.audit)
+      for (const json& item : body["feedback"]) {
+        const std::string card = item["card"].is_string() ? item["card"].get<std::string>() : "";
+        CardOrigin origin = explanations_.origin(card);
+        std::string error;
+        std::int64_t seq = 0;
+        if (!options_.audit->append_feedback(origin.ruleset_digest, origin.patient, card,
+                                             origin.audit_seq, item.dump(), error, seq)) {
+          fail(res, 500, "exception", "the feedback could not be recorded: " + error);
+          return;
+        }
       }
     res.status = 200;
     res.set_content("{}", "application/json");

@@ -3,7 +3,6 @@
 // documents the tables.
 #include "stimrank/storage.hpp"
 
-#include <cstdlib>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sqlite3.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "check.hpp"
@@ -435,6 +435,10 @@ struct AuditLog::Impl {
   std::string key;
   std::unique_ptr<Database> db;
   std::mutex mutex;  // one connection, one writer at a time within the process
+  // One record appended to the chain, in its own transaction; its seq in seq_out.
+  bool append_record(const std::string& ruleset_digest, const std::string& pseudonym,
+                     const std::string& profile_digest, const std::string& result_json,
+                     std::string& error, std::int64_t& seq_out) noexcept;
 };
 
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -473,12 +477,45 @@ std::shared_ptr<AuditLog> AuditLog::open(const std::string& db_path, std::string
 
 bool AuditLog::append(const Result& result, std::string_view profile_json,
                       std::string& error) noexcept {
+  std::int64_t seq = 0;
+  return append(result, profile_json, error, seq);
+}
+
+bool AuditLog::append(const Result& result, std::string_view profile_json, std::string& error,
+                      std::int64_t& seq) noexcept {
   try {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    Database& db = *impl_->db;
-    std::string pseudonym = hmac_sha256(impl_->key, result.profile);
-    std::string profile_digest = sha256(profile_json);
-    std::string result_json = result.to_json();
+    return impl_->append_record(result.ruleset_digest, hmac_sha256(impl_->key, result.profile),
+                                sha256(profile_json), result.to_json(), error, seq);
+  } catch (std::exception const& e) {
+    error = e.what();
+    return false;
+  }
+}
+
+bool AuditLog::append_feedback(const std::string& ruleset_digest, const std::string& patient,
+                               const std::string& card, std::int64_t answers,
+                               const std::string& feedback_json, std::string& error,
+                               std::int64_t& seq) noexcept {
+  try {
+    nlohmann::ordered_json record = {{"kind", "feedback"}, {"card", card}};
+    record["answers_record"] =
+        answers > 0 ? nlohmann::ordered_json(answers) : nlohmann::ordered_json();
+    record["feedback"] = nlohmann::ordered_json::parse(feedback_json);
+    return impl_->append_record(ruleset_digest, hmac_sha256(impl_->key, patient),
+                                sha256(feedback_json), record.dump(), error, seq);
+  } catch (std::exception const& e) {
+    error = e.what();
+    return false;
+  }
+}
+
+bool AuditLog::Impl::append_record(const std::string& ruleset_digest, const std::string& pseudonym,
+                                   const std::string& profile_digest,
+                                   const std::string& result_json, std::string& error,
+                                   std::int64_t& seq_out) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(mutex);
+    Database& db = *this->db;
     std::string at = now_utc();
     Transaction tx(db);  // BEGIN IMMEDIATE: writers from other processes wait their turn
     std::int64_t seq = 1;
@@ -492,14 +529,14 @@ bool AuditLog::append(const Result& result, std::string_view profile_json,
       }
     }
     std::string hash =
-        record_hash(prev, seq, at, result.ruleset_digest, pseudonym, profile_digest, result_json);
+        record_hash(prev, seq, at, ruleset_digest, pseudonym, profile_digest, result_json);
     Statement insert = db.prepare(
         "INSERT INTO audit_log (seq, recorded_at, ruleset_digest, patient_pseudonym, "
         "profile_digest, result_json,"
         " prev_hash, record_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     insert.bind(1, seq)
         .bind(2, at)
-        .bind(3, result.ruleset_digest)
+        .bind(3, ruleset_digest)
         .bind(4, pseudonym)
         .bind(5, profile_digest);
     insert.bind(6, result_json).bind(7, prev).bind(8, hash);
@@ -510,6 +547,7 @@ bool AuditLog::append(const Result& result, std::string_view profile_json,
     head.bind(1, seq).bind(2, hash);
     head.step();
     tx.commit();
+    seq_out = seq;
     return true;
   } catch (std::exception const& e) {
     error = e.what();

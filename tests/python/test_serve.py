@@ -364,3 +364,31 @@ def test_bearer_tokens_are_verified(tmp_path):
         code, err = server.stop()
     assert code == 0, err
     assert "not authenticated" not in err
+
+
+def test_feedback_is_recorded_next_to_its_evaluation(tmp_path):
+    import sqlite3
+    db = tmp_path / "audit.db"
+    env_key = {"STIMRANK_AUDIT_KEY": "serve-audit-key-0123456789"}
+    os.environ.update(env_key)
+    server = Server("--allow-unauthenticated", "--audit", str(db))
+    try:
+        card = one_card(server)
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}/feedback",
+                                         {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                                                        "overrideReason": {"reason": card["overrideReasons"][1],
+                                                                           "userComment": "prefers to wait"},
+                                                        "outcomeTimestamp": "2026-12-06T10:00:00Z"}]})
+        assert status == 200, body
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    verify = subprocess.run([CLI, "audit", "verify", "--db", str(db)], capture_output=True, text=True)
+    assert verify.returncode == 0 and verify.stdout.strip() == "ok: 2 records, chain intact", verify
+    rows = sqlite3.connect(db).execute("SELECT seq, patient_pseudonym, result_json FROM audit_log ORDER BY seq").fetchall()
+    evaluation, feedback = rows
+    record = json.loads(feedback[2])
+    assert record["kind"] == "feedback" and record["card"] == card["uuid"]
+    assert record["answers_record"] == evaluation[0] and feedback[1] == evaluation[1]
+    assert record["feedback"]["overrideReason"]["userComment"] == "prefers to wait"
+    assert "p1" not in feedback[1]  # the patient is pseudonymised

@@ -14,7 +14,7 @@
 
 namespace stimrank {
 
-class ResultRecorder;
+class AuditLog;
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
@@ -26,7 +26,7 @@ struct ServeOptions {
   // With none, the server refuses to start unless allow_unauthenticated.
   std::vector<std::pair<std::string, std::string>> trusted_issuers;
   bool allow_unauthenticated = false;
-  ResultRecorder* audit = nullptr;        // when set, every evaluation is recorded
+  AuditLog* audit = nullptr;  // when set, every evaluation and every feedback is recorded
   std::function<void(int port)> on_listening;        // called once the socket is bound
   std::function<void(const std::string& line)> log;  // one line per request
 };

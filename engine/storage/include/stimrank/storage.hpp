@@ -52,6 +52,16 @@ class AuditLog : public ResultRecorder {
   // Appends one record, in its own transaction; safe from many threads and processes.
   [[nodiscard]] bool append(const Result& result, std::string_view profile_json,
                             std::string& error) noexcept override;
+  // The same, giving the record's sequence number (what feedback will point at).
+  [[nodiscard]] bool append(const Result& result, std::string_view profile_json, std::string& error,
+                            std::int64_t& seq) noexcept;
+  // A clinician's answer to a card (CDS Hooks feedback: accepted or overridden, and
+  // why), chained like every record: `answers` is the seq of the evaluation the card
+  // came from (0 if unknown), `patient` is pseudonymised as evaluations are.
+  [[nodiscard]] bool append_feedback(const std::string& ruleset_digest, const std::string& patient,
+                                     const std::string& card, std::int64_t answers,
+                                     const std::string& feedback_json, std::string& error,
+                                     std::int64_t& seq) noexcept;
   ~AuditLog() override;
 
  private:
