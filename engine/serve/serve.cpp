@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "jwt.hpp"
@@ -334,6 +335,28 @@ class Service {
           entries.push_back({{"resource", value}});
         }
       }
+    // What was not prefetched is fetched from fhirServer with the request's token;
+    // what cannot be had stays unknown (said in the result's warnings), except the
+    // Patient, without whom there is nothing to answer (412).
+    std::vector<std::string> fetch_warnings;
+    std::string patient_problem = "not prefetched, and the request names no fhirServer";
+    const std::string fhir_server = request.value("fhirServer", "");
+    std::string token;
+    if (request.contains("fhirAuthorization") && request["fhirAuthorization"].is_object())
+      token = request["fhirAuthorization"].value("access_token", "");
+    if (!fhir_server.empty())
+      for (const std::string& key : not_prefetched) {
+        std::string query = templates[key].get<std::string>();
+        for (std::size_t at; (at = query.find("{{context.patientId}}")) != std::string::npos;)
+          query.replace(at, 21, patient);
+        std::string problem = fetch(fhir_server, token, query, entries);
+        if (problem.empty()) continue;
+        if (key == "patient")
+          patient_problem = "not prefetched, and fetching it failed: " + problem;
+        else
+          fetch_warnings.push_back(key + " could not be fetched from fhirServer (" + problem +
+                                   "): that data is unknown");
+      }
     for (const json& entry : entries)
       if (entry["resource"].is_object() &&
           entry["resource"].value("resourceType", "") == "Patient" &&
@@ -341,9 +364,8 @@ class Service {
         has_patient = true;
     if (!has_patient) {
       fail(res, 412, "not-found",
-           "the Patient `" + patient +
-               "` was not prefetched, and this service does not fetch from fhirServer: prefetch "
-               "`patient` (GET /cds-services lists the templates)");
+           "the Patient `" + patient + "` was " + patient_problem +
+               " (GET /cds-services lists the prefetch templates)");
       return;
     }
     json bundle = {{"resourceType", "Bundle"}, {"type", "collection"}, {"entry", entries}};
@@ -357,6 +379,7 @@ class Service {
       fail(res, 400, "invalid", "the prefetched record cannot be read: " + message);
       return;
     }
+    for (const std::string& w : fetch_warnings) evaluation.result->warnings.push_back(w);
     const Result& result = *evaluation.result;
     std::int64_t audit_seq = 0;
     if (options_.audit) {
@@ -404,6 +427,54 @@ class Service {
     res.status = 200;
     res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
                     "application/json");
+  }
+
+  // GET fhirServer/query: a resource, or a searchset Bundle whose `next` pages (on the
+  // same server, at most 20) are followed; entries appended. Bounded in time (5 s to
+  // connect, 10 s a read) and in size (--limit fhir-bytes). "" or why it failed.
+  std::string fetch(const std::string& server, const std::string& token, const std::string& query,
+                    json& entries) const {
+    static const std::regex url(R"((https?://[^/]+)(/.*)?)");
+    std::smatch parts;
+    if (!std::regex_match(server, parts, url))
+      return "fhirServer `" + server + "` is not an http(s) URL";
+    const std::string origin = parts[1], prefix = parts[2];
+    httplib::Client client(origin);
+    client.set_connection_timeout(5, 0);
+    client.set_read_timeout(10, 0);
+    client.set_follow_location(false);
+    httplib::Headers headers = {{"Accept", "application/fhir+json"}};
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    std::string path = prefix + "/" + query;
+    for (int page = 0; page < 20 && !path.empty(); ++page) {
+      std::string body;
+      bool too_large = false;
+      auto response = client.Get(path, headers, [&](const char* data, std::size_t length) {
+        body.append(data, length);
+        too_large = body.size() > options_.max_body_bytes;
+        return !too_large;
+      });
+      if (too_large) return "the answer is larger than the limit";
+      if (!response) return httplib::to_string(response.error());
+      if (response->status != 200) return "HTTP " + std::to_string(response->status);
+      json answer = json::parse(body, nullptr, false);
+      if (!answer.is_object()) return "the answer is not a FHIR resource";
+      path.clear();
+      if (answer.value("resourceType", "") != "Bundle") {
+        entries.push_back({{"resource", std::move(answer)}});
+        break;
+      }
+      if (answer.contains("entry") && answer["entry"].is_array())
+        for (const json& entry : answer["entry"])
+          if (entry.is_object() && entry.contains("resource")) entries.push_back(entry);
+      if (answer.contains("link") && answer["link"].is_array())
+        for (const json& link : answer["link"])
+          if (link.is_object() && link.value("relation", "") == "next") {
+            std::string next = link.value("url", "");
+            if (next.rfind(origin + "/", 0) == 0) path = next.substr(origin.size());
+          }
+    }
+    return {};
   }
 
   void feedback(const httplib::Request& req, httplib::Response& res, const std::string& id) {

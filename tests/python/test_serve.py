@@ -392,3 +392,113 @@ def test_feedback_is_recorded_next_to_its_evaluation(tmp_path):
     assert record["answers_record"] == evaluation[0] and feedback[1] == evaluation[1]
     assert record["feedback"]["overrideReason"]["userComment"] == "prefers to wait"
     assert "p1" not in feedback[1]  # the patient is pseudonymised
+
+
+# ---- data the EHR did not prefetch: fetched from a loopback FHIR server ---------------
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+import urllib.parse  # noqa: E402
+
+
+class FhirResponder:
+    """A small FHIR server on loopback: Patient/{id} and searches by patient, in pages
+    of 20 with `next` links; requests without the expected bearer token get 401."""
+
+    def __init__(self, resources, token="test-token"):
+        self.resources, self.token, self.seen = resources, token, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.seen.append((self.path, self.headers.get("Authorization")))
+                if self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    return self.answer(401, {"resourceType": "OperationOutcome"})
+                url = urllib.parse.urlparse(self.path)
+                parts = url.path.split("/")[2:]  # after /fhir
+                query = urllib.parse.parse_qs(url.query)
+                if len(parts) == 2:
+                    found = [r for r in outer.resources if r["resourceType"] == parts[0] and r["id"] == parts[1]]
+                    return self.answer(200, found[0]) if found else self.answer(404, {"resourceType": "OperationOutcome"})
+                patient = query.get("patient", [""])[0]
+                matches = [r for r in outer.resources if r["resourceType"] == parts[0] and
+                           (r.get("subject") or r.get("patient") or {}).get("reference", "").endswith("/" + patient)]
+                start = int(query.get("_offset", ["0"])[0])
+                bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+                          "entry": [{"resource": r} for r in matches[start:start + 20]]}
+                if start + 20 < len(matches):
+                    bundle["link"] = [{"relation": "next", "url": f"http://127.0.0.1:{outer.port}/fhir/{parts[0]}?patient={patient}&_offset={start + 20}"}]
+                self.answer(200, bundle)
+
+            def answer(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/fhir"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+SYNTHEA = ROOT.parent / "shared" / "fhir" / "synthea-10-patients"
+
+
+@pytest.mark.skipif(not SYNTHEA.exists(), reason="../shared/fhir not present")
+def test_missing_prefetch_is_fetched_from_fhir_server(server, concept_codes):
+    resources = []
+    for name in ("Patient", "Condition", "MedicationRequest", "Device", "Procedure"):
+        resources += [json.loads(l) for l in open(SYNTHEA / f"{name}.ndjson") if l.strip()]
+    # A vignette patient with ranked options, as a FHIR server would hold it.
+    name, profile = next((n, p) for n, p in vignettes() if n.startswith("vignettes/"))
+    bundle, _ = write_bundle(dict(profile, id="vignette-patient"), concept_codes)
+    vignette = [e["resource"] for e in prefetch_of_entries(bundle)]
+    fhir = FhirResponder(resources + vignette)
+    try:
+        today = datetime.datetime.utcnow().date().isoformat()
+        rs = stimrank.load()
+        # The vignette: nothing prefetched, everything fetched; the card ranks as
+        # evaluate_fhir ranks the same record.
+        request = call("vignette-patient", {})
+        request.update({"fhirServer": fhir.url, "fhirAuthorization": {"access_token": "test-token", "token_type": "Bearer"}})
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", request)
+        assert status == 200, body
+        expected = [(o["title"], o["status"]) for o in json.loads(rs.evaluate_fhir(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in vignette]},
+            as_of=today).to_json())["options"] if o["status"] in ("recommended", "consider")]
+        cards = json.loads(body)["cards"]
+        assert expected and [(t.replace("\\", ""), s) for t, s in ranking_of_card(cards[0])] == expected
+        # A Synthea patient with many conditions: pages followed, no indication, no card.
+        synthea_patient = json.loads(open(SYNTHEA / "Patient.ndjson").readline())["id"]
+        request = call(synthea_patient, {})
+        request.update({"fhirServer": fhir.url, "fhirAuthorization": {"access_token": "test-token"}})
+        fhir.seen.clear()
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", request)
+        assert status == 200 and json.loads(body)["cards"] == [], body
+        paths = [p for p, _ in fhir.seen]
+        assert any(p.startswith(f"/fhir/Patient/{synthea_patient}") for p in paths)
+        assert any("_offset=20" in p for p in paths), paths  # a `next` page was followed
+        assert all(a == "Bearer test-token" for _, a in fhir.seen)
+        # The wrong token: the Patient cannot be had → 412 with the reason.
+        request["fhirAuthorization"]["access_token"] = "wrong"
+        status, body, _ = server.request("POST", f"/cds-services/{SERVICE}", request)
+        assert status == 412 and "HTTP 401" in operation_outcome(body), body
+    finally:
+        fhir.close()
+
+
+def prefetch_of_entries(bundle):
+    prefetch = prefetch_of(bundle)
+    entries = [{"resource": prefetch.pop("patient")}]
+    for value in prefetch.values():
+        entries += value["entry"]
+    return entries
