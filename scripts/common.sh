@@ -6,7 +6,7 @@ BUILD="${STIMRANK_BUILD_DIR:-$ROOT/build}"
 PYTHON=/usr/bin/python3
 JOBS="$(nproc 2>/dev/null || echo 2)"
 
-PACKAGES=(g++ clang libclang-rt-14-dev cmake make pkg-config openssl libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libsimdjson-dev libcpp-httplib-dev
+PACKAGES=(g++ clang libclang-rt-14-dev cmake make pkg-config openssl chromium libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libsimdjson-dev libcpp-httplib-dev
           libbenchmark-dev locales
           catch2 pybind11-dev python3-pybind11 python3-dev python3-pytest
           python3-pip python3-venv python3-setuptools python3-pandas python3-matplotlib

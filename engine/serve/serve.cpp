@@ -149,8 +149,11 @@ std::string explanation_page(const Result& result, const std::string& uuid) {
   std::string html =
       "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>stimrank: " +
       escape_html(result.profile) +
-      "</title><style>body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}"
-      "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em;vertical-align:top}"
+      "</title><style>body{font-family:sans-serif;max-width:90em;margin:1em auto;padding:0 1em}"
+      "table{border-collapse:collapse;width:100%;table-layout:fixed}"
+      "td,th{border:1px solid #999;padding:.3em;vertical-align:top;overflow-wrap:anywhere}"
+      "th:nth-child(1){width:3em}th:nth-child(2){width:11em}th:nth-child(3){width:7em}"
+      "th:nth-child(4){width:4em}th:nth-child(6){width:13em}th:nth-child(7){width:10em}"
       ".excluded{color:#900}@media print{a{color:black}}</style></head><body>";
   html += "<h1>Neuromodulation options</h1><p>Patient <code>" + escape_html(result.profile) +
           "</code>; rule set " + escape_html(result.ruleset_name) + " " +

@@ -502,3 +502,30 @@ def prefetch_of_entries(bundle):
     for value in prefetch.values():
         entries += value["entry"]
     return entries
+
+
+# ---- the explanation page in a real browser (Debian chromium, headless) ---------------
+
+import shutil  # noqa: E402
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (scripts/common.sh installs it)")
+def test_explanation_page_in_a_real_browser(server, tmp_path):
+    card = one_card(server)
+    url = card["links"][0]["url"]
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(browser + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    # The rendered DOM holds the ranking, each option's status and reasons, and DOI links.
+    assert '<table id="ranking">' in dom, dom[:500]
+    rows = re.findall(r'<tr class="(recommended|consider|not_indicated|excluded|research_only)">', dom)
+    assert len(rows) == 21 and rows[0] in ("recommended", "consider"), rows
+    assert re.search(r'<a class="doi" href="https://doi.org/10\.[^"]+">doi:10\.', dom)
+    assert "reasons" in dom and "indication:" in dom
+    # A screenshot, kept as a test artefact.
+    artefacts = pathlib.Path(os.environ.get("STIMRANK_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+    artefacts.mkdir(parents=True, exist_ok=True)
+    shot = artefacts / "explanation-page.png"
+    subprocess.run(browser + ["--window-size=1280,1800", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
