@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "jwt.hpp"
@@ -28,6 +29,20 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 constexpr const char* kPatientView = "stimrank-patient-view";
+constexpr const char* kOrderSelect = "stimrank-order-select";
+constexpr const char* kOrderSign = "stimrank-order-sign";
+// The coding an order names a neuromodulation option with (the option's id as code):
+// no SNOMED CT or CPT code for these orders could be verified, so an integrator maps
+// its order catalogue to option ids (docs/cds-hooks.md).
+constexpr const char* kOptionSystem = "urn:stimrank:option";
+
+// The hook a service answers, "" for no such service.
+std::string hook_of(const std::string& id) {
+  if (id == kPatientView) return "patient-view";
+  if (id == kOrderSelect) return "order-select";
+  if (id == kOrderSign) return "order-sign";
+  return {};
+}
 
 // The error body CDS Hooks clients read: a FHIR OperationOutcome.
 std::string operation_outcome(const std::string& code, const std::string& message) {
@@ -262,13 +277,32 @@ json discovery() {
                {"procedures", search("Procedure?patient={{context.patientId}}")}}}}})}};
 }
 
+// Discovery: the patient-view service, and the order services with the same prefetch.
+json services() {
+  json out = discovery();
+  const json prefetch = out["services"][0]["prefetch"];
+  for (const auto& [id, hook] :
+       {std::pair{kOrderSelect, "order-select"}, std::pair{kOrderSign, "order-sign"}})
+    out["services"].push_back(
+        {{"hook", hook},
+         {"id", id},
+         {"title", "Neuromodulation order check"},
+         {"description",
+          "Checks a neuromodulation order (a ServiceRequest, DeviceRequest or Procedure coded "
+          "with urn:stimrank:option) against the patient: critical when the option is "
+          "excluded, warning when it is not indicated, research only or only to consider."},
+         {"prefetch", prefetch}});
+  return out;
+}
+
 class Service {
  public:
   Service(std::shared_ptr<const RuleSet> rules, const ServeOptions& options, std::string base)
       : rules_(std::move(rules)), options_(options), base_(std::move(base)) {}
 
   void call(const httplib::Request& req, httplib::Response& res, const std::string& id) {
-    if (id != kPatientView) {
+    const std::string hook = hook_of(id);
+    if (hook.empty()) {
       fail(res, 404, "not-found", "no CDS service `" + id + "` here; see GET /cds-services");
       return;
     }
@@ -286,8 +320,8 @@ class Service {
       fail(res, 400, "invalid", "the request is not a JSON object");
       return;
     }
-    if (!request.contains("hook") || request["hook"] != "patient-view") {
-      fail(res, 400, "invalid", "service `" + id + "` answers the patient-view hook");
+    if (!request.contains("hook") || request["hook"] != hook) {
+      fail(res, 400, "invalid", "service `" + id + "` answers the " + hook + " hook");
       return;
     }
     if (!request.contains("hookInstance") || !request["hookInstance"].is_string()) {
@@ -299,6 +333,14 @@ class Service {
         !(*context)["patientId"].is_string()) {
       fail(res, 400, "required", "`context.patientId` is missing");
       return;
+    }
+    std::vector<std::pair<std::string, std::string>> orders;  // (option id, order reference)
+    if (hook != "patient-view") {
+      std::string problem = draft_orders(request, orders);
+      if (!problem.empty()) {
+        fail(res, 400, "invalid", problem);
+        return;
+      }
     }
     std::string patient = (*context)["patientId"].get<std::string>();
     if (patient.rfind("Patient/", 0) == 0) patient = patient.substr(8);
@@ -392,6 +434,10 @@ class Service {
         return;
       }
     }
+    if (hook != "patient-view") {
+      order_cards(result, orders, audit_seq, res);
+      return;
+    }
     ordered_json cards = ordered_json::array();
     const OptionResult* first = nullptr;
     std::size_t count = 0;
@@ -407,29 +453,121 @@ class Service {
       std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
                             ")" +
                             (count > 1 ? ", first of " + std::to_string(count) + " options" : "");
-      ordered_json card = {
-          {"uuid", uuid},
-          {"summary", cut_utf8(summary, 140)},
-          {"indicator", "info"},
-          {"detail", card_detail(result)},
-          {"source",
-           {{"label", "stimrank " + result.ruleset_name + " " + result.ruleset_version},
-            {"url", base_ + "/explain/" + uuid}}},
-          {"overrideReasons", json::array({{{"code", "clinical-judgement"},
-                                            {"system", "urn:stimrank:override-reason"},
-                                            {"display", "Clinical judgement differs"}},
-                                           {{"code", "patient-preference"},
-                                            {"system", "urn:stimrank:override-reason"},
-                                            {"display", "Patient preference"}}})},
-          {"links", json::array({{{"label", "Full explanation"},
-                                  {"url", base_ + "/explain/" + uuid},
-                                  {"type", "absolute"}}})}};
-      cards.push_back(std::move(card));
+      cards.push_back(card(uuid, cut_utf8(summary, 140), "info", card_detail(result), result));
     }
     ordered_json body = {{"cards", cards}};
     res.status = 200;
     res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
                     "application/json");
+  }
+
+  // The orders to check: draftOrders entries (for order-select, the `selections`
+  // only, when given) coded with kOptionSystem. "" or what is wrong with the request.
+  static std::string draft_orders(const json& request,
+                                  std::vector<std::pair<std::string, std::string>>& orders) {
+    const json& context = request["context"];
+    if (!context.is_object() || !context.contains("draftOrders") ||
+        !context["draftOrders"].is_object())
+      return "`context.draftOrders` (a Bundle) is missing";
+    const json& drafts = context["draftOrders"];
+    std::set<std::string> selected;
+    if (context.contains("selections") && context["selections"].is_array())
+      for (const json& s : context["selections"])
+        if (s.is_string()) selected.insert(s.get<std::string>());
+    if (!drafts.contains("entry") || !drafts["entry"].is_array()) return {};
+    for (const json& entry : drafts["entry"]) {
+      const json* resource =
+          entry.is_object() && entry.contains("resource") ? &entry["resource"] : nullptr;
+      if (!resource || !resource->is_object()) continue;
+      const std::string reference =
+          resource->value("resourceType", "") + "/" + resource->value("id", "");
+      if (!selected.empty() && !selected.count(reference)) continue;
+      for (const char* key : {"code", "codeCodeableConcept"}) {
+        if (!resource->contains(key) || !(*resource)[key].is_object()) continue;
+        const json& concept_json = (*resource)[key];
+        if (!concept_json.contains("coding") || !concept_json["coding"].is_array()) continue;
+        for (const json& coding : concept_json["coding"])
+          if (coding.is_object() && coding.value("system", "") == kOptionSystem &&
+              coding.contains("code") && coding["code"].is_string())
+            orders.emplace_back(coding["code"].get<std::string>(), reference);
+      }
+    }
+    return {};
+  }
+
+  // One card per ordered option: critical when excluded; warning when not indicated,
+  // research only or only to consider; info when recommended. An order for an option
+  // the rule set does not have gets a warning saying so.
+  void order_cards(const Result& result,
+                   const std::vector<std::pair<std::string, std::string>>& orders,
+                   std::int64_t audit_seq, httplib::Response& res) {
+    ordered_json cards = ordered_json::array();
+    for (const auto& [option_id, reference] : orders) {
+      const OptionResult* option = nullptr;
+      for (const OptionResult& o : result.options)
+        if (o.option == option_id) option = &o;
+      const std::string uuid = new_uuid();
+      std::string indicator = "warning", summary;
+      if (!option) {
+        summary =
+            "Order " + reference + " names `" + option_id + "`, which this rule set does not know";
+      } else if (option->status == Status::excluded) {
+        indicator = "critical";
+        summary = "Contraindicated for this patient: " + option->title;
+      } else if (option->status == Status::recommended) {
+        indicator = "info";
+        summary = option->title + ": recommended for this patient";
+      } else if (option->status == Status::consider) {
+        summary = option->title + ": only to consider for this patient";
+      } else if (option->status == Status::research_only) {
+        summary = option->title + ": research only for this patient";
+      } else {
+        summary = option->title + ": not indicated for this patient";
+      }
+      std::string detail = "Order `" + escape_markdown(reference) + "`.\n\n";
+      if (option) {
+        detail += "**" + escape_markdown(option->title) + "**: " + to_string(option->status) +
+                  ". " + escape_markdown(option->summary) + "\n\n";
+        for (const Reason& r : option->reasons)
+          detail += "- " + r.kind + ": " + escape_markdown(r.text) +
+                    (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))") +
+                    "\n";
+        if (!option->missing.empty()) {
+          detail += "\nWould change with: ";
+          for (std::size_t i = 0; i < option->missing.size(); ++i)
+            detail += (i ? ", " : "") + std::string("`") + option->missing[i] + "`";
+          detail += "\n";
+        }
+      }
+      explanations_.add(uuid, explanation_page(result, uuid),
+                        CardOrigin{audit_seq, result.profile, result.ruleset_digest});
+      cards.push_back(card(uuid, cut_utf8(summary, 140), indicator, detail, result));
+    }
+    ordered_json body = {{"cards", cards}};
+    res.status = 200;
+    res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
+                    "application/json");
+  }
+
+  ordered_json card(const std::string& uuid, const std::string& summary,
+                    const std::string& indicator, const std::string& detail,
+                    const Result& result) const {
+    return {{"uuid", uuid},
+            {"summary", summary},
+            {"indicator", indicator},
+            {"detail", detail},
+            {"source",
+             {{"label", "stimrank " + result.ruleset_name + " " + result.ruleset_version},
+              {"url", base_ + "/explain/" + uuid}}},
+            {"overrideReasons", json::array({{{"code", "clinical-judgement"},
+                                              {"system", "urn:stimrank:override-reason"},
+                                              {"display", "Clinical judgement differs"}},
+                                             {{"code", "patient-preference"},
+                                              {"system", "urn:stimrank:override-reason"},
+                                              {"display", "Patient preference"}}})},
+            {"links", json::array({{{"label", "Full explanation"},
+                                    {"url", base_ + "/explain/" + uuid},
+                                    {"type", "absolute"}}})}};
   }
 
   // GET fhirServer/query: a resource, or a searchset Bundle whose `next` pages (on the
@@ -481,7 +619,7 @@ class Service {
   }
 
   void feedback(const httplib::Request& req, httplib::Response& res, const std::string& id) {
-    if (id != kPatientView) {
+    if (hook_of(id).empty()) {
       fail(res, 404, "not-found", "no CDS service `" + id + "` here");
       return;
     }
@@ -594,7 +732,8 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
         fail(res, res.status, "exception", "the request could not be answered");
     });
     server.Get("/cds-services", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(discovery().dump(), "application/json");
+      static const std::string text = services().dump();
+      res.set_content(text, "application/json");
     });
     server.Options(R"(/cds-services(/.*)?)", [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");

@@ -529,3 +529,61 @@ def test_explanation_page_in_a_real_browser(server, tmp_path):
     subprocess.run(browser + ["--window-size=1280,1800", f"--screenshot={shot}", url],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+# ---- order-select / order-sign: a neuromodulation order checked against the patient ---
+
+def order_request(hook, patient_bundle, options, selections=None):
+    request = call("p5", prefetch_of(patient_bundle))
+    request["hook"] = hook
+    request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "ServiceRequest", "id": f"sr{i}", "status": "draft", "intent": "proposal",
+                      "subject": {"reference": "Patient/p5"},
+                      "code": {"coding": [{"system": "urn:stimrank:option", "code": option}]}}}
+        for i, option in enumerate(options)] + [
+        {"resource": {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order",
+                      "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "243670"}]}}}]}
+    if selections is not None:
+        request["context"]["selections"] = selections
+    return request
+
+
+def test_orders_are_checked_against_the_patient(server):
+    status, body, _ = server.request("GET", "/cds-services")
+    hooks = {s["id"]: s["hook"] for s in json.loads(body)["services"]}
+    assert hooks == {"stimrank-patient-view": "patient-view", "stimrank-order-select": "order-select",
+                     "stimrank-order-sign": "order-sign"}
+    # A patient with a cardiac pacemaker and postherpetic neuralgia.
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p5", "birthDate": "1948-04-04", "gender": "male"}},
+        {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p5"},
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "2177002"}]}}},
+        {"resource": {"resourceType": "Device", "id": "d1", "status": "active", "patient": {"reference": "Patient/p5"},
+                      "type": {"coding": [{"system": "http://snomed.info/sct", "code": "424921004"}]}}}]}
+    today = datetime.datetime.utcnow().date().isoformat()
+    statuses = {o["option"]: o["status"] for o in json.loads(stimrank.load().evaluate_fhir(
+        {"resourceType": "Bundle", "type": "collection", "entry": [dict(e, resource=dict(e["resource"])) for e in bundle["entry"]]},
+        as_of=today).to_json())["options"]}
+    assert statuses["tens_conventional"] == "excluded"
+    not_indicated = next(o for o, s in statuses.items() if s == "not_indicated")
+    ordered = ["tens_conventional", not_indicated, "no_such_option"]
+    status, body, _ = server.request("POST", "/cds-services/stimrank-order-sign", order_request("order-sign", bundle, ordered))
+    assert status == 200, body
+    cards = json.loads(body)["cards"]
+    assert [c["indicator"] for c in cards] == ["critical", "warning", "warning"], cards
+    assert cards[0]["summary"].startswith("Contraindicated for this patient: TENS")
+    assert "absolute_contraindication" in cards[0]["detail"], cards[0]["detail"]
+    assert "not indicated" in cards[1]["summary"] and "does not know" in cards[2]["summary"]
+    # order-select: only the selected orders are checked.
+    status, body, _ = server.request("POST", "/cds-services/stimrank-order-select",
+                                     order_request("order-select", bundle, ordered, selections=["ServiceRequest/sr1"]))
+    assert status == 200 and [c["indicator"] for c in json.loads(body)["cards"]] == ["warning"], body
+    # A draft order for something else gets no card; a wrong hook for the service is 400.
+    status, body, _ = server.request("POST", "/cds-services/stimrank-order-sign", order_request("order-sign", bundle, []))
+    assert status == 200 and json.loads(body)["cards"] == []
+    status, body, _ = server.request("POST", "/cds-services/stimrank-order-sign", order_request("order-select", bundle, []))
+    assert status == 400 and "order-sign" in operation_outcome(body)
+    request = order_request("order-sign", bundle, [])
+    del request["context"]["draftOrders"]
+    status, body, _ = server.request("POST", "/cds-services/stimrank-order-sign", request)
+    assert status == 400 and "draftOrders" in operation_outcome(body)
