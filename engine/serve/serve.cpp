@@ -221,7 +221,9 @@ struct CardOrigin {
 
 class Explanations {
  public:
-  void add(const std::string& uuid, std::string page, CardOrigin origin) {
+  // The result is kept and its page written when asked for: most cards are never
+  // opened, and writing every page cost more than the evaluation.
+  void add(const std::string& uuid, std::shared_ptr<const Result> page, CardOrigin origin) {
     std::lock_guard<std::mutex> lock(mutex_);
     origins_[uuid] = std::move(origin);
     pages_[uuid] = std::move(page);
@@ -237,7 +239,7 @@ class Explanations {
     auto it = origins_.find(uuid);
     return it == origins_.end() ? CardOrigin{} : it->second;
   }
-  bool find(const std::string& uuid, std::string& page) {
+  bool find(const std::string& uuid, std::shared_ptr<const Result>& page) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = pages_.find(uuid);
     if (it == pages_.end()) return false;
@@ -247,7 +249,7 @@ class Explanations {
 
  private:
   std::mutex mutex_;
-  std::map<std::string, std::string> pages_;
+  std::map<std::string, std::shared_ptr<const Result>> pages_;
   std::map<std::string, CardOrigin> origins_;
   std::deque<std::string> order_;
 };
@@ -425,7 +427,8 @@ class Service {
       return;
     }
     for (const std::string& w : fetch_warnings) evaluation.result->warnings.push_back(w);
-    const Result& result = *evaluation.result;
+    auto shared_result = std::make_shared<const Result>(std::move(*evaluation.result));
+    const Result& result = *shared_result;
     std::int64_t audit_seq = 0;
     if (options_.audit) {
       std::string error;
@@ -435,7 +438,7 @@ class Service {
       }
     }
     if (hook != "patient-view") {
-      order_cards(result, orders, audit_seq, res);
+      order_cards(shared_result, orders, audit_seq, res);
       return;
     }
     ordered_json cards = ordered_json::array();
@@ -448,7 +451,7 @@ class Service {
       }
     if (first) {  // no indication, no card: the clinician is not interrupted
       const std::string uuid = new_uuid();
-      explanations_.add(uuid, explanation_page(result, uuid),
+      explanations_.add(uuid, shared_result,
                         CardOrigin{audit_seq, result.profile, result.ruleset_digest});
       std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
                             ")" +
@@ -498,9 +501,10 @@ class Service {
   // One card per ordered option: critical when excluded; warning when not indicated,
   // research only or only to consider; info when recommended. An order for an option
   // the rule set does not have gets a warning saying so.
-  void order_cards(const Result& result,
+  void order_cards(const std::shared_ptr<const Result>& shared_result,
                    const std::vector<std::pair<std::string, std::string>>& orders,
                    std::int64_t audit_seq, httplib::Response& res) {
+    const Result& result = *shared_result;
     ordered_json cards = ordered_json::array();
     for (const auto& [option_id, reference] : orders) {
       const OptionResult* option = nullptr;
@@ -539,7 +543,7 @@ class Service {
           detail += "\n";
         }
       }
-      explanations_.add(uuid, explanation_page(result, uuid),
+      explanations_.add(uuid, shared_result,
                         CardOrigin{audit_seq, result.profile, result.ruleset_digest});
       cards.push_back(card(uuid, cut_utf8(summary, 140), indicator, detail, result));
     }
@@ -654,8 +658,8 @@ class Service {
   }
 
   void explain(const httplib::Request&, httplib::Response& res, const std::string& uuid) {
-    std::string page;
-    if (!explanations_.find(uuid, page)) {
+    std::shared_ptr<const Result> kept;
+    if (!explanations_.find(uuid, kept)) {
       res.status = 404;
       res.set_content("<!DOCTYPE html><p>No explanation `" + escape_html(uuid) +
                           "` here (pages are kept for the last 1,024 cards).</p>",
@@ -663,7 +667,7 @@ class Service {
       return;
     }
     res.status = 200;
-    res.set_content(page, "text/html; charset=utf-8");
+    res.set_content(explanation_page(*kept, uuid), "text/html; charset=utf-8");
   }
 
  private:
@@ -693,6 +697,12 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_payload_max_length(options.max_body_bytes);
     server.set_read_timeout(10, 0);
+    // cpp-httplib serves a connection on one pool thread until it closes: an idle
+    // keep-alive connection holds its thread for at most a second.
+    server.set_keep_alive_timeout(1);
+    // Without TCP_NODELAY a response waits for the client's delayed ACK: 40 ms each.
+    server.set_tcp_nodelay(true);
+    server.set_keep_alive_max_count(1000);
     server.set_write_timeout(10, 0);
     int port = options.port;
     if (port == 0) {
