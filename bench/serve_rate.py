@@ -38,6 +38,9 @@ async def main(url, body, rate, seconds, connection_count):
             if not head.startswith(b"HTTP/1.1 200"):
                 errors += 1
             latencies.append(time.perf_counter() - scheduled)
+            if b"connection: close" in head.lower():  # the server's keep-alive limit: reconnect
+                writer.close()
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         except Exception:  # a broken connection counts as an error, the run goes on
             errors += 1
             reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
