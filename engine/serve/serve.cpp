@@ -2,8 +2,12 @@
 // docs/cds-hooks.md for what each endpoint answers and why.
 #include "stimrank/serve.hpp"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -297,6 +301,35 @@ json services() {
           "excluded, warning when it is not indicated, research only or only to consider."},
          {"prefetch", prefetch}});
   return out;
+}
+
+// Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
+// connections (an EHR opening several at once, 32 in the tests) was reset by the
+// kernel. Listening again on the bound socket, found by its port, widens the queue.
+void widen_listen_backlog(int port) {
+  DIR* fds = opendir("/proc/self/fd");
+  if (!fds) return;
+  while (dirent* entry = readdir(fds)) {
+    char* end = nullptr;
+    long fd = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || fd < 0) continue;
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof address;
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+        !listening ||
+        getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address), &address_length) !=
+            0)
+      continue;
+    int bound = address.ss_family == AF_INET
+                    ? ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port)
+                : address.ss_family == AF_INET6
+                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
+                    : -1;
+    if (bound == port) listen(static_cast<int>(fd), SOMAXCONN);
+  }
+  closedir(fds);
 }
 
 class Service {
@@ -805,6 +838,7 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
                [&service](const httplib::Request& req, httplib::Response& res) {
                  service.explain(req, res, req.matches[1]);
                });
+    widen_listen_backlog(port);
     if (options.on_listening) options.on_listening(port);
     std::atomic<bool> done{false};  // the server stopped on its own (a socket error)
     std::thread watcher([&] {
