@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "jwt.hpp"
+#include "markup.hpp"
 #include "stimrank/fhir.hpp"
 #include "stimrank/jsonl.hpp"
 #include "stimrank/storage.hpp"
@@ -98,20 +99,6 @@ std::string cut_utf8(const std::string& text, std::size_t limit) {
   return text.substr(0, std::min(at, text.size()));
 }
 
-std::string escape_html(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // Markdown text: characters that would be markup are escaped.
 std::string escape_markdown(const std::string& text) {
   std::string out;
@@ -169,48 +156,52 @@ std::string card_detail(const Result& result) {
 std::string explanation_page(const Result& result, const std::string& uuid) {
   std::string html =
       "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>stimrank: " +
-      escape_html(result.profile) +
+      engine::escape_markup(result.profile) +
       "</title><style>body{font-family:sans-serif;max-width:90em;margin:1em auto;padding:0 1em}"
       "table{border-collapse:collapse;width:100%;table-layout:fixed}"
       "td,th{border:1px solid #999;padding:.3em;vertical-align:top;overflow-wrap:anywhere}"
       "th:nth-child(1){width:3em}th:nth-child(2){width:11em}th:nth-child(3){width:7em}"
       "th:nth-child(4){width:4em}th:nth-child(6){width:13em}th:nth-child(7){width:10em}"
       ".excluded{color:#900}@media print{a{color:black}}</style></head><body>";
-  html += "<h1>Neuromodulation options</h1><p>Patient <code>" + escape_html(result.profile) +
-          "</code>; rule set " + escape_html(result.ruleset_name) + " " +
-          escape_html(result.ruleset_version) + " (<code>" + escape_html(result.ruleset_digest) +
-          "</code>); card <code>" + escape_html(uuid) + "</code>.</p>";
+  html += "<h1>Neuromodulation options</h1><p>Patient <code>" +
+          engine::escape_markup(result.profile) + "</code>; rule set " +
+          engine::escape_markup(result.ruleset_name) + " " +
+          engine::escape_markup(result.ruleset_version) + " (<code>" +
+          engine::escape_markup(result.ruleset_digest) + "</code>); card <code>" +
+          engine::escape_markup(uuid) + "</code>.</p>";
   html +=
       "<table id=\"ranking\"><tr><th>rank</th><th>option</th><th>status</th><th>score</th>"
       "<th>reasons</th><th>evidence</th><th>data that would change it</th></tr>";
   for (const OptionResult& o : result.options) {
     html += "<tr class=\"" + std::string(to_string(o.status)) + "\"><td>" +
-            (o.rank ? std::to_string(*o.rank) : "") + "</td><td>" + escape_html(o.title) +
+            (o.rank ? std::to_string(*o.rank) : "") + "</td><td>" + engine::escape_markup(o.title) +
             "</td><td>" + to_string(o.status) + "</td><td>" +
             (ranked(o) ? json(o.score).dump() : "") + "</td><td><ul>";
     for (const Reason& r : o.reasons) {
-      html += "<li>" + escape_html(r.kind) + ": " + escape_html(r.text);
+      html += "<li>" + engine::escape_markup(r.kind) + ": " + engine::escape_markup(r.text);
       if (!r.doi.empty())
-        html += " <a class=\"doi\" href=\"https://doi.org/" + escape_html(r.doi) +
-                "\">doi:" + escape_html(r.doi) + "</a>";
+        html += " <a class=\"doi\" href=\"https://doi.org/" + engine::escape_markup(r.doi) +
+                "\">doi:" + engine::escape_markup(r.doi) + "</a>";
       if (r.unverified) html += " <em>(unverified)</em>";
       html += "</li>";
     }
     html += "</ul></td><td><ul>";
     for (const Evidence& e : o.evidence)
-      html += "<li>" + escape_html(grade_text(e)) +
-              (e.doi.empty() ? ""
-                             : " <a class=\"doi\" href=\"https://doi.org/" + escape_html(e.doi) +
-                                   "\">doi:" + escape_html(e.doi) + "</a>") +
+      html += "<li>" + engine::escape_markup(grade_text(e)) +
+              (e.doi.empty()
+                   ? ""
+                   : " <a class=\"doi\" href=\"https://doi.org/" + engine::escape_markup(e.doi) +
+                         "\">doi:" + engine::escape_markup(e.doi) + "</a>") +
               "</li>";
     html += "</ul></td><td>";
-    for (const std::string& m : o.missing) html += "<code>" + escape_html(m) + "</code> ";
+    for (const std::string& m : o.missing) html += "<code>" + engine::escape_markup(m) + "</code> ";
     html += "</td></tr>";
   }
   html += "</table>";
   if (!result.warnings.empty()) {
     html += "<h2>Warnings</h2><ul>";
-    for (const std::string& w : result.warnings) html += "<li>" + escape_html(w) + "</li>";
+    for (const std::string& w : result.warnings)
+      html += "<li>" + engine::escape_markup(w) + "</li>";
     html += "</ul>";
   }
   html += "<p>stimrank " STIMRANK_VERSION ": decision support, not a decision.</p></body></html>";
@@ -728,7 +719,7 @@ class Service {
     std::shared_ptr<const Result> kept;
     if (!explanations_.find(uuid, kept)) {
       res.status = 404;
-      res.set_content("<!DOCTYPE html><p>No explanation `" + escape_html(uuid) +
+      res.set_content("<!DOCTYPE html><p>No explanation `" + engine::escape_markup(uuid) +
                           "` here (pages are kept for the last 1,024 cards).</p>",
                       "text/html; charset=utf-8");
       return;
