@@ -880,8 +880,9 @@ int serve(const Args& args) {
   options.audit = audit.get();
   std::mutex log_mutex;
   options.log = [&log_mutex](const std::string& line) {
+    const std::string whole = line + "\n";  // one write: lines of threads never interleave
     std::lock_guard<std::mutex> lock(log_mutex);
-    std::cerr << line << "\n";
+    std::cerr.write(whole.data(), static_cast<std::streamsize>(whole.size()));
   };
   options.on_listening = [&](int port) {
     std::lock_guard<std::mutex> lock(log_mutex);

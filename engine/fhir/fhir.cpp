@@ -14,6 +14,7 @@
 
 #include "ascii.hpp"
 #include "compiled.hpp"
+#include "fhir_resources.hpp"
 #include "profile.hpp"
 #include "utf8.hpp"
 
@@ -312,12 +313,7 @@ class Mapper {
                           std::to_string(rules_.limits.max_fhir_bytes) + " bytes");
       return;
     }
-    auto as_of = parse_date(options_.as_of, true);
-    if (!as_of) {
-      error("as_of", "expected a date YYYY-MM-DD, got `" + utf8::printable(options_.as_of) + "`");
-      return;
-    }
-    as_of_ = *as_of;
+    if (!read_as_of()) return;
     // A typical record reuses its thread's parser (its buffers are the cost of a small
     // bundle); a large one gets its own, so no thread keeps the largest bundle's memory.
     // The same goes for the padded copy simdjson reads from.
@@ -351,6 +347,31 @@ class Mapper {
       return;
     }
     collect(document);
+    finish();
+  }
+
+  // Resources another reader already parsed (the CDS Hooks service's prefetch), each
+  // with the path its notes and errors name.
+  void run(const std::vector<detail::FhirResource>& resources) {
+    if (!read_as_of()) return;
+    resources_.reserve(resources.size());
+    for (std::size_t i = 0; i < resources.size(); ++i)
+      add(resources[i].resource, i, false, {}, &resources[i].path);
+    finish();
+  }
+
+ private:
+  bool read_as_of() {
+    auto as_of = parse_date(options_.as_of, true);
+    if (!as_of) {
+      error("as_of", "expected a date YYYY-MM-DD, got `" + utf8::printable(options_.as_of) + "`");
+      return false;
+    }
+    as_of_ = *as_of;
+    return true;
+  }
+
+  void finish() {
     if (!out_.errors.empty()) return;
     find_patient();
     if (!out_.errors.empty()) return;
@@ -360,7 +381,6 @@ class Mapper {
     if (report_) out_.profile = ordered_json::parse(out_.profile).dump(2);  // for a person
   }
 
- private:
   // conditions[] and medications[] entries, procedures[] entries, as the profile has them.
   struct CodedEntry {
     std::string system, code, laterality;
@@ -376,8 +396,10 @@ class Mapper {
     std::size_t index;  // its place in Bundle.entry, or in a bare array
     bool in_array;
     std::string_view full_url, type, id;  // the entry's fullUrl, resourceType, id
+    const std::string* given_path;        // the caller's path for it, or null
     // "Bundle.entry[3].resource" (or "[3]"), built only for a note or an error.
     [[nodiscard]] std::string path() const {
+      if (given_path) return *given_path;
       return in_array ? "[" + std::to_string(index) + "]"
                       : "Bundle.entry[" + std::to_string(index) + "].resource";
     }
@@ -447,9 +469,11 @@ class Mapper {
     }
   }
 
-  void add(Node body, std::size_t index, bool in_array, std::string_view full_url) {
+  void add(Node body, std::size_t index, bool in_array, std::string_view full_url,
+           const std::string* given_path = nullptr) {
     MaybeNode type = member(body, "resourceType");
-    Entry resource{body, index, in_array, full_url, text_of(type), string_member(body, "id")};
+    Entry resource{body,      index, in_array, full_url, text_of(type), string_member(body, "id"),
+                   given_path};
     if (!body.is_object() || !type) {
       error(resource.path(), "expected a FHIR resource (an object with resourceType)");
       return;
@@ -1050,11 +1074,12 @@ namespace {
 
 // With `report`, the used/ignored notes and a pretty-printed profile, for a person;
 // without, what evaluation needs: the profile, compact, and the warnings.
-FhirMapping map_record(const RuleSet& rules, std::string_view bundle_json,
-                       const FhirOptions& options, bool report) noexcept {
+template <typename Record>
+FhirMapping map_record(const RuleSet& rules, const Record& record, const FhirOptions& options,
+                       bool report) noexcept {
   FhirMapping out;
   try {
-    Mapper(detail::compiled(rules), options, out, report).run(bundle_json);
+    Mapper(detail::compiled(rules), options, out, report).run(record);
   } catch (std::exception const& e) {
     out.profile.clear();
     out.errors.push_back({"Bundle", std::string("internal error: ") + e.what()});
@@ -1070,11 +1095,14 @@ FhirMapping map_fhir(const RuleSet& rules, std::string_view bundle_json,
   return map_record(rules, bundle_json, options, true);
 }
 
-Evaluation evaluate_fhir(const RuleSet& rules, std::string_view bundle_json,
-                         const FhirOptions& options) noexcept {
+namespace {
+
+template <typename Record>
+Evaluation evaluate_record(const RuleSet& rules, const Record& record,
+                           const FhirOptions& options) noexcept {
   Evaluation evaluation;
   try {
-    FhirMapping mapping = map_record(rules, bundle_json, options, false);
+    FhirMapping mapping = map_record(rules, record, options, false);
     if (!mapping.ok()) {
       evaluation.errors = std::move(mapping.errors);
       return evaluation;
@@ -1088,5 +1116,21 @@ Evaluation evaluate_fhir(const RuleSet& rules, std::string_view bundle_json,
   }
   return evaluation;
 }
+
+}  // namespace
+
+Evaluation evaluate_fhir(const RuleSet& rules, std::string_view bundle_json,
+                         const FhirOptions& options) noexcept {
+  return evaluate_record(rules, bundle_json, options);
+}
+
+namespace detail {
+
+Evaluation evaluate_fhir_resources(const RuleSet& rules, const std::vector<FhirResource>& resources,
+                                   const FhirOptions& options) noexcept {
+  return evaluate_record(rules, resources, options);
+}
+
+}  // namespace detail
 
 }  // namespace stimrank

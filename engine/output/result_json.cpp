@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -80,7 +81,27 @@ void append_escaped(std::string_view text, std::string& out) {
     return;
   }
   out += '"';
-  for (char c : text) {
+  // Runs of bytes that need no escape are copied whole; most of a text is one run.
+  auto needs_escape = [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  };
+  std::size_t from = 0;
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    // Eight bytes at a time while none is a quote, a backslash or a control byte.
+    while (at + 8 <= text.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, text.data() + at, 8);
+      constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+      auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+      const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+      if (below_space | has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'))) break;
+      at += 8;
+    }
+    if (at >= text.size()) break;
+    const char c = text[at];
+    if (!needs_escape(c)) continue;
+    out.append(text, from, at - from);
+    from = at + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -89,17 +110,15 @@ void append_escaped(std::string_view text, std::string& out) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[(c >> 4) & 0xF];
-          out += hex[c & 0xF];
-        } else {
-          out += c;
-        }
+      default: {
+        static const char* hex = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[(c >> 4) & 0xF];
+        out += hex[c & 0xF];
+      }
     }
   }
+  out.append(text, from);
   out += '"';
 }
 

@@ -9,6 +9,7 @@
 #include <simdjson.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <deque>
@@ -21,6 +22,8 @@
 #include <set>
 #include <thread>
 
+#include "fhir_resources.hpp"
+#include "json_text.hpp"
 #include "jwt.hpp"
 #include "markup.hpp"
 #include "stimrank/fhir.hpp"
@@ -100,12 +103,22 @@ std::string cut_utf8(const std::string& text, std::size_t limit) {
 }
 
 // Markdown text: characters that would be markup are escaped.
-std::string escape_markdown(const std::string& text) {
+std::string escape_markdown(std::string_view text) {
+  static constexpr auto markup = [] {
+    std::array<bool, 256> table{};
+    for (unsigned char c : std::string_view("\\`*_[]<>#|")) table[c] = true;
+    return table;
+  }();
   std::string out;
-  for (char c : text) {
-    if (std::string_view("\\`*_[]<>#|").find(c) != std::string_view::npos) out += '\\';
-    out += c;
+  out.reserve(text.size() + 8);
+  std::size_t from = 0;
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    if (!markup[static_cast<unsigned char>(text[at])]) continue;
+    out.append(text, from, at - from);
+    out += '\\';
+    from = at;
   }
+  out.append(text, from);
   return out;
 }
 
@@ -123,32 +136,53 @@ bool ranked(const OptionResult& o) {
 // The card's detail: the ranking, each option's status, evidence and reasons with
 // their DOIs, and the data that would change the answer.
 std::string card_detail(const Result& result) {
-  std::string md = "**Ranked options** (" + escape_markdown(result.ruleset_name) + " " +
-                   escape_markdown(result.ruleset_version) + ")\n\n";
+  std::string md;
+  md.reserve(4096);
+  auto doi_link = [&md](const std::string& doi) {
+    if (doi.empty()) return;
+    md.append(" ([doi:").append(doi).append("](https://doi.org/").append(doi).append("))");
+  };
+  md.append("**Ranked options** (")
+      .append(escape_markdown(result.ruleset_name))
+      .append(" ")
+      .append(escape_markdown(result.ruleset_version))
+      .append(")\n\n");
+  std::size_t others = 0;
   for (const OptionResult& o : result.options) {
-    if (!ranked(o)) continue;
-    md += std::to_string(o.rank.value_or(0)) + ". **" + escape_markdown(o.title) +
-          "**: " + to_string(o.status) + ". " + escape_markdown(o.summary) + "\n";
-    for (const Evidence& e : o.evidence)
-      md += "   - evidence: " + escape_markdown(grade_text(e)) +
-            (e.doi.empty() ? "" : " ([doi:" + e.doi + "](https://doi.org/" + e.doi + "))") +
-            (e.unverified ? " *unverified*" : "") + "\n";
-    for (const Reason& r : o.reasons)
-      if (r.kind != "indication")
-        md += "   - " + r.kind + ": " + escape_markdown(r.text) +
-              (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))") + "\n";
+    if (!ranked(o)) {
+      ++others;
+      continue;
+    }
+    md.append(std::to_string(o.rank.value_or(0)))
+        .append(". **")
+        .append(escape_markdown(o.title))
+        .append("**: ")
+        .append(to_string(o.status))
+        .append(". ")
+        .append(escape_markdown(o.summary))
+        .append("\n");
+    for (const Evidence& e : o.evidence) {
+      md.append("   - evidence: ").append(escape_markdown(grade_text(e)));
+      doi_link(e.doi);
+      md.append(e.unverified ? " *unverified*\n" : "\n");
+    }
+    for (const Reason& r : o.reasons) {
+      if (r.kind == "indication") continue;
+      md.append("   - ").append(r.kind).append(": ").append(escape_markdown(r.text));
+      doi_link(r.doi);
+      md.append("\n");
+    }
     if (!o.missing.empty()) {
-      md += "   - would change with: ";
+      md.append("   - would change with: ");
       for (std::size_t i = 0; i < o.missing.size(); ++i)
-        md += (i ? ", " : "") + std::string("`") + o.missing[i] + "`";
-      md += "\n";
+        md.append(i ? ", `" : "`").append(o.missing[i]).append("`");
+      md.append("\n");
     }
   }
-  std::size_t others = 0;
-  for (const OptionResult& o : result.options) others += ranked(o) ? 0 : 1;
   if (others)
-    md += "\n" + std::to_string(others) +
-          " other options are excluded or not indicated: see the explanation.\n";
+    md.append("\n")
+        .append(std::to_string(others))
+        .append(" other options are excluded or not indicated: see the explanation.\n");
   return md;
 }
 
@@ -334,16 +368,19 @@ class Service {
       fail(res, 404, "not-found", "no CDS service `" + id + "` here; see GET /cds-services");
       return;
     }
-    // The request is read with simdjson, and the prefetched resources are copied into
-    // the Bundle for the mapper as their JSON text: reading the whole request into a
-    // JSON document and writing it out again cost ten times the evaluation.
+    // The request is read once, with simdjson, and its prefetched resources go to the
+    // mapper as they are: copying them into a Bundle and reading that again cost more
+    // than the evaluation.
     thread_local simdjson::dom::parser parser;
+    thread_local std::string body_copy;
+    body_copy.reserve(req.body.size() + simdjson::SIMDJSON_PADDING);
+    body_copy.assign(req.body);
     simdjson::dom::element request;
-    const simdjson::padded_string padded(req.body);
-    if (parser.parse(padded).get(request)) {
+    if (parser.parse(body_copy.data(), body_copy.size(), false).get(request)) {
       std::string message = "the request is not JSON";
       try {
-        (void)json::parse(req.body);
+        const json parsed = json::parse(req.body);  // throws with the location
+        (void)parsed;
       } catch (json::exception const& e) {
         std::string what = e.what();
         auto at = what.find("parse error");
@@ -389,32 +426,32 @@ class Service {
     }
     std::string patient = *patient_id;
     if (patient.rfind("Patient/", 0) == 0) patient = patient.substr(8);
-    // The prefetched resources, one collection Bundle; a key the EHR could not
-    // prefetch (null or absent) leaves that kind of data unknown.
-    std::string bundle_text = R"({"resourceType":"Bundle","type":"collection","entry":[)";
-    bool first_entry = true, has_patient = false;
-    auto add_resource = [&](simdjson::dom::element resource) {
+    // The prefetched resources, each with its place in the request; a key the EHR
+    // could not prefetch (null or absent) leaves that kind of data unknown.
+    std::vector<detail::FhirResource> resources;
+    bool has_patient = false;
+    auto add_resource = [&](simdjson::dom::element resource, std::string path) {
       std::string_view type, rid;
       if (!resource.is_object() || resource["resourceType"].get_string().get(type)) return;
       if (type == "Patient" && !resource["id"].get_string().get(rid) && rid == patient)
         has_patient = true;
-      bundle_text += first_entry ? R"({"resource":)" : R"(,{"resource":)";
-      bundle_text += simdjson::minify(resource);
-      bundle_text += '}';
-      first_entry = false;
+      resources.push_back({resource, std::move(path)});
     };
-    auto add_value = [&](simdjson::dom::element value) {
+    auto add_value = [&](simdjson::dom::element value, const std::string& path) {
       std::string_view type;
       if (!value.is_object() || value["resourceType"].get_string().get(type)) return;
       if (type != "Bundle") {
-        add_resource(value);
+        add_resource(value, path);
         return;
       }
       simdjson::dom::array entries;
       if (value["entry"].get_array().get(entries)) return;
+      std::size_t i = 0;
       for (simdjson::dom::element entry : entries) {
         simdjson::dom::element resource;
-        if (entry.is_object() && !entry["resource"].get(resource)) add_resource(resource);
+        if (entry.is_object() && !entry["resource"].get(resource))
+          add_resource(resource, path + ".entry[" + std::to_string(i) + "].resource");
+        ++i;
       }
     };
     std::vector<std::string> not_prefetched;
@@ -428,12 +465,13 @@ class Service {
         not_prefetched.push_back(key);
         continue;
       }
-      add_value(value);
+      add_value(value, "prefetch." + key);
     }
     // Prefetch under other keys (an EHR's own names) is read too.
     if (has_prefetch)
       for (auto field : prefetch)
-        if (!templates.contains(std::string(field.key))) add_value(field.value);
+        if (!templates.contains(std::string(field.key)))
+          add_value(field.value, "prefetch." + std::string(field.key));
     // What was not prefetched is fetched from fhirServer with the request's token;
     // what cannot be had stays unknown (said in the result's warnings), except the
     // Patient, without whom there is nothing to answer (412).
@@ -444,6 +482,9 @@ class Service {
     simdjson::dom::element authorization;
     if (!request["fhirAuthorization"].get(authorization) && authorization.is_object())
       token = text_at(authorization, "access_token").value_or("");
+    // The fetched resources, one JSON array read with a parser of their own.
+    std::string fetched_text = "[";
+    std::vector<std::string> fetched_paths;
     if (!fhir_server.empty())
       for (const std::string& key : not_prefetched) {
         std::string query = templates[key].get<std::string>();
@@ -451,16 +492,13 @@ class Service {
           query.replace(at, 21, patient);
         json fetched = json::array();
         std::string problem = fetch(fhir_server, token, query, fetched);
+        std::size_t i = 0;
         for (const json& entry : fetched) {
           const json& resource = entry["resource"];
           if (!resource.is_object() || !resource.contains("resourceType")) continue;
-          if (resource.value("resourceType", "") == "Patient" &&
-              resource.value("id", "") == patient)
-            has_patient = true;
-          bundle_text += first_entry ? R"({"resource":)" : R"(,{"resource":)";
-          bundle_text += resource.dump(-1, ' ', false, json::error_handler_t::replace);
-          bundle_text += '}';
-          first_entry = false;
+          if (fetched_paths.size()) fetched_text += ',';
+          fetched_text += resource.dump(-1, ' ', false, json::error_handler_t::replace);
+          fetched_paths.push_back("fhirServer " + key + "[" + std::to_string(i++) + "]");
         }
         if (problem.empty()) continue;
         if (key == "patient")
@@ -469,14 +507,26 @@ class Service {
           fetch_warnings.push_back(key + " could not be fetched from fhirServer (" + problem +
                                    "): that data is unknown");
       }
-    bundle_text += "]}";
+    fetched_text += ']';
+    simdjson::dom::parser fetched_parser;
+    if (!fetched_paths.empty()) {
+      simdjson::dom::array fetched;
+      if (fetched_parser.parse(fetched_text).get_array().get(fetched)) {
+        fail(res, 500, "exception", "the resources fetched from fhirServer could not be read");
+        return;
+      }
+      std::size_t i = 0;
+      for (simdjson::dom::element resource : fetched)
+        add_resource(resource, std::move(fetched_paths[i++]));
+    }
     if (!has_patient) {
       fail(res, 412, "not-found",
            "the Patient `" + patient + "` was " + patient_problem +
                " (GET /cds-services lists the prefetch templates)");
       return;
     }
-    Evaluation evaluation = evaluate_fhir(*rules_, bundle_text, FhirOptions{today_utc(), patient});
+    Evaluation evaluation =
+        detail::evaluate_fhir_resources(*rules_, resources, FhirOptions{today_utc(), patient});
     if (!evaluation.ok()) {
       std::string message;
       for (const ProfileError& e : evaluation.errors)
@@ -490,7 +540,10 @@ class Service {
     std::int64_t audit_seq = 0;
     if (options_.audit) {
       std::string error;
-      if (!options_.audit->append(result, bundle_text, error, audit_seq)) {
+      // The record's input digest covers what the answer was computed from: the
+      // request and what was fetched for it.
+      const std::string input = fetched_text.size() > 2 ? req.body + "\n" + fetched_text : req.body;
+      if (!options_.audit->append(result, input, error, audit_seq)) {
         fail(res, 500, "exception", "the audit record could not be written: " + error);
         return;
       }
@@ -499,7 +552,7 @@ class Service {
       order_cards(shared_result, orders, audit_seq, res);
       return;
     }
-    ordered_json cards = ordered_json::array();
+    std::string body = "{\"cards\":[";
     const OptionResult* first = nullptr;
     std::size_t count = 0;
     for (const OptionResult& o : result.options)
@@ -514,12 +567,11 @@ class Service {
       std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
                             ")" +
                             (count > 1 ? ", first of " + std::to_string(count) + " options" : "");
-      cards.push_back(card(uuid, cut_utf8(summary, 140), "info", card_detail(result), result));
+      append_card(body, uuid, cut_utf8(summary, 140), "info", card_detail(result), result);
     }
-    ordered_json body = {{"cards", cards}};
+    body += "]}";
     res.status = 200;
-    res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
-                    "application/json");
+    res.set_content(std::move(body), "application/json");
   }
 
   // The orders to check: draftOrders entries (for order-select, the `selections`
@@ -563,7 +615,7 @@ class Service {
                    const std::vector<std::pair<std::string, std::string>>& orders,
                    std::int64_t audit_seq, httplib::Response& res) {
     const Result& result = *shared_result;
-    ordered_json cards = ordered_json::array();
+    std::string body = "{\"cards\":[";
     for (const auto& [option_id, reference] : orders) {
       const OptionResult* option = nullptr;
       for (const OptionResult& o : result.options)
@@ -603,33 +655,33 @@ class Service {
       }
       explanations_.add(uuid, shared_result,
                         CardOrigin{audit_seq, result.profile, result.ruleset_digest});
-      cards.push_back(card(uuid, cut_utf8(summary, 140), indicator, detail, result));
+      if (body.back() == '}') body += ',';
+      append_card(body, uuid, cut_utf8(summary, 140), indicator, detail, result);
     }
-    ordered_json body = {{"cards", cards}};
+    body += "]}";
     res.status = 200;
-    res.set_content(body.dump(-1, ' ', false, ordered_json::error_handler_t::replace),
-                    "application/json");
+    res.set_content(std::move(body), "application/json");
   }
 
-  ordered_json card(const std::string& uuid, const std::string& summary,
-                    const std::string& indicator, const std::string& detail,
-                    const Result& result) const {
-    return {{"uuid", uuid},
-            {"summary", summary},
-            {"indicator", indicator},
-            {"detail", detail},
-            {"source",
-             {{"label", "stimrank " + result.ruleset_name + " " + result.ruleset_version},
-              {"url", base_ + "/explain/" + uuid}}},
-            {"overrideReasons", json::array({{{"code", "clinical-judgement"},
-                                              {"system", "urn:stimrank:override-reason"},
-                                              {"display", "Clinical judgement differs"}},
-                                             {{"code", "patient-preference"},
-                                              {"system", "urn:stimrank:override-reason"},
-                                              {"display", "Patient preference"}}})},
-            {"links", json::array({{{"label", "Full explanation"},
-                                    {"url", base_ + "/explain/" + uuid},
-                                    {"type", "absolute"}}})}};
+  // One card, as JSON text appended to `out`.
+  void append_card(std::string& out, const std::string& uuid, std::string_view summary,
+                   std::string_view indicator, std::string_view detail,
+                   const Result& result) const {
+    const std::string url = base_ + "/explain/" + uuid;
+    detail::append_json_field(out, "{\"uuid\":", uuid);
+    detail::append_json_field(out, ",\"summary\":", summary);
+    detail::append_json_field(out, ",\"indicator\":", indicator);
+    detail::append_json_field(out, ",\"detail\":", detail);
+    detail::append_json_field(out, ",\"source\":{\"label\":",
+                              "stimrank " + result.ruleset_name + " " + result.ruleset_version);
+    detail::append_json_field(out, ",\"url\":", url);
+    out +=
+        R"(},"overrideReasons":[{"code":"clinical-judgement","system":"urn:stimrank:override-reason",)"
+        R"("display":"Clinical judgement differs"},{"code":"patient-preference",)"
+        R"("system":"urn:stimrank:override-reason","display":"Patient preference"}],)"
+        R"("links":[{"label":"Full explanation",)";
+    detail::append_json_field(out, "\"url\":", url);
+    out += R"(,"type":"absolute"}]})";
   }
 
   // GET fhirServer/query: a resource, or a searchset Bundle whose `next` pages (on the

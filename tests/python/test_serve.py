@@ -223,7 +223,17 @@ def test_error_rows(server):
     status, body, _ = post(b"{" + b" " * 2_100_000 + b"}")
     assert status == 413 and operation_outcome(body)
     status, body, _ = post(call("p1", {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-02-30"}}))
-    assert status == 400 and "birthDate" in operation_outcome(body)
+    assert status == 400 and "prefetch.patient.birthDate" in operation_outcome(body)
+    # A resource's place in the request is what an error names.
+    observation = {"resourceType": "Observation", "id": "o1", "status": "final",
+                   "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2020-13-45",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                   "valueQuantity": {"value": 6}}
+    status, body, _ = post(call("p1", {"patient": {"resourceType": "Patient", "id": "p1"},
+                                       "observations": {"resourceType": "Bundle", "type": "searchset",
+                                                        "entry": [{"resource": observation}]}}))
+    assert status == 400
+    assert "prefetch.observations.entry[0].resource.effectiveDateTime" in operation_outcome(body)
 
 
 def test_concurrent_calls_answer_alike(server):

@@ -19,6 +19,7 @@
 #include "check.hpp"
 #include "differential.hpp"
 #include "helpers.hpp"
+#include "json_text.hpp"
 #include "stimrank/explain.hpp"
 #include "stimrank/impact.hpp"
 #include "stimrank/lint.hpp"
@@ -415,5 +416,49 @@ TEST_CASE("damaged profiles are answered or refused with clear errors by every p
   for (std::size_t i = 0; i < lines.size(); ++i) {
     INFO("line " << i + 1);
     CHECK(lines[i] == batch_answers[i]);
+  }
+}
+
+// The result writer's JSON strings (copied eight bytes at a time where nothing needs an
+// escape) and the UTF-8 check (eight ASCII bytes at a time) against plain references:
+// nlohmann's writer and a character-by-character walk.
+TEST_CASE("JSON string writing and UTF-8 checking agree with plain references", "[robustness]") {
+  std::mt19937 random(20261207);
+  const std::vector<std::string> pieces = {"a",
+                                           "plain text ",
+                                           "\"",
+                                           "\\",
+                                           "\n",
+                                           "\t",
+                                           "\x01",
+                                           "\x1f",
+                                           "é",
+                                           "—",
+                                           "😀",
+                                           "\xC3",
+                                           "\xFF",
+                                           "\xED\xA0\x80",
+                                           "0123456789abcdef",
+                                           " "};
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int count = static_cast<int>(random() % 24);
+    for (int i = 0; i < count; ++i) text += pieces[random() % pieces.size()];
+    INFO("text: " << nlohmann::json(text).dump(-1, ' ', true,
+                                               nlohmann::json::error_handler_t::replace));
+    bool walked = true;
+    for (const char *p = text.data(), *end = p + text.size(); p < end;) {
+      const std::size_t size = stimrank::utf8::length(p, end);
+      if (size == 0) {
+        walked = false;
+        break;
+      }
+      p += size;
+    }
+    REQUIRE(stimrank::utf8::valid(text) == walked);
+    std::string written;
+    stimrank::detail::append_json_string(text, written);
+    REQUIRE(written ==
+            nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
