@@ -102,6 +102,7 @@ class Database {
         exec("PRAGMA synchronous=NORMAL");
       }
       exec("PRAGMA foreign_keys=ON");
+      if (read_only) recover_if_needed(path);
     } catch (...) {
       // A constructor that throws runs no destructor: close the connection here (a
       // database locked by another writer used to leak it, LeakSanitizer found).
@@ -112,6 +113,34 @@ class Database {
   }
   ~Database() { sqlite3_close(db_); }
   Database(const Database&) = delete;
+
+ private:
+  // A writer killed mid-write leaves a hot journal (or a WAL) only a writer may
+  // recover: a read-only connection then fails every read with SQLITE_READONLY_*.
+  // A read-write connection, opened once, recovers it; the read-only one then reads.
+  void recover_if_needed(const std::string& path) {
+    auto probe = [this] {
+      return sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    };
+    if (probe() == SQLITE_OK) return;
+    const int code = sqlite3_extended_errcode(db_);
+    if (code != SQLITE_READONLY_RECOVERY && code != SQLITE_READONLY_ROLLBACK &&
+        code != SQLITE_READONLY_CANTINIT)
+      return;  // any other problem shows where the database is read
+    sqlite3* writer = nullptr;
+    const int opened = sqlite3_open_v2(path.c_str(), &writer, SQLITE_OPEN_READWRITE, nullptr);
+    if (opened == SQLITE_OK) {
+      sqlite3_busy_timeout(writer, busy_timeout_ms());
+      sqlite3_exec(writer, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    }
+    sqlite3_close(writer);
+    if (opened != SQLITE_OK || probe() != SQLITE_OK)
+      throw std::runtime_error("database `" + path +
+                               "` was left mid-write by a process that stopped, and recovering "
+                               "it needs write access to it and its folder");
+  }
+
+ public:
   Database& operator=(const Database&) = delete;
 
   void exec(const char* sql) {
