@@ -6,15 +6,20 @@ BUILD="${STIMRANK_BUILD_DIR:-$ROOT/build}"
 PYTHON=/usr/bin/python3
 JOBS="$(nproc 2>/dev/null || echo 2)"
 
-PACKAGES=(g++ clang libclang-rt-14-dev cmake make pkg-config openssl chromium libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev libsimdjson-dev libcpp-httplib-dev
-          libbenchmark-dev locales
+# What the demo needs (the command line and its libraries), then what the tests add.
+DEMO_PACKAGES=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev libssl-dev
+               libsqlite3-dev libsimdjson-dev libcpp-httplib-dev)
+PACKAGES=("${DEMO_PACKAGES[@]}" clang libclang-rt-14-dev openssl chromium libbenchmark-dev locales
           catch2 pybind11-dev python3-pybind11 python3-dev python3-pytest
           python3-pip python3-venv python3-setuptools python3-pandas python3-matplotlib
-          python3-nbclient python3-nbformat python3-ipykernel)
+          python3-nbclient python3-nbformat python3-ipykernel bash-completion man-db)
 
+# install_packages [demo]: the demo's packages, or everything the tests need.
 install_packages() {
+  local wanted=("${PACKAGES[@]}")
+  if [ "${1:-}" = "demo" ]; then wanted=("${DEMO_PACKAGES[@]}"); fi
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
@@ -28,6 +33,6 @@ install_packages() {
 # configure_and_build DIR [cmake args...]
 configure_and_build() {
   local dir="$1"; shift
-  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" "$@" >/dev/null
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
   cmake --build "$dir" -j "$JOBS"
 }

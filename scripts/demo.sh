@@ -3,9 +3,9 @@
 # with the shipped knowledge base.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-install_packages
-echo "== building"
-configure_and_build "$BUILD" -DSTIMRANK_BUILD_TESTS=OFF
+install_packages demo
+echo "== building the command line"
+configure_and_build "$BUILD" -DSTIMRANK_BUILD_TESTS=OFF -DSTIMRANK_BUILD_BENCHMARKS=OFF
 
 PROFILE="${1:-$ROOT/examples/profiles/phn_focal_elderly.json}"
 echo "== checking the knowledge base"

@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 install_packages
 
 echo "== release build"
-configure_and_build "$BUILD" -DSTIMRANK_BUILD_TESTS=ON -DSTIMRANK_BUILD_PYTHON=ON
+configure_and_build "$BUILD" -DSTIMRANK_BUILD_TESTS=ON -DSTIMRANK_BUILD_PYTHON=ON \
+  -DPython3_EXECUTABLE="$PYTHON"
 echo "== tests (release)"
 ctest --test-dir "$BUILD" --output-on-failure --no-tests=error -j "$JOBS"
 
@@ -24,7 +25,7 @@ if [ "${STIMRANK_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== sanitizer build (clang: address, undefined incl. float-cast-overflow; libFuzzer targets)"
   CC=clang CXX=clang++ configure_and_build "$ROOT/build-asan" -DSTIMRANK_BUILD_TESTS=ON \
     -DSTIMRANK_SANITIZE=ON -DSTIMRANK_FUZZ=ON -DSTIMRANK_BUILD_BENCHMARKS=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$PYTHON"
   echo "== tests (address, undefined)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error -j "$JOBS"

@@ -186,8 +186,16 @@ LoadResult compile_rules(const std::vector<SourceText>& files,
 std::string default_rules_path() {
   if (const char* env = std::getenv("STIMRANK_RULES"); env && *env) return env;
   std::error_code ec;
-  // A build tree reads the knowledge base it was built from; an installed copy
-  // reads the one installed beside it.
+  // An installed program reads the knowledge base installed beside it
+  // (PREFIX/bin/stimrank → PREFIX/share/stimrank/knowledge), even when the source
+  // tree it was built from is still there; a build tree reads the knowledge base it
+  // was built from.
+  const fs::path program = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path beside =
+        program.parent_path().parent_path() / STIMRANK_INSTALL_DATADIR / "stimrank" / "knowledge";
+    if (fs::is_directory(beside, ec)) return beside.string();
+  }
 #ifdef STIMRANK_SOURCE_KNOWLEDGE_DIR
   if (fs::is_directory(STIMRANK_SOURCE_KNOWLEDGE_DIR, ec)) return STIMRANK_SOURCE_KNOWLEDGE_DIR;
 #endif

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "commands.hpp"
+#include "stimrank/reports.hpp"
 #include "stimrank/serve.hpp"
 #include "stimrank/stimrank.hpp"
 #include "stimrank/version.hpp"
@@ -31,52 +33,19 @@ namespace {
 
 constexpr int kOk = 0, kInputError = 1, kUsage = 2;
 
-const char* const kUsageText =
-    "usage:\n"
-    "  stimrank evaluate [--rules PATH] [--format json|text] [--pretty] PROFILE.json|-\n"
-    "  stimrank evaluate [--rules PATH] [--threads N] [--format json|tsv] [--stats FILE]\n"
-    "                    --jsonl FILE|-\n"
-    "  stimrank check    [--rules PATH]\n"
-    "  stimrank table    [--rules PATH] [--html]     # evidence tables rendered from the rules\n"
-    "  stimrank publish  --db FILE [--rules PATH] [--author NAME] [--note TEXT]\n"
-    "  stimrank versions --db FILE\n"
-    "  stimrank audit verify --db FILE\n"
-    "  stimrank test     [--rules PATH] [--format text|junit] [TESTS.json|DIR ...]\n"
-    "  stimrank lint     [--rules PATH] [--disable CHECK,...] [--list]\n"
-    "  stimrank diff     OLD_RULES NEW_RULES --cohort PROFILES.jsonl\n"
-    "  stimrank explain  [--rules PATH] PROFILE.json|-\n"
-    "  stimrank fmt      [--check] [FILE.rules|DIR ...]   # default: the shipped knowledge base\n"
-    "  stimrank coverage [--rules PATH] [--format markdown|lcov] [--min PCT] [TESTS.json|DIR ...]\n"
-    "  stimrank batch    --db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N]\n"
-    "  stimrank evaluate [--rules PATH] [--format json|text] --fhir BUNDLE.json|-\n"
-    "                    [--as-of YYYY-MM-DD] [--patient ID]\n"
-    "  stimrank evaluate [--rules PATH] [--as-of YYYY-MM-DD] --fhir-bulk DIR   # JSON Lines\n"
-    "  stimrank from-fhir [--rules PATH] [--as-of YYYY-MM-DD] [--patient ID] [--report FILE]\n"
-    "                    BUNDLE.json|-       # the profile a FHIR record gives, on stdout\n"
-    "\n"
-    "evaluate also takes --audit FILE: one tamper-evident record per evaluation; the\n"
-    "patient id is stored as HMAC-SHA256 under the key in $STIMRANK_AUDIT_KEY or\n"
-    "--audit-key-file FILE (never stored). --rules accepts db:FILE#name@version.\n"
-    "  stimrank serve    [--rules PATH] [--host 127.0.0.1] [--port 8080] [--threads N]\n"
-    "                    [--public-url URL] [--audit DB]                 # CDS Hooks\n"
-    "                    (--issuer ISS --jwks FILE)... | --allow-unauthenticated\n"
-    "Resource limits: --limit NAME=N (rule-file-bytes, rule-files, expression-depth, rules,\n"
-    "profile-bytes, profile-depth, fhir-bytes; docs/engine.md).\n"
-    "--stats FILE (with --jsonl) writes {\"profiles\",\"failed\",\"load_s\",\"evaluate_s\"}:\n"
-    "seconds from start-up until the rules were ready, then until the last line was out.\n"
-    "  stimrank version\n"
-    "\n"
-    "--rules takes a rule file or a folder of them; the default is the shipped knowledge base.\n"
-    "exit codes: 0 success, 1 rule or input errors, 2 usage errors\n";
+// The command being run, for usage errors' pointer to its help.
+std::string current_command;  // NOLINT: set once, in run()
 
+// A usage error: one line saying what is wrong, one saying where help is.
 int usage_error(const std::string& message) {
-  std::cerr << "stimrank: " << message << "\n\n" << kUsageText;
+  std::cerr << "stimrank: " << message << "\n"
+            << "Run `stimrank " << (current_command.empty() ? "" : current_command + " ")
+            << "--help` for usage.\n";
   return kUsage;
 }
 
 struct Args {
-  std::string command, rules, format = "json", input, db, author, note, audit, audit_key_file,
-                              subcommand;
+  std::string command, rules, format, input, db, author, note, audit, audit_key_file, subcommand;
   std::size_t chunk = 1000;
   stimrank::Limits limits;                     // --limit NAME=VALUE
   std::string host = "127.0.0.1", public_url;  // serve
@@ -87,7 +56,9 @@ struct Args {
   std::vector<std::string> disabled;
   std::string cohort;
   double min_percent = -1;
-  bool list = false, check_only = false;
+  bool list = false, check_only = false, show_diff = false, header = false;
+  std::string option;             // explain --option
+  std::string store = "summary";  // batch --store
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
   std::string stats;       // evaluate --jsonl: where to write its timings
@@ -162,11 +133,61 @@ bool read_input(const Args& args, std::size_t limit, std::string& text) {
   return false;
 }
 
-std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warnings) {
-  std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+// Colour for diagnostics on a terminal, never with NO_COLOR (no-color.org).
+bool colour_on(int fd) {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return isatty(fd) && !(no_colour && *no_colour) && std::getenv("TERM") &&
+         std::string(std::getenv("TERM")) != "dumb";
+}
+
+// `file:1:2: error[E012]: …` with the severity coloured, when colour is on.
+std::string coloured(const stimrank::Diagnostic& d, bool colour) {
+  std::string text = d.format();
+  if (!colour) return text;
+  const std::string word = stimrank::to_string(d.severity);
+  const char* code = d.severity == stimrank::Severity::error     ? "\033[1;31m"
+                     : d.severity == stimrank::Severity::warning ? "\033[1;33m"
+                                                                 : "\033[1;36m";
+  if (auto at = text.find(word + "["); at != std::string::npos) {
+    auto end = text.find("]:", at);
+    if (end != std::string::npos) {
+      text.insert(end + 1, "\033[0m");
+      text.insert(at, code);
+    }
+  }
+  return text;
+}
+
+// The rule set an authoring command works on: --rules, else the .rules files of the
+// current folder (said on stderr: the author should know which rule set answered),
+// else $STIMRANK_RULES or the shipped knowledge base.
+std::string rules_path(const Args& args) {
+  if (!args.rules.empty()) return args.rules;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(".", ec))
+    if (entry.path().extension() == ".rules" && entry.is_regular_file(ec)) {
+      static bool said = false;
+      if (!said) std::cerr << "stimrank: using the rule files of the current folder\n";
+      said = true;
+      return ".";
+    }
+  return stimrank::default_rules_path();
+}
+
+// The rule set, or null after reporting its errors. In a machine format (json,
+// sarif) the diagnostics go to stdout as data instead of to stderr as text.
+std::shared_ptr<const stimrank::RuleSet> load(
+    const Args& args, bool print_warnings, std::vector<stimrank::Diagnostic>* collect = nullptr) {
+  std::string path = rules_path(args);
   stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits});
+  if (collect) {
+    *collect = loaded.diagnostics;
+    return loaded.ruleset;
+  }
+  const bool colour = colour_on(STDERR_FILENO);
   for (const stimrank::Diagnostic& d : loaded.diagnostics)
-    if (d.severity == stimrank::Severity::error || print_warnings) std::cerr << d.format();
+    if (d.severity == stimrank::Severity::error || print_warnings) std::cerr << coloured(d, colour);
   if (!loaded.ok()) {
     std::size_t errors =
         std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(),
@@ -177,17 +198,46 @@ std::shared_ptr<const stimrank::RuleSet> load(const Args& args, bool print_warni
   return loaded.ruleset;
 }
 
+// Diagnostics as data (--format json or sarif), on stdout.
+void print_diagnostics(const Args& args, const std::vector<stimrank::Diagnostic>& diagnostics) {
+  std::cout << (args.format == "sarif" ? stimrank::diagnostics_sarif(diagnostics, STIMRANK_VERSION)
+                                       : stimrank::diagnostics_json(diagnostics));
+}
+
+bool machine_format(const Args& args) {
+  return args.format == "json" || args.format == "sarif";
+}
+
+// {"errors": [{"path", "message"}, …]}: one input's errors as data.
+std::string error_object(const std::vector<stimrank::ProfileError>& errors) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const auto& e : errors) list.push_back({{"path", e.path}, {"message", e.message}});
+  return nlohmann::ordered_json{{"errors", list}}.dump(
+      -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+int schema(const Args& args) {
+  auto ruleset = load(args, false);
+  if (!ruleset) return kInputError;
+  std::cout << stimrank::profile_schema_json(*ruleset);
+  return kOk;
+}
+
 int table(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
+  if (args.format == "json") {
+    std::cout << stimrank::ruleset_info_json(ruleset->describe());
+    return kOk;
+  }
   std::cout << stimrank::render_evidence_tables(
       ruleset->describe(),
-      args.html ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
+      args.format == "html" ? stimrank::TableFormat::html : stimrank::TableFormat::markdown);
   return kOk;
 }
 
 int publish(const Args& args) {
-  std::string path = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+  std::string path = rules_path(args);
   stimrank::PublishOutcome outcome = stimrank::publish_rules(args.db, path, args.author, args.note);
   if (!outcome.ok) {
     std::cerr << "stimrank: cannot publish: " << outcome.error << "\n";
@@ -206,16 +256,29 @@ int versions(const Args& args) {
     return kInputError;
   }
   int broken = 0;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  if (args.format == "text") std::cout << "name\tversion\tdigest\tpublished\tfiles\tauthor\tnote\n";
   for (const auto& e : entries) {
-    std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t"
-              << e.files << " files" << (e.author.empty() ? "" : "\t" + e.author)
-              << (e.note.empty() ? "" : "\t" + e.note) << "\n";
+    if (args.format == "json")
+      list.push_back({{"name", e.name},
+                      {"version", e.version},
+                      {"digest", e.digest},
+                      {"published_at", e.published_at},
+                      {"files", e.files},
+                      {"author", e.author},
+                      {"note", e.note},
+                      {"problem", e.problem}});
+    else
+      std::cout << e.name << "\t" << e.version << "\t" << e.digest << "\t" << e.published_at << "\t"
+                << e.files << "\t" << e.author << "\t" << e.note << "\n";
     if (!e.problem.empty()) {
       std::cerr << "stimrank: " << e.name << " " << e.version << " cannot be loaded: " << e.problem
                 << "\n";
       ++broken;
     }
   }
+  if (args.format == "json")
+    std::cout << list.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   return broken ? kInputError : kOk;
 }
 
@@ -291,7 +354,7 @@ std::vector<std::string> test_files(const Args& args) {
   namespace fs = std::filesystem;
   std::vector<std::string> roots = args.inputs;
   if (roots.empty()) {
-    fs::path rules = args.rules.empty() ? stimrank::default_rules_path() : args.rules;
+    fs::path rules = rules_path(args);
     roots.push_back(((fs::is_directory(rules) ? rules : rules.parent_path()) / "tests").string());
   }
   return expand_paths(roots, ".json");
@@ -316,8 +379,9 @@ int coverage(const Args& args) {
   stimrank::TestReport report = run_all_tests(args, *ruleset);
   for (const auto& e : report.errors) std::cerr << "stimrank: " << e << "\n";
   stimrank::CoverageReport c = stimrank::rule_coverage(*ruleset, report);
-  std::cout << (args.format == "lcov" ? stimrank::coverage_lcov(c)
-                                      : stimrank::coverage_markdown(c));
+  std::cout << (args.format == "lcov"   ? stimrank::coverage_lcov(c)
+                : args.format == "json" ? stimrank::coverage_json(c)
+                                        : stimrank::coverage_markdown(c));
   if (!report.errors.empty()) return kInputError;
   if (args.min_percent >= 0 && c.percent < args.min_percent) {
     std::fprintf(stderr, "stimrank: rule coverage %.1f%% is below the minimum of %.1f%%\n",
@@ -333,6 +397,8 @@ int run_tests(const Args& args) {
   stimrank::TestReport total = run_all_tests(args, *ruleset);
   if (args.format == "junit") {
     std::cout << stimrank::junit_xml(total);
+  } else if (args.format == "json") {
+    std::cout << stimrank::test_report_json(total);
   } else {
     for (const auto& c : total.cases) {
       if (c.passed) continue;
@@ -349,7 +415,9 @@ int run_tests(const Args& args) {
     for (const auto& e : total.errors) std::cout << "ERROR " << e << "\n";
     std::cout << total.passed << " passed, " << total.failed << " failed"
               << (total.errors.empty() ? ""
-                                       : ", " + std::to_string(total.errors.size()) + " errors")
+                  : total.errors.size() == 1
+                      ? ", 1 error"
+                      : ", " + std::to_string(total.errors.size()) + " errors")
               << "\n";
   }
   return total.failed == 0 && total.errors.empty() ? kOk : kInputError;
@@ -357,16 +425,32 @@ int run_tests(const Args& args) {
 
 int lint(const Args& args) {
   if (args.list) {
-    for (const auto& c : stimrank::lint_checks())
-      std::cout << c.code << "  " << c.name << "  " << c.description << "\n";
+    if (args.format == "text") {
+      for (const auto& c : stimrank::lint_checks())
+        std::cout << c.code << "  " << c.name << "  " << c.description << "\n";
+    } else {
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (const auto& c : stimrank::lint_checks())
+        list.push_back({{"code", c.code}, {"name", c.name}, {"description", c.description}});
+      std::cout << list.dump(2) << "\n";
+    }
     return kOk;
   }
-  auto ruleset = load(args, false);
-  if (!ruleset) return kInputError;
+  std::vector<stimrank::Diagnostic> diagnostics;
+  auto ruleset = load(args, false, machine_format(args) ? &diagnostics : nullptr);
+  if (!ruleset) {
+    if (machine_format(args)) print_diagnostics(args, diagnostics);
+    return kInputError;
+  }
   stimrank::LintOptions options;
   options.disabled = args.disabled;
   auto warnings = stimrank::lint_rules(*ruleset, options);
-  for (const auto& w : warnings) std::cerr << w.format();
+  if (machine_format(args)) {
+    print_diagnostics(args, warnings);
+    return warnings.empty() ? kOk : kInputError;
+  }
+  const bool colour = colour_on(STDERR_FILENO);
+  for (const auto& w : warnings) std::cerr << coloured(w, colour);
   std::cout << warnings.size() << (warnings.size() == 1 ? " warning\n" : " warnings\n");
   return warnings.empty() ? kOk : kInputError;
 }
@@ -393,7 +477,8 @@ int diff(const Args& args) {
   for (std::string line; std::getline(in, line);)
     if (line.find_first_not_of(" \t\r") != std::string::npos) profiles.push_back(line);
   stimrank::ImpactReport report = stimrank::compare_rule_sets(*before, *after, profiles);
-  std::cout << stimrank::render_impact(report, *before, *after);
+  std::cout << (args.format == "json" ? stimrank::impact_json(report)
+                                      : stimrank::render_impact(report, *before, *after));
   return report.errors.empty() ? kOk : kInputError;
 }
 
@@ -402,10 +487,20 @@ int explain(const Args& args) {
   if (!ruleset) return kInputError;
   std::string text;
   if (!read_input(args, args.limits.max_profile_bytes, text)) return kInputError;
-  stimrank::ExplainReport report = stimrank::explain_profile(*ruleset, text);
+  stimrank::ExplainReport report = stimrank::explain_profile(*ruleset, text, args.option);
   if (!report.ok) {
     for (const auto& e : report.errors) std::cerr << args.input << ": " << e.format() << "\n";
+    if (args.format == "json") std::cout << error_object(report.errors) << "\n";
     return kInputError;
+  }
+  if (args.format == "json") {
+    nlohmann::ordered_json out = {
+        {"option",
+         args.option.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(args.option)},
+        {"result", nlohmann::ordered_json::parse(report.result_json)},
+        {"explanation", report.text}};
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    return kOk;
   }
   std::cout << report.text;
   return kOk;
@@ -440,11 +535,60 @@ std::string replace_file(const std::string& path, const std::string& text) {
   return {};
 }
 
+// A unified diff of `before` and `after` by diffutils' `diff -u` (an essential
+// Debian package), labelled with `name`; "" when they are equal or diff is missing.
+std::string unified_diff(const std::string& name, const std::string& before,
+                         const std::string& after) {
+  namespace fs = std::filesystem;
+  char folder_template[] = "/tmp/stimrank-fmt-XXXXXX";
+  const char* folder = mkdtemp(folder_template);
+  if (!folder) return {};
+  const std::string old_path = std::string(folder) + "/old",
+                    new_path = std::string(folder) + "/new";
+  std::ofstream(old_path, std::ios::binary) << before;
+  std::ofstream(new_path, std::ios::binary) << after;
+  std::string command = "diff -u --label 'a/" + name + "' --label 'b/" + name + "' '" + old_path +
+                        "' '" + new_path + "'";
+  std::string out;
+  bool quoted = name.find('\'') == std::string::npos;
+  if (FILE* pipe = quoted ? popen(command.c_str(), "r") : nullptr) {
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;)
+      out.append(buffer, n);
+    pclose(pipe);
+  }
+  std::error_code ignored;
+  fs::remove_all(folder, ignored);
+  return out;
+}
+
 int fmt(const Args& args) {
   namespace fs = std::filesystem;
+  // `-`: stdin to stdout (an editor's format-on-save), or checked with --check.
+  if (args.inputs.size() == 1 && args.inputs[0] == "-") {
+    std::string text;
+    if (!read_all("-", text, args.limits.max_file_bytes) ||
+        text.size() > args.limits.max_file_bytes) {
+      std::cerr << "stimrank: cannot read stdin, or it is larger than the limit of "
+                << args.limits.max_file_bytes << " bytes for a rule file\n";
+      return kInputError;
+    }
+    stimrank::FormatResult result = stimrank::format_rules("<stdin>", text);
+    if (!result.ok) {
+      std::cerr << stimrank::format_all(result.diagnostics);
+      return kInputError;
+    }
+    if (!args.check_only) {
+      std::cout << result.text;
+      return kOk;
+    }
+    if (args.show_diff) std::cout << unified_diff("<stdin>", text, result.text);
+    return result.text == text ? kOk : kInputError;
+  }
+  for (const std::string& input : args.inputs)
+    if (input == "-") return usage_error("`-` (stdin) cannot be mixed with files");
   std::vector<std::string> roots = args.inputs;
-  if (roots.empty())
-    roots.push_back(args.rules.empty() ? stimrank::default_rules_path() : args.rules);
+  if (roots.empty()) roots.push_back(rules_path(args));
   std::vector<std::string> files = expand_paths(roots, ".rules");
   int unformatted = 0, failed = 0;
   for (const std::string& file : files) {
@@ -468,7 +612,9 @@ int fmt(const Args& args) {
     }
     if (result.text == text) continue;
     ++unformatted;
-    if (args.check_only) {
+    if (args.show_diff) {
+      std::cout << unified_diff(file, text, result.text);
+    } else if (args.check_only) {
       std::cout << "would reformat " << file << "\n";
     } else {
       std::string problem = replace_file(file, result.text);
@@ -486,11 +632,18 @@ int fmt(const Args& args) {
 }
 
 int check(const Args& args) {
+  if (machine_format(args)) {
+    std::vector<stimrank::Diagnostic> diagnostics;
+    auto ruleset = load(args, true, &diagnostics);
+    print_diagnostics(args, diagnostics);
+    return ruleset ? kOk : kInputError;
+  }
   auto ruleset = load(args, true);
   if (!ruleset) return kInputError;
-  std::cout << "ok: " << ruleset->name() << " " << ruleset->version() << ", "
-            << ruleset->option_ids().size() << " options, " << ruleset->warnings().size()
-            << " warnings, " << ruleset->digest() << "\n";
+  const std::size_t options = ruleset->option_ids().size(), warnings = ruleset->warnings().size();
+  std::cout << "ok: " << ruleset->name() << " " << ruleset->version() << ", " << options
+            << (options == 1 ? " option, " : " options, ") << warnings
+            << (warnings == 1 ? " warning, " : " warnings, ") << ruleset->digest() << "\n";
   return kOk;
 }
 
@@ -543,6 +696,7 @@ int evaluate_jsonl(const Args& args, const std::shared_ptr<const stimrank::RuleS
   options.threads = args.threads;
   options.label = args.input == "-" ? "stdin" : args.input;
   options.audit = audit;
+  if (args.header) std::cout << "profile\tfired_rules\tranking\n";
   const auto ready = std::chrono::steady_clock::now();
   stimrank::JsonlSummary summary =
       stimrank::evaluate_jsonl(ruleset, *in, std::cout, std::cerr, options);
@@ -923,6 +1077,8 @@ int evaluate(const Args& args) {
                 : ruleset->evaluate_json(text);
   if (!evaluation.ok()) {
     print_errors(args.input, evaluation.errors);
+    // In JSON the errors are data too: the object a JSON Lines batch writes for a line.
+    if (args.format == "json") std::cout << error_object(evaluation.errors) << "\n";
     return kInputError;
   }
   std::string audit_error;
@@ -973,19 +1129,78 @@ int run(int argc, char** argv) {
     if (argv_list.empty()) return usage_error("missing command");
     Args args;
     args.command = argv_list[0];
-    if (args.command == "--help" || args.command == "-h" || args.command == "help") {
-      std::cout << kUsageText;
+    if (args.command == "--help" || args.command == "-h") {
+      std::cout << cli::global_help();
       return kOk;
     }
-    if (args.command == "version" || args.command == "--version") {
+    if (args.command == "version" || args.command == "--version" || args.command == "-V") {
       std::cout << "stimrank " << STIMRANK_VERSION << "\n";
       return kOk;
     }
-    static const std::vector<std::string> commands = {
-        "evaluate", "check", "table",    "publish", "versions", "audit",     "batch", "test",
-        "lint",     "diff",  "coverage", "explain", "fmt",      "from-fhir", "serve"};
-    if (std::find(commands.begin(), commands.end(), args.command) == commands.end())
-      return usage_error("unknown command `" + args.command + "`");
+    std::vector<std::string> command_names;
+    for (const cli::CommandSpec& c : cli::commands()) command_names.push_back(c.name);
+    const cli::CommandSpec* spec = cli::find_command(args.command);
+    if (!spec) {
+      std::string hint = cli::suggestion(args.command, command_names);
+      return usage_error("unknown command `" + args.command + "`" +
+                         (hint.empty() ? "" : " (" + hint + ")"));
+    }
+    current_command = args.command;
+    if (args.command == "help") {
+      if (argv_list.size() == 2 && argv_list[1] == "--man") {
+        std::cout << cli::man_page(STIMRANK_VERSION);
+        return kOk;
+      }
+      if (argv_list.size() == 1) {
+        std::cout << cli::global_help();
+        return kOk;
+      }
+      const cli::CommandSpec* about = cli::find_command(argv_list[1]);
+      if (!about || argv_list.size() > 2) {
+        std::string hint = cli::suggestion(argv_list[1], command_names);
+        return usage_error("no command `" + argv_list[1] + "`" +
+                           (hint.empty() ? "" : " (" + hint + ")"));
+      }
+      std::cout << cli::command_help(*about);
+      return kOk;
+    }
+    if (args.command == "completion") {
+      if (argv_list.size() == 2 && argv_list[1] == "bash") {
+        std::cout << cli::bash_completion();
+        return kOk;
+      }
+      if (argv_list.size() == 2 && (argv_list[1] == "--help" || argv_list[1] == "-h")) {
+        std::cout << cli::command_help(*spec);
+        return kOk;
+      }
+      return usage_error("the completion command is `stimrank completion bash`");
+    }
+    // Every option must be one of this command's: a misspelt or misplaced option is
+    // an error, never silently ignored.
+    for (std::size_t i = 1; i < argv_list.size(); ++i) {
+      const std::string& a = argv_list[i];
+      if (a == "-h" || a == "--help") {
+        std::cout << cli::command_help(*spec);
+        return kOk;
+      }
+      if (a.size() < 2 || a[0] != '-') continue;
+      if (const cli::OptionSpec* option = cli::find_option(*spec, a)) {
+        if (!option->value.empty()) ++i;  // its value may start with '-' (`--jsonl -`)
+        continue;
+      }
+      std::vector<std::string> flags;
+      for (const cli::OptionSpec& o : spec->options) flags.push_back(o.flag);
+      std::string hint = cli::suggestion(a, flags);
+      std::string elsewhere;
+      if (hint.empty())
+        for (const cli::CommandSpec& c : cli::commands())
+          if (cli::find_option(c, a)) {
+            elsewhere = " (it is an option of `stimrank " + c.name + "`)";
+            break;
+          }
+      return usage_error("`" + args.command + "` has no option `" + a + "`" +
+                         (hint.empty() ? elsewhere : " (" + hint + ")"));
+    }
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
       const std::string& a = argv_list[i];
       auto value = [&](std::string& into) {
@@ -996,12 +1211,14 @@ int run(int argc, char** argv) {
       if (a == "--rules") {
         if (!value(args.rules)) return usage_error("`--rules` needs a path");
       } else if (a == "--format") {
-        if (!value(args.format) ||
-            (args.format != "json" && args.format != "text" && args.format != "junit" &&
-             args.format != "tsv" && args.format != "markdown" && args.format != "lcov"))
-          return usage_error(
-              "`--format` takes json or text (evaluate), junit (test), markdown or lcov "
-              "(coverage)");
+        if (!value(args.format)) return usage_error("`--format` needs a format");
+        if (std::find(spec->formats.begin(), spec->formats.end(), args.format) ==
+            spec->formats.end()) {
+          std::string list;
+          for (const std::string& f : spec->formats) list += (list.empty() ? "" : ", ") + f;
+          return usage_error("`" + args.command + " --format` takes " + list + ", not `" +
+                             args.format + "`");
+        }
       } else if (a == "--db") {
         if (!value(args.db)) return usage_error("`--db` needs a file");
       } else if (a == "--author") {
@@ -1067,10 +1284,21 @@ int run(int argc, char** argv) {
         if (!value(args.cohort)) return usage_error("`--cohort` needs a JSON Lines file");
       } else if (a == "--check") {
         args.check_only = true;
+      } else if (a == "--diff") {
+        args.check_only = args.show_diff = true;
+      } else if (a == "--header") {
+        args.header = true;
+      } else if (a == "--option") {
+        if (!value(args.option) || args.option.empty())
+          return usage_error("`--option` needs an option id");
+      } else if (a == "--store") {
+        if (!value(args.store) || (args.store != "summary" && args.store != "full"))
+          return usage_error("`--store` takes summary or full");
       } else if (a == "--list") {
         args.list = true;
       } else if (a == "--html") {
         args.html = true;
+        args.format = "html";
       } else if (a == "--pretty") {
         args.pretty = true;
       } else if (a == "--threads") {
@@ -1102,9 +1330,6 @@ int run(int argc, char** argv) {
         args.jsonl = true;
         if (!value(args.input)) return usage_error("`--jsonl` needs a file or `-`");
         args.have_input = true;
-      } else if (a == "-h" || a == "--help") {
-        std::cout << kUsageText;
-        return kOk;
       } else if (a.size() > 1 && a[0] == '-') {
         return usage_error("unknown option `" + a + "`");
       } else {
@@ -1116,6 +1341,11 @@ int run(int argc, char** argv) {
         args.input = a;
         args.have_input = true;
       }
+    }
+    if (args.format.empty() && !spec->formats.empty()) args.format = spec->formats.front();
+    if (args.command == "schema") {
+      if (args.have_input) return usage_error("`schema` takes no input file; use `--rules PATH`");
+      return schema(args);
     }
     if (args.command == "from-fhir") {
       if (!args.have_input) return usage_error("`from-fhir` needs a Bundle file or `-`");
@@ -1136,13 +1366,7 @@ int run(int argc, char** argv) {
       if (args.have_input) return usage_error("`lint` takes no input file; use `--rules PATH`");
       return lint(args);
     }
-    if (args.command == "test") {
-      if (args.format == "json") args.format = "text";
-      return run_tests(args);
-    }
-    if (args.format == "junit" || args.format == "markdown" || args.format == "lcov")
-      return usage_error("`--format " + args.format +
-                         "` is for `stimrank test` or `stimrank coverage`");
+    if (args.command == "test") return run_tests(args);
     if (args.command == "audit") {
       if (args.input != "verify")
         return usage_error("the audit command is `stimrank audit verify --db FILE`");
@@ -1165,6 +1389,9 @@ int run(int argc, char** argv) {
       return usage_error("`evaluate` needs a profile file, `-`, or `--jsonl FILE|-`");
     if (args.jsonl && args.format == "text")
       return usage_error("`--format text` is for one profile, not `--jsonl`");
+    if (!args.jsonl && args.format == "tsv")
+      return usage_error("`--format tsv` is for `--jsonl` batches (one line per profile)");
+    if (args.header && args.format != "tsv") return usage_error("`--header` is for `--format tsv`");
     if (!args.stats.empty() && !args.jsonl)
       return usage_error("`--stats` is for `--jsonl` batches");
     if (args.fhir && args.jsonl) return usage_error("`--fhir` and `--jsonl` do not go together");

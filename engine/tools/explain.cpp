@@ -13,6 +13,7 @@
 #include "conditions.hpp"
 #include "explanation.hpp"
 #include "profile.hpp"
+#include "spelling.hpp"
 
 namespace stimrank {
 
@@ -48,8 +49,9 @@ struct Change {
 
 class Explainer {
  public:
-  Explainer(const RuleSet& rules, const json& profile, const Facts& facts)
-      : rules_(rules),
+  Explainer(const RuleSet& rules, const json& profile, const Facts& facts, std::string only)
+      : only_(std::move(only)),
+        rules_(rules),
         model_(stimrank::detail::compiled(rules).model),
         plan_(stimrank::detail::compiled(rules).plan),
         profile_(profile),
@@ -60,6 +62,7 @@ class Explainer {
     for (const auto& o : result.options) by_id[o.option] = &o;
     out += "## Reasoning, option by option\n";
     for (const auto& o : result.options) {
+      if (!only_.empty() && o.option != only_) continue;
       std::size_t index = option_index(o.option);
       out += "\n" + o.option + " — " + to_string(o.status) +
              (o.rank ? ", rank " + std::to_string(*o.rank) : "") +
@@ -90,6 +93,7 @@ class Explainer {
     }
     bool any = false;
     for (const auto& o : base.options) {
+      if (!only_.empty() && o.option != only_) continue;
       if (o.rank && o.option == first) continue;
       // Only the facts this option's own rules read: the direct reasons it would move.
       std::set<std::string> own_fields = fields_of(option_index(o.option));
@@ -150,6 +154,7 @@ class Explainer {
   }
 
  private:
+  std::string only_;  // one option's explanation, or every option's ("")
   static std::string number(double v) {
     char buffer[32];
     std::snprintf(buffer, sizeof buffer, "%g", v);
@@ -328,8 +333,22 @@ class Explainer {
 }  // namespace
 
 ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_json) noexcept {
+  return explain_profile(rules, profile_json, std::string());
+}
+
+ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_json,
+                              const std::string& only_option) noexcept {
   ExplainReport report;
   try {
+    if (!only_option.empty()) {
+      std::vector<std::string> ids = rules.option_ids();
+      if (std::find(ids.begin(), ids.end(), only_option) == ids.end()) {
+        std::string hint = rules::did_you_mean(only_option, ids);
+        report.errors.push_back({"option", "the rule set has no option `" + only_option + "`" +
+                                               (hint.empty() ? "" : " (" + hint + ")")});
+        return report;
+      }
+    }
     const auto& impl = stimrank::detail::compiled(rules);
     engine::Facts facts;
     if (!engine::load_profile(impl.model, impl.plan, profile_json, impl.limits, facts,
@@ -338,7 +357,8 @@ ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_jso
     json profile = json::parse(profile_json.begin(), profile_json.end());
     Result result = engine::evaluate_facts(impl.model, impl.plan, facts);
     report.text = "# Explanation for " + result.profile + "\n\n" + result.to_text() + "\n";
-    Explainer explainer(rules, profile, facts);
+    report.result_json = result.to_json();
+    Explainer explainer(rules, profile, facts, only_option);
     explainer.tree(result, report.text);
     explainer.counterfactuals(result, report.text);
     report.ok = true;

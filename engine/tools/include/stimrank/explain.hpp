@@ -13,6 +13,7 @@ namespace stimrank {
 struct ExplainReport {
   bool ok = false;
   std::string text;                  // Markdown-ish text for a person
+  std::string result_json;           // the result explained, as `evaluate` writes it
   std::vector<ProfileError> errors;  // when the profile is invalid
 };
 
@@ -21,5 +22,8 @@ struct ExplainReport {
 // or exclude it; for each missing field, the ranking under each value the rules name.
 [[nodiscard]] ExplainReport explain_profile(const RuleSet& rules,
                                             std::string_view profile_json) noexcept;
+// The same for one option only (an unknown id is an error with a suggestion).
+[[nodiscard]] ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_json,
+                                            const std::string& only_option) noexcept;
 
 }  // namespace stimrank
