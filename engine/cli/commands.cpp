@@ -9,8 +9,13 @@ namespace cli {
 namespace {
 
 const OptionSpec kRules{"--rules", "PATH",
-                        "a rule file, a folder of them, or db:FILE#name[@version]; default: the "
-                        ".rules files of the current folder, else the shipped knowledge base"};
+                        "a rule file, a folder of them, or db:FILE#name[@version]; default: "
+                        "$STIMRANK_RULES, else the shipped knowledge base"};
+// Authoring commands default to the author's own files.
+const OptionSpec kAuthorRules{
+    "--rules", "PATH",
+    "a rule file, a folder of them, or db:FILE#name[@version]; default: the .rules files of "
+    "the current folder, else $STIMRANK_RULES, else the shipped knowledge base"};
 const OptionSpec kLimit{"--limit", "NAME=N",
                         "a resource limit: rule-file-bytes, rule-files, expression-depth, "
                         "rules, profile-bytes, profile-depth, fhir-bytes"};
@@ -58,7 +63,7 @@ std::vector<CommandSpec> build() {
        "Parses, checks and compiles the rule set and reports every error and warning with its "
        "file, line and column. --format json gives the diagnostics as data (docs/cli.md), "
        "--format sarif as SARIF 2.1.0 for code-scanning annotations in CI.",
-       {kRules, kLimit},
+       {kAuthorRules, kLimit},
        {"text", "json", "sarif"},
        {"stimrank check --rules my-guideline/", "stimrank check --format sarif > check.sarif"}},
       {"lint",
@@ -66,7 +71,7 @@ std::vector<CommandSpec> build() {
        {"[--rules PATH] [--disable CHECK,...] [--format text|json|sarif]", "--list"},
        "Runs the lint checks (stimrank lint --list names them) over a rule set that checks "
        "clean; exit 1 when any warns.",
-       {kRules,
+       {kAuthorRules,
         {"--disable", "CHECK,...", "checks to skip, by name or code"},
         {"--list", "", "list the checks"},
         kLimit},
@@ -77,7 +82,7 @@ std::vector<CommandSpec> build() {
        {"[--rules PATH] [--format text|json|junit] [TESTS.json|DIR ...]"},
        "Runs each case of the vignette test files (default: the rule set's tests/ folder) and "
        "reports every failing case with expected and actual statuses and the rules that fired.",
-       {kRules, kLimit},
+       {kAuthorRules, kLimit},
        {"text", "json", "junit"},
        {"stimrank test", "stimrank test --rules my-guideline/ my-guideline/tests/"}},
       {"coverage",
@@ -85,7 +90,7 @@ std::vector<CommandSpec> build() {
        {"[--rules PATH] [--format markdown|lcov|json] [--min PCT] [TESTS.json|DIR ...]"},
        "Runs the tests as `stimrank test` does and reports, per rule, the cases in which it "
        "fired; --min fails below a percentage.",
-       {kRules, {"--min", "PCT", "exit 1 when rule coverage is below PCT percent"}, kLimit},
+       {kAuthorRules, {"--min", "PCT", "exit 1 when rule coverage is below PCT percent"}, kLimit},
        {"markdown", "lcov", "json"},
        {"stimrank coverage --min 90"}},
       {"explain",
@@ -94,7 +99,7 @@ std::vector<CommandSpec> build() {
        "Every option with every rule's truth and its parts' values; for options not ranked "
        "first, the facts whose change would move them; for missing data, the ranking under each "
        "value the rules name. --option limits it to one option.",
-       {kRules, {"--option", "ID", "explain this option only"}, kLimit},
+       {kAuthorRules, {"--option", "ID", "explain this option only"}, kLimit},
        {"text", "json"},
        {"stimrank explain examples/profiles/phn_elderly.json",
         "stimrank explain --option scs_conventional profile.json"}},
@@ -116,7 +121,7 @@ std::vector<CommandSpec> build() {
        {"[--rules PATH] [--format markdown|html|json]"},
        "The options, their evidence in each grading scheme with sources and DOIs, and the "
        "rules, as a reviewer reads them; --format json gives the same description as data.",
-       {kRules, {"--html", "", "the same as --format html"}, kLimit},
+       {kAuthorRules, {"--html", "", "the same as --format html"}, kLimit},
        {"markdown", "html", "json"},
        {"stimrank table > evidence.md"}},
       {"schema",
@@ -124,7 +129,7 @@ std::vector<CommandSpec> build() {
        {"[--rules PATH]"},
        "Prints a JSON Schema (draft 2020-12) of the profiles the rule set reads: every fact "
        "path with its type, and the concept ids a list accepts.",
-       {kRules, kLimit},
+       {kAuthorRules, kLimit},
        {},
        {"stimrank schema > profile.schema.json"}},
       {"diff",

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -163,6 +164,11 @@ std::string coloured(const stimrank::Diagnostic& d, bool colour) {
 // else $STIMRANK_RULES or the shipped knowledge base.
 std::string rules_path(const Args& args) {
   if (!args.rules.empty()) return args.rules;
+  // Only for authoring: what evaluates patients (evaluate, batch, serve, from-fhir,
+  // publish) never picks up rule files because of the folder it was started in.
+  static const std::set<std::string> authoring = {"check", "lint",  "test",  "coverage",
+                                                  "fmt",   "table", "schema", "explain"};
+  if (!authoring.count(args.command)) return stimrank::default_rules_path();
   namespace fs = std::filesystem;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(".", ec))

@@ -133,7 +133,9 @@ cp "$TMP/broken.rules" "$TMP/guideline/mine.rules"
 (cd "$TMP/guideline" && "$BIN" check > "$TMP/out" 2> "$TMP/err"); code=$?
 [ "$code" -eq 1 ] || fail "check in an author's folder checks the author's files (exit $code)"
 grep -q "current folder" "$TMP/err" && grep -q "mine.rules" "$TMP/err" || fail "check says which rule set ($(head -c 300 "$TMP/err"))"
-(cd "$TMP" && "$BIN" check > "$TMP/out" 2> "$TMP/err2") || true
+# Evaluating patients never depends on the folder it was started in.
+(cd "$TMP/guideline" && "$BIN" evaluate "$PROFILE" > "$TMP/out" 2> "$TMP/err") ||
+  fail "evaluate in an author's folder uses the configured rule set, not the folder's"
 (cd "$TMP/guideline" && "$BIN" fmt --check > "$TMP/out" 2> "$TMP/err"); code=$?
 grep -q "mine.rules" "$TMP/out" "$TMP/err" || fail "fmt in an author's folder reads the author's files"
 
