@@ -187,22 +187,23 @@ std::string default_rules_path() {
   if (const char* env = std::getenv("STIMRANK_RULES"); env && *env) return env;
   std::error_code ec;
   // An installed program reads the knowledge base installed beside it
-  // (PREFIX/bin/stimrank → PREFIX/share/stimrank/knowledge), even when the source
-  // tree it was built from is still there; a build tree reads the knowledge base it
-  // was built from.
+  // (PREFIX/bin/stimrank → PREFIX/share/stimrank/knowledge). A program of the build
+  // tree reads the source tree's, which it was built from. Any other program (one
+  // linking the installed library, Python) reads the installed knowledge base, and
+  // the source tree's only when none is installed.
   const fs::path program = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const fs::path beside =
         program.parent_path().parent_path() / STIMRANK_INSTALL_DATADIR / "stimrank" / "knowledge";
     if (fs::is_directory(beside, ec)) return beside.string();
   }
-#ifdef STIMRANK_SOURCE_KNOWLEDGE_DIR
-  if (fs::is_directory(STIMRANK_SOURCE_KNOWLEDGE_DIR, ec)) return STIMRANK_SOURCE_KNOWLEDGE_DIR;
-#endif
-#ifdef STIMRANK_INSTALLED_KNOWLEDGE_DIR
-  if (fs::is_directory(STIMRANK_INSTALLED_KNOWLEDGE_DIR, ec))
-    return STIMRANK_INSTALLED_KNOWLEDGE_DIR;
-#endif
+  const std::string source = STIMRANK_SOURCE_KNOWLEDGE_DIR,
+                    installed = STIMRANK_INSTALLED_KNOWLEDGE_DIR;
+  const bool in_build_tree =
+      !program.empty() && program.string().rfind(STIMRANK_BINARY_DIR "/", 0) == 0;
+  for (const std::string& folder :
+       in_build_tree ? std::vector{source, installed} : std::vector{installed, source})
+    if (fs::is_directory(folder, ec)) return folder;
   return "knowledge";
 }
 

@@ -33,7 +33,9 @@ std::string json_error(std::string_view text);
 // A local concept id or name: lower case, digits and `_`, starting with a letter.
 bool local_id_syntax(std::string_view text);
 // The warning for a concept id (in a list of codes) that the rule set does not declare.
-std::string unknown_concept_warning(std::string_view entry_path, std::string_view id);
+// With a suggestion when a declared id is close (a typo).
+std::string unknown_concept_warning(const rules::model::Model& model, std::string_view entry_path,
+                                    std::string_view id);
 // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
 // match hierarchically (a value set listing G90.5 contains G90.511).
 bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code);

@@ -204,7 +204,7 @@ class FastLoader {
           if (field.list >= 0 || (warned_field_ >= 0 && warned_field_ != field.slot)) return false;
           warned_field_ = field.slot;
           facts_.warnings.push_back(
-              unknown_concept_warning(field.path + "/" + std::to_string(index), text));
+              unknown_concept_warning(model_, field.path + "/" + std::to_string(index), text));
         }
         ++index;
         continue;

@@ -288,7 +288,7 @@ class Loader {
         }
         entry.coding_known = true;
         if (!match_code(entry, "local", text))
-          facts_.warnings.push_back(unknown_concept_warning(entry_path, text));
+          facts_.warnings.push_back(unknown_concept_warning(model_, entry_path, text));
         list.entries.push_back(std::move(entry));
         continue;
       }
@@ -407,11 +407,17 @@ bool local_id_syntax(std::string_view text) {
                      [](char c) { return ascii::is_lower(c) || ascii::is_digit(c) || c == '_'; });
 }
 
-std::string unknown_concept_warning(std::string_view entry_path, std::string_view id) {
+std::string unknown_concept_warning(const Model& model, std::string_view entry_path,
+                                    std::string_view id) {
   std::string text(entry_path);
   text += ": unknown concept id `";
   text += id;
   text += "` was ignored (the rule set does not declare it)";
+  std::vector<std::string> ids;
+  ids.reserve(model.concepts.size());
+  for (const auto& c : model.concepts) ids.push_back(c.id);
+  std::string hint = rules::did_you_mean(std::string(id), ids);
+  if (!hint.empty()) text += "; " + hint;
   return text;
 }
 

@@ -155,6 +155,16 @@ assert p["treatments"]["items"]["required"] == ["response"]
 assert "postherpetic_neuralgia" in s["x-concepts"]
 PY
 
+# The repository's copy of the profile schema is the contract's (where the contract is
+# beside the clone, as in this project's workspace).
+CONTRACT="$ROOT/../shared/contracts/profile.schema.json"
+if [ -f "$CONTRACT" ]; then
+  cmp -s "$CONTRACT" "$ROOT/docs/profile.schema.json" || fail "docs/profile.schema.json differs from the contract"
+fi
+# An unknown concept id: a warning with a suggestion.
+echo '{"id":"x","conditions":["postherpetic_neuralgiaa"]}' | "$BIN" evaluate - > "$TMP/out" 2> "$TMP/err"
+grep -q "did you mean .postherpetic_neuralgia." "$TMP/out" || fail "unknown concept id: a suggestion"
+
 # Man page and bash completion, from the same descriptions.
 run 0 "help --man" "$BIN" help --man
 grep -q "^\.TH STIMRANK 1" "$TMP/out" && grep -q "^\.SS evaluate" "$TMP/out" || fail "the man page"
