@@ -190,10 +190,13 @@ PYBIND11_MODULE(_core, m) {
     return py::make_tuple(out, error);
   });
   m.def("run_batch", [](const stimrank::RuleSet& rs, const std::string& db, unsigned threads,
-                        std::size_t chunk) {
+                        std::size_t chunk, const std::string& store) {
     stimrank::BatchOptions options;
     options.threads = threads;
     options.chunk = chunk;
+    if (store != "summary" && store != "full")
+      throw py::value_error("store is \"summary\" or \"full\", not \"" + store + "\"");
+    options.store = store == "full" ? stimrank::BatchStore::full : stimrank::BatchStore::summary;
     stimrank::BatchReport r;
     {
       py::gil_scoped_release release;

@@ -468,10 +468,13 @@ def versions(db: Union[str, _os.PathLike]) -> List[dict]:
     return entries
 
 
-def run_batch(rules: RuleSet, db: Union[str, _os.PathLike], *, threads: int = 0, chunk: int = 1000) -> dict:
+def run_batch(rules: RuleSet, db: Union[str, _os.PathLike], *, threads: int = 0, chunk: int = 1000,
+              store: str = "summary") -> dict:
     """Evaluate the cohort in table ``profiles(id, profile)`` of ``db`` into ``results``
-    (resumable; see docs/storage.md). Returns the counts; raises on failure."""
-    out = _core.run_batch(rules._core, _os.fspath(db), threads, chunk)
+    (resumable; see docs/storage.md). ``store="summary"`` keeps each option's status,
+    rank, score, leading evidence and missing count per profile; ``"full"`` the whole
+    explained result. Returns the counts; raises on failure (an empty cohort too)."""
+    out = _core.run_batch(rules._core, _os.fspath(db), threads, chunk, store)
     if not out["ok"]:
         raise StimrankError(out["error"])
     return out

@@ -166,7 +166,7 @@ std::string rules_path(const Args& args) {
   if (!args.rules.empty()) return args.rules;
   // Only for authoring: what evaluates patients (evaluate, batch, serve, from-fhir,
   // publish) never picks up rule files because of the folder it was started in.
-  static const std::set<std::string> authoring = {"check", "lint",  "test",  "coverage",
+  static const std::set<std::string> authoring = {"check", "lint",  "test",   "coverage",
                                                   "fmt",   "table", "schema", "explain"};
   if (!authoring.count(args.command)) return stimrank::default_rules_path();
   namespace fs = std::filesystem;
@@ -305,6 +305,7 @@ int batch(const Args& args) {
   stimrank::BatchOptions options;
   options.threads = args.threads;
   options.chunk = args.chunk;
+  options.store = args.store == "full" ? stimrank::BatchStore::full : stimrank::BatchStore::summary;
   bool tty = isatty(STDERR_FILENO) != 0;
   options.progress = [tty](const stimrank::BatchProgress& p) {
     double rate = p.seconds > 0 ? static_cast<double>(p.evaluated_now) / p.seconds : 0;

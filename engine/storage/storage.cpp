@@ -239,6 +239,9 @@ void migrate(Database& db) {
        "TEXT NOT NULL,"
        " profiles INTEGER NOT NULL, ranked_first INTEGER NOT NULL, PRIMARY KEY (ruleset_digest, "
        "option, status));"},
+      {"what a result row stores",
+       "ALTER TABLE results ADD COLUMN stored TEXT NOT NULL DEFAULT 'full'"
+       " CHECK (stored IN ('full', 'summary'));"},
   };
   Transaction tx(db);
   db.exec(
@@ -654,6 +657,38 @@ AuditVerification verify_audit(const std::string& db_path) noexcept {
 
 // ================================================================== cohort batches
 
+namespace {
+
+// A result as a batch keeps it by default: per option its status, rank, score, the
+// leading evidence (scheme and grade) and how many fields are missing; the keys the
+// full result has, so batch_summary reads both alike.
+std::string result_summary(const Result& result) {
+  nlohmann::ordered_json options = nlohmann::ordered_json::array();
+  for (const OptionResult& o : result.options) {
+    nlohmann::ordered_json option = {
+        {"option", o.option},
+        {"status", to_string(o.status)},
+        {"rank", o.rank ? nlohmann::ordered_json(*o.rank) : nlohmann::ordered_json()},
+        {"score", o.score}};
+    if (!o.evidence.empty()) {
+      std::string grade;
+      for (const GradeDimension& d : o.evidence.front().grade)
+        grade += (grade.empty() ? "" : ", ") + d.name + " " + d.value;
+      option["scheme"] = o.evidence.front().scheme;
+      option["grade"] = grade;
+    } else {
+      option["scheme"] = option["grade"] = nullptr;
+    }
+    option["missing"] = o.missing.size();
+    options.push_back(std::move(option));
+  }
+  return nlohmann::ordered_json{
+      {"profile", result.profile}, {"options", options}, {"warnings", result.warnings.size()}}
+      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace
+
 BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
                       const BatchOptions& options) noexcept {
   BatchReport report;
@@ -678,10 +713,17 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
     Statement pending = db->prepare(
         "SELECT p.id, p.profile FROM profiles p LEFT JOIN results r ON r.profile_id = p.id"
         " WHERE r.profile_id IS NULL ORDER BY p.rowid LIMIT ?");
+    if (report.total == 0) {
+      report.error =
+          "the cohort has no profiles: fill its `profiles` table (id TEXT PRIMARY KEY, profile "
+          "TEXT: one profile JSON a row) first; docs/storage.md shows how";
+      return report;
+    }
+    const bool full = options.store == BatchStore::full;
     Statement insert = db->prepare(
         "INSERT INTO results (profile_id, outcome, ruleset_digest, top_option, result_json, error, "
-        "evaluated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)");
+        "evaluated_at, stored)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     // The rule set outlives the call, so it is not owned here.
     const std::shared_ptr<const RuleSet> shared(std::shared_ptr<const RuleSet>{}, &rules);
     std::size_t chunk = std::max<std::size_t>(1, options.chunk);
@@ -706,13 +748,15 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
       std::string at = now_utc();
       for (std::size_t i = 0; i < ids.size(); ++i) {
         insert.reset();
-        insert.bind(1, ids[i]).bind(3, digest).bind(7, at);
+        insert.bind(1, ids[i]).bind(3, digest).bind(7, at).bind(8, full ? "full" : "summary");
         const Evaluation& e = evaluations[i];
         if (e.ok()) {
           std::string top;
           for (const auto& o : e.result->options)
             if (o.rank && *o.rank == 1) top = o.option;
-          insert.bind(2, "ok").bind(5, e.result->to_json()).bind_null(6);
+          insert.bind(2, "ok")
+              .bind(5, full ? e.result->to_json() : result_summary(*e.result))
+              .bind_null(6);
           if (top.empty())
             insert.bind_null(4);
           else

@@ -201,5 +201,14 @@ head -1 "$TMP/out" | grep -q "^name	version	digest" || fail "versions header"
 run 0 "versions json" "$BIN" versions --db "$TMP/reg.db" --format json
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[0]["name"] == "neuromodulation-neuropathic-pain"' "$TMP/out" || fail "versions json"
 
+# batch: an empty cohort is an error with a hint; --store picks what is kept.
+/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)"); c.commit()' "$TMP/empty.db"
+run 1 "batch on an empty cohort" "$BIN" batch --db "$TMP/empty.db"
+grep -q "no profiles.*profiles. table" "$TMP/err" || fail "an empty cohort says what to do ($(cat "$TMP/err"))"
+/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("INSERT INTO profiles VALUES (?, ?)", ("p1", open(sys.argv[2]).read())); c.commit()' "$TMP/empty.db" "$PROFILE"
+run 0 "batch --store full" "$BIN" batch --db "$TMP/empty.db" --store full
+/usr/bin/python3 -c 'import sqlite3,sys,json; r=sqlite3.connect(sys.argv[1]).execute("SELECT stored, result_json FROM results").fetchone(); assert r[0] == "full" and json.loads(r[1])["options"][0]["reasons"]' "$TMP/empty.db" || fail "batch --store full keeps the whole result"
+run 2 "batch --store everything" "$BIN" batch --db "$TMP/empty.db" --store everything
+
 [ "$failures" -eq 0 ] && echo "all UX checks passed"
 exit $((failures > 0))

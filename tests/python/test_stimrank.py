@@ -362,6 +362,31 @@ def test_batch_from_python(tmp_path, rs):
     assert report["evaluated"] == 20 and report["invalid"] == 0
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT COUNT(*) FROM results WHERE outcome = 'ok'").fetchone() == (20,)
+        # The default keeps a summary a row: each option's status, rank, score, leading
+        # evidence and missing count, the same as the full result says.
+        stored, summary = c.execute("SELECT stored, result_json FROM results WHERE profile_id = 'p0'").fetchone()
+        assert stored == "summary"
+    full = rs.evaluate(profile(0)).to_dict()
+    summary = json.loads(summary)
+    assert [(o["option"], o["status"], o["rank"]) for o in summary["options"]] == \
+        [(o["option"], o["status"], o["rank"]) for o in full["options"]]
+    assert [o["missing"] for o in summary["options"]] == [len(o["missing"]) for o in full["options"]]
+    assert len(json.dumps(summary)) < len(json.dumps(full)) / 4
+    other = tmp_path / "full.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)")
+        c.execute("INSERT INTO profiles VALUES (?, ?)", ("p0", json.dumps(profile(0))))
+    stimrank.run_batch(rs, other, store="full")
+    with sqlite3.connect(other) as c:
+        stored, text = c.execute("SELECT stored, result_json FROM results").fetchone()
+    assert stored == "full" and json.loads(text) == full
+    with pytest.raises(ValueError):
+        stimrank.run_batch(rs, other, store="everything")
+    empty = tmp_path / "empty.db"
+    with sqlite3.connect(empty) as c:
+        c.execute("CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)")
+    with pytest.raises(stimrank.StimrankError, match="no profiles"):
+        stimrank.run_batch(rs, empty)
 
 
 def test_version_is_defined_once():

@@ -83,9 +83,15 @@ struct BatchProgress {
   std::int64_t total = 0, done = 0, evaluated_now = 0;
   double seconds = 0;  // since this run started
 };
+// What a batch keeps per profile: a summary (each option's status, rank and score,
+// its leading evidence, how many fields are missing; about 2.5 KB a profile), or the
+// full explained result (30-40 KB).
+enum class BatchStore { summary, full };
+
 struct BatchOptions {
   unsigned threads = 0;                                // 0 = every core
   std::size_t chunk = 1000;                            // profiles per committed transaction
+  BatchStore store = BatchStore::summary;
   std::function<void(const BatchProgress&)> progress;  // called after each chunk
 };
 struct BatchReport {
@@ -95,6 +101,7 @@ struct BatchReport {
 };
 // Evaluates every profile of table `profiles(id, profile)` that has no row in
 // `results` yet, committing chunk by chunk; a killed run resumes where it stopped.
+// An empty `profiles` table is an error.
 [[nodiscard]] BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
                                     const BatchOptions& options = {}) noexcept;
 
