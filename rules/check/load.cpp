@@ -106,8 +106,7 @@ CheckOutput load_and_check(const std::vector<std::string>& roots, const FileRead
       checking::Checker checker(semantic, limits);
       (void)checker.run(files);
       for (Diagnostic& d : semantic)
-        if (d.code != "E100" && d.code != "E110" && d.code != "E111" && d.code != "E103" &&
-            d.code != "W201")
+        if (d.code != "E100" && d.code != "E110" && d.code != "E111" && d.code != "W201")
           out.diagnostics.push_back(std::move(d));
     }
   } catch (std::exception const& e) {

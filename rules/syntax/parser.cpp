@@ -8,6 +8,7 @@
 #include "ascii.hpp"
 #include "grammar.hpp"
 #include "source_file.hpp"
+#include "spelling.hpp"
 #include "utf8.hpp"
 
 namespace stimrank::rules {
@@ -243,6 +244,29 @@ const char* const member_keywords[] = {"family",
                                        "research_only",
                                        "not_indicated"};
 
+// What may follow a rule's condition, before its `;`.
+const char* const rule_attribute_keywords[] = {"grade",   "weight", "penalty",    "source", "tag",
+                                               "because", "label",  "unverified", "when"};
+
+// "did you mean `indication`?" for a misspelt keyword where `code` expects one.
+std::string keyword_hint(const std::string& code, const std::string& word) {
+  std::vector<std::string> candidates;
+  auto add = [&candidates](const auto& words) {
+    candidates.insert(candidates.end(), std::begin(words), std::end(words));
+  };
+  if (code == "E001") {
+    add(top_keywords);
+  } else if (code == "E002") {
+    add(member_keywords);
+  } else if (code == "E012") {
+    add(rule_attribute_keywords);
+  } else {
+    return {};
+  }
+  if (std::find(candidates.begin(), candidates.end(), word) != candidates.end()) return {};
+  return did_you_mean(word, candidates);
+}
+
 template <std::size_t N>
 bool starts_with_any(const char* pos, const char* end, const char* const (&words)[N]) {
   return std::any_of(std::begin(words), std::end(words),
@@ -398,9 +422,14 @@ class Driver {
       std::string which_code, which_what;
       split_expectation(failure.which(), which_code, which_what);
       error_at_ = which_code == "E015" ? failure.where() : skip_space(failure.where(), end_);
-      // A missing `;` belongs at the end of the statement, not at the next line.
+      // A missing `;` belongs at the end of the statement, not at the next line; but
+      // a word that is no statement keyword (a misspelt `because`) is itself the
+      // problem, and the caret points at it.
       const char* at = error_at_;
-      if (which_code == "E012")
+      const bool stray_word = error_at_ < end_ && ident_char(*error_at_) &&
+                              !starts_with_any(error_at_, end_, top_keywords) &&
+                              !starts_with_any(error_at_, end_, member_keywords);
+      if (which_code == "E012" && !stray_word)
         while (at > begin_ && ascii::is_space(at[-1])) --at;
       report(which_code, at, "expected " + which_what, error_at_);
     }
@@ -415,8 +444,15 @@ class Driver {
     Found what = describe_found(found, end_);
     message += ", found " + what.text;
     auto offset = static_cast<std::uint32_t>(at - begin_);
+    auto stop = offset + 1;
+    if (at == found && found < end_ && ident_char(*found)) {  // the caret spans the word
+      const char* word_end = found;
+      while (word_end < end_ && ident_char(*word_end)) ++word_end;
+      stop = static_cast<std::uint32_t>(word_end - begin_);
+      if (what.hint.empty()) what.hint = keyword_hint(code, std::string(found, word_end));
+    }
     diagnostics_.push_back(
-        file_.make(Severity::error, code, offset, offset + 1, message, std::move(what.hint)));
+        file_.make(Severity::error, code, offset, stop, message, std::move(what.hint)));
   }
 
   SourceFile& file_;
