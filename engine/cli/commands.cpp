@@ -175,7 +175,7 @@ std::vector<CommandSpec> build() {
        {"stimrank serve --port 8080 --issuer https://ehr.example --jwks ehr-jwks.json"}},
       {"publish",
        "store a rule set, by name and version, in a registry",
-       {"--db FILE [--rules PATH] [--author NAME] [--note TEXT]"},
+       {"--db FILE [--rules PATH] [--author NAME] [--note TEXT] [--format text|json]"},
        "Stores every source file of the rule set with its digest in a SQLite registry; a "
        "version once published is never changed. Load it with --rules db:FILE#name@version.",
        {{"--db", "FILE", "the registry (SQLite; created if missing)"},
@@ -183,7 +183,7 @@ std::vector<CommandSpec> build() {
         {"--author", "NAME", "who publishes"},
         {"--note", "TEXT", "why"},
         kLimit},
-       {},
+       {"text", "json"},
        {"stimrank publish --db registry.sqlite --author 'A. Author' --note 'EAN 2024 update'"}},
       {"versions",
        "the rule sets of a registry",
@@ -195,7 +195,8 @@ std::vector<CommandSpec> build() {
        {"stimrank versions --db registry.sqlite"}},
       {"batch",
        "evaluate a SQLite cohort, resumably",
-       {"--db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N] [--store summary|full]"},
+       {"--db COHORT.sqlite [--rules PATH] [--threads N] [--chunk N] [--store summary|full]\n"
+        "               [--format text|json]"},
        "Evaluates every profile of the cohort database's `profiles` table that has no result "
        "yet, in chunks; a batch stopped at any point resumes where it stopped. --store full "
        "keeps each explained result; the default keeps a summary per option.",
@@ -205,15 +206,15 @@ std::vector<CommandSpec> build() {
         {"--chunk", "N", "profiles per transaction (default: 1000)"},
         {"--store", "summary|full", "what is stored per profile (default: summary)"},
         kLimit},
-       {},
+       {"text", "json"},
        {"stimrank batch --db cohort.sqlite --threads 4"}},
       {"audit",
        "verify an audit trail",
-       {"verify --db FILE"},
+       {"verify --db FILE [--format text|json]"},
        "Checks the hash chain of every record of an audit trail; exit 1 at the first broken "
        "record.",
        {{"--db", "FILE", "the audit trail"}},
-       {},
+       {"text", "json"},
        {"stimrank audit verify --db audit.sqlite"}},
       {"help",
        "help on a command",

@@ -249,6 +249,15 @@ int publish(const Args& args) {
     std::cerr << "stimrank: cannot publish: " << outcome.error << "\n";
     return kInputError;
   }
+  if (args.format == "json") {
+    std::cout << nlohmann::ordered_json{{"name", outcome.name},
+                                        {"version", outcome.version},
+                                        {"digest", outcome.digest},
+                                        {"already_published", outcome.already_published}}
+                     .dump()
+              << "\n";
+    return kOk;
+  }
   std::cout << (outcome.already_published ? "already published: " : "published: ") << outcome.name
             << " " << outcome.version << " " << outcome.digest << "\n";
   return kOk;
@@ -290,6 +299,19 @@ int versions(const Args& args) {
 
 int audit_verify(const Args& args) {
   stimrank::AuditVerification v = stimrank::verify_audit(args.db);
+  if (args.format == "json") {
+    std::cout << nlohmann::ordered_json{{"ok", v.ok},
+                                        {"records", v.records},
+                                        {"first_broken",
+                                         v.first_broken ? nlohmann::ordered_json(*v.first_broken)
+                                                        : nlohmann::ordered_json()},
+                                        {"message", v.message}}
+                     .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+              << "\n";
+    if (!v.ok)
+      std::cerr << "stimrank: audit log `" << args.db << "` is broken: " << v.message << "\n";
+    return v.ok ? kOk : kInputError;
+  }
   if (!v.ok) {
     std::cerr << "stimrank: audit log `" << args.db << "` is broken: " << v.message << "\n";
     if (v.first_broken) std::cout << "first broken record: " << *v.first_broken << "\n";
@@ -330,6 +352,15 @@ int batch(const Args& args) {
     std::cerr << "stimrank: batch failed: " << report.error << "\n";
     return kInputError;
   }
+  if (args.format == "json") {
+    std::cout << nlohmann::ordered_json{{"total", report.total},
+                                        {"already_done", report.already_done},
+                                        {"evaluated", report.evaluated},
+                                        {"invalid", report.invalid}}
+                     .dump()
+              << "\n";
+    return kOk;
+  }
   std::cout << "done: " << report.total << " profiles (" << report.already_done << " already done, "
             << report.evaluated << " evaluated now, " << report.invalid
             << " invalid in this run)\n";
@@ -369,6 +400,18 @@ std::vector<std::string> test_files(const Args& args) {
 
 stimrank::TestReport run_all_tests(const Args& args, const stimrank::RuleSet& ruleset) {
   stimrank::TestReport total;
+  if (args.inputs.empty()) {  // the rule set's tests/ folder: say where it was looked for
+    namespace fs = std::filesystem;
+    fs::path rules = rules_path(args);
+    fs::path folder = (fs::is_directory(rules) ? rules : rules.parent_path()) / "tests";
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec)) {
+      total.errors.push_back("no test files given, and the rule set has no `" + folder.string() +
+                             "` folder: name test files or folders (stimrank test --rules " +
+                             rules.string() + " TESTS.json|DIR)");
+      return total;
+    }
+  }
   for (const std::string& file : test_files(args)) {
     stimrank::TestReport report = stimrank::run_test_file(ruleset, file);
     total.passed += report.passed;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <tuple>
 
@@ -152,17 +151,37 @@ bool always_holds(const Expr& e) {
 }
 
 // ---- code shapes
+// Character classes by position: `shape` holds one of 'L' (upper-case letter), 'D'
+// (digit), 'A' (either) per character.
+bool fits(std::string_view code, std::string_view shape) {
+  if (code.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    const char c = code[i];
+    const bool upper = c >= 'A' && c <= 'Z', digit = c >= '0' && c <= '9';
+    if (!(shape[i] == 'L' ? upper : shape[i] == 'D' ? digit : upper || digit)) return false;
+  }
+  return true;
+}
+
 bool well_formed(const Code& code) {
-  static const std::regex icd("^[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?$");
-  static const std::regex atc("^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$");
-  static const std::regex snomed("^[1-9][0-9]{5,17}$");
-  static const std::regex rxnorm("^[0-9]{1,10}$");
-  static const std::regex local("^[a-z][a-z0-9_]*$");
-  if (code.system == "icd10") return std::regex_match(code.code, icd);
-  if (code.system == "atc") return std::regex_match(code.code, atc);
-  if (code.system == "snomed") return std::regex_match(code.code, snomed);
-  if (code.system == "rxnorm") return std::regex_match(code.code, rxnorm);
-  if (code.system == "local") return std::regex_match(code.code, local);
+  const std::string_view c = code.code;
+  auto all_digits = [](std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char d) { return d >= '0' && d <= '9'; });
+  };
+  if (code.system == "icd10")  // A00, then up to four more letters or digits
+    return c.size() >= 3 && c.size() <= 7 && fits(c.substr(0, 3), "LDA") &&
+           fits(c.substr(3), std::string(c.size() - 3, 'A'));
+  if (code.system == "atc")  // N, N02, N02B, N02BA, N02BA01
+    return fits(c, "L") || fits(c, "LDD") || fits(c, "LDDL") || fits(c, "LDDLL") ||
+           fits(c, "LDDLLDD");
+  if (code.system == "snomed")  // 6 to 18 digits, no leading zero
+    return c.size() >= 6 && c.size() <= 18 && c[0] != '0' && all_digits(c);
+  if (code.system == "rxnorm") return c.size() <= 10 && all_digits(c);
+  if (code.system == "local")
+    return !c.empty() && c[0] >= 'a' && c[0] <= 'z' && std::all_of(c.begin(), c.end(), [](char d) {
+      return (d >= 'a' && d <= 'z') || (d >= '0' && d <= '9') || d == '_';
+    });
   return true;
 }
 

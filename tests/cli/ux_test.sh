@@ -201,6 +201,11 @@ head -1 "$TMP/out" | grep -q "^name	version	digest" || fail "versions header"
 run 0 "versions json" "$BIN" versions --db "$TMP/reg.db" --format json
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[0]["name"] == "neuromodulation-neuropathic-pain"' "$TMP/out" || fail "versions json"
 
+# test without test files says where it looked.
+printf 'ruleset "x" version "1";\nsource s "S" doi "10.1/s";\nfacts { age: int 0..130; }\n' > "$TMP/lonely.rules"
+run 1 "test without test files" "$BIN" test --rules "$TMP/lonely.rules"
+grep -q "no test files given, and the rule set has no .*tests. folder" "$TMP/out" || fail "test names the folder it looked for ($(cat "$TMP/out"))"
+
 # batch: an empty cohort is an error with a hint; --store picks what is kept.
 /usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT NOT NULL)"); c.commit()' "$TMP/empty.db"
 run 1 "batch on an empty cohort" "$BIN" batch --db "$TMP/empty.db"
@@ -209,6 +214,13 @@ grep -q "no profiles.*profiles. table" "$TMP/err" || fail "an empty cohort says 
 run 0 "batch --store full" "$BIN" batch --db "$TMP/empty.db" --store full
 /usr/bin/python3 -c 'import sqlite3,sys,json; r=sqlite3.connect(sys.argv[1]).execute("SELECT stored, result_json FROM results").fetchone(); assert r[0] == "full" and json.loads(r[1])["options"][0]["reasons"]' "$TMP/empty.db" || fail "batch --store full keeps the whole result"
 run 2 "batch --store everything" "$BIN" batch --db "$TMP/empty.db" --store everything
+run 0 "publish --format json" "$BIN" publish --db "$TMP/reg.db" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["already_published"] is True and d["digest"].startswith("sha256:")' "$TMP/out" || fail "publish json"
+run 0 "batch --format json" "$BIN" batch --db "$TMP/empty.db" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"] == 1 and d["already_done"] == 1' "$TMP/out" || fail "batch json"
+STIMRANK_AUDIT_KEY=ux-test-key-0123456789 "$BIN" evaluate --audit "$TMP/audit.db" "$PROFILE" > /dev/null 2>&1
+run 0 "audit verify --format json" "$BIN" audit verify --db "$TMP/audit.db" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] is True and d["records"] == 1' "$TMP/out" || fail "audit verify json"
 
 [ "$failures" -eq 0 ] && echo "all UX checks passed"
 exit $((failures > 0))
