@@ -19,11 +19,11 @@ RUNS=""
 if [ "${1:-}" = "--runs" ]; then RUNS="$2"; shift 2; fi
 TARGET="${1:-all}"
 SECONDS_EACH="${2:-60}"
-ALL=(rules profile fhir testfile)
+ALL=(rules profile fhir testfile cds_hooks)
 case "$TARGET" in
   all) TARGETS=("${ALL[@]}") ;;
-  rules|profile|fhir|testfile) TARGETS=("$TARGET") ;;
-  *) echo "usage: scripts/fuzz.sh [--runs N] [rules|profile|fhir|testfile|all] [SECONDS]" >&2; exit 2 ;;
+  rules|profile|fhir|testfile|cds_hooks) TARGETS=("$TARGET") ;;
+  *) echo "usage: scripts/fuzz.sh [--runs N] [rules|profile|fhir|testfile|cds_hooks|all] [SECONDS]" >&2; exit 2 ;;
 esac
 
 install_packages
@@ -98,6 +98,11 @@ PY
       fi ;;
     testfile)
       cp "$ROOT"/knowledge/tests/*.json "$dir"/ ;;
+    cds_hooks)
+      # Real requests written for other CDS services, where the workspace has them.
+      if [ -d "$ROOT/../shared/fhir/cds-hooks-requests" ]; then
+        cp "$ROOT"/../shared/fhir/cds-hooks-requests/* "$dir"/
+      fi ;;
   esac
   cp "$ROOT"/tests/fuzz/regressions/"$target"/* "$dir"/ 2>/dev/null || true
 }
@@ -113,7 +118,7 @@ for target in "${TARGETS[@]}"; do
   # Inputs as large as a target's typical real ones: larger seeds are cut, and the
   # executions stay fast enough to explore.
   case "$target" in
-    rules) max_len=16384 ;; profile|testfile) max_len=65536 ;; fhir) max_len=262144 ;;
+    rules) max_len=16384 ;; profile|testfile) max_len=65536 ;; fhir|cds_hooks) max_len=262144 ;;
   esac
   limit=(-max_total_time="$SECONDS_EACH")
   [ -n "$RUNS" ] && limit=(-runs="$RUNS")

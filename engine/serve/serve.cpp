@@ -485,7 +485,7 @@ class Service {
     // The fetched resources, one JSON array read with a parser of their own.
     std::string fetched_text = "[";
     std::vector<std::string> fetched_paths;
-    if (!fhir_server.empty())
+    if (!fhir_server.empty() && options_.fetch_from_fhir_server)
       for (const std::string& key : not_prefetched) {
         std::string query = templates[key].get<std::string>();
         for (std::size_t at; (at = query.find("{{context.patientId}}")) != std::string::npos;)
@@ -896,6 +896,36 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
   } catch (std::exception const& e) {
     return std::string("internal error: ") + e.what();
   }
+}
+
+CdsAnswer answer_cds_call(std::shared_ptr<const RuleSet> rules, const ServeOptions& options,
+                          const std::string& service_id, const std::string& body) noexcept {
+  CdsAnswer answer;
+  try {
+    if (!rules) {
+      answer.body = operation_outcome("exception", "no rule set");
+      return answer;
+    }
+    const std::string base = options.public_url.empty()
+                                 ? "http://" + options.host + ":" + std::to_string(options.port)
+                                 : options.public_url;
+    Service service(std::move(rules), options, base);
+    httplib::Request request;
+    request.method = "POST";
+    request.path = "/cds-services/" + service_id;
+    request.body = body;
+    httplib::Response response;
+    if (body.size() > options.max_body_bytes)
+      fail(response, 413, "too-costly", "the request body is larger than the limit");
+    else
+      service.call(request, response, service_id);
+    answer.status = response.status;
+    answer.body = std::move(response.body);
+  } catch (std::exception const& e) {
+    answer.status = 500;
+    answer.body = operation_outcome("exception", std::string("internal error: ") + e.what());
+  }
+  return answer;
 }
 
 }  // namespace stimrank

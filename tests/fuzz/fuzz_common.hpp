@@ -35,5 +35,6 @@ int one_rules(const unsigned char* data, std::size_t size);
 int one_profile(const unsigned char* data, std::size_t size);
 int one_fhir(const unsigned char* data, std::size_t size);
 int one_testfile(const unsigned char* data, std::size_t size);
+int one_cds_hooks(const unsigned char* data, std::size_t size);
 
 }  // namespace fuzzing

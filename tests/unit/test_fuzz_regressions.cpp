@@ -41,3 +41,6 @@ TEST_CASE("fuzz regressions: FHIR records", "[fuzz]") {
 TEST_CASE("fuzz regressions: vignette test files", "[fuzz]") {
   CHECK(replay("testfile", fuzzing::one_testfile) > 0);
 }
+TEST_CASE("fuzz regressions: CDS Hooks calls", "[fuzz]") {
+  CHECK(replay("cds_hooks", fuzzing::one_cds_hooks) > 0);
+}

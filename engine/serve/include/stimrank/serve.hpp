@@ -27,6 +27,8 @@ struct ServeOptions {
   std::vector<std::pair<std::string, std::string>> trusted_issuers;
   bool allow_unauthenticated = false;
   AuditLog* audit = nullptr;  // when set, every evaluation and every feedback is recorded
+  // Whether data the EHR did not prefetch is fetched from the request's fhirServer.
+  bool fetch_from_fhir_server = true;
   std::function<void(int port)> on_listening;        // called once the socket is bound
   std::function<void(const std::string& line)> log;  // one line per request
 };
@@ -37,5 +39,17 @@ struct ServeOptions {
 [[nodiscard]] std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules,
                                           const ServeOptions& options,
                                           const std::atomic<bool>& stop) noexcept;
+
+// One CDS Hooks service call answered without HTTP (POST /cds-services/{service_id}
+// with `body`): for an integrator with an HTTP stack of their own, and for the
+// fuzzer. The status and body are what the server would send (200 with cards, or an
+// OperationOutcome); bearer tokens are the caller's to check. Never throws.
+struct CdsAnswer {
+  int status = 500;
+  std::string body;
+};
+[[nodiscard]] CdsAnswer answer_cds_call(std::shared_ptr<const RuleSet> rules,
+                                        const ServeOptions& options, const std::string& service_id,
+                                        const std::string& body) noexcept;
 
 }  // namespace stimrank
