@@ -1,5 +1,6 @@
 // The public API: load → check → compile; validate → evaluate. Nothing throws out.
 #include <algorithm>
+#include <map>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -104,10 +105,20 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
   try {
     std::vector<std::string> roots;
     std::error_code ec;
+    // Overlay texts by normalised path, read before the disk.
+    std::map<std::string, const std::string*> overlay;
+    for (const auto& [file, text] : options.overlay)
+      overlay[fs::path(file).lexically_normal().string()] = &text;
     if (fs::is_directory(path, ec)) {
       for (const auto& entry : fs::directory_iterator(path, ec))
         if (entry.is_regular_file() && entry.path().extension() == ".rules")
           roots.push_back(entry.path().lexically_normal().string());
+      const fs::path folder = fs::path(path).lexically_normal();
+      for (const auto& [file, text] : overlay)
+        if (fs::path(file).extension() == ".rules" &&
+            fs::path(file).parent_path() == folder &&
+            std::find(roots.begin(), roots.end(), file) == roots.end())
+          roots.push_back(file);
       std::sort(roots.begin(), roots.end());
       if (roots.empty()) {
         LoadResult out;
@@ -122,12 +133,14 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
       roots.push_back(path);
     }
     const std::size_t limit = options.limits.max_file_bytes;
-    rules::FileReader reader = [limit](const std::string& including, const std::string& name,
-                                       std::string& canonical,
-                                       std::string& problem) -> std::optional<std::string> {
+    rules::FileReader reader = [limit, &overlay](
+                                   const std::string& including, const std::string& name,
+                                   std::string& canonical,
+                                   std::string& problem) -> std::optional<std::string> {
       fs::path target =
           including.empty() ? fs::path(name) : fs::path(including).parent_path() / name;
       canonical = target.lexically_normal().string();
+      if (auto it = overlay.find(canonical); it != overlay.end()) return *it->second;
       std::error_code error;
       if (fs::is_directory(target, error)) {
         problem = "it is a folder";

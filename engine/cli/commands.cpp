@@ -216,6 +216,17 @@ std::vector<CommandSpec> build() {
        {{"--db", "FILE", "the audit trail"}},
        {"text", "json"},
        {"stimrank audit verify --db audit.sqlite"}},
+      {"lsp",
+       "the language server for editors (stdio)",
+       {""},
+       "Speaks the Language Server Protocol on stdin and stdout for .rules files and vignette "
+       "test files: diagnostics (parse, check, lint, failing test cases), hover, go to "
+       "definition, references, completion, formatting, did-you-mean fixes and a `run this "
+       "case` lens. Editors start it; docs/editors.md shows VS Code, Neovim and Emacs.",
+       {{"--debounce", "MS", "wait this long after the last edit before diagnostics (default 150)"},
+        kLimit},
+       {},
+       {"stimrank lsp"}},
       {"help",
        "help on a command",
        {"[COMMAND]"},

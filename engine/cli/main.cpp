@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "stimrank/lsp.hpp"
 #include "stimrank/reports.hpp"
 #include "stimrank/serve.hpp"
 #include "stimrank/stimrank.hpp"
@@ -59,6 +60,7 @@ struct Args {
   double min_percent = -1;
   bool list = false, check_only = false, show_diff = false, header = false;
   std::string option;             // explain --option
+  int debounce_ms = 150;          // lsp --debounce
   std::string store = "summary";  // batch --store
   bool jsonl = false, pretty = false, have_input = false, html = false;
   unsigned threads = 0;
@@ -186,7 +188,7 @@ std::string rules_path(const Args& args) {
 std::shared_ptr<const stimrank::RuleSet> load(
     const Args& args, bool print_warnings, std::vector<stimrank::Diagnostic>* collect = nullptr) {
   std::string path = rules_path(args);
-  stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits});
+  stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
   if (collect) {
     *collect = loaded.diagnostics;
     return loaded.ruleset;
@@ -510,7 +512,7 @@ int diff(const Args& args) {
     return usage_error(
         "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
   auto load_one = [&args](const std::string& path) {
-    stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits});
+    stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
     for (const auto& d : loaded.diagnostics)
       if (d.severity == stimrank::Severity::error) std::cerr << d.format();
     return loaded.ruleset;
@@ -1308,6 +1310,12 @@ int run(int argc, char** argv) {
               "`--limit` takes NAME=N, N a positive number, NAME one of rule-file-bytes, "
               "rule-files, expression-depth, rules, profile-bytes (also a JSON Lines line), "
               "profile-depth, fhir-bytes");
+      } else if (a == "--debounce") {
+        std::string n;
+        if (!value(n) || n.empty() || n.size() > 5 ||
+            n.find_first_not_of("0123456789") != std::string::npos)
+          return usage_error("`--debounce` takes milliseconds (0 or more)");
+        args.debounce_ms = std::stoi(n);
       } else if (a == "--chunk") {
         std::string n;
         if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
@@ -1396,6 +1404,14 @@ int run(int argc, char** argv) {
     if (args.command == "schema") {
       if (args.have_input) return usage_error("`schema` takes no input file; use `--rules PATH`");
       return schema(args);
+    }
+    if (args.command == "lsp") {
+      if (args.have_input) return usage_error("`lsp` takes no file: it speaks on stdin and stdout");
+      stimrank::LanguageServerOptions options;
+      options.limits = args.limits;
+      options.debounce_ms = args.debounce_ms;
+      std::ios::sync_with_stdio(false);
+      return stimrank::run_language_server(std::cin, std::cout, std::cerr, options);
     }
     if (args.command == "from-fhir") {
       if (!args.have_input) return usage_error("`from-fhir` needs a Bundle file or `-`");

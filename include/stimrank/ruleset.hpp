@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stimrank/diagnostic.hpp"
@@ -16,6 +17,9 @@ namespace stimrank {
 
 struct LoadOptions {
   Limits limits;
+  // Texts that stand in for files on disk, by path (an editor's unsaved buffers):
+  // load_rules reads these instead, and a folder's rule set includes the ones in it.
+  std::vector<std::pair<std::string, std::string>> overlay;
 };
 
 // An in-memory rule file, for callers that do not read from disk.

@@ -152,7 +152,11 @@ for round in 1 2 3 4; do
   kill -9 "$pid" 2> /dev/null; wait "$pid" 2> /dev/null
   answered=$(grep -c '"options"' "$TMP/ka.out")
   [ -f "$TMP/killaudit.db" ] || continue
-  out="$("$BIN" audit verify --db "$TMP/killaudit.db" 2>&1)" || { fail "round $round: the chain after SIGKILL: $out"; continue; }
+  out="$("$BIN" audit verify --db "$TMP/killaudit.db" 2>&1)" || {
+    # Killed before its audit log was created (a slow start, under ASan): then it
+    # answered nothing, and "holds no audit log" is the truth.
+    [ "$answered" -eq 0 ] && echo "$out" | grep -q "holds no audit log" && continue
+    fail "round $round: the chain after SIGKILL: $out"; continue; }
   records=$(echo "$out" | sed -n 's/^ok: \([0-9]*\) records.*/\1/p')
   [ "${records:-0}" -ge "$answered" ] || fail "round $round: $answered answered but $records recorded"
 done

@@ -1,0 +1,898 @@
+// The language server: JSON-RPC 2.0 with LSP's Content-Length framing, one reader
+// thread feeding a queue, and a main loop that answers requests in order and sends
+// diagnostics once the edits have paused (debounce). Every handler is guarded: a
+// broken file, a bad message or an internal error is answered, never fatal.
+#include "stimrank/lsp.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <istream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <thread>
+
+#include "spelling.hpp"
+#include "stimrank/format.hpp"
+#include "stimrank/lint.hpp"
+#include "stimrank/reports.hpp"
+#include "stimrank/stimrank.hpp"
+#include "stimrank/testing.hpp"
+#include "symbols.hpp"
+
+namespace stimrank {
+
+using nlohmann::json;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- transport
+
+struct Incoming {
+  bool end = false;          // the input ended
+  std::string body;          // one message
+  std::string framing_error;  // a header that could not be read
+};
+
+// Reads one framed message: headers, an empty line, Content-Length bytes.
+Incoming read_message(std::istream& in, std::size_t limit) {
+  Incoming message;
+  std::optional<std::size_t> length;
+  std::string line;
+  bool any_header = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {
+      if (!any_header) continue;  // stray blank lines between messages
+      break;
+    }
+    any_header = true;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      message.framing_error = "a header line without `:`";
+      continue;
+    }
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    value.erase(0, value.find_first_not_of(' '));
+    if (name == "content-length") {
+      if (value.empty() || value.size() > 12 ||
+          value.find_first_not_of("0123456789") != std::string::npos)
+        message.framing_error = "Content-Length is not a number";
+      else
+        length = std::stoull(value);
+    }
+  }
+  if (!in) {
+    message.end = true;
+    return message;
+  }
+  if (!length) {
+    if (message.framing_error.empty()) message.framing_error = "no Content-Length header";
+    return message;
+  }
+  if (*length > limit) {  // skipped in blocks, never held whole
+    message.framing_error = "a message of " + std::to_string(*length) +
+                            " bytes is over the limit of " + std::to_string(limit);
+    char buffer[1 << 16];
+    for (std::size_t left = *length; left > 0 && in;) {
+      const std::size_t n = std::min(left, sizeof buffer);
+      in.read(buffer, static_cast<std::streamsize>(n));
+      left -= static_cast<std::size_t>(in.gcount());
+      if (in.gcount() == 0) break;
+    }
+    if (!in) message.end = true;
+    return message;
+  }
+  message.body.resize(*length);
+  in.read(message.body.data(), static_cast<std::streamsize>(*length));
+  if (static_cast<std::size_t>(in.gcount()) != *length) message.end = true;
+  return message;
+}
+
+void write_message(std::ostream& out, const json& message) {
+  const std::string body = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  out << "Content-Length: " << body.size() << "\r\n\r\n" << body;
+  out.flush();
+}
+
+// ---- URIs, positions
+
+std::string uri_to_path(const std::string& uri) {
+  std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
+      out += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += path[i];
+    }
+  }
+  return fs::path(out).lexically_normal().string();
+}
+
+std::string path_to_uri(const std::string& path) {
+  std::string out = "file://";
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// LSP positions count UTF-16 code units unless the client agreed to UTF-8.
+struct Positions {
+  bool utf8 = false;
+
+  // Byte offset of (line, character), clamped to the text; `clamped` says if it was.
+  std::size_t offset(const std::string& text, long line, long character, bool& clamped) const {
+    clamped = false;
+    if (line < 0 || character < 0) {
+      clamped = true;
+      line = std::max(0L, line);
+      character = std::max(0L, character);
+    }
+    std::size_t at = 0;
+    for (long l = 0; l < line; ++l) {
+      const std::size_t newline = text.find('\n', at);
+      if (newline == std::string::npos) {
+        clamped = true;
+        return text.size();
+      }
+      at = newline + 1;
+    }
+    long units = 0;
+    while (at < text.size() && text[at] != '\n' && units < character) {
+      const auto lead = static_cast<unsigned char>(text[at]);
+      const std::size_t size = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      units += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
+      at = std::min(text.size(), at + size);
+    }
+    if (units < character) clamped = clamped || at >= text.size() || text[at] == '\n';
+    return at;
+  }
+
+  json position(const std::string& text, std::size_t offset) const {
+    offset = std::min(offset, text.size());
+    long line = 0;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i)
+      if (text[i] == '\n') {
+        ++line;
+        line_start = i + 1;
+      }
+    long character = 0;
+    for (std::size_t i = line_start; i < offset;) {
+      const auto lead = static_cast<unsigned char>(text[i]);
+      const std::size_t size = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      character += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
+      i += size;
+    }
+    return {{"line", line}, {"character", character}};
+  }
+
+  json range(const std::string& text, std::size_t begin, std::size_t end) const {
+    return {{"start", position(text, begin)}, {"end", position(text, std::max(begin, end))}};
+  }
+};
+
+// A diagnostic's 1-based line and byte column → an offset in `text`.
+std::size_t offset_of(const std::string& text, int line, int column) {
+  std::size_t at = 0;
+  for (int l = 1; l < line; ++l) {
+    const std::size_t newline = text.find('\n', at);
+    if (newline == std::string::npos) return text.size();
+    at = newline + 1;
+  }
+  return std::min(text.size(), at + static_cast<std::size_t>(std::max(0, column - 1)));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text;
+}
+
+bool is_rules(const std::string& path) { return fs::path(path).extension() == ".rules"; }
+
+// ---- the server
+
+class Server {
+ public:
+  Server(std::ostream& out, std::ostream& log, const LanguageServerOptions& options)
+      : out_(out), log_(log), options_(options) {}
+
+  // One message; false once `exit` has been received.
+  bool handle(const std::string& body) {
+    json message = json::parse(body, nullptr, false);
+    if (message.is_discarded() || !message.is_object()) {
+      reply_error(nullptr, -32700, "the message is not JSON (a JSON-RPC object)");
+      return true;
+    }
+    const bool has_id = message.contains("id");
+    const json id = has_id ? message["id"] : json();
+    if (!message.contains("method") || !message["method"].is_string()) {
+      if (has_id && (message.contains("result") || message.contains("error"))) return true;
+      reply_error(id, -32600, "a request needs a `method`");
+      return true;
+    }
+    const std::string method = message["method"].get<std::string>();
+    const json params = message.value("params", json::object());
+    if (method == "exit") {
+      exit_code_ = shutdown_ ? 0 : 1;
+      return false;
+    }
+    if (!initialized_ && method != "initialize") {
+      if (has_id) reply_error(id, -32002, "the server is not initialized yet");
+      return true;
+    }
+    if (shutdown_ && has_id) {
+      reply_error(id, -32600, "the server is shutting down");
+      return true;
+    }
+    try {
+      dispatch(method, params, id, has_id);
+    } catch (std::exception const& e) {
+      log_ << "stimrank lsp: " << method << ": internal error: " << e.what() << "\n";
+      if (has_id) reply_error(id, -32603, std::string("internal error: ") + e.what());
+    }
+    return true;
+  }
+
+  // Diagnostics for the folders edited since the last call.
+  void flush_diagnostics() {
+    for (const std::string& folder : std::exchange(dirty_, {})) publish(folder);
+  }
+  bool has_pending() const { return !dirty_.empty(); }
+  int exit_code() const { return exit_code_; }
+  void framing_error(const std::string& what) {
+    log_ << "stimrank lsp: " << what << "\n";
+    reply_error(nullptr, -32700, what);
+  }
+
+ private:
+  struct Document {
+    std::string text;
+    long version = 0;
+  };
+  // One rule set (a folder's .rules files, open buffers in place of the disk).
+  struct Analysis {
+    LoadResult loaded;
+    std::vector<Diagnostic> lint;
+    lsp::SymbolIndex symbols;
+    std::shared_ptr<const RuleSet> last_good;
+    std::optional<RuleSetInfo> info;
+    std::set<std::string> published;  // files that got diagnostics last time
+  };
+
+  void reply(const json& id, const json& result) {
+    write_message(out_, {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
+  }
+  void reply_error(const json& id, int code, const std::string& message) {
+    write_message(out_, {{"jsonrpc", "2.0"},
+                         {"id", id},
+                         {"error", {{"code", code}, {"message", message}}}});
+  }
+  void notify(const std::string& method, const json& params) {
+    write_message(out_, {{"jsonrpc", "2.0"}, {"method", method}, {"params", params}});
+  }
+  void show(const std::string& text, int type = 3) {
+    notify("window/logMessage", {{"type", type}, {"message", text}});
+  }
+
+  void dispatch(const std::string& method, const json& params, const json& id, bool has_id) {
+    if (method == "initialize") return initialize(params, id);
+    if (method == "initialized") return;
+    if (method == "shutdown") {
+      shutdown_ = true;
+      return reply(id, nullptr);
+    }
+    if (method == "textDocument/didOpen") return did_open(params);
+    if (method == "textDocument/didChange") return did_change(params);
+    if (method == "textDocument/didSave") return;
+    if (method == "textDocument/didClose") return did_close(params);
+    if (method == "workspace/didChangeWatchedFiles") {
+      for (auto& [folder, analysis] : analyses_) dirty_.insert(folder);
+      return;
+    }
+    if (method == "textDocument/hover") return reply(id, hover(params));
+    if (method == "textDocument/definition") return reply(id, definition(params));
+    if (method == "textDocument/references") return reply(id, references(params));
+    if (method == "textDocument/completion") return reply(id, completion(params));
+    if (method == "textDocument/formatting") return formatting(params, id);
+    if (method == "textDocument/codeAction") return reply(id, code_actions(params));
+    if (method == "textDocument/codeLens") return reply(id, code_lenses(params));
+    if (method == "workspace/executeCommand") return reply(id, execute(params));
+    if (method.rfind("$/", 0) == 0) return;  // optional notifications ($/cancelRequest, …)
+    if (has_id) reply_error(id, -32601, "method `" + method + "` is not supported");
+  }
+
+  void initialize(const json& params, const json& id) {
+    initialized_ = true;
+    const json encodings = params.contains("capabilities")
+                               ? params["capabilities"].value("general", json::object())
+                                     .value("positionEncodings", json::array())
+                               : json::array();
+    for (const json& e : encodings)
+      if (e == "utf-8") positions_.utf8 = true;
+    json capabilities = {
+        {"positionEncoding", positions_.utf8 ? "utf-8" : "utf-16"},
+        {"textDocumentSync", {{"openClose", true}, {"change", 2}, {"save", true}}},
+        {"hoverProvider", true},
+        {"definitionProvider", true},
+        {"referencesProvider", true},
+        {"completionProvider", {{"triggerCharacters", {".", "(", " "}}}},
+        {"documentFormattingProvider", true},
+        {"codeActionProvider", {{"codeActionKinds", {"quickfix"}}}},
+        {"codeLensProvider", {{"resolveProvider", false}}},
+        {"executeCommandProvider", {{"commands", {"stimrank.runCase"}}}}};
+    reply(id, {{"capabilities", capabilities},
+               {"serverInfo", {{"name", "stimrank"}, {"version", STIMRANK_VERSION}}}});
+  }
+
+  // ---- documents
+
+  std::string folder_of(const std::string& path) const {
+    const fs::path p(path);
+    // A vignette test file in RULES/tests/ belongs to RULES.
+    if (p.extension() == ".json" && p.parent_path().filename() == "tests")
+      return p.parent_path().parent_path().string();
+    return p.parent_path().string();
+  }
+
+  void did_open(const json& params) {
+    const json& doc = params.at("textDocument");
+    const std::string path = uri_to_path(doc.at("uri").get<std::string>());
+    documents_[path] = {doc.at("text").get<std::string>(), doc.value("version", 0L)};
+    dirty_.insert(folder_of(path));
+  }
+
+  void did_change(const json& params) {
+    const std::string path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    auto it = documents_.find(path);
+    if (it == documents_.end()) {
+      show("a change to " + path + ", which is not open, was ignored", 2);
+      return;
+    }
+    Document& doc = it->second;
+    for (const json& change : params.at("contentChanges")) {
+      const std::string text = change.at("text").get<std::string>();
+      if (!change.contains("range")) {
+        doc.text = text;
+        continue;
+      }
+      const json& range = change["range"];
+      bool clamped_start = false, clamped_end = false;
+      std::size_t begin = positions_.offset(doc.text, range["start"].value("line", 0L),
+                                            range["start"].value("character", 0L), clamped_start);
+      std::size_t end = positions_.offset(doc.text, range["end"].value("line", 0L),
+                                          range["end"].value("character", 0L), clamped_end);
+      if (clamped_start || clamped_end)
+        show("an edit to " + path + " named a position outside the document; it was applied at the nearest position", 2);
+      if (end < begin) std::swap(begin, end);
+      doc.text.replace(begin, end - begin, text);
+    }
+    doc.version = params["textDocument"].value("version", doc.version + 1);
+    dirty_.insert(folder_of(path));
+  }
+
+  void did_close(const json& params) {
+    const std::string path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    documents_.erase(path);
+    dirty_.insert(folder_of(path));
+  }
+
+  std::string text_of(const std::string& path) const {
+    auto it = documents_.find(path);
+    return it != documents_.end() ? it->second.text : read_file(path);
+  }
+
+  // ---- analysis
+
+  Analysis& analyse(const std::string& folder) {
+    Analysis& a = analyses_[folder];
+    LoadOptions load;
+    load.limits = options_.limits;
+    std::vector<std::pair<std::string, std::string>> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(folder, ec))
+      if (entry.path().extension() == ".rules") {
+        const std::string path = entry.path().lexically_normal().string();
+        files.emplace_back(path, text_of(path));
+      }
+    for (const auto& [path, doc] : documents_)
+      if (is_rules(path) && fs::path(path).parent_path() == fs::path(folder) &&
+          std::none_of(files.begin(), files.end(), [&](const auto& f) { return f.first == path; }))
+        files.emplace_back(path, doc.text);
+    std::sort(files.begin(), files.end());
+    for (const auto& [path, doc] : documents_)
+      if (is_rules(path)) load.overlay.emplace_back(path, doc.text);
+    a.loaded = load_rules(folder, load);
+    a.lint.clear();
+    if (a.loaded.ok()) {
+      a.last_good = a.loaded.ruleset;
+      a.info = a.last_good->describe();
+      a.lint = lint_rules(*a.last_good, LintOptions{});
+    }
+    a.symbols.build(files, options_.limits.max_expression_depth);
+    return a;
+  }
+
+  Analysis* analysis_for(const std::string& path) {
+    const std::string folder = folder_of(path);
+    auto it = analyses_.find(folder);
+    if (it == analyses_.end() || dirty_.count(folder)) return &analyse(folder);
+    return &it->second;
+  }
+
+  json lsp_diagnostic(const std::string& text, const Diagnostic& d) const {
+    const std::size_t begin = offset_of(text, d.location.line, d.location.column);
+    std::size_t end = d.location.end_line
+                          ? offset_of(text, d.location.end_line, d.location.end_column)
+                          : begin;
+    if (end <= begin) end = begin + 1;
+    json out = {{"range", positions_.range(text, begin, std::min(end, text.size()))},
+                {"severity", d.severity == Severity::error ? 1 : d.severity == Severity::warning ? 2 : 3},
+                {"code", d.code},
+                {"source", "stimrank"},
+                {"message", d.message}};
+    if (!d.hint.empty()) out["data"] = {{"hint", d.hint}};
+    if (!d.hint.empty()) out["message"] = d.message + " (" + d.hint + ")";
+    return out;
+  }
+
+  void publish(const std::string& folder) {
+    Analysis& a = analyse(folder);
+    std::map<std::string, json> by_file;
+    auto add = [&](const Diagnostic& d) {
+      std::string file = d.location.file;
+      if (file.empty() || d.location.line == 0) {
+        // About the rule set as a whole: shown at the top of its first file.
+        if (a.symbols.declarations().empty()) return;
+        file = a.symbols.declarations().front()->file;
+      }
+      file = fs::path(file).lexically_normal().string();
+      if (file.rfind(folder, 0) != 0 && !documents_.count(file)) return;
+      by_file[file].push_back(lsp_diagnostic(text_of(file), d));
+    };
+    for (const Diagnostic& d : a.loaded.diagnostics) add(d);
+    for (const Diagnostic& d : a.lint) add(d);
+    // Vignette test files open in this rule set's tests/: failing cases.
+    for (const auto& [path, doc] : documents_)
+      if (!is_rules(path) && folder_of(path) == folder)
+        by_file[path] = test_diagnostics(a, path, doc.text);
+    for (const auto& [path, doc] : documents_)  // every open file hears, clean or not
+      if (folder_of(path) == folder && !by_file.count(path)) by_file[path] = json::array();
+    std::set<std::string> now;
+    for (auto& [file, list] : by_file) {
+      notify("textDocument/publishDiagnostics", {{"uri", path_to_uri(file)}, {"diagnostics", list}});
+      now.insert(file);
+    }
+    for (const std::string& file : a.published)
+      if (!now.count(file))
+        notify("textDocument/publishDiagnostics",
+               {{"uri", path_to_uri(file)}, {"diagnostics", json::array()}});
+    a.published = now;
+  }
+
+  // ---- vignette test files
+
+  // The byte offset of a case's `"name": "…"` in the file, or 0.
+  static std::size_t case_offset(const std::string& text, const std::string& name) {
+    const std::string quoted = json(name).dump();
+    for (std::size_t at = text.find(quoted); at != std::string::npos;
+         at = text.find(quoted, at + 1)) {
+      std::size_t before = text.rfind(':', at);
+      if (before != std::string::npos && text.rfind("\"name\"", before) != std::string::npos)
+        return at;
+    }
+    return 0;
+  }
+
+  json test_diagnostics(Analysis& a, const std::string& path, const std::string& text) {
+    json out = json::array();
+    if (!a.last_good) return out;
+    TestReport report = run_test_text(*a.last_good, path, text);
+    for (const std::string& error : report.errors)
+      out.push_back({{"range", positions_.range(text, 0, std::min<std::size_t>(1, text.size()))},
+                     {"severity", 1},
+                     {"source", "stimrank test"},
+                     {"message", error}});
+    for (const TestCaseResult& c : report.cases) {
+      if (c.passed) continue;
+      std::string message = "case `" + c.name + "` fails";
+      for (const std::string& p : c.problems) message += "\n- " + p;
+      message += "\nranking: " + (c.ranking.empty() ? std::string("(none)") : c.ranking);
+      const std::size_t at = case_offset(text, c.name);
+      out.push_back({{"range", positions_.range(text, at, at + json(c.name).dump().size())},
+                     {"severity", 1},
+                     {"source", "stimrank test"},
+                     {"message", message}});
+    }
+    return out;
+  }
+
+  json code_lenses(const json& params) {
+    const std::string path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    json out = json::array();
+    if (is_rules(path)) return out;
+    const std::string text = text_of(path);
+    const json document = json::parse(text, nullptr, false);
+    if (document.is_discarded()) return out;
+    const json cases = document.is_object() ? document.value("cases", json::array()) : document;
+    if (!cases.is_array()) return out;
+    for (const json& c : cases) {
+      if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) continue;
+      const std::string name = c["name"].get<std::string>();
+      const std::size_t at = case_offset(text, name);
+      out.push_back({{"range", positions_.range(text, at, at + json(name).dump().size())},
+                     {"command",
+                      {{"title", "run this case"},
+                       {"command", "stimrank.runCase"},
+                       {"arguments", {path_to_uri(path), name}}}}});
+    }
+    return out;
+  }
+
+  json execute(const json& params) {
+    if (params.value("command", "") != "stimrank.runCase")
+      return json{{"error", "unknown command"}};
+    const json& arguments = params.at("arguments");
+    const std::string path = uri_to_path(arguments.at(0).get<std::string>());
+    const std::string name = arguments.at(1).get<std::string>();
+    Analysis* a = analysis_for(path);
+    if (!a->last_good) return json{{"passed", false}, {"message", "the rule set does not load"}};
+    TestReport report = run_test_text(*a->last_good, path, text_of(path));
+    for (const TestCaseResult& c : report.cases)
+      if (c.name == name) {
+        std::string message = "case `" + name + "`: " + (c.passed ? "passes" : "fails");
+        for (const std::string& p : c.problems) message += "; " + p;
+        message += "; ranking: " + (c.ranking.empty() ? std::string("(none)") : c.ranking);
+        notify("window/showMessage", {{"type", c.passed ? 3 : 1}, {"message", message}});
+        return json{{"passed", c.passed}, {"message", message}};
+      }
+    return json{{"passed", false}, {"message", "no case `" + name + "` in the file"}};
+  }
+
+  // ---- navigation
+
+  struct At {
+    Analysis* analysis = nullptr;
+    std::string path, text;
+    std::size_t offset = 0;
+    const lsp::Occurrence* occurrence = nullptr;
+  };
+
+  At locate(const json& params) {
+    At at;
+    at.path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    at.text = text_of(at.path);
+    bool clamped = false;
+    at.offset = positions_.offset(at.text, params.at("position").value("line", 0L),
+                                  params.at("position").value("character", 0L), clamped);
+    if (!is_rules(at.path)) return at;
+    at.analysis = analysis_for(at.path);
+    at.occurrence = at.analysis->symbols.at(at.path, static_cast<std::uint32_t>(at.offset));
+    return at;
+  }
+
+  json location(const lsp::Occurrence& o) const {
+    const std::string text = text_of(o.file);
+    return {{"uri", path_to_uri(o.file)}, {"range", positions_.range(text, o.begin, o.end)}};
+  }
+
+  json definition(const json& params) {
+    At at = locate(params);
+    if (!at.occurrence) return nullptr;
+    const lsp::Occurrence* declared =
+        at.analysis->symbols.declaration(at.occurrence->kind, at.occurrence->id);
+    return declared ? location(*declared) : json(nullptr);
+  }
+
+  json references(const json& params) {
+    At at = locate(params);
+    json out = json::array();
+    if (!at.occurrence) return out;
+    const bool with_declaration =
+        params.value("context", json::object()).value("includeDeclaration", true);
+    for (const lsp::Occurrence* o :
+         at.analysis->symbols.occurrences(at.occurrence->kind, at.occurrence->id))
+      if (with_declaration || !o->declaration) out.push_back(location(*o));
+    return out;
+  }
+
+  // ---- hover
+
+  std::string fact_type(const Analysis& a, const std::string& id) const {
+    if (!a.last_good) return {};
+    const json schema = json::parse(profile_schema_json(*a.last_good), nullptr, false);
+    const json* node = &schema;
+    std::size_t from = 0;
+    while (true) {
+      const std::size_t dot = id.find('.', from);
+      const std::string part = id.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      const json* props = nullptr;
+      if (node->contains("properties")) props = &(*node)["properties"];
+      else if (node->contains("items")) {
+        const json& items = (*node)["items"];
+        if (items.contains("properties")) props = &items["properties"];
+        else if (items.contains("oneOf") && items["oneOf"].size() > 1) props = &items["oneOf"][1]["properties"];
+      }
+      if (!props || !props->contains(part)) return {};
+      node = &(*props)[part];
+      if (dot == std::string::npos) break;
+      from = dot + 1;
+    }
+    json shown = *node;
+    if (shown.contains("items") && shown["items"].contains("oneOf")) return "a list: concept ids or coded entries";
+    if (shown.contains("items") && shown["items"].contains("properties")) return "a list of entries";
+    if (shown.contains("properties")) return "an object";
+    return shown.dump();
+  }
+
+  std::string hover_text(const At& at) const {
+    const lsp::Occurrence& o = *at.occurrence;
+    const Analysis& a = *at.analysis;
+    std::string md = "**" + std::string(to_string(o.kind)) + "** `" + o.id + "`\n\n";
+    const std::size_t uses = a.symbols.occurrences(o.kind, o.id).size();
+    auto used = [&] {
+      const std::size_t n = uses > 0 ? uses - 1 : 0;
+      return "\n\nused " + std::to_string(n) + (n == 1 ? " time" : " times");
+    };
+    if (a.info) {
+      const RuleSetInfo& info = *a.info;
+      if (o.kind == lsp::SymbolKind::option)
+        for (const OptionInfo& option : info.options)
+          if (option.id == o.id) {
+            md += option.title + "\n\nfamily " + option.family + ", " + option.invasiveness;
+            std::size_t rules = 0;
+            for (const RuleInfo& r : info.rules)
+              rules += std::count(r.options.begin(), r.options.end(), o.id);
+            md += "; " + std::to_string(rules) + " rules";
+            return md + used();
+          }
+      if (o.kind == lsp::SymbolKind::rule)
+        for (const RuleInfo& r : info.rules)
+          if (r.id == o.id) {
+            md += r.kind + (r.options.empty() ? "" : " for " + r.options.front()) + "\n\n";
+            if (!r.grade.empty()) md += "grade: " + r.grade + "\n\n";
+            if (!r.because.empty()) md += "because: " + r.because + "\n\n";
+            md += "source: " + r.source + (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))");
+            if (r.unverified) md += "\n\n*unverified*";
+            return md;
+          }
+      if (o.kind == lsp::SymbolKind::source)
+        for (const SourceInfo& s : info.sources)
+          if (s.id == o.id) {
+            md += s.citation;
+            if (!s.doi.empty()) md += "\n\n[doi:" + s.doi + "](https://doi.org/" + s.doi + ")";
+            if (!s.url.empty()) md += "\n\n" + s.url;
+            std::size_t cited = 0;
+            for (const RuleInfo& r : info.rules) cited += r.source == s.id;
+            md += "\n\ncited by " + std::to_string(cited) + (cited == 1 ? " rule" : " rules");
+            return md;
+          }
+      if (o.kind == lsp::SymbolKind::concept_id)
+        for (const ConceptInfo& c : info.concepts)
+          if (c.id == o.id) {
+            md += c.title + (c.valueset ? " (value set)" : "");
+            if (!c.codes.empty()) {
+              md += "\n\ncodes:";
+              for (std::size_t i = 0; i < c.codes.size() && i < 12; ++i) md += " `" + c.codes[i] + "`";
+              if (c.codes.size() > 12) md += " … (" + std::to_string(c.codes.size()) + ")";
+            }
+            return md + used();
+          }
+    }
+    if (o.kind == lsp::SymbolKind::fact) {
+      const std::string type = fact_type(a, o.id);
+      if (!type.empty()) md += "type: " + type;
+      return md + used();
+    }
+    if (o.kind == lsp::SymbolKind::scheme) {
+      for (const auto& [dimension, labels] : a.symbols.dimensions(o.id)) {
+        md += "- " + dimension + ":";
+        for (const std::string& l : labels) md += " " + l;
+        md += "\n";
+      }
+      return md + used();
+    }
+    if (const lsp::Occurrence* declared = a.symbols.declaration(o.kind, o.id))
+      if (declared->node)
+        if (const auto* file = a.symbols.file(declared->file))
+          md += "```\n" + file->slice(declared->node->begin, declared->node->end) + "\n```";
+    return md + used();
+  }
+
+  json hover(const json& params) {
+    At at = locate(params);
+    if (!at.occurrence) return nullptr;
+    return {{"contents", {{"kind", "markdown"}, {"value", hover_text(at)}}},
+            {"range", positions_.range(at.text, at.occurrence->begin, at.occurrence->end)}};
+  }
+
+  // ---- completion
+
+  json completion(const json& params) {
+    const std::string path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    json items = json::array();
+    if (!is_rules(path)) return items;
+    At at = locate(params);
+    // The word being typed, and what comes before it.
+    std::size_t start = at.offset;
+    while (start > 0 && (std::isalnum(static_cast<unsigned char>(at.text[start - 1])) ||
+                         at.text[start - 1] == '_' || at.text[start - 1] == '.'))
+      --start;
+    const std::string prefix = at.text.substr(start, at.offset - start);
+    std::set<std::string> seen;
+    auto add = [&](const std::string& label, int kind, const std::string& detail) {
+      if (label.rfind(prefix, 0) != 0 || !seen.insert(label).second) return;
+      items.push_back({{"label", label}, {"kind", kind}, {"detail", detail}});
+    };
+    // Inside SCHEME( … ): its dimensions and their values.
+    const std::size_t open = at.text.rfind('(', at.offset);
+    const std::size_t close = at.text.rfind(')', at.offset);
+    if (open != std::string::npos && (close == std::string::npos || close < open)) {
+      std::size_t word_end = open;
+      std::size_t word_start = word_end;
+      while (word_start > 0 && (std::isalnum(static_cast<unsigned char>(at.text[word_start - 1])) || at.text[word_start - 1] == '_'))
+        --word_start;
+      const std::string scheme = at.text.substr(word_start, word_end - word_start);
+      const auto dimensions = at.analysis->symbols.dimensions(scheme);
+      if (!dimensions.empty()) {
+        for (const auto& [dimension, labels] : dimensions) {
+          add(dimension, 10, "dimension of " + scheme);
+          for (const std::string& l : labels) add(l, 20, dimension + " in " + scheme);
+        }
+        return items;
+      }
+    }
+    static const char* const keywords[] = {
+        "ruleset", "include", "source", "scheme", "facts", "concept", "valueset", "let",
+        "policy", "option", "family", "invasiveness", "protocol", "note", "detail",
+        "complication", "indication", "absolute_contraindication", "relative_contraindication",
+        "caution", "prerequisite", "research_only", "not_indicated", "when", "for", "grade",
+        "weight", "penalty", "because", "label", "tag", "unverified", "and", "or", "not", "has",
+        "any", "all", "in", "count", "known", "where", "true", "false", "doi", "url"};
+    for (const char* k : keywords) add(k, 14, "keyword");
+    static const std::map<lsp::SymbolKind, int> kinds = {
+        {lsp::SymbolKind::option, 7},  {lsp::SymbolKind::rule, 3},   {lsp::SymbolKind::source, 18},
+        {lsp::SymbolKind::concept_id, 21}, {lsp::SymbolKind::fact, 5},  {lsp::SymbolKind::scheme, 22},
+        {lsp::SymbolKind::let, 6},      {lsp::SymbolKind::dimension, 10}};
+    for (const lsp::Occurrence* o : at.analysis->symbols.declarations())
+      add(o->id, kinds.at(o->kind), to_string(o->kind));
+    return items;
+  }
+
+  // ---- formatting, code actions
+
+  void formatting(const json& params, const json& id) {
+    const std::string path = uri_to_path(params.at("textDocument").at("uri").get<std::string>());
+    if (!is_rules(path)) return reply(id, json::array());
+    const std::string text = text_of(path);
+    FormatResult formatted = format_rules(path, text);
+    if (!formatted.ok)
+      return reply_error(id, -32803, "the file has syntax errors; fix them to format it");
+    if (formatted.text == text) return reply(id, json::array());
+    reply(id, json::array({{{"range", positions_.range(text, 0, text.size())},
+                            {"newText", formatted.text}}}));
+  }
+
+  json code_actions(const json& params) {
+    const std::string uri = params.at("textDocument").at("uri").get<std::string>();
+    json actions = json::array();
+    const json diagnostics =
+        params.value("context", json::object()).value("diagnostics", json::array());
+    for (const json& d : diagnostics) {
+      const std::string hint =
+          d.contains("data") && d["data"].is_object() ? d["data"].value("hint", "") : "";
+      const auto open = hint.find("did you mean `");
+      if (open == std::string::npos) continue;
+      const auto close = hint.find('`', open + 14);
+      if (close == std::string::npos) continue;
+      const std::string replacement = hint.substr(open + 14, close - open - 14);
+      actions.push_back(
+          {{"title", "change to `" + replacement + "`"},
+           {"kind", "quickfix"},
+           {"diagnostics", json::array({d})},
+           {"isPreferred", true},
+           {"edit",
+            {{"changes", {{uri, json::array({{{"range", d["range"]}, {"newText", replacement}}})}}}}}});
+    }
+    return actions;
+  }
+
+  std::ostream& out_;
+  std::ostream& log_;
+  LanguageServerOptions options_;
+  Positions positions_;
+  bool initialized_ = false, shutdown_ = false;
+  int exit_code_ = 1;
+  std::map<std::string, Document> documents_;
+  std::map<std::string, Analysis> analyses_;
+  std::set<std::string> dirty_;
+};
+
+}  // namespace
+
+int run_language_server(std::istream& in, std::ostream& out, std::ostream& log,
+                        const LanguageServerOptions& options) noexcept {
+  try {
+    Server server(out, log, options);
+    // A reader thread, so that diagnostics can wait for a pause in the edits. Its
+    // state is shared: after `exit` the input may still be open (the thread then
+    // outlives this call, blocked in a read, until the process ends).
+    struct Shared {
+      std::mutex mutex;
+      std::condition_variable ready;
+      std::deque<Incoming> queue;
+    };
+    auto shared = std::make_shared<Shared>();
+    const std::size_t limit = options.max_message_bytes;
+    std::thread reader([shared, &in, limit] {
+      for (;;) {
+        Incoming message = read_message(in, limit);
+        const bool end = message.end;
+        {
+          std::lock_guard<std::mutex> lock(shared->mutex);
+          shared->queue.push_back(std::move(message));
+        }
+        shared->ready.notify_one();
+        if (end) return;
+      }
+    });
+    bool running = true, input_ended = false;
+    while (running) {
+      Incoming message;
+      {
+        std::unique_lock<std::mutex> lock(shared->mutex);
+        const auto wait = std::chrono::milliseconds(std::max(0, options.debounce_ms));
+        auto has_message = [&] { return !shared->queue.empty(); };
+        if (!server.has_pending())  // nothing to publish: sleep until a message comes
+          shared->ready.wait(lock, has_message);
+        else if (!shared->ready.wait_for(lock, wait, has_message)) {
+          lock.unlock();
+          server.flush_diagnostics();  // the edits paused
+          continue;
+        }
+        message = std::move(shared->queue.front());
+        shared->queue.pop_front();
+      }
+      if (!message.framing_error.empty()) server.framing_error(message.framing_error);
+      if (!message.body.empty()) running = server.handle(message.body);
+      if (message.end) {
+        input_ended = true;
+        break;
+      }
+    }
+    if (input_ended)
+      reader.join();
+    else
+      reader.detach();
+    return server.exit_code();
+  } catch (std::exception const& e) {
+    log << "stimrank lsp: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace stimrank
