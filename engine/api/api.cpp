@@ -1,10 +1,10 @@
 // The public API: load → check → compile; validate → evaluate. Nothing throws out.
 #include <algorithm>
-#include <map>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "check.hpp"
@@ -115,8 +115,7 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
           roots.push_back(entry.path().lexically_normal().string());
       const fs::path folder = fs::path(path).lexically_normal();
       for (const auto& [file, text] : overlay)
-        if (fs::path(file).extension() == ".rules" &&
-            fs::path(file).parent_path() == folder &&
+        if (fs::path(file).extension() == ".rules" && fs::path(file).parent_path() == folder &&
             std::find(roots.begin(), roots.end(), file) == roots.end())
           roots.push_back(file);
       std::sort(roots.begin(), roots.end());

@@ -512,7 +512,8 @@ int diff(const Args& args) {
     return usage_error(
         "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
   auto load_one = [&args](const std::string& path) {
-    stimrank::LoadResult loaded = stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
+    stimrank::LoadResult loaded =
+        stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
     for (const auto& d : loaded.diagnostics)
       if (d.severity == stimrank::Severity::error) std::cerr << d.format();
     return loaded.ruleset;

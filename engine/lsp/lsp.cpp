@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "source_file.hpp"
 #include "spelling.hpp"
 #include "stimrank/format.hpp"
 #include "stimrank/lint.hpp"
@@ -39,8 +40,8 @@ namespace fs = std::filesystem;
 // ---- transport
 
 struct Incoming {
-  bool end = false;          // the input ended
-  std::string body;          // one message
+  bool end = false;           // the input ended
+  std::string body;           // one message
   std::string framing_error;  // a header that could not be read
 };
 
@@ -113,7 +114,8 @@ std::string uri_to_path(const std::string& uri) {
   std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
   std::string out;
   for (std::size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+    if (path[i] == '%' && i + 2 < path.size() &&
+        std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
       out += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
       i += 2;
@@ -163,7 +165,11 @@ struct Positions {
     long units = 0;
     while (at < text.size() && text[at] != '\n' && units < character) {
       const auto lead = static_cast<unsigned char>(text[at]);
-      const std::size_t size = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      const std::size_t size = lead < 0x80    ? 1
+                               : lead >= 0xF0 ? 4
+                               : lead >= 0xE0 ? 3
+                               : lead >= 0xC0 ? 2
+                                              : 1;
       units += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
       at = std::min(text.size(), at + size);
     }
@@ -183,7 +189,11 @@ struct Positions {
     long character = 0;
     for (std::size_t i = line_start; i < offset;) {
       const auto lead = static_cast<unsigned char>(text[i]);
-      const std::size_t size = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      const std::size_t size = lead < 0x80    ? 1
+                               : lead >= 0xF0 ? 4
+                               : lead >= 0xE0 ? 3
+                               : lead >= 0xC0 ? 2
+                                              : 1;
       character += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
       i += size;
     }
@@ -212,7 +222,9 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
-bool is_rules(const std::string& path) { return fs::path(path).extension() == ".rules"; }
+bool is_rules(const std::string& path) {
+  return fs::path(path).extension() == ".rules";
+}
 
 // ---- the server
 
@@ -288,9 +300,8 @@ class Server {
     write_message(out_, {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
   }
   void reply_error(const json& id, int code, const std::string& message) {
-    write_message(out_, {{"jsonrpc", "2.0"},
-                         {"id", id},
-                         {"error", {{"code", code}, {"message", message}}}});
+    write_message(
+        out_, {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}});
   }
   void notify(const std::string& method, const json& params) {
     write_message(out_, {{"jsonrpc", "2.0"}, {"method", method}, {"params", params}});
@@ -329,22 +340,22 @@ class Server {
   void initialize(const json& params, const json& id) {
     initialized_ = true;
     const json encodings = params.contains("capabilities")
-                               ? params["capabilities"].value("general", json::object())
+                               ? params["capabilities"]
+                                     .value("general", json::object())
                                      .value("positionEncodings", json::array())
                                : json::array();
     for (const json& e : encodings)
       if (e == "utf-8") positions_.utf8 = true;
-    json capabilities = {
-        {"positionEncoding", positions_.utf8 ? "utf-8" : "utf-16"},
-        {"textDocumentSync", {{"openClose", true}, {"change", 2}, {"save", true}}},
-        {"hoverProvider", true},
-        {"definitionProvider", true},
-        {"referencesProvider", true},
-        {"completionProvider", {{"triggerCharacters", {".", "(", " "}}}},
-        {"documentFormattingProvider", true},
-        {"codeActionProvider", {{"codeActionKinds", {"quickfix"}}}},
-        {"codeLensProvider", {{"resolveProvider", false}}},
-        {"executeCommandProvider", {{"commands", {"stimrank.runCase"}}}}};
+    json capabilities = {{"positionEncoding", positions_.utf8 ? "utf-8" : "utf-16"},
+                         {"textDocumentSync", {{"openClose", true}, {"change", 2}, {"save", true}}},
+                         {"hoverProvider", true},
+                         {"definitionProvider", true},
+                         {"referencesProvider", true},
+                         {"completionProvider", {{"triggerCharacters", {".", "(", " "}}}},
+                         {"documentFormattingProvider", true},
+                         {"codeActionProvider", {{"codeActionKinds", {"quickfix"}}}},
+                         {"codeLensProvider", {{"resolveProvider", false}}},
+                         {"executeCommandProvider", {{"commands", {"stimrank.runCase"}}}}};
     reply(id, {{"capabilities", capabilities},
                {"serverInfo", {{"name", "stimrank"}, {"version", STIMRANK_VERSION}}}});
   }
@@ -387,7 +398,9 @@ class Server {
       std::size_t end = positions_.offset(doc.text, range["end"].value("line", 0L),
                                           range["end"].value("character", 0L), clamped_end);
       if (clamped_start || clamped_end)
-        show("an edit to " + path + " named a position outside the document; it was applied at the nearest position", 2);
+        show("an edit to " + path +
+                 " named a position outside the document; it was applied at the nearest position",
+             2);
       if (end < begin) std::swap(begin, end);
       doc.text.replace(begin, end - begin, text);
     }
@@ -446,12 +459,13 @@ class Server {
 
   json lsp_diagnostic(const std::string& text, const Diagnostic& d) const {
     const std::size_t begin = offset_of(text, d.location.line, d.location.column);
-    std::size_t end = d.location.end_line
-                          ? offset_of(text, d.location.end_line, d.location.end_column)
-                          : begin;
+    std::size_t end =
+        d.location.end_line ? offset_of(text, d.location.end_line, d.location.end_column) : begin;
     if (end <= begin) end = begin + 1;
     json out = {{"range", positions_.range(text, begin, std::min(end, text.size()))},
-                {"severity", d.severity == Severity::error ? 1 : d.severity == Severity::warning ? 2 : 3},
+                {"severity", d.severity == Severity::error     ? 1
+                             : d.severity == Severity::warning ? 2
+                                                               : 3},
                 {"code", d.code},
                 {"source", "stimrank"},
                 {"message", d.message}};
@@ -484,7 +498,8 @@ class Server {
       if (folder_of(path) == folder && !by_file.count(path)) by_file[path] = json::array();
     std::set<std::string> now;
     for (auto& [file, list] : by_file) {
-      notify("textDocument/publishDiagnostics", {{"uri", path_to_uri(file)}, {"diagnostics", list}});
+      notify("textDocument/publishDiagnostics",
+             {{"uri", path_to_uri(file)}, {"diagnostics", list}});
       now.insert(file);
     }
     for (const std::string& file : a.published)
@@ -629,24 +644,55 @@ class Server {
     std::size_t from = 0;
     while (true) {
       const std::size_t dot = id.find('.', from);
-      const std::string part = id.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      const std::string part =
+          id.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
       const json* props = nullptr;
-      if (node->contains("properties")) props = &(*node)["properties"];
+      if (node->contains("properties"))
+        props = &(*node)["properties"];
       else if (node->contains("items")) {
         const json& items = (*node)["items"];
-        if (items.contains("properties")) props = &items["properties"];
-        else if (items.contains("oneOf") && items["oneOf"].size() > 1) props = &items["oneOf"][1]["properties"];
+        if (items.contains("properties"))
+          props = &items["properties"];
+        else if (items.contains("oneOf") && items["oneOf"].size() > 1)
+          props = &items["oneOf"][1]["properties"];
       }
       if (!props || !props->contains(part)) return {};
       node = &(*props)[part];
       if (dot == std::string::npos) break;
       from = dot + 1;
     }
-    json shown = *node;
-    if (shown.contains("items") && shown["items"].contains("oneOf")) return "a list: concept ids or coded entries";
-    if (shown.contains("items") && shown["items"].contains("properties")) return "a list of entries";
-    if (shown.contains("properties")) return "an object";
-    return shown.dump();
+    return describe_type(*node);
+  }
+
+  // A schema node as a person reads it: "number 0..10", "one of: left, right".
+  static std::string describe_type(const json& node) {
+    auto words = [](const json& list) {
+      std::string out;
+      for (const json& v : list) out += (out.empty() ? "" : ", ") + v.get<std::string>();
+      return out;
+    };
+    auto number = [](const json& v) {
+      const double d = v.get<double>();
+      return d == static_cast<long long>(d) ? std::to_string(static_cast<long long>(d)) : v.dump();
+    };
+    if (node.contains("enum")) return "one of: " + words(node["enum"]);
+    const std::string type = node.value("type", "");
+    if (type == "array" && node.contains("items")) {
+      const json& items = node["items"];
+      if (items.contains("enum")) return "a set of: " + words(items["enum"]);
+      if (items.contains("oneOf")) return "a list of concept ids or coded entries";
+      return "a list of entries";
+    }
+    if (type == "object") return "an object";
+    if (type == "integer" || type == "number") {
+      std::string out = type;
+      if (node.contains("minimum") || node.contains("maximum"))
+        out += " " + (node.contains("minimum") ? number(node["minimum"]) : std::string()) + ".." +
+               (node.contains("maximum") ? number(node["maximum"]) : std::string());
+      return out;
+    }
+    if (type == "string" && node.contains("pattern")) return "an id (lower case, digits, _)";
+    return type.empty() ? node.dump() : type;
   }
 
   std::string hover_text(const At& at) const {
@@ -676,7 +722,8 @@ class Server {
             md += r.kind + (r.options.empty() ? "" : " for " + r.options.front()) + "\n\n";
             if (!r.grade.empty()) md += "grade: " + r.grade + "\n\n";
             if (!r.because.empty()) md += "because: " + r.because + "\n\n";
-            md += "source: " + r.source + (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))");
+            md += "source: " + r.source +
+                  (r.doi.empty() ? "" : " ([doi:" + r.doi + "](https://doi.org/" + r.doi + "))");
             if (r.unverified) md += "\n\n*unverified*";
             return md;
           }
@@ -697,7 +744,8 @@ class Server {
             md += c.title + (c.valueset ? " (value set)" : "");
             if (!c.codes.empty()) {
               md += "\n\ncodes:";
-              for (std::size_t i = 0; i < c.codes.size() && i < 12; ++i) md += " `" + c.codes[i] + "`";
+              for (std::size_t i = 0; i < c.codes.size() && i < 12; ++i)
+                md += " `" + c.codes[i] + "`";
               if (c.codes.size() > 12) md += " … (" + std::to_string(c.codes.size()) + ")";
             }
             return md + used();
@@ -754,7 +802,8 @@ class Server {
     if (open != std::string::npos && (close == std::string::npos || close < open)) {
       std::size_t word_end = open;
       std::size_t word_start = word_end;
-      while (word_start > 0 && (std::isalnum(static_cast<unsigned char>(at.text[word_start - 1])) || at.text[word_start - 1] == '_'))
+      while (word_start > 0 && (std::isalnum(static_cast<unsigned char>(at.text[word_start - 1])) ||
+                                at.text[word_start - 1] == '_'))
         --word_start;
       const std::string scheme = at.text.substr(word_start, word_end - word_start);
       const auto dimensions = at.analysis->symbols.dimensions(scheme);
@@ -766,18 +815,12 @@ class Server {
         return items;
       }
     }
-    static const char* const keywords[] = {
-        "ruleset", "include", "source", "scheme", "facts", "concept", "valueset", "let",
-        "policy", "option", "family", "invasiveness", "protocol", "note", "detail",
-        "complication", "indication", "absolute_contraindication", "relative_contraindication",
-        "caution", "prerequisite", "research_only", "not_indicated", "when", "for", "grade",
-        "weight", "penalty", "because", "label", "tag", "unverified", "and", "or", "not", "has",
-        "any", "all", "in", "count", "known", "where", "true", "false", "doi", "url"};
-    for (const char* k : keywords) add(k, 14, "keyword");
+    for (const std::string& k : rules::language_keywords()) add(k, 14, "keyword");
     static const std::map<lsp::SymbolKind, int> kinds = {
-        {lsp::SymbolKind::option, 7},  {lsp::SymbolKind::rule, 3},   {lsp::SymbolKind::source, 18},
-        {lsp::SymbolKind::concept_id, 21}, {lsp::SymbolKind::fact, 5},  {lsp::SymbolKind::scheme, 22},
-        {lsp::SymbolKind::let, 6},      {lsp::SymbolKind::dimension, 10}};
+        {lsp::SymbolKind::option, 7},  {lsp::SymbolKind::rule, 3},
+        {lsp::SymbolKind::source, 18}, {lsp::SymbolKind::concept_id, 21},
+        {lsp::SymbolKind::fact, 5},    {lsp::SymbolKind::scheme, 22},
+        {lsp::SymbolKind::let, 6},     {lsp::SymbolKind::dimension, 10}};
     for (const lsp::Occurrence* o : at.analysis->symbols.declarations())
       add(o->id, kinds.at(o->kind), to_string(o->kind));
     return items;
@@ -816,7 +859,8 @@ class Server {
            {"diagnostics", json::array({d})},
            {"isPreferred", true},
            {"edit",
-            {{"changes", {{uri, json::array({{{"range", d["range"]}, {"newText", replacement}}})}}}}}});
+            {{"changes",
+              {{uri, json::array({{{"range", d["range"]}, {"newText", replacement}}})}}}}}});
     }
     return actions;
   }

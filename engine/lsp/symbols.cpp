@@ -131,8 +131,7 @@ class Walker {
     if (attr.text == "grade" && !attr.kids.empty() && attr.kids[0].kind == Kind::Grade) {
       const Node& grade = attr.kids[0];
       out_.push_back({SymbolKind::scheme, grade.text, file_.name(), grade.begin,
-                      grade.begin + static_cast<std::uint32_t>(grade.text.size()), false,
-                      nullptr});
+                      grade.begin + static_cast<std::uint32_t>(grade.text.size()), false, nullptr});
     }
   }
 

@@ -17,8 +17,8 @@ const char* to_string(SymbolKind kind) noexcept;
 
 struct Occurrence {
   SymbolKind kind;
-  std::string id;    // fact paths dotted: "pain.nrs", "treatments.response"
-  std::string file;  // as the SourceFile names it
+  std::string id;                    // fact paths dotted: "pain.nrs", "treatments.response"
+  std::string file;                  // as the SourceFile names it
   std::uint32_t begin = 0, end = 0;  // bytes
   bool declaration = false;
   const rules::ast::Node* node = nullptr;  // the declaring node (declarations only)

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string_view>
 #include <utility>
 
@@ -485,6 +486,19 @@ void check_encoding(const SourceFile& file, std::vector<Diagnostic>& diagnostics
 }
 
 }  // namespace
+
+const std::vector<std::string>& language_keywords() {
+  static const std::vector<std::string> all = [] {
+    std::set<std::string> words(std::begin(top_keywords), std::end(top_keywords));
+    words.insert(std::begin(member_keywords), std::end(member_keywords));
+    words.insert(std::begin(rule_attribute_keywords), std::end(rule_attribute_keywords));
+    for (const char* w : {"for", "and", "or", "not", "has", "any", "all", "in", "count", "known",
+                          "where", "true", "false", "doi", "url", "by", "rank"})
+      words.insert(w);
+    return std::vector<std::string>(words.begin(), words.end());
+  }();
+  return all;
+}
 
 void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics) {
   const auto first = static_cast<std::ptrdiff_t>(diagnostics.size());

@@ -36,4 +36,8 @@ class SourceFile {
 // error is reported. Never throws.
 void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagnostics);
 
+// Every keyword of the language (declarations, option members, rule attributes,
+// expressions): for completion in editors.
+const std::vector<std::string>& language_keywords();
+
 }  // namespace stimrank::rules
