@@ -46,6 +46,9 @@ if [ "${STIMRANK_SKIP_SANITIZERS:-0}" != "1" ]; then
   # The CDS Hooks server under 200 concurrent calls (and the rest of its tests).
   (cd "$BUILD" && STIMRANK_CLI="$ROOT/build-tsan/stimrank" "$VENV/bin/python" -m pytest -q \
     "$ROOT/tests/python/test_serve.py" -k "concurrent or feedback or orders")
+  # The language server: its reader thread and main loop through a whole session.
+  (cd "$BUILD" && STIMRANK_CLI="$ROOT/build-tsan/stimrank" "$VENV/bin/python" -m pytest -q \
+    "$ROOT/tests/python/test_lsp.py")
   unset TSAN_OPTIONS
 fi
 echo "== all tests passed"

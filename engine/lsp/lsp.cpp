@@ -840,9 +840,57 @@ class Server {
                             {"newText", formatted.text}}}));
   }
 
+  // L006 "`phn` lists icd10 `B0229` twice": the edit that deletes the second listing
+  // (and the comma before it), or null.
+  json duplicate_code_fix(const std::string& path, const std::string& message) {
+    const auto open = message.find('`'), close = message.find('`', open + 1);
+    const auto code_open = message.rfind('`', message.rfind('`') - 1);
+    if (open != 0 || close == std::string::npos || code_open == std::string::npos ||
+        message.find(" twice") == std::string::npos)
+      return nullptr;
+    const std::string concept_id = message.substr(1, close - 1);
+    const std::string code = message.substr(code_open + 1, message.rfind('`') - code_open - 1);
+    Analysis* a = analysis_for(path);
+    const lsp::Occurrence* declared =
+        a->symbols.declaration(lsp::SymbolKind::concept_id, concept_id);
+    if (!declared || !declared->node || declared->file != path) return nullptr;
+    auto normalised = [](std::string text) {
+      text.erase(std::remove(text.begin(), text.end(), '.'), text.end());
+      std::transform(text.begin(), text.end(), text.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      return text;
+    };
+    bool seen = false;
+    for (const rules::ast::Node& list : declared->node->kids) {
+      if (list.kind != rules::ast::Kind::CodeList) continue;
+      for (std::size_t i = 0; i < list.kids.size(); ++i) {
+        if (normalised(list.kids[i].text) != normalised(code)) continue;
+        if (!seen) {
+          seen = true;
+          continue;
+        }
+        // From the end of the entry before it (its comma goes too) to its own end.
+        const std::uint32_t begin = i > 0 ? list.kids[i - 1].end : list.kids[i].begin;
+        const std::string text = text_of(path);
+        return {{"range", positions_.range(text, begin, list.kids[i].end)}, {"newText", ""}};
+      }
+    }
+    return nullptr;
+  }
+
   json code_actions(const json& params) {
     const std::string uri = params.at("textDocument").at("uri").get<std::string>();
     json actions = json::array();
+    for (const json& d :
+         params.value("context", json::object()).value("diagnostics", json::array())) {
+      if (d.value("code", "") != "L006") continue;
+      json edit = duplicate_code_fix(uri_to_path(uri), d.value("message", ""));
+      if (edit.is_null()) continue;
+      actions.push_back({{"title", "remove the second listing of the code"},
+                         {"kind", "quickfix"},
+                         {"diagnostics", json::array({d})},
+                         {"edit", {{"changes", {{uri, json::array({edit})}}}}}});
+    }
     const json diagnostics =
         params.value("context", json::object()).value("diagnostics", json::array());
     for (const json& d : diagnostics) {
@@ -891,6 +939,9 @@ int run_language_server(std::istream& in, std::ostream& out, std::ostream& log,
       std::deque<Incoming> queue;
     };
     auto shared = std::make_shared<Shared>();
+    // std::cin is tied to std::cout: each read would flush the output from the reader
+    // thread while the main thread writes to it (a race that sent messages twice).
+    in.tie(nullptr);
     const std::size_t limit = options.max_message_bytes;
     std::thread reader([shared, &in, limit] {
       for (;;) {

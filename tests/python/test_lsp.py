@@ -308,3 +308,23 @@ def test_the_vscode_extension_starts_the_server():
     assert 'settings.get("path"' in source
     if shutil.which("node"):
         subprocess.run(["node", "--check", str(folder / "extension.js")], check=True)
+
+
+def test_a_lint_warning_with_a_fix_gets_a_code_action(tmp_path):
+    text = (ROOT / "tests" / "golden" / "lint" / "flawed.rules").read_text()
+    path = tmp_path / "flawed.rules"
+    path.write_text(text)
+    client = Client()
+    client.start()
+    uri = client.open(path, text)
+    twice = [d for d in client.diagnostics(uri) if d["code"] == "L006" and "twice" in d["message"]]
+    assert len(twice) == 1, twice
+    actions = client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": twice[0]["range"],
+                                                         "context": {"diagnostics": twice}})["result"]
+    assert [a["title"] for a in actions] == ["remove the second listing of the code"]
+    edit = actions[0]["edit"]["changes"][uri][0]
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+        {"range": edit["range"], "text": edit["newText"]}]})
+    after = client.diagnostics(uri)
+    assert not [d for d in after if "twice" in d["message"]], after
+    assert client.stop() == 0
