@@ -700,9 +700,19 @@ class Server {
     const Analysis& a = *at.analysis;
     std::string md = "**" + std::string(to_string(o.kind)) + "** `" + o.id + "`\n\n";
     const std::size_t uses = a.symbols.occurrences(o.kind, o.id).size();
+    // How often, and where (the first few places, file:line).
     auto used = [&] {
       const std::size_t n = uses > 0 ? uses - 1 : 0;
-      return "\n\nused " + std::to_string(n) + (n == 1 ? " time" : " times");
+      std::string text = "\n\nused " + std::to_string(n) + (n == 1 ? " time" : " times");
+      std::size_t shown = 0;
+      for (const lsp::Occurrence* use : a.symbols.occurrences(o.kind, o.id)) {
+        if (use->declaration || shown == 5) continue;
+        const auto* file = a.symbols.file(use->file);
+        if (!file) continue;
+        text += (shown++ ? ", " : ": ") + fs::path(use->file).filename().string() + ":" +
+                std::to_string(file->locate(use->begin, use->end).line);
+      }
+      return text + (n > shown ? ", …" : "");
     };
     if (a.info) {
       const RuleSetInfo& info = *a.info;
