@@ -26,12 +26,32 @@ std::string Diagnostic::format() const {
   if (location.line > 0 && !source_line.empty()) {
     std::string number = std::to_string(location.line);
     std::string gutter(number.size(), ' ');
-    out += " " + number + " | " + source_line + "\n";
+    // A very long line (a minified or binary file) is shown as a window around the
+    // column, cut at character boundaries, with `…` where text was left out.
+    constexpr std::size_t kShown = 160;
+    std::string line = source_line;
+    int column = location.column;
+    if (line.size() > kShown) {
+      auto boundary = [&line](std::size_t at) {
+        while (at > 0 && at < line.size() && (static_cast<unsigned char>(line[at]) & 0xC0) == 0x80)
+          --at;
+        return at;
+      };
+      const std::size_t at = static_cast<std::size_t>(std::max(0, column - 1));
+      const std::size_t from = boundary(at > kShown / 2 ? at - kShown / 2 : 0);
+      const std::size_t to = boundary(std::min(line.size(), from + kShown));
+      std::string window =
+          (from > 0 ? "…" : "") + line.substr(from, to - from) + (to < line.size() ? "…" : "");
+      // The caret counts bytes of the window: `…` is three of them.
+      column = column - static_cast<int>(from) + (from > 0 ? 3 : 0);
+      line = std::move(window);
+    }
+    out += " " + number + " | " + line + "\n";
     out += " " + gutter + " | ";
     // Keep tabs so that the caret lines up under the column; columns count bytes,
     // the caret line one space per character (not per byte of one).
-    for (int i = 0; i + 1 < location.column && i < static_cast<int>(source_line.size()); ++i) {
-      const char c = source_line[static_cast<std::size_t>(i)];
+    for (int i = 0; i + 1 < column && i < static_cast<int>(line.size()); ++i) {
+      const char c = line[static_cast<std::size_t>(i)];
       if ((static_cast<unsigned char>(c) & 0xC0) == 0x80) continue;  // inside a character
       out += c == '\t' ? '\t' : ' ';
     }

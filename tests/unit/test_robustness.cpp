@@ -462,3 +462,37 @@ TEST_CASE("JSON string writing and UTF-8 checking agree with plain references", 
             nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
+
+// A diagnostic on a very long line (a minified or binary file) shows a window of the
+// line around the column, and the caret still stands under the word.
+TEST_CASE("a diagnostic on a very long line shows a window with the caret in place",
+          "[robustness]") {
+  std::string line = "let a = ";
+  for (int i = 0; i < 400; ++i) line += "age > " + std::to_string(i) + " or é ";
+  const std::size_t at = line.size();
+  line += "agee > 3;";
+  stimrank::Diagnostic d;
+  d.code = "E100";
+  d.message = "undefined name `agee`";
+  d.location = {"long.rules", 4, static_cast<int>(at) + 1, 4, static_cast<int>(at) + 5};
+  d.source_line = line;
+  const std::string text = d.format();
+  std::vector<std::string> lines = lines_of(text);
+  REQUIRE(lines.size() >= 3);
+  CHECK(stimrank::utf8::valid(text));
+  CHECK(lines[1].size() < 220);
+  CHECK(lines[1].find("…") != std::string::npos);
+  // The caret's column (in characters) is the column of `agee` in the shown line.
+  auto characters = [](const std::string& s, std::size_t bytes) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < bytes && i < s.size(); ++i)
+      n += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+    return n;
+  };
+  const std::size_t word = lines[1].find("agee");
+  const std::size_t caret = lines[2].find('^');
+  REQUIRE(word != std::string::npos);
+  REQUIRE(caret != std::string::npos);
+  CHECK(characters(lines[1], word) == characters(lines[2], caret));
+  CHECK(lines[2].substr(caret) == "^^^^");
+}
