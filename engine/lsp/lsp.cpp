@@ -432,10 +432,12 @@ class Server {
         const std::string path = entry.path().lexically_normal().string();
         files.emplace_back(path, text_of(path));
       }
-    for (const auto& [path, doc] : documents_)
+    for (const auto& open : documents_) {  // a new file not saved yet
+      const std::string& path = open.first;
       if (is_rules(path) && fs::path(path).parent_path() == fs::path(folder) &&
           std::none_of(files.begin(), files.end(), [&](const auto& f) { return f.first == path; }))
-        files.emplace_back(path, doc.text);
+        files.emplace_back(path, open.second.text);
+    }
     std::sort(files.begin(), files.end());
     for (const auto& [path, doc] : documents_)
       if (is_rules(path)) load.overlay.emplace_back(path, doc.text);
