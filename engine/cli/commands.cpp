@@ -218,7 +218,7 @@ std::vector<CommandSpec> build() {
        {"stimrank audit verify --db audit.sqlite"}},
       {"lsp",
        "the language server for editors (stdio)",
-       {""},
+       {"[--debounce MS]"},
        "Speaks the Language Server Protocol on stdin and stdout for .rules files and vignette "
        "test files: diagnostics (parse, check, lint, failing test cases), hover, go to "
        "definition, references, completion, formatting, did-you-mean fixes and a `run this "
