@@ -25,7 +25,7 @@ if [ "${STIMRANK_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== sanitizer build (clang: address, undefined incl. float-cast-overflow; libFuzzer targets)"
   CC=clang CXX=clang++ configure_and_build "$ROOT/build-asan" -DSTIMRANK_BUILD_TESTS=ON \
     -DSTIMRANK_SANITIZE=ON -DSTIMRANK_FUZZ=ON -DSTIMRANK_BUILD_BENCHMARKS=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$PYTHON"
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo
   echo "== tests (address, undefined)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ROOT/build-asan" --output-on-failure --no-tests=error -j "$JOBS"
@@ -34,8 +34,7 @@ if [ "${STIMRANK_SKIP_SANITIZERS:-0}" != "1" ]; then
 
   echo "== thread sanitizer build (clang)"
   CC=clang CXX=clang++ cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSTIMRANK_TSAN=ON -DSTIMRANK_BUILD_TESTS=ON -DSTIMRANK_BUILD_BENCHMARKS=OFF \
-    -DPython3_EXECUTABLE="$PYTHON" >/dev/null
+    -DSTIMRANK_TSAN=ON -DSTIMRANK_BUILD_TESTS=ON -DSTIMRANK_BUILD_BENCHMARKS=OFF >/dev/null
   cmake --build "$ROOT/build-tsan" -j "$JOBS" --target stimrank_tests stimrank_cli
   echo "== tests (thread): shared rule sets, evaluate_many and JSON Lines on 8 threads,"
   echo "   the FHIR bulk reader on 8 threads, audit writers in threads and in processes"
