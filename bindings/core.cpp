@@ -1,10 +1,14 @@
 // stimrank._core: the pybind11 layer over the public C++ API. It only converts;
 // the Python package (stimrank/__init__.py) adds the friendly API and exceptions.
 // Nothing here throws but MemoryError: the C++ API reports problems as data.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <new>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "stimrank/stimrank.hpp"
 #include "stimrank/version.hpp"
@@ -35,6 +39,111 @@ Evaluation convert(stimrank::Evaluation&& e) {
   Evaluation out;
   out.result = std::move(e.result);
   for (auto& error : e.errors) out.errors.emplace_back(error.path, error.message);
+  return out;
+}
+
+// Strings interned as codes: a column of a long frame repeats few values, and pandas
+// takes (codes, categories) as a Categorical without a Python string per row.
+class Interned {
+ public:
+  std::int32_t code(const std::string& value) {
+    auto [it, added] = index_.emplace(value, static_cast<std::int32_t>(values_.size()));
+    if (added) values_.push_back(value);
+    return it->second;
+  }
+  const std::vector<std::string>& values() const { return values_; }
+
+ private:
+  std::unordered_map<std::string, std::int32_t> index_;
+  std::vector<std::string> values_;
+};
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& values) {
+  py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
+  std::copy(values.begin(), values.end(), out.mutable_data());
+  return out;
+}
+
+// One row per profile and option (docs/python.md's long frame), as columns: codes and
+// categories for the strings, arrays for the numbers. An invalid profile is one row
+// with no option, status "error" and its errors. Built straight from the results, no
+// JSON in between.
+py::dict evaluation_columns(const std::vector<stimrank::Evaluation>& evaluations,
+                            const std::vector<std::string>& texts) {
+  Interned profiles, options, statuses, schemes, grades, rules, errors;
+  std::vector<std::int32_t> profile, option, status, scheme, grade, rule, error, missing, index;
+  std::vector<double> rank, score;
+  const double none = std::nan("");
+  for (std::size_t i = 0; i < evaluations.size(); ++i) {
+    const stimrank::Evaluation& e = evaluations[i];
+    if (!e.ok()) {
+      std::string id;  // the profile's id when its text has one
+      const auto parsed = nlohmann::json::parse(texts[i], nullptr, false);
+      if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
+        id = parsed["id"].get<std::string>();
+      std::string message;
+      for (const auto& problem : e.errors)
+        message += (message.empty() ? "" : "; ") + problem.format();
+      profile.push_back(profiles.code(id));
+      option.push_back(-1);
+      status.push_back(statuses.code("error"));
+      rank.push_back(none);
+      score.push_back(none);
+      scheme.push_back(-1);
+      grade.push_back(-1);
+      missing.push_back(0);
+      rule.push_back(-1);
+      error.push_back(errors.code(message));
+      index.push_back(static_cast<std::int32_t>(i));
+      continue;
+    }
+    const stimrank::Result& r = *e.result;
+    const std::int32_t p = profiles.code(r.profile);
+    for (const stimrank::OptionResult& o : r.options) {
+      profile.push_back(p);
+      option.push_back(options.code(o.option));
+      status.push_back(statuses.code(stimrank::to_string(o.status)));
+      rank.push_back(o.rank ? static_cast<double>(*o.rank) : none);
+      score.push_back(o.score);
+      if (o.evidence.empty()) {
+        scheme.push_back(-1);
+        grade.push_back(-1);
+      } else {
+        const stimrank::Evidence& lead = o.evidence.front();
+        std::string text;
+        for (const auto& d : lead.grade)
+          text += (text.empty() ? "" : ", ") + d.name + " " + d.value;
+        scheme.push_back(schemes.code(lead.scheme));
+        grade.push_back(grades.code(text));
+      }
+      missing.push_back(static_cast<std::int32_t>(o.missing.size()));
+      std::string fired;  // the rules behind this option's evidence and reasons
+      for (const auto& ev : o.evidence) fired += (fired.empty() ? "" : ",") + ev.rule;
+      for (const auto& reason : o.reasons)
+        if (fired.find(reason.rule) == std::string::npos)
+          fired += (fired.empty() ? "" : ",") + reason.rule;
+      rule.push_back(rules.code(fired));
+      error.push_back(-1);
+      index.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+  py::dict out;
+  auto categorical = [&out](const char* name, const std::vector<std::int32_t>& codes,
+                            const Interned& values) {
+    out[name] = py::make_tuple(to_array(codes), values.values());
+  };
+  categorical("profile", profile, profiles);
+  categorical("option", option, options);
+  categorical("status", status, statuses);
+  out["rank"] = to_array(rank);
+  out["score"] = to_array(score);
+  categorical("evidence_scheme", scheme, schemes);
+  categorical("evidence_grade", grade, grades);
+  out["missing"] = to_array(missing);
+  categorical("rules", rule, rules);
+  categorical("error", error, errors);
+  out["index"] = to_array(index);
   return out;
 }
 
@@ -113,6 +222,21 @@ PYBIND11_MODULE(_core, m) {
             out.reserve(evaluations.size());
             for (auto& evaluation : evaluations) out.push_back(convert(std::move(evaluation)));
             return out;
+          },
+          py::arg("profiles"), py::arg("threads") = 0)
+      .def(
+          "evaluate_columns",
+          [](const stimrank::RuleSet& rs, const std::vector<std::string>& profiles,
+             unsigned threads) {
+            std::vector<stimrank::Evaluation> evaluations;
+            {
+              py::gil_scoped_release release;
+              std::shared_ptr<const stimrank::RuleSet> shared(
+                  std::shared_ptr<const stimrank::RuleSet>{}, &rs);
+              evaluations = stimrank::evaluate_many(shared, profiles, threads);
+            }
+            if (evaluations.size() != profiles.size()) throw std::bad_alloc();
+            return evaluation_columns(evaluations, profiles);
           },
           py::arg("profiles"), py::arg("threads") = 0)
       .def(

@@ -31,7 +31,8 @@ __version__ = _core.__version__
 __all__ = [
     "load", "RuleSet", "Result", "RuleError", "ProfileError", "StimrankError", "Diagnostic",
     "FieldError", "to_dataframe", "default_rules_path", "AuditLog", "verify_audit", "publish", "versions",
-    "run_batch", "from_fhir", "FhirMapping", "FhirNote", "__version__",
+    "run_batch", "from_fhir", "FhirMapping", "FhirNote", "evaluate_frame", "to_wide", "FRAME_COLUMNS",
+    "__version__",
 ]
 
 
@@ -478,6 +479,76 @@ def run_batch(rules: RuleSet, db: Union[str, _os.PathLike], *, threads: int = 0,
     if not out["ok"]:
         raise StimrankError(out["error"])
     return out
+
+
+# The long frame's columns, in order, with their pandas dtypes (also Dask's `meta`).
+FRAME_COLUMNS = {
+    "profile": "category", "option": "category", "status": "category", "rank": "Int64",
+    "score": "float64", "evidence_scheme": "category", "evidence_grade": "category",
+    "missing": "int32", "rules": "category", "error": "category",
+}
+
+
+def _frame_rules(rules: Any) -> "RuleSet":
+    if rules is None:
+        return load()
+    if isinstance(rules, RuleSet):
+        return rules
+    return load(rules)
+
+
+def evaluate_frame(frame: Any, rules: Any = None, *, threads: int = 0, form: str = "long"):
+    """Evaluate a cohort into a DataFrame (docs/python.md, "DataFrames").
+
+    ``frame``: a pandas DataFrame with a ``profile`` column (dicts or JSON text), or
+    one profile per row (dotted columns such as ``pain.nrs`` become nested fields), or
+    a list of dicts / JSON strings. ``rules``: None (the shipped knowledge base), a
+    path, or a :class:`RuleSet`. ``form="long"`` gives one row per profile and option
+    with the columns of :data:`FRAME_COLUMNS`; an invalid profile is one row with no
+    option, status ``error`` and its errors (path: message) in ``error``: never
+    raised. ``form="wide"`` gives one row per profile (:func:`to_wide`).
+    """
+    import pandas as pd
+    if form not in ("long", "wide"):
+        raise ValueError('form is "long" or "wide"')
+    ruleset = _frame_rules(rules)
+    if hasattr(frame, "columns") and "profile" in frame.columns:
+        items = list(frame["profile"])
+    else:
+        items = frame
+    texts = [item if isinstance(item, str) else "" for item in ruleset._batch_texts(items)]
+    columns = ruleset._core.evaluate_columns(texts, threads)
+    data = {}
+    for name, dtype in FRAME_COLUMNS.items():
+        value = columns[name]
+        if dtype == "category":
+            codes, categories = value
+            data[name] = pd.Categorical.from_codes(codes, categories=categories)
+        elif dtype == "Int64":  # NaN marks "no rank"
+            import numpy as np
+            unranked = np.isnan(value)
+            data[name] = pd.arrays.IntegerArray(np.where(unranked, 0, value).astype("int64"), unranked)
+        else:
+            data[name] = pd.Series(value, dtype=dtype).values
+    long = pd.DataFrame(data, columns=list(FRAME_COLUMNS))
+    return long if form == "long" else to_wide(long)
+
+
+def to_wide(long):
+    """One row per profile from the long frame: ``top_option`` (rank 1, or none), one
+    column per option with its status, and ``error`` for an invalid profile."""
+    import pandas as pd
+    ok = long[long["status"] != "error"]
+    statuses = ok.pivot(index="profile", columns="option", values="status")
+    statuses.columns = [str(c) for c in statuses.columns]
+    top = ok[ok["rank"] == 1].set_index("profile")["option"].astype(object)
+    errors = long[long["status"] == "error"].set_index("profile")["error"].astype(object)
+    order = pd.unique(long["profile"].astype(object))
+    wide = pd.DataFrame(index=pd.Index(order, name="profile"))
+    wide["top_option"] = top.reindex(wide.index)
+    wide = wide.join(statuses.astype(object))
+    wide["error"] = errors.reindex(wide.index)
+    return wide.reset_index()
 
 
 def to_dataframe(results: Iterable[Union[Result, ProfileError]]):

@@ -427,3 +427,50 @@ def test_from_fhir_errors_carry_fhir_paths():
             {"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1970-02-30"}}]},
             as_of="2026-12-01")
     assert "Bundle.entry[0].resource.birthDate" in str(caught.value)
+
+
+# ---- DataFrames
+
+def test_evaluate_frame_long_and_wide_agree_with_the_cli(tmp_path):
+    pd = pytest.importorskip("pandas")
+    profiles = [profile(i) for i in range(30)]
+    profiles[7] = {"id": "bad-7", "age": "old"}
+    long = stimrank.evaluate_frame(pd.DataFrame({"profile": profiles}))
+    assert list(long.columns) == list(stimrank.FRAME_COLUMNS)
+    assert {c: str(t) for c, t in long.dtypes.items()} == stimrank.FRAME_COLUMNS
+    # Row for row what `stimrank evaluate --jsonl` says, option by option.
+    jsonl = tmp_path / "cohort.jsonl"
+    jsonl.write_text("".join(json.dumps(p) + "\n" for p in profiles))
+    out = subprocess.run([CLI, "evaluate", "--jsonl", str(jsonl)], capture_output=True, text=True)
+    expected = []
+    for line in out.stdout.splitlines():
+        result = json.loads(line)
+        if "errors" in result:
+            expected.append(("bad-7", None, "error", None))
+            continue
+        for o in result["options"]:
+            expected.append((result["profile"], o["option"], o["status"], o["rank"]))
+    got = [(r.profile, None if pd.isna(r.option) else r.option, r.status,
+            None if pd.isna(r.rank) else int(r.rank)) for r in long.itertuples()]
+    assert got == expected
+    error = long[long["status"] == "error"].iloc[0]
+    assert error["profile"] == "bad-7" and error["error"].startswith("/age: ")
+    first = json.loads(out.stdout.splitlines()[0])["options"][0]
+    row = long.iloc[0]
+    assert row["missing"] == len(first["missing"]) and row["score"] == pytest.approx(first["score"])
+    if first["evidence"]:
+        assert row["evidence_scheme"] == first["evidence"][0]["scheme"]
+    else:
+        assert pd.isna(row["evidence_scheme"])
+    assert set(row["rules"].split(",")) >= {e["rule"] for e in first["evidence"]}
+    # The wide form: one row per profile, in order, its top option and every status.
+    wide = stimrank.evaluate_frame(profiles, form="wide")
+    assert list(wide["profile"]) == [p["id"] for p in profiles]
+    assert wide.loc[7, "error"].startswith("/age: ") and pd.isna(wide.loc[7, "top_option"])
+    ranked_first = long[(long["rank"] == 1)].set_index("profile")["option"].astype(str)
+    assert wide.loc[0, "top_option"] == ranked_first.get(profiles[0]["id"], None)
+    assert wide.loc[0, "scs_tonic"] == long[(long.profile == profiles[0]["id"]) & (long.option == "scs_tonic")]["status"].iloc[0]
+    # One dict per row works as well as a profile column.
+    flat = stimrank.evaluate_frame(profiles[:3])
+    assert list(flat["status"].astype(str)) == list(long["status"].astype(str))[:len(flat)]
+    assert list(flat["option"].astype(str)) == list(long["option"].astype(str))[:len(flat)]
