@@ -8,6 +8,7 @@
 #include <cmath>
 #include <new>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unordered_map>
 
 #include "stimrank/stimrank.hpp"
@@ -65,85 +66,137 @@ py::array_t<T> to_array(const std::vector<T>& values) {
   return out;
 }
 
-// One row per profile and option (docs/python.md's long frame), as columns: codes and
-// categories for the strings, arrays for the numbers. An invalid profile is one row
-// with no option, status "error" and its errors. Built straight from the results, no
-// JSON in between.
-py::dict evaluation_columns(const std::vector<stimrank::Evaluation>& evaluations,
-                            const std::vector<std::string>& texts) {
+// The long frame's columns for a range of profiles, as one thread builds them: an
+// Evaluator and one Result reused from profile to profile (next to no allocation),
+// strings interned locally.
+struct Columns {
   Interned profiles, options, statuses, schemes, grades, rules, errors;
   std::vector<std::int32_t> profile, option, status, scheme, grade, rule, error, missing, index;
   std::vector<double> rank, score;
-  const double none = std::nan("");
-  for (std::size_t i = 0; i < evaluations.size(); ++i) {
-    const stimrank::Evaluation& e = evaluations[i];
-    if (!e.ok()) {
-      std::string id;  // the profile's id when its text has one
-      const auto parsed = nlohmann::json::parse(texts[i], nullptr, false);
-      if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
-        id = parsed["id"].get<std::string>();
-      std::string message;
-      for (const auto& problem : e.errors)
-        message += (message.empty() ? "" : "; ") + problem.format();
-      profile.push_back(profiles.code(id));
-      option.push_back(-1);
-      status.push_back(statuses.code("error"));
-      rank.push_back(none);
-      score.push_back(none);
-      scheme.push_back(-1);
-      grade.push_back(-1);
-      missing.push_back(0);
-      rule.push_back(-1);
-      error.push_back(errors.code(message));
-      index.push_back(static_cast<std::int32_t>(i));
-      continue;
-    }
-    const stimrank::Result& r = *e.result;
-    const std::int32_t p = profiles.code(r.profile);
-    for (const stimrank::OptionResult& o : r.options) {
-      profile.push_back(p);
-      option.push_back(options.code(o.option));
-      status.push_back(statuses.code(stimrank::to_string(o.status)));
-      rank.push_back(o.rank ? static_cast<double>(*o.rank) : none);
-      score.push_back(o.score);
-      if (o.evidence.empty()) {
-        scheme.push_back(-1);
-        grade.push_back(-1);
-      } else {
-        const stimrank::Evidence& lead = o.evidence.front();
-        std::string text;
-        for (const auto& d : lead.grade)
-          text += (text.empty() ? "" : ", ") + d.name + " " + d.value;
-        scheme.push_back(schemes.code(lead.scheme));
-        grade.push_back(grades.code(text));
+
+  void add(const std::shared_ptr<const stimrank::RuleSet>& ruleset,
+           const std::vector<std::string>& texts, std::size_t begin, std::size_t end) {
+    stimrank::Evaluator evaluator(ruleset);
+    stimrank::Result r;
+    std::vector<stimrank::ProfileError> problems;
+    const double none = std::nan("");
+    std::string text, fired;
+    for (std::size_t i = begin; i < end; ++i) {
+      problems.clear();
+      if (!evaluator.evaluate(texts[i], r, problems)) {
+        std::string id;  // the profile's id when its text has one
+        const auto parsed = nlohmann::json::parse(texts[i], nullptr, false);
+        if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
+          id = parsed["id"].get<std::string>();
+        std::string message;
+        for (const auto& problem : problems)
+          message += (message.empty() ? "" : "; ") + problem.format();
+        row(profiles.code(id), -1, statuses.code("error"), none, none, -1, -1, 0, -1,
+            errors.code(message), i);
+        continue;
       }
-      missing.push_back(static_cast<std::int32_t>(o.missing.size()));
-      std::string fired;  // the rules behind this option's evidence and reasons
-      for (const auto& ev : o.evidence) fired += (fired.empty() ? "" : ",") + ev.rule;
-      for (const auto& reason : o.reasons)
-        if (fired.find(reason.rule) == std::string::npos)
-          fired += (fired.empty() ? "" : ",") + reason.rule;
-      rule.push_back(rules.code(fired));
-      error.push_back(-1);
-      index.push_back(static_cast<std::int32_t>(i));
+      const std::int32_t p = profiles.code(r.profile);
+      for (const stimrank::OptionResult& o : r.options) {
+        std::int32_t scheme_code = -1, grade_code = -1;
+        if (!o.evidence.empty()) {
+          const stimrank::Evidence& lead = o.evidence.front();
+          text.clear();
+          for (const auto& d : lead.grade)
+            text.append(text.empty() ? "" : ", ").append(d.name).append(" ").append(d.value);
+          scheme_code = schemes.code(lead.scheme);
+          grade_code = grades.code(text);
+        }
+        fired.clear();  // the rules behind this option's evidence and reasons
+        for (const auto& ev : o.evidence) fired.append(fired.empty() ? "" : ",").append(ev.rule);
+        for (const auto& reason : o.reasons)
+          if (fired.find(reason.rule) == std::string::npos)
+            fired.append(fired.empty() ? "" : ",").append(reason.rule);
+        row(p, options.code(o.option), statuses.code(stimrank::to_string(o.status)),
+            o.rank ? static_cast<double>(*o.rank) : none, o.score, scheme_code, grade_code,
+            static_cast<std::int32_t>(o.missing.size()), rules.code(fired), -1, i);
+      }
     }
+  }
+
+  void row(std::int32_t p, std::int32_t o, std::int32_t s, double rk, double sc, std::int32_t sch,
+           std::int32_t gr, std::int32_t miss, std::int32_t ru, std::int32_t err, std::size_t i) {
+    profile.push_back(p);
+    option.push_back(o);
+    status.push_back(s);
+    rank.push_back(rk);
+    score.push_back(sc);
+    scheme.push_back(sch);
+    grade.push_back(gr);
+    missing.push_back(miss);
+    rule.push_back(ru);
+    error.push_back(err);
+    index.push_back(static_cast<std::int32_t>(i));
+  }
+};
+
+// Appends `part`'s codes to `codes`, renumbered into `all`'s categories.
+void merge_codes(std::vector<std::int32_t>& codes, Interned& all,
+                 const std::vector<std::int32_t>& part, const Interned& local) {
+  std::vector<std::int32_t> remap;
+  remap.reserve(local.values().size());
+  for (const std::string& value : local.values()) remap.push_back(all.code(value));
+  for (std::int32_t c : part) codes.push_back(c < 0 ? -1 : remap[static_cast<std::size_t>(c)]);
+}
+
+// One row per profile and option (docs/python.md's long frame), as columns: codes and
+// categories for the strings, arrays for the numbers. An invalid profile is one row
+// with no option, status "error" and its errors. Built straight from the results, no
+// JSON in between; the profiles are split among `threads` threads (0: one per core).
+py::dict evaluation_columns(const stimrank::RuleSet& rs, const std::vector<std::string>& texts,
+                            unsigned threads) {
+  const std::shared_ptr<const stimrank::RuleSet> shared(std::shared_ptr<const stimrank::RuleSet>{},
+                                                        &rs);
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(
+      std::min<std::size_t>(threads, std::max<std::size_t>(1, texts.size() / 256)));
+  std::vector<Columns> parts(threads);
+  {
+    py::gil_scoped_release release;
+    std::vector<std::thread> workers;
+    const std::size_t step = (texts.size() + threads - 1) / threads;
+    for (unsigned t = 1; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        parts[t].add(shared, texts, std::min(texts.size(), t * step),
+                     std::min(texts.size(), (t + 1) * step));
+      });
+    parts[0].add(shared, texts, 0, std::min(texts.size(), step));
+    for (std::thread& w : workers) w.join();
+  }
+  Columns all;
+  for (const Columns& part : parts) {
+    merge_codes(all.profile, all.profiles, part.profile, part.profiles);
+    merge_codes(all.option, all.options, part.option, part.options);
+    merge_codes(all.status, all.statuses, part.status, part.statuses);
+    merge_codes(all.scheme, all.schemes, part.scheme, part.schemes);
+    merge_codes(all.grade, all.grades, part.grade, part.grades);
+    merge_codes(all.rule, all.rules, part.rule, part.rules);
+    merge_codes(all.error, all.errors, part.error, part.errors);
+    all.rank.insert(all.rank.end(), part.rank.begin(), part.rank.end());
+    all.score.insert(all.score.end(), part.score.begin(), part.score.end());
+    all.missing.insert(all.missing.end(), part.missing.begin(), part.missing.end());
+    all.index.insert(all.index.end(), part.index.begin(), part.index.end());
   }
   py::dict out;
   auto categorical = [&out](const char* name, const std::vector<std::int32_t>& codes,
                             const Interned& values) {
     out[name] = py::make_tuple(to_array(codes), values.values());
   };
-  categorical("profile", profile, profiles);
-  categorical("option", option, options);
-  categorical("status", status, statuses);
-  out["rank"] = to_array(rank);
-  out["score"] = to_array(score);
-  categorical("evidence_scheme", scheme, schemes);
-  categorical("evidence_grade", grade, grades);
-  out["missing"] = to_array(missing);
-  categorical("rules", rule, rules);
-  categorical("error", error, errors);
-  out["index"] = to_array(index);
+  categorical("profile", all.profile, all.profiles);
+  categorical("option", all.option, all.options);
+  categorical("status", all.status, all.statuses);
+  out["rank"] = to_array(all.rank);
+  out["score"] = to_array(all.score);
+  categorical("evidence_scheme", all.scheme, all.schemes);
+  categorical("evidence_grade", all.grade, all.grades);
+  out["missing"] = to_array(all.missing);
+  categorical("rules", all.rule, all.rules);
+  categorical("error", all.error, all.errors);
+  out["index"] = to_array(all.index);
   return out;
 }
 
@@ -227,17 +280,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "evaluate_columns",
           [](const stimrank::RuleSet& rs, const std::vector<std::string>& profiles,
-             unsigned threads) {
-            std::vector<stimrank::Evaluation> evaluations;
-            {
-              py::gil_scoped_release release;
-              std::shared_ptr<const stimrank::RuleSet> shared(
-                  std::shared_ptr<const stimrank::RuleSet>{}, &rs);
-              evaluations = stimrank::evaluate_many(shared, profiles, threads);
-            }
-            if (evaluations.size() != profiles.size()) throw std::bad_alloc();
-            return evaluation_columns(evaluations, profiles);
-          },
+             unsigned threads) { return evaluation_columns(rs, profiles, threads); },
           py::arg("profiles"), py::arg("threads") = 0)
       .def(
           "tables",
