@@ -32,6 +32,7 @@ __all__ = [
     "load", "RuleSet", "Result", "RuleError", "ProfileError", "StimrankError", "Diagnostic",
     "FieldError", "to_dataframe", "default_rules_path", "AuditLog", "verify_audit", "publish", "versions",
     "run_batch", "from_fhir", "FhirMapping", "FhirNote", "evaluate_frame", "to_wide", "FRAME_COLUMNS",
+    "Evaluator",
     "__version__",
 ]
 
@@ -489,11 +490,61 @@ FRAME_COLUMNS = {
 }
 
 
+class Evaluator:
+    """A rule set by reference, for workers: picklable, compiled once per process.
+
+    It holds the rule set's path (a file, a folder, or ``db:FILE#name@version``) and
+    the digest it had when the Evaluator was made. Unpickled in another process it
+    loads the rules there once (kept for every later Evaluator of the same rules) and
+    refuses, with :class:`StimrankError`, when they do not hash to that digest: a
+    worker never evaluates with different rules than the caller meant.
+    """
+
+    _loaded: dict = {}  # (path, digest) → RuleSet, per process
+
+    def __init__(self, rules: Optional[Union[str, _os.PathLike]] = None):
+        self.path = _os.fspath(rules) if rules is not None else default_rules_path()
+        ruleset = load(self.path)
+        self.digest = ruleset.digest
+        Evaluator._loaded[(self.path, self.digest)] = ruleset
+
+    @property
+    def ruleset(self) -> "RuleSet":
+        key = (self.path, self.digest)
+        ruleset = Evaluator._loaded.get(key)
+        if ruleset is None:
+            ruleset = load(self.path)
+            if ruleset.digest != self.digest:
+                raise StimrankError(
+                    f"the rule set at {self.path} has digest {ruleset.digest} here, not the "
+                    f"{self.digest} this Evaluator was made with: refusing to evaluate with other rules")
+            Evaluator._loaded[key] = ruleset
+        return ruleset
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "digest": self.digest}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.digest = state["path"], state["digest"]
+        self.ruleset  # load and check now, on the worker, not at the first profile
+
+    def evaluate(self, profile: Any) -> "Result":
+        return self.ruleset.evaluate(profile)
+
+    def evaluate_frame(self, frame: Any, *, threads: int = 0, form: str = "long"):
+        return evaluate_frame(frame, self.ruleset, threads=threads, form=form)
+
+    def __repr__(self) -> str:
+        return f"<stimrank.Evaluator {self.path} {self.digest[:19]}…>"
+
+
 def _frame_rules(rules: Any) -> "RuleSet":
     if rules is None:
         return load()
     if isinstance(rules, RuleSet):
         return rules
+    if isinstance(rules, Evaluator):
+        return rules.ruleset
     return load(rules)
 
 

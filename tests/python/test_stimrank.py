@@ -474,3 +474,27 @@ def test_evaluate_frame_long_and_wide_agree_with_the_cli(tmp_path):
     flat = stimrank.evaluate_frame(profiles[:3])
     assert list(flat["status"].astype(str)) == list(long["status"].astype(str))[:len(flat)]
     assert list(flat["option"].astype(str)) == list(long["option"].astype(str))[:len(flat)]
+
+
+def test_a_pickled_evaluator_refuses_a_worker_with_other_rules(tmp_path):
+    import pickle
+    import shutil
+    folder = tmp_path / "rules"
+    shutil.copytree(ROOT / "knowledge", folder, ignore=shutil.ignore_patterns("tests"))
+    evaluator = stimrank.Evaluator(folder)
+    assert evaluator.digest == stimrank.load(folder).digest
+    copy = pickle.loads(pickle.dumps(evaluator))
+    assert copy.evaluate(profile(0)).ranking == stimrank.load(folder).evaluate(profile(0)).ranking
+    assert len(copy.evaluate_frame([profile(0)])) == len(stimrank.load(folder).option_ids)
+    # A worker process (a fresh interpreter) unpickles it: the same rules load...
+    pickled = tmp_path / "evaluator.pickle"
+    pickled.write_bytes(pickle.dumps(evaluator))
+    worker = "import pickle, sys, stimrank; e = pickle.load(open(sys.argv[1], 'rb')); print(e.evaluate({'id': 'w', 'age': 60}).profile)"
+    ok = subprocess.run([sys.executable, "-c", worker, str(pickled)], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip() == "w", ok.stderr
+    # ...but rules that changed on the worker's disk are refused, naming both digests.
+    spinal = folder / "spinal.rules"
+    spinal.write_text(spinal.read_text().replace('"10 kHz', '"ten kHz', 1) + "\n// edited on the worker\n")
+    refused = subprocess.run([sys.executable, "-c", worker, str(pickled)], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "refusing to evaluate with other rules" in refused.stderr and evaluator.digest in refused.stderr
