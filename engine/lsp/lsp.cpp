@@ -145,6 +145,16 @@ std::string path_to_uri(const std::string& path) {
 struct Positions {
   bool utf8 = false;
 
+  // The bytes of the UTF-8 character a lead byte starts (1 for a stray byte), and
+  // how many units the client counts for it.
+  static std::size_t character_bytes(char lead_char) {
+    const auto lead = static_cast<unsigned char>(lead_char);
+    return lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  }
+  long units_of(std::size_t bytes) const {
+    return utf8 ? static_cast<long>(bytes) : (bytes == 4 ? 2 : 1);  // UTF-16: surrogate pair
+  }
+
   // Byte offset of (line, character), clamped to the text; `clamped` says if it was.
   std::size_t offset(const std::string& text, long line, long character, bool& clamped) const {
     clamped = false;
@@ -164,13 +174,8 @@ struct Positions {
     }
     long units = 0;
     while (at < text.size() && text[at] != '\n' && units < character) {
-      const auto lead = static_cast<unsigned char>(text[at]);
-      const std::size_t size = lead < 0x80    ? 1
-                               : lead >= 0xF0 ? 4
-                               : lead >= 0xE0 ? 3
-                               : lead >= 0xC0 ? 2
-                                              : 1;
-      units += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
+      const std::size_t size = character_bytes(text[at]);
+      units += units_of(size);
       at = std::min(text.size(), at + size);
     }
     if (units < character) clamped = clamped || at >= text.size() || text[at] == '\n';
@@ -188,13 +193,8 @@ struct Positions {
       }
     long character = 0;
     for (std::size_t i = line_start; i < offset;) {
-      const auto lead = static_cast<unsigned char>(text[i]);
-      const std::size_t size = lead < 0x80    ? 1
-                               : lead >= 0xF0 ? 4
-                               : lead >= 0xE0 ? 3
-                               : lead >= 0xC0 ? 2
-                                              : 1;
-      character += utf8 ? static_cast<long>(size) : (size == 4 ? 2 : 1);
+      const std::size_t size = character_bytes(text[i]);
+      character += units_of(size);
       i += size;
     }
     return {{"line", line}, {"character", character}};
