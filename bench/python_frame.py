@@ -6,7 +6,9 @@
 Writes a cohort generated from the knowledge base's vignettes (ids varied) as JSON
 Lines, then times, in one run: `stimrank evaluate --jsonl` (the whole process),
 `stimrank.evaluate_frame` on the JSON texts and on dicts, `RuleSet.evaluate_many`
-and a loop of `RuleSet.evaluate`. Run it with the venv's Python (stimrank installed)."""
+and a loop of `RuleSet.evaluate`, and the memory evaluate_frame needs beyond its input
+and output (peak resident size, in a fresh process). Run it with the venv's Python
+(stimrank installed)."""
 import argparse
 import json
 import os
@@ -30,6 +32,22 @@ def vignette_profiles():
     return out
 
 
+MEMORY_PROBE = r"""
+import json, resource, sys
+import pandas, stimrank
+rs = stimrank.load(sys.argv[2])
+texts = open(sys.argv[1]).read().splitlines()
+stimrank.evaluate_frame(texts[:10], rs)
+page = resource.getpagesize()
+before = int(open("/proc/self/statm").read().split()[1]) * page
+peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+frame = stimrank.evaluate_frame(texts, rs)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"growth": peak - max(before, peak_before) if peak > peak_before else 0,
+                  "frame": int(frame.memory_usage(deep=True).sum())}))
+"""
+
+
 def rate(n, seconds):
     return f"{n / seconds:10,.0f} profiles/s"
 
@@ -51,6 +69,9 @@ def main():
         subprocess.run([args.cli, "evaluate", "--rules", str(ROOT / "knowledge"), "--jsonl", str(path)],
                        stdout=subprocess.DEVNULL, check=True)
         cli = time.perf_counter() - start
+        probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), str(ROOT / "knowledge")],
+                               capture_output=True, text=True, check=True)
+        memory = json.loads(probe.stdout)
     n = len(cohort)
     stimrank.evaluate_frame(texts[:10], rs)  # pandas imported before the clock
     start = time.perf_counter()
@@ -73,6 +94,8 @@ def main():
     print(f"RuleSet.evaluate_many                      {rate(n, many)}")
     print(f"a loop of RuleSet.evaluate                 {rate(n, loop)}")
     print(f"frame: {len(frame)} rows, {frame.memory_usage(deep=True).sum() / n:.0f} bytes a profile")
+    beyond = (memory["growth"] - memory["frame"]) / n
+    print(f"evaluate_frame's peak memory beyond its input and the frame: {beyond:,.0f} bytes a profile")
 
 
 if __name__ == "__main__":

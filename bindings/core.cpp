@@ -5,10 +5,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <new>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "stimrank/stimrank.hpp"
@@ -31,26 +38,329 @@ py::dict diagnostic_dict(const stimrank::Diagnostic& d) {
   return out;
 }
 
+// Text for Python: invalid UTF-8 (which the JSON writer replaces) becomes U+FFFD,
+// never a UnicodeDecodeError.
+py::str text(const std::string& value) {
+  PyObject* out =
+      PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()), "replace");
+  if (out == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(out);
+}
+
+py::list texts(const std::vector<std::string>& values) {
+  py::list out(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = text(values[i]);
+  return out;
+}
+
+// An option's entry as Python objects: the keys and values of the result JSON's
+// option object (tests/python hold the two equal for every vignette).
+py::dict option_dict(const stimrank::OptionResult& o) {
+  py::dict out;
+  out["option"] = text(o.option);
+  out["title"] = text(o.title);
+  out["family"] = text(o.family);
+  out["invasiveness"] = text(o.invasiveness);
+  out["status"] = stimrank::to_string(o.status);
+  out["rank"] = o.rank ? py::object(py::int_(*o.rank)) : py::object(py::none());
+  py::object score = py::none();  // as the JSON writes it: integral scores as integers
+  if (o.rank) {
+    if (std::isfinite(o.score) && o.score == std::floor(o.score) && std::fabs(o.score) < 1e15)
+      score = py::int_(static_cast<long long>(o.score));
+    else
+      score = py::float_(o.score);
+  }
+  out["score"] = score;
+  out["summary"] = text(o.summary);
+  py::list evidence;
+  for (const stimrank::Evidence& e : o.evidence) {
+    py::dict d;  // later keys replace a grade dimension of the same name, as in the JSON
+    d["rule"] = text(e.rule);
+    d["scheme"] = text(e.scheme);
+    for (const auto& dim : e.grade) d[text(dim.name)] = text(dim.value);
+    if (std::isfinite(e.weight) && e.weight == std::floor(e.weight) && std::fabs(e.weight) < 1e15)
+      d["weight"] = py::int_(static_cast<long long>(e.weight));
+    else
+      d["weight"] = py::float_(e.weight);
+    d["condition"] = text(e.condition);
+    d["source"] = text(e.source);
+    d["doi"] = text(e.doi);
+    d["tags"] = texts(e.tags);
+    d["unverified"] = e.unverified;
+    evidence.append(d);
+  }
+  out["evidence"] = evidence;
+  py::list reasons;
+  for (const stimrank::Reason& r : o.reasons) {
+    py::dict d;
+    d["rule"] = text(r.rule);
+    d["kind"] = text(r.kind);
+    d["text"] = text(r.text);
+    d["source"] = text(r.source);
+    d["doi"] = text(r.doi);
+    d["tags"] = texts(r.tags);
+    d["unverified"] = r.unverified;
+    if (r.kind == "prerequisite" || r.met.has_value())
+      d["met"] = r.met ? py::object(py::bool_(*r.met)) : py::object(py::none());
+    if (r.kind == "missing_data") d["missing"] = texts(r.missing);
+    reasons.append(d);
+  }
+  out["reasons"] = reasons;
+  out["missing"] = texts(o.missing);
+  return out;
+}
+
+// A result as Python holds it: the whole explained Result, or, from a batch, only
+// what a ranking needs (the id, each option's status, rank and score, the warnings)
+// with the profile's text, from which the whole Result is made again on first use.
+// Evaluation is deterministic and the rule set immutable, so that Result is the one
+// the batch made; a batch then holds about a kilobyte a profile, not tens, and frees
+// it in one go.
+class PyResult {
+ public:
+  struct Line {
+    std::uint32_t option;  // index into the rule set's option ids
+    std::int32_t rank;     // 0: not ranked
+    double score;
+    stimrank::Status status;
+  };
+  struct Brief {
+    std::string profile;
+    std::vector<Line> lines;  // in the Result's order: ranked first
+    std::vector<std::string> warnings;
+    bool incomplete = false;  // an option the rule set does not list: use the whole Result
+  };
+
+  PyResult(std::shared_ptr<const stimrank::RuleSet> ruleset, stimrank::Result&& whole)
+      : ruleset_(std::move(ruleset)), whole_(std::move(whole)) {}
+  PyResult(std::shared_ptr<const stimrank::RuleSet> ruleset,
+           std::shared_ptr<const std::vector<std::string>> option_ids, std::string profile_json,
+           Brief&& brief)
+      : ruleset_(std::move(ruleset)),
+        option_ids_(std::move(option_ids)),
+        profile_json_(std::move(profile_json)),
+        brief_(std::move(brief)) {}
+
+  const std::string& profile() const { return whole_ ? whole_->profile : brief_.profile; }
+
+  py::list ranking() {
+    if (brief_.incomplete) whole();
+    py::list out;
+    if (whole_) {
+      for (const auto& o : whole_->options)
+        if (o.rank) out.append(text(o.option));
+    } else {
+      for (const Line& line : brief_.lines)
+        if (line.rank > 0) out.append(text((*option_ids_)[line.option]));
+    }
+    return out;
+  }
+
+  // (option, status, rank or None, score or None) for every option, in result order.
+  py::list statuses() {
+    if (brief_.incomplete) whole();
+    py::list out;
+    auto add = [&out](const std::string& option, stimrank::Status status, int rank, double score) {
+      out.append(py::make_tuple(text(option), stimrank::to_string(status),
+                                rank > 0 ? py::object(py::int_(rank)) : py::object(py::none()),
+                                rank > 0 ? py::object(py::float_(score)) : py::object(py::none())));
+    };
+    if (whole_) {
+      for (const auto& o : whole_->options) add(o.option, o.status, o.rank.value_or(0), o.score);
+    } else {
+      for (const Line& line : brief_.lines)
+        add((*option_ids_)[line.option], line.status, line.rank, line.score);
+    }
+    return out;
+  }
+
+  py::list warnings() {
+    if (brief_.incomplete) whole();
+    return texts(whole_ ? whole_->warnings : brief_.warnings);
+  }
+
+  // The whole Result, made again from the profile's text the first time it is asked for.
+  const stimrank::Result& whole() {
+    if (!whole_) {
+      stimrank::Evaluation again = ruleset_->evaluate_json(profile_json_);
+      if (!again.result) throw std::runtime_error("the profile no longer evaluates");
+      whole_ = std::move(*again.result);
+      profile_json_ = std::string();
+      brief_ = Brief();
+    }
+    return *whole_;
+  }
+
+  static Brief brief_of(const stimrank::Result& r,
+                        const std::unordered_map<std::string, std::uint32_t>& option_index) {
+    Brief out;
+    out.profile = r.profile;
+    out.warnings = r.warnings;
+    out.lines.reserve(r.options.size());
+    for (const auto& o : r.options) {
+      const auto it = option_index.find(o.option);
+      if (it == option_index.end()) {
+        out.incomplete = true;
+        continue;
+      }
+      out.lines.push_back({it->second, o.rank.value_or(0), o.score, o.status});
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const stimrank::RuleSet> ruleset_;
+  std::shared_ptr<const std::vector<std::string>> option_ids_;
+  std::string profile_json_;
+  Brief brief_;
+  std::optional<stimrank::Result> whole_;
+};
+
+// stimrank.to_dataframe's columns for whole results, one row per profile and option:
+// strings and numbers only, so that a large frame makes no dict per option.
+py::tuple tidy_columns(const py::list& results) {
+  static const char* const fixed[] = {"rule",   "scheme", "weight", "condition",
+                                      "source", "doi",    "tags",   "unverified"};
+  py::list profile, option, title, family, invasiveness, status, rank, score, grade, summary,
+      reasons, missing;
+  std::string line;
+  for (const py::handle item : results) {
+    PyResult& result = item.cast<PyResult&>();
+    const stimrank::Result& r = result.whole();
+    const py::str id = text(r.profile);
+    for (const stimrank::OptionResult& o : r.options) {
+      profile.append(id);
+      option.append(text(o.option));
+      title.append(text(o.title));
+      family.append(text(o.family));
+      invasiveness.append(text(o.invasiveness));
+      status.append(stimrank::to_string(o.status));
+      rank.append(o.rank ? py::object(py::int_(*o.rank)) : py::object(py::none()));
+      score.append(py::float_(o.rank ? o.score : std::nan("")));
+      line.clear();  // scheme(dimension value, …); … as the evidence reads
+      for (const stimrank::Evidence& e : o.evidence) {
+        if (!line.empty()) line += "; ";
+        line += e.scheme + "(";
+        bool first = true;
+        for (std::size_t i = 0; i < e.grade.size(); ++i) {
+          const std::string& name = e.grade[i].name;
+          bool shown = std::none_of(std::begin(fixed), std::end(fixed),
+                                    [&](const char* key) { return name == key; });
+          for (std::size_t k = 0; k < i && shown; ++k) shown = e.grade[k].name != name;
+          if (!shown) continue;
+          std::string value = e.grade[i].value;  // a repeated dimension: its last value
+          for (std::size_t k = i + 1; k < e.grade.size(); ++k)
+            if (e.grade[k].name == name) value = e.grade[k].value;
+          line += (first ? "" : ", ") + name + " " + value;
+          first = false;
+        }
+        line += ")";
+      }
+      grade.append(text(line));
+      summary.append(text(o.summary));
+      line.clear();
+      for (const stimrank::Reason& reason : o.reasons)
+        line += (line.empty() ? "" : "; ") + reason.kind + ": " + reason.text + " [" +
+                reason.source + "]";
+      reasons.append(text(line));
+      line.clear();
+      for (const std::string& m : o.missing) line += (line.empty() ? "" : ", ") + m;
+      missing.append(text(line));
+    }
+  }
+  return py::make_tuple(profile, option, title, family, invasiveness, status, rank, score, grade,
+                        summary, reasons, missing);
+}
+
 struct Evaluation {
-  std::optional<stimrank::Result> result;
+  std::optional<PyResult> result;
   std::vector<std::pair<std::string, std::string>> errors;  // (JSON path, message)
 };
 
-Evaluation convert(stimrank::Evaluation&& e) {
+Evaluation convert(const std::shared_ptr<const stimrank::RuleSet>& ruleset,
+                   stimrank::Evaluation&& e) {
   Evaluation out;
-  out.result = std::move(e.result);
+  if (e.result) out.result.emplace(ruleset, std::move(*e.result));
   for (auto& error : e.errors) out.errors.emplace_back(error.path, error.message);
   return out;
 }
+
+// Evaluates texts[begin, end) with one Evaluator and one Result reused from profile
+// to profile (next to no allocation), calling on_result(i, result) or
+// on_errors(i, problems).
+template <typename Texts, typename OnResult, typename OnErrors>
+void evaluate_range(const std::shared_ptr<const stimrank::RuleSet>& ruleset, const Texts& texts,
+                    std::size_t begin, std::size_t end, OnResult&& on_result,
+                    OnErrors&& on_errors) {
+  stimrank::Evaluator evaluator(ruleset);
+  stimrank::Result r;
+  std::vector<stimrank::ProfileError> problems;
+  for (std::size_t i = begin; i < end; ++i) {
+    problems.clear();
+    if (evaluator.evaluate(texts[i], r, problems))
+      on_result(i, r);
+    else
+      on_errors(i, problems);
+  }
+}
+
+// Splits the texts among `threads` threads (0: one per core; few profiles, fewer
+// threads), the caller's among them, without the GIL; each fills its own Part
+// (first given to `prepare`) through part.add(ruleset, texts, begin, end). The parts
+// come back in order.
+template <typename Part, typename Texts, typename Prepare>
+std::vector<Part> evaluate_in_parts(const std::shared_ptr<const stimrank::RuleSet>& shared,
+                                    const Texts& texts, unsigned threads, Prepare&& prepare) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(
+      std::min<std::size_t>(threads, std::max<std::size_t>(1, texts.size() / 256)));
+  std::vector<Part> parts(threads);
+  for (Part& part : parts) prepare(part);
+  py::gil_scoped_release release;
+  std::vector<std::thread> workers;
+  const std::size_t step = (texts.size() + threads - 1) / threads;
+  for (unsigned t = 1; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      parts[t].add(shared, texts, std::min(texts.size(), t * step),
+                   std::min(texts.size(), (t + 1) * step));
+    });
+  parts[0].add(shared, texts, 0, std::min(texts.size(), step));
+  for (std::thread& w : workers) w.join();
+  return parts;
+}
+
+// A batch's part for RuleSet.evaluate_many: a brief per valid profile, the errors of
+// the others.
+struct Briefs {
+  const std::unordered_map<std::string, std::uint32_t>* option_index = nullptr;
+  std::vector<std::pair<std::size_t, PyResult::Brief>> valid;
+  std::vector<std::pair<std::size_t, std::vector<stimrank::ProfileError>>> invalid;
+
+  void add(const std::shared_ptr<const stimrank::RuleSet>& ruleset,
+           const std::vector<std::string>& texts, std::size_t begin, std::size_t end) {
+    valid.reserve(end - begin);
+    evaluate_range(
+        ruleset, texts, begin, end,
+        [&](std::size_t i, const stimrank::Result& r) {
+          valid.emplace_back(i, PyResult::brief_of(r, *option_index));
+        },
+        [&](std::size_t i, const std::vector<stimrank::ProfileError>& problems) {
+          invalid.emplace_back(i, problems);
+        });
+  }
+};
 
 // Strings interned as codes: a column of a long frame repeats few values, and pandas
 // takes (codes, categories) as a Categorical without a Python string per row.
 class Interned {
  public:
   std::int32_t code(const std::string& value) {
-    auto [it, added] = index_.emplace(value, static_cast<std::int32_t>(values_.size()));
-    if (added) values_.push_back(value);
-    return it->second;
+    // Looked up before inserting: emplace would make (and allocate) a node every time.
+    if (const auto it = index_.find(value); it != index_.end()) return it->second;
+    const auto code = static_cast<std::int32_t>(values_.size());
+    index_.emplace(value, code);
+    values_.push_back(value);
+    return code;
   }
   const std::vector<std::string>& values() const { return values_; }
 
@@ -59,144 +369,162 @@ class Interned {
   std::vector<std::string> values_;
 };
 
-template <typename T>
-py::array_t<T> to_array(const std::vector<T>& values) {
-  py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
-  std::copy(values.begin(), values.end(), out.mutable_data());
-  return out;
-}
-
 // The long frame's columns for a range of profiles, as one thread builds them: an
 // Evaluator and one Result reused from profile to profile (next to no allocation),
 // strings interned locally.
 struct Columns {
   Interned profiles, options, statuses, schemes, grades, rules, errors;
-  std::vector<std::int32_t> profile, option, status, scheme, grade, rule, error, missing, index;
-  std::vector<double> rank, score;
+  std::vector<std::int32_t> profile, option, status, scheme, grade, rule, error, missing;
+  std::vector<std::int64_t> rank;  // 0 where unranked
+  std::vector<bool> unranked;
+  std::vector<double> score;
+  std::size_t option_count = 0;  // rows a valid profile gives, to size the columns once
 
   void add(const std::shared_ptr<const stimrank::RuleSet>& ruleset,
-           const std::vector<std::string>& texts, std::size_t begin, std::size_t end) {
-    stimrank::Evaluator evaluator(ruleset);
-    stimrank::Result r;
-    std::vector<stimrank::ProfileError> problems;
+           const std::vector<std::string_view>& texts, std::size_t begin, std::size_t end) {
+    reserve((end - begin) * option_count);
     const double none = std::nan("");
     std::string text, fired;
-    for (std::size_t i = begin; i < end; ++i) {
-      problems.clear();
-      if (!evaluator.evaluate(texts[i], r, problems)) {
-        std::string id;  // the profile's id when its text has one
-        const auto parsed = nlohmann::json::parse(texts[i], nullptr, false);
-        if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
-          id = parsed["id"].get<std::string>();
-        std::string message;
-        for (const auto& problem : problems)
-          message += (message.empty() ? "" : "; ") + problem.format();
-        row(profiles.code(id), -1, statuses.code("error"), none, none, -1, -1, 0, -1,
-            errors.code(message), i);
-        continue;
-      }
-      const std::int32_t p = profiles.code(r.profile);
-      for (const stimrank::OptionResult& o : r.options) {
-        std::int32_t scheme_code = -1, grade_code = -1;
-        if (!o.evidence.empty()) {
-          const stimrank::Evidence& lead = o.evidence.front();
-          text.clear();
-          for (const auto& d : lead.grade)
-            text.append(text.empty() ? "" : ", ").append(d.name).append(" ").append(d.value);
-          scheme_code = schemes.code(lead.scheme);
-          grade_code = grades.code(text);
-        }
-        fired.clear();  // the rules behind this option's evidence and reasons
-        for (const auto& ev : o.evidence) fired.append(fired.empty() ? "" : ",").append(ev.rule);
-        for (const auto& reason : o.reasons)
-          if (fired.find(reason.rule) == std::string::npos)
-            fired.append(fired.empty() ? "" : ",").append(reason.rule);
-        row(p, options.code(o.option), statuses.code(stimrank::to_string(o.status)),
-            o.rank ? static_cast<double>(*o.rank) : none, o.score, scheme_code, grade_code,
-            static_cast<std::int32_t>(o.missing.size()), rules.code(fired), -1, i);
-      }
-    }
+    evaluate_range(
+        ruleset, texts, begin, end,
+        [&](std::size_t i, const stimrank::Result& r) {
+          const std::int32_t p = profiles.code(r.profile);
+          for (const stimrank::OptionResult& o : r.options) {
+            std::int32_t scheme_code = -1, grade_code = -1;
+            if (!o.evidence.empty()) {
+              const stimrank::Evidence& lead = o.evidence.front();
+              text.clear();
+              for (const auto& d : lead.grade)
+                text.append(text.empty() ? "" : ", ").append(d.name).append(" ").append(d.value);
+              scheme_code = schemes.code(lead.scheme);
+              grade_code = grades.code(text);
+            }
+            fired.clear();  // the rules behind this option's evidence and reasons
+            for (const auto& ev : o.evidence)
+              fired.append(fired.empty() ? "" : ",").append(ev.rule);
+            for (const auto& reason : o.reasons)
+              if (fired.find(reason.rule) == std::string::npos)
+                fired.append(fired.empty() ? "" : ",").append(reason.rule);
+            row(p, options.code(o.option), statuses.code(stimrank::to_string(o.status)),
+                o.rank.value_or(0), o.score, scheme_code, grade_code,
+                static_cast<std::int32_t>(o.missing.size()), rules.code(fired), -1);
+          }
+        },
+        [&](std::size_t i, const std::vector<stimrank::ProfileError>& problems) {
+          std::string id;  // the profile's id when its text has one
+          const auto parsed = nlohmann::json::parse(texts[i], nullptr, false);
+          if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
+            id = parsed["id"].get<std::string>();
+          std::string message;
+          for (const auto& problem : problems)
+            message += (message.empty() ? "" : "; ") + problem.format();
+          row(profiles.code(id), -1, statuses.code("error"), 0, none, -1, -1, 0, -1,
+              errors.code(message));
+        });
   }
 
-  void row(std::int32_t p, std::int32_t o, std::int32_t s, double rk, double sc, std::int32_t sch,
-           std::int32_t gr, std::int32_t miss, std::int32_t ru, std::int32_t err, std::size_t i) {
+  void reserve(std::size_t rows) {
+    for (auto* codes : {&profile, &option, &status, &scheme, &grade, &rule, &error, &missing})
+      codes->reserve(rows);
+    rank.reserve(rows);
+    unranked.reserve(rows);
+    score.reserve(rows);
+  }
+
+  void row(std::int32_t p, std::int32_t o, std::int32_t s, int rk, double sc, std::int32_t sch,
+           std::int32_t gr, std::int32_t miss, std::int32_t ru, std::int32_t err) {
     profile.push_back(p);
     option.push_back(o);
     status.push_back(s);
     rank.push_back(rk);
+    unranked.push_back(rk == 0);
     score.push_back(sc);
     scheme.push_back(sch);
     grade.push_back(gr);
     missing.push_back(miss);
     rule.push_back(ru);
     error.push_back(err);
-    index.push_back(static_cast<std::int32_t>(i));
   }
 };
 
-// Appends `part`'s codes to `codes`, renumbered into `all`'s categories.
-void merge_codes(std::vector<std::int32_t>& codes, Interned& all,
-                 const std::vector<std::int32_t>& part, const Interned& local) {
-  std::vector<std::int32_t> remap;
-  remap.reserve(local.values().size());
-  for (const std::string& value : local.values()) remap.push_back(all.code(value));
-  for (std::int32_t c : part) codes.push_back(c < 0 ? -1 : remap[static_cast<std::size_t>(c)]);
+// The texts of a list of str, read in place (the UTF-8 that Python keeps with each
+// str) rather than copied, with a reference held to each so that they outlive a call
+// that runs without the GIL. A str that has no UTF-8 (a lone surrogate) is read as
+// one invalid byte, so the profile reader reports it like any other invalid text.
+struct TextViews {
+  std::vector<py::object> owners;
+  std::vector<std::string_view> views;
+};
+
+TextViews text_views(const py::list& items) {
+  TextViews out;
+  out.owners.reserve(items.size());
+  out.views.reserve(items.size());
+  for (const py::handle item : items) {
+    if (!PyUnicode_Check(item.ptr())) throw py::type_error("a profile text is a str");
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+    if (data == nullptr) {
+      PyErr_Clear();
+      out.views.emplace_back("\xff", 1);
+    } else {
+      out.views.emplace_back(data, static_cast<std::size_t>(size));
+    }
+    out.owners.push_back(py::reinterpret_borrow<py::object>(item));
+  }
+  return out;
 }
 
 // One row per profile and option (docs/python.md's long frame), as columns: codes and
 // categories for the strings, arrays for the numbers. An invalid profile is one row
 // with no option, status "error" and its errors. Built straight from the results, no
 // JSON in between; the profiles are split among `threads` threads (0: one per core).
-py::dict evaluation_columns(const stimrank::RuleSet& rs, const std::vector<std::string>& texts,
-                            unsigned threads) {
-  const std::shared_ptr<const stimrank::RuleSet> shared(std::shared_ptr<const stimrank::RuleSet>{},
-                                                        &rs);
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(
-      std::min<std::size_t>(threads, std::max<std::size_t>(1, texts.size() / 256)));
-  std::vector<Columns> parts(threads);
-  {
-    py::gil_scoped_release release;
-    std::vector<std::thread> workers;
-    const std::size_t step = (texts.size() + threads - 1) / threads;
-    for (unsigned t = 1; t < threads; ++t)
-      workers.emplace_back([&, t] {
-        parts[t].add(shared, texts, std::min(texts.size(), t * step),
-                     std::min(texts.size(), (t + 1) * step));
-      });
-    parts[0].add(shared, texts, 0, std::min(texts.size(), step));
-    for (std::thread& w : workers) w.join();
-  }
-  Columns all;
-  for (const Columns& part : parts) {
-    merge_codes(all.profile, all.profiles, part.profile, part.profiles);
-    merge_codes(all.option, all.options, part.option, part.options);
-    merge_codes(all.status, all.statuses, part.status, part.statuses);
-    merge_codes(all.scheme, all.schemes, part.scheme, part.schemes);
-    merge_codes(all.grade, all.grades, part.grade, part.grades);
-    merge_codes(all.rule, all.rules, part.rule, part.rules);
-    merge_codes(all.error, all.errors, part.error, part.errors);
-    all.rank.insert(all.rank.end(), part.rank.begin(), part.rank.end());
-    all.score.insert(all.score.end(), part.score.begin(), part.score.end());
-    all.missing.insert(all.missing.end(), part.missing.begin(), part.missing.end());
-    all.index.insert(all.index.end(), part.index.begin(), part.index.end());
-  }
+// Each column goes into its array part by part and the part's copy is freed at once,
+// so the peak stays near one copy of the rows.
+py::dict evaluation_columns(const std::shared_ptr<const stimrank::RuleSet>& shared,
+                            const py::list& items, unsigned threads) {
+  const TextViews texts = text_views(items);
+  const std::size_t option_count = shared->option_ids().size();
+  std::vector<Columns> parts = evaluate_in_parts<Columns>(
+      shared, texts.views, threads, [&](Columns& part) { part.option_count = option_count; });
+  std::size_t rows = 0;
+  for (const Columns& part : parts) rows += part.profile.size();
+
   py::dict out;
-  auto categorical = [&out](const char* name, const std::vector<std::int32_t>& codes,
-                            const Interned& values) {
-    out[name] = py::make_tuple(to_array(codes), values.values());
+  auto categorical = [&](const char* name, std::vector<std::int32_t> Columns::*codes,
+                         Interned Columns::*values) {
+    Interned all;
+    py::array_t<std::int32_t> array(static_cast<py::ssize_t>(rows));
+    std::int32_t* at = array.mutable_data();
+    for (Columns& part : parts) {
+      std::vector<std::int32_t> remap;
+      for (const std::string& value : (part.*values).values()) remap.push_back(all.code(value));
+      for (std::int32_t c : part.*codes) *at++ = c < 0 ? -1 : remap[static_cast<std::size_t>(c)];
+      std::vector<std::int32_t>().swap(part.*codes);
+    }
+    out[name] = py::make_tuple(array, all.values());
   };
-  categorical("profile", all.profile, all.profiles);
-  categorical("option", all.option, all.options);
-  categorical("status", all.status, all.statuses);
-  out["rank"] = to_array(all.rank);
-  out["score"] = to_array(all.score);
-  categorical("evidence_scheme", all.scheme, all.schemes);
-  categorical("evidence_grade", all.grade, all.grades);
-  out["missing"] = to_array(all.missing);
-  categorical("rules", all.rule, all.rules);
-  categorical("error", all.error, all.errors);
-  out["index"] = to_array(all.index);
+  auto numbers = [&](const char* name, auto Columns::*column) {
+    using T = typename std::remove_reference_t<decltype(parts[0].*column)>::value_type;
+    py::array_t<T> array(static_cast<py::ssize_t>(rows));
+    T* at = array.mutable_data();
+    for (Columns& part : parts) {
+      at = std::copy((part.*column).begin(), (part.*column).end(), at);
+      std::remove_reference_t<decltype(part.*column)>().swap(part.*column);
+    }
+    return array;
+  };
+  categorical("profile", &Columns::profile, &Columns::profiles);
+  categorical("option", &Columns::option, &Columns::options);
+  categorical("status", &Columns::status, &Columns::statuses);
+  out["rank"] =
+      py::make_tuple(numbers("rank", &Columns::rank), numbers("rank", &Columns::unranked));
+  out["score"] = numbers("score", &Columns::score);
+  categorical("evidence_scheme", &Columns::scheme, &Columns::schemes);
+  categorical("evidence_grade", &Columns::grade, &Columns::grades);
+  out["missing"] = numbers("missing", &Columns::missing);
+  categorical("rules", &Columns::rule, &Columns::rules);
+  categorical("error", &Columns::error, &Columns::errors);
   return out;
 }
 
@@ -205,20 +533,27 @@ py::dict evaluation_columns(const stimrank::RuleSet& rs, const std::vector<std::
 PYBIND11_MODULE(_core, m) {
   m.doc() = "stimrank native core (use the `stimrank` package instead)";
 
-  py::class_<stimrank::Result>(m, "Result")
-      .def_readonly("profile", &stimrank::Result::profile)
-      .def("to_json", &stimrank::Result::to_json, py::arg("indent") = -1)
-      .def("to_text", &stimrank::Result::to_text);
+  py::class_<PyResult>(m, "Result")
+      .def_property_readonly("profile", [](const PyResult& r) { return text(r.profile()); })
+      .def("ranking", &PyResult::ranking)
+      .def("statuses", &PyResult::statuses)
+      .def("warnings", &PyResult::warnings)
+      .def("options",
+           [](PyResult& r) {
+             py::list out;
+             for (const auto& o : r.whole().options) out.append(option_dict(o));
+             return out;
+           })
+      .def(
+          "to_json", [](PyResult& r, int indent) { return r.whole().to_json(indent); },
+          py::arg("indent") = -1)
+      .def("to_text", [](PyResult& r) { return r.whole().to_text(); });
 
   py::class_<Evaluation>(m, "Evaluation")
       .def_property_readonly("ok", [](const Evaluation& e) { return e.result.has_value(); })
-      // The Result in place (kept alive by its Evaluation), never a copy: copying a
-      // whole explained result per access made evaluate_many slower than a loop.
+      // The Result in place (kept alive by its Evaluation), never a copy.
       .def_property_readonly(
-          "result",
-          [](const Evaluation& e) -> const stimrank::Result* {
-            return e.result ? &*e.result : nullptr;
-          },
+          "result", [](Evaluation& e) -> PyResult* { return e.result ? &*e.result : nullptr; },
           py::return_value_policy::reference_internal)
       .def_readonly("errors", &Evaluation::errors);
 
@@ -234,16 +569,23 @@ PYBIND11_MODULE(_core, m) {
              return out;
            })
       .def("evaluate",
-           [](const stimrank::RuleSet& rs, const std::string& json) {
-             std::string copy = json;
-             py::gil_scoped_release release;
-             return convert(rs.evaluate_json(copy));
+           [](const std::shared_ptr<stimrank::RuleSet>& rs, const std::string& json) {
+             stimrank::Evaluation e;
+             {
+               py::gil_scoped_release release;
+               e = rs->evaluate_json(json);
+             }
+             return convert(rs, std::move(e));
            })
       .def("evaluate_fhir",
-           [](const stimrank::RuleSet& rs, const std::string& bundle, const std::string& as_of) {
-             std::string copy = bundle;
-             py::gil_scoped_release release;
-             return convert(stimrank::evaluate_fhir(rs, copy, {as_of, {}}));
+           [](const std::shared_ptr<stimrank::RuleSet>& rs, const std::string& bundle,
+              const std::string& as_of) {
+             stimrank::Evaluation e;
+             {
+               py::gil_scoped_release release;
+               e = stimrank::evaluate_fhir(*rs, bundle, {as_of, {}});
+             }
+             return convert(rs, std::move(e));
            })
       // (profile JSON or "", used, ignored, warnings, errors) with notes as (path, resource, what).
       .def("from_fhir",
@@ -263,29 +605,36 @@ PYBIND11_MODULE(_core, m) {
              for (const auto& e : m.errors) errors.append(py::make_tuple(e.path, e.message));
              return py::make_tuple(m.profile, notes(m.used), notes(m.ignored), m.warnings, errors);
            })
-      // Evaluates many profiles on `threads` threads (0 = every core), without the GIL.
+      // Evaluates many profiles on `threads` threads (0 = every core), without the GIL:
+      // for each, in order, a Result (brief; whole on first use) or its errors as a list
+      // of (JSON path, message).
       .def(
           "evaluate_many",
-          [](const stimrank::RuleSet& rs, const std::vector<std::string>& profiles,
+          [](const std::shared_ptr<stimrank::RuleSet>& rs, const std::vector<std::string>& profiles,
              unsigned threads) {
-            std::vector<stimrank::Evaluation> evaluations;
-            {
-              py::gil_scoped_release release;
-              // The rule set outlives the call, so it is not owned here.
-              std::shared_ptr<const stimrank::RuleSet> shared(
-                  std::shared_ptr<const stimrank::RuleSet>{}, &rs);
-              evaluations = stimrank::evaluate_many(shared, profiles, threads);
+            auto ids = std::make_shared<const std::vector<std::string>>(rs->option_ids());
+            std::unordered_map<std::string, std::uint32_t> option_index;
+            for (std::size_t i = 0; i < ids->size(); ++i)
+              option_index.emplace((*ids)[i], static_cast<std::uint32_t>(i));
+            std::vector<Briefs> parts;
+            parts = evaluate_in_parts<Briefs>(
+                rs, profiles, threads, [&](Briefs& part) { part.option_index = &option_index; });
+            py::list out(profiles.size());
+            for (Briefs& part : parts) {
+              for (auto& [index, brief] : part.valid)
+                out[index] = py::cast(PyResult(rs, ids, profiles[index], std::move(brief)));
+              for (auto& [index, problems] : part.invalid) {
+                py::list errors;
+                for (const auto& e : problems) errors.append(py::make_tuple(e.path, e.message));
+                out[index] = errors;
+              }
             }
-            if (evaluations.size() != profiles.size()) throw std::bad_alloc();
-            std::vector<Evaluation> out;
-            out.reserve(evaluations.size());
-            for (auto& evaluation : evaluations) out.push_back(convert(std::move(evaluation)));
             return out;
           },
           py::arg("profiles"), py::arg("threads") = 0)
       .def(
           "evaluate_columns",
-          [](const stimrank::RuleSet& rs, const std::vector<std::string>& profiles,
+          [](const std::shared_ptr<stimrank::RuleSet>& rs, const py::list& profiles,
              unsigned threads) { return evaluation_columns(rs, profiles, threads); },
           py::arg("profiles"), py::arg("threads") = 0)
       .def(
@@ -299,16 +648,16 @@ PYBIND11_MODULE(_core, m) {
 
   // ---- storage
   py::class_<stimrank::AuditLog, std::shared_ptr<stimrank::AuditLog>>(m, "AuditLog")
-      .def("append",
-           [](stimrank::AuditLog& log, const stimrank::Result& result, const std::string& profile) {
-             std::string error;
-             bool ok;
-             {
-               py::gil_scoped_release release;
-               ok = log.append(result, profile, error);
-             }
-             return py::make_tuple(ok, error);
-           });
+      .def("append", [](stimrank::AuditLog& log, PyResult& result, const std::string& profile) {
+        std::string error;
+        bool ok;
+        const stimrank::Result& whole = result.whole();
+        {
+          py::gil_scoped_release release;
+          ok = log.append(whole, profile, error);
+        }
+        return py::make_tuple(ok, error);
+      });
   m.def("open_audit", [](const std::string& path, const std::string& key) {
     std::string error;
     auto log = stimrank::AuditLog::open(path, key, error);
@@ -398,5 +747,6 @@ PYBIND11_MODULE(_core, m) {
         loaded.ruleset ? std::const_pointer_cast<stimrank::RuleSet>(loaded.ruleset) : nullptr;
     return py::make_tuple(ruleset, diagnostics);
   });
+  m.def("tidy_columns", &tidy_columns);
   m.attr("__version__") = STIMRANK_VERSION;
 }

@@ -12,7 +12,8 @@ DEMO_PACKAGES=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev lib
 PACKAGES=("${DEMO_PACKAGES[@]}" clang libclang-rt-14-dev openssl chromium libbenchmark-dev locales
           catch2 pybind11-dev python3-pybind11 python3-dev python3-pytest
           python3-pip python3-venv python3-setuptools python3-pandas python3-matplotlib
-          python3-nbclient python3-nbformat python3-ipykernel bash-completion man-db)
+          python3-nbclient python3-nbformat python3-ipykernel python3-dask python3-distributed
+          bash-completion man-db)
 
 # install_packages [demo]: the demo's packages, or everything the tests need.
 install_packages() {

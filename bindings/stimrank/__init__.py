@@ -134,6 +134,11 @@ def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
         return profile.decode("utf-8", errors="replace")
     if isinstance(profile, str):
         return profile
+    if type(profile) is dict and _is_plain(profile):
+        try:  # most dicts are JSON as they are: no cleaning walk
+            return _json.dumps(profile, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            pass  # numpy values, NaN in a list, deep nesting: the careful path below
     if isinstance(profile, Mapping):
         try:
             return _json.dumps(_clean(profile), ensure_ascii=False)
@@ -141,6 +146,31 @@ def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
             # Deeper than Python can walk, and far deeper than the engine reads (32).
             raise ProfileError([FieldError("", "the profile is nested too deeply to be read")]) from None
     raise TypeError(f"a profile is a dict or a JSON string, not {type(profile).__name__}")
+
+
+_PLAIN_TYPES = (str, int, bool, list)
+
+
+def _is_plain(profile: dict, depth: int = 0) -> bool:
+    """True when _clean would leave the dict as it is: string keys without dots, and
+    values that are strings, numbers (not NaN), booleans, lists or such dicts."""
+    if depth > 32:
+        return False
+    for key, value in profile.items():
+        if type(key) is not str or "." in key:
+            return False
+        kind = type(value)
+        if kind in _PLAIN_TYPES:
+            continue
+        if kind is float:
+            if value != value:
+                return False
+        elif kind is dict:
+            if not _is_plain(value, depth + 1):
+                return False
+        else:
+            return False
+    return True
 
 
 def _missing(value: Any) -> bool:
@@ -184,12 +214,16 @@ class Result:
     """The ranked, explained options for one profile.
 
     ``ranking`` is the ranked option ids in order; ``options`` every option's entry;
-    ``to_dict()`` the whole result as in the JSON contract.
+    ``to_dict()`` the whole result as in the JSON contract. A result from
+    :meth:`RuleSet.evaluate_many` holds only its ranking and statuses until more is
+    asked for; the explained entries are then made again from the profile (the same
+    rules give the same result), so a large batch stays small in memory.
     """
 
     def __init__(self, core: "_core.Result"):
         self._core = core
         self._dict: Optional[dict] = None
+        self._options: Optional[List[dict]] = None
 
     @property
     def profile(self) -> str:
@@ -197,7 +231,7 @@ class Result:
         return self._core.profile
 
     def to_dict(self) -> dict:
-        """The result as Python objects (contracts/README.md §3)."""
+        """The result as Python objects (contracts/README.md §3), from its JSON."""
         if self._dict is None:
             self._dict = _json.loads(self._core.to_json())
         return self._dict
@@ -208,17 +242,26 @@ class Result:
 
     @property
     def options(self) -> List[dict]:
-        """Every option: ranked first in rank order, then the rest."""
-        return self.to_dict()["options"]
+        """Every option's entry (as in ``to_dict()["options"]``): ranked first in rank
+        order, then the rest."""
+        if self._options is None:
+            self._options = self._dict["options"] if self._dict is not None else self._core.options()
+        return self._options
 
     @property
     def ranking(self) -> List[str]:
         """The ids of the ranked options (recommended or consider), best first."""
-        return [o["option"] for o in self.options if o["rank"] is not None]
+        return self._core.ranking()
+
+    @property
+    def statuses(self) -> List[tuple]:
+        """``(option, status, rank, score)`` for every option, in the order of ``options``;
+        rank and score are None for an option that is not ranked."""
+        return self._core.statuses()
 
     @property
     def warnings(self) -> List[str]:
-        return self.to_dict()["warnings"]
+        return self._core.warnings()
 
     def option(self, option_id: str) -> dict:
         """One option's entry, by id."""
@@ -324,18 +367,17 @@ class RuleSet:
         out: List[Any] = []
         failures: List[ProfileError] = []
         for index, evaluation in enumerate(evaluations):
+            if type(evaluation) is not list:  # a _core.Result
+                if audit is not None:
+                    audit._append(evaluation, texts[index])
+                out.append(Result(evaluation))
+                continue
             if isinstance(items[index], ProfileError):
                 error = ProfileError(items[index].errors, index=index)
-                failures.append(error)
-                out.append(error)
-            elif evaluation.ok:
-                if audit is not None:
-                    audit._append(evaluation.result, texts[index])
-                out.append(Result(evaluation.result))
             else:
-                error = ProfileError([FieldError(p, m) for p, m in evaluation.errors], index=index)
-                failures.append(error)
-                out.append(error)
+                error = ProfileError([FieldError(p, m) for p, m in evaluation], index=index)
+            failures.append(error)
+            out.append(error)
         if failures and errors == "raise":
             error = ProfileError(failures[0].errors, index=failures[0].index)
             error.failures = failures  # every invalid profile, in order
@@ -575,10 +617,9 @@ def evaluate_frame(frame: Any, rules: Any = None, *, threads: int = 0, form: str
         if dtype == "category":
             codes, categories = value
             data[name] = pd.Categorical.from_codes(codes, categories=categories)
-        elif dtype == "Int64":  # NaN marks "no rank"
-            import numpy as np
-            unranked = np.isnan(value)
-            data[name] = pd.arrays.IntegerArray(np.where(unranked, 0, value).astype("int64"), unranked)
+        elif dtype == "Int64":  # (values, mask of "no rank")
+            values, unranked = value
+            data[name] = pd.arrays.IntegerArray(values, unranked)
         else:
             data[name] = pd.Series(value, dtype=dtype).values
     long = pd.DataFrame(data, columns=list(FRAME_COLUMNS))
@@ -613,24 +654,9 @@ def to_dataframe(results: Iterable[Union[Result, ProfileError]]):
         import pandas as pd
     except ImportError as exc:  # pandas stays optional
         raise ImportError("to_dataframe needs pandas (Debian: apt install python3-pandas)") from exc
-    rows = []
-    for result in results:
-        if not isinstance(result, Result):
-            continue
-        for o in result.options:
-            grade = "; ".join(
-                e["scheme"] + "(" + ", ".join(f"{k} {v}" for k, v in e.items()
-                                               if k not in {"rule", "scheme", "weight", "condition", "source",
-                                                            "doi", "tags", "unverified"}) + ")"
-                for e in o["evidence"])
-            rows.append({
-                "profile": result.profile, "option": o["option"], "title": o["title"],
-                "family": o["family"], "invasiveness": o["invasiveness"], "status": o["status"],
-                "rank": o["rank"], "score": o["score"], "grade": grade, "summary": o["summary"],
-                "reasons": "; ".join(f'{r["kind"]}: {r["text"]} [{r["source"]}]' for r in o["reasons"]),
-                "missing": ", ".join(o["missing"]),
-            })
-    frame = pd.DataFrame(rows, columns=["profile", "option", "title", "family", "invasiveness", "status",
-                                        "rank", "score", "grade", "summary", "reasons", "missing"])
+    names = ["profile", "option", "title", "family", "invasiveness", "status", "rank", "score", "grade",
+             "summary", "reasons", "missing"]
+    columns = _core.tidy_columns([r._core for r in results if isinstance(r, Result)])
+    frame = pd.DataFrame(dict(zip(names, columns)), columns=names)
     frame["rank"] = frame["rank"].astype("Int64")
     return frame

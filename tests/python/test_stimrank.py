@@ -247,6 +247,42 @@ def test_evaluate_many_jsonl_path(rs, tmp_path):
     assert len(rs.evaluate_many(path)) == 5
 
 
+def _vignette_profiles():
+    out = []
+    for path in sorted((ROOT / "knowledge" / "tests").glob("*.json")):
+        document = json.loads(path.read_text())
+        cases = document["cases"] if isinstance(document, dict) else document
+        base = document.get("base", {}) if isinstance(document, dict) else {}
+        for n, case in enumerate(cases):
+            out.append(dict(dict(base, **case.get("profile", {})), id=f"{path.stem}-{n}"))
+    return out
+
+
+def test_batch_results_read_natively_equal_their_json(rs):
+    """A batch's results answer ranking and statuses before their explanation is made
+    again; every view equals the result JSON's, for every vignette of the knowledge base."""
+    profiles = _vignette_profiles()
+    assert len(profiles) > 50
+    batch = rs.evaluate_many(profiles)
+    for profile_dict, brief in zip(profiles, batch):
+        whole = rs.evaluate(profile_dict)
+        expected = json.loads(whole.to_json())
+        ranked = [o["option"] for o in expected["options"] if o["rank"] is not None]
+        # Before anything is made again: the brief's own answers.
+        assert brief.profile == expected["profile"]
+        assert brief.ranking == ranked == whole.ranking
+        assert brief.statuses == whole.statuses == [
+            (o["option"], o["status"], o["rank"], None if o["score"] is None else float(o["score"]))
+            for o in expected["options"]]
+        assert brief.warnings == expected["warnings"] == whole.warnings
+        # The native option entries are the JSON's, key for key and in order.
+        assert whole.options == expected["options"]
+        assert [list(o) for o in whole.options] == [list(o) for o in expected["options"]]
+        assert brief.options == expected["options"]
+        assert brief.to_json() == whole.to_json()
+        assert brief.explain() == whole.explain()
+
+
 # ---- pandas
 
 def test_tidy_frame(rs):
@@ -260,6 +296,32 @@ def test_tidy_frame(rs):
     first = frame[(frame["profile"] == "p0") & (frame["rank"] == 1)]
     assert first["option"].tolist() == ["tens_conventional"]
     assert "GRADE(direction for, line first)" in first["grade"].iloc[0]
+
+
+def test_tidy_frame_equals_the_frame_read_from_the_json(rs):
+    pd = pytest.importorskip("pandas")
+    profiles = _vignette_profiles()
+    results = rs.evaluate_many(profiles)
+    frame = stimrank.to_dataframe(results)
+    rows = []  # the same frame, read from each result's JSON
+    for result in results:
+        document = json.loads(result.to_json())
+        for o in document["options"]:
+            grade = "; ".join(
+                e["scheme"] + "(" + ", ".join(f"{k} {v}" for k, v in e.items()
+                                               if k not in {"rule", "scheme", "weight", "condition", "source",
+                                                            "doi", "tags", "unverified"}) + ")"
+                for e in o["evidence"])
+            rows.append([document["profile"], o["option"], o["title"], o["family"], o["invasiveness"],
+                         o["status"], o["rank"], o["score"], grade, o["summary"],
+                         "; ".join(f'{r["kind"]}: {r["text"]} [{r["source"]}]' for r in o["reasons"]),
+                         ", ".join(o["missing"])])
+    assert len(frame) == len(rows) == 21 * len(profiles)
+    for got, want in zip(frame.itertuples(index=False), rows):
+        got = list(got)
+        assert got[:6] == want[:6] and got[8:] == want[8:]
+        assert (None if pd.isna(got[6]) else got[6]) == want[6]
+        assert (None if pd.isna(got[7]) else got[7]) == want[7]
 
 
 def test_dataframe_input_with_dotted_columns_and_empty_cells(rs):
