@@ -126,7 +126,7 @@ def load(path: Optional[Union[str, _os.PathLike]] = None) -> "RuleSet":
     diagnostics = _diagnostics(raw)
     if core is None:
         raise RuleError(diagnostics)
-    return RuleSet(core, diagnostics)
+    return RuleSet(core, diagnostics, path=target)
 
 
 def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
@@ -304,9 +304,10 @@ class Result:
 class RuleSet:
     """A compiled rule set. Immutable; safe to share between threads."""
 
-    def __init__(self, core: "_core.RuleSet", diagnostics: Sequence[Diagnostic] = ()):
+    def __init__(self, core: "_core.RuleSet", diagnostics: Sequence[Diagnostic] = (), path: Optional[str] = None):
         self._core = core
         self.diagnostics: List[Diagnostic] = list(diagnostics)
+        self.path = path  # where it was loaded from (a file, a folder or a db: reference)
 
     name = property(lambda self: self._core.name, doc="The rule set's name.")
     version = property(lambda self: self._core.version, doc="The rule set's version.")
@@ -544,9 +545,14 @@ class Evaluator:
 
     _loaded: dict = {}  # (path, digest) → RuleSet, per process
 
-    def __init__(self, rules: Optional[Union[str, _os.PathLike]] = None):
-        self.path = _os.fspath(rules) if rules is not None else default_rules_path()
-        ruleset = load(self.path)
+    def __init__(self, rules: Optional[Union[str, _os.PathLike, "RuleSet"]] = None):
+        if isinstance(rules, RuleSet):
+            if rules.path is None:
+                raise StimrankError("this rule set was not loaded from a path: give the Evaluator its path")
+            self.path, ruleset = rules.path, rules
+        else:
+            self.path = _os.fspath(rules) if rules is not None else default_rules_path()
+            ruleset = load(self.path)
         self.digest = ruleset.digest
         Evaluator._loaded[(self.path, self.digest)] = ruleset
 
@@ -627,20 +633,36 @@ def evaluate_frame(frame: Any, rules: Any = None, *, threads: int = 0, form: str
 
 
 def to_wide(long):
-    """One row per profile from the long frame: ``top_option`` (rank 1, or none), one
-    column per option with its status, and ``error`` for an invalid profile."""
+    """One row per profile from the long frame (as evaluate_frame made it, rows in
+    order): ``profile``, ``top_option`` (rank 1, or none), one column per option with
+    its status, and ``error`` for an invalid profile. Profiles are told apart by
+    position, so repeated or missing ids (an invalid line has none) stay separate rows."""
+    import numpy as np
     import pandas as pd
-    ok = long[long["status"] != "error"]
-    statuses = ok.pivot(index="profile", columns="option", values="status")
+    is_error = (long["status"].astype(object) == "error").to_numpy()
+    options = long.loc[~is_error, "option"]
+    width = int(options.nunique())  # a valid profile has one row per option
+    sizes, at = [], 0
+    while at < len(long):
+        size = 1 if is_error[at] else width
+        sizes.append(size)
+        at += size
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    starts = np.cumsum([0] + sizes[:-1]).astype(np.int64)
+    frame = pd.DataFrame({"block": block, "option": long["option"].astype(object).to_numpy(),
+                          "status": long["status"].astype(object).to_numpy(),
+                          "rank": long["rank"].to_numpy(dtype=object, na_value=None)})
+    ok = frame[~is_error]
+    statuses = ok.pivot(index="block", columns="option", values="status")
     statuses.columns = [str(c) for c in statuses.columns]
-    top = ok[ok["rank"] == 1].set_index("profile")["option"].astype(object)
-    errors = long[long["status"] == "error"].set_index("profile")["error"].astype(object)
-    order = pd.unique(long["profile"].astype(object))
-    wide = pd.DataFrame(index=pd.Index(order, name="profile"))
-    wide["top_option"] = top.reindex(wide.index)
+    top = ok[ok["rank"] == 1].set_index("block")["option"]
+    wide = pd.DataFrame({"profile": long["profile"].astype(object).to_numpy()[starts]},
+                        index=pd.RangeIndex(len(sizes)))
+    wide["top_option"] = top.reindex(wide.index).astype(object)
     wide = wide.join(statuses.astype(object))
-    wide["error"] = errors.reindex(wide.index)
-    return wide.reset_index()
+    errors = long["error"].astype(object).to_numpy()[starts]
+    wide["error"] = np.where(is_error[starts], errors, None)
+    return wide
 
 
 def to_dataframe(results: Iterable[Union[Result, ProfileError]]):
