@@ -533,6 +533,15 @@ FRAME_COLUMNS = {
 }
 
 
+def _absolute_rules_path(path: str) -> str:
+    """A worker may run in another folder: file paths (and a db: reference's file)
+    are made absolute before they travel."""
+    if path.startswith("db:"):
+        file, sep, rest = path[3:].partition("#")
+        return "db:" + _os.path.abspath(file) + sep + rest
+    return _os.path.abspath(path)
+
+
 class Evaluator:
     """A rule set by reference, for workers: picklable, compiled once per process.
 
@@ -551,7 +560,7 @@ class Evaluator:
                 raise StimrankError("this rule set was not loaded from a path: give the Evaluator its path")
             self.path, ruleset = rules.path, rules
         else:
-            self.path = _os.fspath(rules) if rules is not None else default_rules_path()
+            self.path = _absolute_rules_path(_os.fspath(rules) if rules is not None else default_rules_path())
             ruleset = load(self.path)
         self.digest = ruleset.digest
         Evaluator._loaded[(self.path, self.digest)] = ruleset

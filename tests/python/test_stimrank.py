@@ -560,3 +560,27 @@ def test_a_pickled_evaluator_refuses_a_worker_with_other_rules(tmp_path):
     refused = subprocess.run([sys.executable, "-c", worker, str(pickled)], capture_output=True, text=True)
     assert refused.returncode != 0
     assert "refusing to evaluate with other rules" in refused.stderr and evaluator.digest in refused.stderr
+
+
+def test_an_evaluator_by_relative_path_or_registry_reference_works_from_another_folder(tmp_path, monkeypatch):
+    import pickle
+    import shutil
+    shutil.copytree(ROOT / "knowledge", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    stimrank.publish(tmp_path / "registry.sqlite", tmp_path / "rules")
+    name, version = stimrank.load(tmp_path / "rules").name, stimrank.load(tmp_path / "rules").version
+    monkeypatch.chdir(tmp_path)
+    by_path = stimrank.Evaluator("rules")
+    by_reference = stimrank.Evaluator(f"db:registry.sqlite#{name}@{version}")
+    assert by_path.path == str(tmp_path / "rules")
+    assert by_reference.path == f"db:{tmp_path / 'registry.sqlite'}#{name}@{version}"
+    assert by_path.digest == by_reference.digest
+    worker = ("import pickle, sys, stimrank\n"
+              "for e in pickle.loads(open(sys.argv[1], 'rb').read()):\n"
+              "    print(e.evaluate({'id': 'w', 'age': 60}).profile, e.ruleset.digest)")
+    pickled = tmp_path / "evaluators.pickle"
+    pickled.write_bytes(pickle.dumps([by_path, by_reference]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-c", worker, str(pickled)], capture_output=True, text=True, cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["w", by_path.digest, "w", by_path.digest]
