@@ -4,10 +4,11 @@
 #   bench/serve.sh [--seconds S] [--rate R] [--bin build/stimrank]
 #
 # One realistic patient-view call (a vignette patient written as FHIR, 11 resources,
-# and 40 Synthea resources the rules do not use: 47 KB) is sent
+# and 40 Synthea resources the rules do not use: about 37 KB) is sent
 #   - at saturation by wrk (Debian `wrk`), to the server on 1 and on 2 request
-#     threads, one connection per server thread (cpp-httplib serves a connection on
-#     one thread while it stays open): requests a second and latency percentiles;
+#     threads, two keep-alive connections per server thread (while one waits for
+#     its next request the other keeps the thread busy): requests a second and
+#     latency percentiles;
 #   - at a fixed rate (default 1,000 a second) by a bounded client of our own
 #     (bench/serve_rate.py: keep-alive connections, requests sent on schedule, every
 #     latency kept): p50 / p99 / max;
@@ -93,7 +94,7 @@ echo "CDS Hooks patient-view, $(wc -c < "$TMP/request.json") bytes a request; ${
 printf '%-40s %10s %9s %9s %9s\n' "run" "req/s" "p50 ms" "p99 ms" "max ms"
 for threads in 1 2; do
   start_server "$threads"
-  wrk -t"$threads" -c"$threads" -d"${SECONDS_EACH}s" --latency -s "$TMP/post.lua" "$URL" > "$TMP/wrk.txt"
+  wrk -t"$threads" -c$((threads * 2)) -d"${SECONDS_EACH}s" --latency -s "$TMP/post.lua" "$URL" > "$TMP/wrk.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")

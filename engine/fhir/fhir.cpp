@@ -1131,6 +1131,11 @@ Evaluation evaluate_fhir_resources(const RuleSet& rules, const std::vector<FhirR
   return evaluate_record(rules, resources, options);
 }
 
+FhirMapping map_fhir_resources(const RuleSet& rules, const std::vector<FhirResource>& resources,
+                               const FhirOptions& options) noexcept {
+  return map_record(rules, resources, options, false);
+}
+
 }  // namespace detail
 
 }  // namespace stimrank

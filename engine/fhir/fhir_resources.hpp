@@ -22,4 +22,10 @@ struct FhirResource {
                                                  const std::vector<FhirResource>& resources,
                                                  const FhirOptions& options) noexcept;
 
+// The mapping alone, as evaluation needs it (the compact profile and the warnings,
+// no report): for a caller that evaluates the profile with an Evaluator of its own.
+[[nodiscard]] FhirMapping map_fhir_resources(const RuleSet& rules,
+                                             const std::vector<FhirResource>& resources,
+                                             const FhirOptions& options) noexcept;
+
 }  // namespace stimrank::detail

@@ -1,13 +1,10 @@
-// The CDS Hooks service over cpp-httplib (Debian libcpp-httplib-dev): see
-// docs/cds-hooks.md for what each endpoint answers and why.
+// The CDS Hooks service: routes, calls, cards, feedback and the explanation page,
+// over the Boost.Beast transport of http_server.cpp (cpp-httplib fetches what the EHR
+// did not prefetch). docs/cds-hooks.md says what each endpoint answers and why.
 #include "stimrank/serve.hpp"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <simdjson.h>
-#include <sys/socket.h>
 
 #include <array>
 #include <chrono>
@@ -23,9 +20,11 @@
 #include <thread>
 
 #include "fhir_resources.hpp"
+#include "http_server.hpp"
 #include "json_text.hpp"
 #include "jwt.hpp"
 #include "markup.hpp"
+#include "stimrank/evaluator.hpp"
 #include "stimrank/fhir.hpp"
 #include "stimrank/jsonl.hpp"
 #include "stimrank/storage.hpp"
@@ -62,7 +61,10 @@ std::string operation_outcome(const std::string& code, const std::string& messag
   return outcome.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-void fail(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+using serving::HttpRequest;
+using serving::HttpResponse;
+
+void fail(HttpResponse& res, int status, const std::string& code, const std::string& message) {
   res.status = status;
   res.set_content(operation_outcome(code, message), "application/fhir+json");
 }
@@ -250,11 +252,18 @@ struct CardOrigin {
   std::string patient, ruleset_digest;
 };
 
+// What a card's page is made from: the profile the record mapped to and the warnings
+// of the call. The page evaluates the profile again when it is opened (the same rules
+// give the same result): most cards are never opened, and keeping every explained
+// result, or writing every page, cost more than the evaluation.
+struct Kept {
+  std::string profile;
+  std::vector<std::string> warnings;
+};
+
 class Explanations {
  public:
-  // The result is kept and its page written when asked for: most cards are never
-  // opened, and writing every page cost more than the evaluation.
-  void add(const std::string& uuid, std::shared_ptr<const Result> page, CardOrigin origin) {
+  void add(const std::string& uuid, std::shared_ptr<const Kept> page, CardOrigin origin) {
     std::lock_guard<std::mutex> lock(mutex_);
     origins_[uuid] = std::move(origin);
     pages_[uuid] = std::move(page);
@@ -270,7 +279,7 @@ class Explanations {
     auto it = origins_.find(uuid);
     return it == origins_.end() ? CardOrigin{} : it->second;
   }
-  bool find(const std::string& uuid, std::shared_ptr<const Result>& page) {
+  bool find(const std::string& uuid, std::shared_ptr<const Kept>& page) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = pages_.find(uuid);
     if (it == pages_.end()) return false;
@@ -280,7 +289,7 @@ class Explanations {
 
  private:
   std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<const Result>> pages_;
+  std::map<std::string, std::shared_ptr<const Kept>> pages_;
   std::map<std::string, CardOrigin> origins_;
   std::deque<std::string> order_;
 };
@@ -328,33 +337,23 @@ json services() {
   return out;
 }
 
-// Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
-// connections (an EHR opening several at once, 32 in the tests) was reset by the
-// kernel. Listening again on the bound socket, found by its port, widens the queue.
-void widen_listen_backlog(int port) {
-  DIR* fds = opendir("/proc/self/fd");
-  if (!fds) return;
-  while (dirent* entry = readdir(fds)) {
-    char* end = nullptr;
-    long fd = std::strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || fd < 0) continue;
-    int listening = 0;
-    socklen_t length = sizeof listening;
-    sockaddr_storage address{};
-    socklen_t address_length = sizeof address;
-    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
-        !listening ||
-        getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address), &address_length) !=
-            0)
-      continue;
-    int bound = address.ss_family == AF_INET
-                    ? ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port)
-                : address.ss_family == AF_INET6
-                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
-                    : -1;
-    if (bound == port) listen(static_cast<int>(fd), SOMAXCONN);
+// Per thread: an Evaluator for the rule set this thread used last, and one Result
+// reused from call to call. The Evaluator holds its rule set, so a rule set's address
+// cannot be taken over by another while it is remembered here.
+struct Scratch {
+  std::shared_ptr<const RuleSet> rules;
+  std::optional<Evaluator> evaluator;
+  Result result;
+  std::vector<ProfileError> errors;
+};
+
+Scratch& scratch_for(const std::shared_ptr<const RuleSet>& rules) {
+  thread_local Scratch scratch;
+  if (scratch.rules != rules) {
+    scratch.evaluator.emplace(rules);
+    scratch.rules = rules;
   }
-  closedir(fds);
+  return scratch;
 }
 
 class Service {
@@ -362,7 +361,7 @@ class Service {
   Service(std::shared_ptr<const RuleSet> rules, const ServeOptions& options, std::string base)
       : rules_(std::move(rules)), options_(options), base_(std::move(base)) {}
 
-  void call(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+  void call(const HttpRequest& req, HttpResponse& res, const std::string& id) {
     const std::string hook = hook_of(id);
     if (hook.empty()) {
       fail(res, 404, "not-found", "no CDS service `" + id + "` here; see GET /cds-services");
@@ -525,18 +524,29 @@ class Service {
                " (GET /cds-services lists the prefetch templates)");
       return;
     }
-    Evaluation evaluation =
-        detail::evaluate_fhir_resources(*rules_, resources, FhirOptions{today_utc(), patient});
-    if (!evaluation.ok()) {
+    // Mapped, then evaluated into this thread's reused Result: a call allocates next to
+    // nothing for its explanation.
+    FhirMapping mapping =
+        detail::map_fhir_resources(*rules_, resources, FhirOptions{today_utc(), patient});
+    Scratch& scratch = scratch_for(rules_);
+    scratch.errors.clear();
+    if (!mapping.ok() ||
+        !scratch.evaluator->evaluate(mapping.profile, scratch.result, scratch.errors)) {
       std::string message;
-      for (const ProfileError& e : evaluation.errors)
+      for (const ProfileError& e : mapping.ok() ? scratch.errors : mapping.errors)
         message += (message.empty() ? "" : "; ") + e.format();
       fail(res, 400, "invalid", "the prefetched record cannot be read: " + message);
       return;
     }
-    for (const std::string& w : fetch_warnings) evaluation.result->warnings.push_back(w);
-    auto shared_result = std::make_shared<const Result>(std::move(*evaluation.result));
-    const Result& result = *shared_result;
+    for (std::string& w : fetch_warnings) mapping.warnings.push_back(std::move(w));
+    Result& result = scratch.result;
+    for (const std::string& w : mapping.warnings) result.warnings.push_back(w);
+    std::shared_ptr<const Kept> kept;  // made once a card needs it
+    auto keep = [&] {
+      if (!kept)
+        kept = std::make_shared<const Kept>(Kept{std::move(mapping.profile), mapping.warnings});
+      return kept;
+    };
     std::int64_t audit_seq = 0;
     if (options_.audit) {
       std::string error;
@@ -549,7 +559,7 @@ class Service {
       }
     }
     if (hook != "patient-view") {
-      order_cards(shared_result, orders, audit_seq, res);
+      order_cards(result, keep(), orders, audit_seq, res);
       return;
     }
     std::string body = "{\"cards\":[";
@@ -562,8 +572,7 @@ class Service {
       }
     if (first) {  // no indication, no card: the clinician is not interrupted
       const std::string uuid = new_uuid();
-      explanations_.add(uuid, shared_result,
-                        CardOrigin{audit_seq, result.profile, result.ruleset_digest});
+      explanations_.add(uuid, keep(), CardOrigin{audit_seq, result.profile, result.ruleset_digest});
       std::string summary = "Neuromodulation: " + first->title + " (" + to_string(first->status) +
                             ")" +
                             (count > 1 ? ", first of " + std::to_string(count) + " options" : "");
@@ -611,10 +620,9 @@ class Service {
   // One card per ordered option: critical when excluded; warning when not indicated,
   // research only or only to consider; info when recommended. An order for an option
   // the rule set does not have gets a warning saying so.
-  void order_cards(const std::shared_ptr<const Result>& shared_result,
+  void order_cards(const Result& result, const std::shared_ptr<const Kept>& kept,
                    const std::vector<std::pair<std::string, std::string>>& orders,
-                   std::int64_t audit_seq, httplib::Response& res) {
-    const Result& result = *shared_result;
+                   std::int64_t audit_seq, HttpResponse& res) {
     std::string body = "{\"cards\":[";
     for (const auto& [option_id, reference] : orders) {
       const OptionResult* option = nullptr;
@@ -653,8 +661,7 @@ class Service {
           detail += "\n";
         }
       }
-      explanations_.add(uuid, shared_result,
-                        CardOrigin{audit_seq, result.profile, result.ruleset_digest});
+      explanations_.add(uuid, kept, CardOrigin{audit_seq, result.profile, result.ruleset_digest});
       if (body.back() == '}') body += ',';
       append_card(body, uuid, cut_utf8(summary, 140), indicator, detail, result);
     }
@@ -732,7 +739,7 @@ class Service {
     return {};
   }
 
-  void feedback(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+  void feedback(const HttpRequest& req, HttpResponse& res, const std::string& id) {
     if (hook_of(id).empty()) {
       fail(res, 404, "not-found", "no CDS service `" + id + "` here");
       return;
@@ -767,17 +774,20 @@ class Service {
     res.set_content("{}", "application/json");
   }
 
-  void explain(const httplib::Request&, httplib::Response& res, const std::string& uuid) {
-    std::shared_ptr<const Result> kept;
-    if (!explanations_.find(uuid, kept)) {
+  void explain(const HttpRequest&, HttpResponse& res, const std::string& uuid) {
+    std::shared_ptr<const Kept> kept;
+    Evaluation again;
+    if (explanations_.find(uuid, kept)) again = rules_->evaluate_json(kept->profile);
+    if (!again.result) {
       res.status = 404;
       res.set_content("<!DOCTYPE html><p>No explanation `" + engine::escape_markup(uuid) +
                           "` here (pages are kept for the last 1,024 cards).</p>",
                       "text/html; charset=utf-8");
       return;
     }
+    for (const std::string& w : kept->warnings) again.result->warnings.push_back(w);
     res.status = 200;
-    res.set_content(explanation_page(*kept, uuid), "text/html; charset=utf-8");
+    res.set_content(explanation_page(*again.result, uuid), "text/html; charset=utf-8");
   }
 
  private:
@@ -801,98 +811,87 @@ std::string serve_cds_hooks(std::shared_ptr<const RuleSet> rules, const ServeOpt
     serving::TokenVerifier verifier(issuers);
     if (std::string problem = verifier.check_keys(); !problem.empty()) return problem;
     const bool authenticate = !options.trusted_issuers.empty();
-    httplib::Server server;
-    const unsigned threads =
+    serving::HttpServerOptions http;
+    http.host = options.host;
+    http.port = options.port;
+    http.threads =
         options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server.set_payload_max_length(options.max_body_bytes);
-    server.set_read_timeout(10, 0);
-    // cpp-httplib serves a connection on one pool thread until it closes: an idle
-    // keep-alive connection holds its thread for at most a second.
-    server.set_keep_alive_timeout(1);
-    // Without TCP_NODELAY a response waits for the client's delayed ACK: 40 ms each.
-    server.set_tcp_nodelay(true);
-    server.set_keep_alive_max_count(1000);
-    server.set_write_timeout(10, 0);
-    int port = options.port;
-    if (port == 0) {
-      port = server.bind_to_any_port(options.host);
-      if (port < 0) return "cannot bind a port on " + options.host;
-    } else if (!server.bind_to_port(options.host, port)) {
-      return "cannot listen on " + options.host + ":" + std::to_string(port);
-    }
-    const std::string base = options.public_url.empty()
-                                 ? "http://" + options.host + ":" + std::to_string(port)
-                                 : options.public_url;
-    Service service(rules, options, base);
-
-    thread_local std::chrono::steady_clock::time_point started;
-    server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
-      started = std::chrono::steady_clock::now();
-      res.set_header("Access-Control-Allow-Origin", "*");
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    server.set_logger([&options](const httplib::Request& req, const httplib::Response& res) {
-      if (!options.log) return;
-      auto ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-              .count();
-      char line[64];
-      std::snprintf(line, sizeof line, " %d %.1f ms", res.status, ms);
-      options.log(req.method + " " + req.path + line);
-    });
-    // Errors httplib answers itself (413, 404 of unknown paths): the spec's body.
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      if (res.status == 413)
+    http.max_body_bytes = options.max_body_bytes;
+    http.log = options.log;
+    std::string base;
+    std::optional<Service> service;  // made once the port is known: cards link to it
+    http.on_listening = [&](int port) {
+      base = options.public_url.empty() ? "http://" + options.host + ":" + std::to_string(port)
+                                        : options.public_url;
+      service.emplace(rules, options, base);
+      if (options.on_listening) options.on_listening(port);
+    };
+    // What the transport could not read (not HTTP, too large) gets the spec's body.
+    http.reject = [](int status, HttpResponse& res) {
+      if (status == 413)
         fail(res, 413, "too-costly", "the request body is larger than the limit");
-      else if (res.status == 404)
-        fail(res, 404, "not-found", "nothing at `" + req.path + "`; see GET /cds-services");
+      else if (status == 431)
+        fail(res, 431, "too-costly", "the request's header is larger than the limit");
+      else if (status == 400)
+        fail(res, 400, "structure", "the request is not well-formed HTTP/1.1");
       else
-        fail(res, res.status, "exception", "the request could not be answered");
-    });
-    server.Get("/cds-services", [](const httplib::Request&, httplib::Response& res) {
-      static const std::string text = services().dump();
-      res.set_content(text, "application/json");
-    });
-    server.Options(R"(/cds-services(/.*)?)", [](const httplib::Request&, httplib::Response& res) {
-      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-      res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
-      res.status = 204;
-    });
+        fail(res, status, "exception", "the request could not be answered");
+      res.set_header("Access-Control-Allow-Origin", "*");
+    };
     // A call or feedback needs a valid bearer token whose `aud` is the URL called.
-    auto authorized = [&](const httplib::Request& req, httplib::Response& res) {
+    auto authorized = [&](const HttpRequest& req, HttpResponse& res) {
       if (!authenticate) return true;
-      std::string problem = verifier.verify(req.get_header_value("Authorization"), base + req.path);
+      std::string problem = verifier.verify(req.header("Authorization"), base + req.path);
       if (problem.empty()) return true;
       fail(res, 401, "login", "unauthorized: " + problem);
       res.set_header("WWW-Authenticate", "Bearer");
       return false;
     };
-    server.Post(R"(/cds-services/([^/]+))",
-                [&](const httplib::Request& req, httplib::Response& res) {
-                  if (authorized(req, res)) service.call(req, res, req.matches[1]);
-                });
-    server.Post(R"(/cds-services/([^/]+)/feedback)",
-                [&](const httplib::Request& req, httplib::Response& res) {
-                  if (authorized(req, res)) service.feedback(req, res, req.matches[1]);
-                });
-    server.Get(R"(/explain/([0-9a-f-]{36}))",
-               [&service](const httplib::Request& req, httplib::Response& res) {
-                 service.explain(req, res, req.matches[1]);
-               });
-    widen_listen_backlog(port);
-    if (options.on_listening) options.on_listening(port);
-    std::atomic<bool> done{false};  // the server stopped on its own (a socket error)
-    std::thread watcher([&] {
-      while (!stop.load() && !done.load())
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      server.stop();
-    });
-    const bool listened = server.listen_after_bind();
-    done.store(true);
-    watcher.join();
-    return listened || stop.load() ? std::string() : "the server stopped on an error";
+    static const std::string discovery_text = services().dump();
+    http.handle = [&](const HttpRequest& req, HttpResponse& res) {
+      res.set_header("Access-Control-Allow-Origin", "*");
+      const std::string_view path = req.path;
+      constexpr std::string_view services_root = "/cds-services";
+      const bool under_services =
+          path.substr(0, services_root.size()) == services_root &&
+          (path.size() == services_root.size() || path[services_root.size()] == '/');
+      if (req.method == "OPTIONS" && under_services) {
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
+        res.status = 204;
+        return;
+      }
+      if (req.method == "GET" && path == services_root) {
+        res.set_content(discovery_text, "application/json");
+        return;
+      }
+      // /cds-services/{id} and /cds-services/{id}/feedback
+      if (req.method == "POST" && under_services && path.size() > services_root.size() + 1) {
+        std::string_view rest = path.substr(services_root.size() + 1);
+        constexpr std::string_view feedback = "/feedback";
+        const bool is_feedback =
+            rest.size() > feedback.size() && rest.substr(rest.size() - feedback.size()) == feedback;
+        if (is_feedback) rest.remove_suffix(feedback.size());
+        if (rest.find('/') == std::string_view::npos) {
+          if (!authorized(req, res)) return;
+          if (is_feedback)
+            service->feedback(req, res, std::string(rest));
+          else
+            service->call(req, res, std::string(rest));
+          return;
+        }
+      }
+      constexpr std::string_view explain_root = "/explain/";
+      if (req.method == "GET" && path.substr(0, explain_root.size()) == explain_root &&
+          path.size() == explain_root.size() + 36 &&
+          path.find_first_not_of("0123456789abcdef-", explain_root.size()) ==
+              std::string_view::npos) {
+        service->explain(req, res, std::string(path.substr(explain_root.size())));
+        return;
+      }
+      fail(res, 404, "not-found", "nothing at `" + req.path + "`; see GET /cds-services");
+    };
+    return serving::run_http_server(http, stop);
   } catch (std::exception const& e) {
     return std::string("internal error: ") + e.what();
   }
@@ -910,11 +909,11 @@ CdsAnswer answer_cds_call(std::shared_ptr<const RuleSet> rules, const ServeOptio
                                  ? "http://" + options.host + ":" + std::to_string(options.port)
                                  : options.public_url;
     Service service(std::move(rules), options, base);
-    httplib::Request request;
+    HttpRequest request;
     request.method = "POST";
     request.path = "/cds-services/" + service_id;
     request.body = body;
-    httplib::Response response;
+    HttpResponse response;
     if (body.size() > options.max_body_bytes)
       fail(response, 413, "too-costly", "the request body is larger than the limit");
     else

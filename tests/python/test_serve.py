@@ -597,3 +597,59 @@ def test_orders_are_checked_against_the_patient(server):
     del request["context"]["draftOrders"]
     status, body, _ = server.request("POST", "/cds-services/stimrank-order-sign", request)
     assert status == 400 and "draftOrders" in operation_outcome(body)
+
+
+# ---- the HTTP transport (Boost.Beast)
+
+def _raw(base, data, read_until=b"\r\n\r\n", timeout=5):
+    import socket
+    host, port = base[len("http://"):].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    sock.sendall(data)
+    got = b""
+    while read_until not in got:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return sock, got
+
+
+def test_a_slow_or_idle_connection_holds_no_thread():
+    """One request thread: a client that sent half a request, and one that sent
+    nothing, must not keep a third from being answered at once."""
+    one = Server("--allow-unauthenticated", "--threads", "1")
+    try:
+        slow, _ = _raw(one.base, b"POST /cds-services/stimrank-patient-view HTTP/1.1\r\nHost: x\r\n", read_until=b"")
+        idle, _ = _raw(one.base, b"", read_until=b"")
+        started = time.monotonic()
+        status, body, _ = one.request("GET", "/cds-services")
+        assert status == 200 and json.loads(body)["services"]
+        assert time.monotonic() - started < 2  # not after a read timeout (10 s)
+        slow.close()
+        idle.close()
+    finally:
+        code, err = one.stop()
+    assert code == 0, err
+
+
+def test_expect_100_continue_and_malformed_http(server):
+    body = json.dumps({"hook": "patient-view", "hookInstance": "x", "context": {}}).encode()
+    head = (f"POST /cds-services/{SERVICE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+    sock, got = _raw(server.base, head)
+    assert got.startswith(b"HTTP/1.1 100 Continue"), got  # the client may send the body now
+    sock.sendall(body)
+    answer = got.split(b"\r\n\r\n", 1)[1]
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"patientId" in answer, answer
+    # Not HTTP at all: 400 with the spec's body, and the connection closed.
+    sock, got = _raw(server.base, b"GARBAGE\x01 / NONSENSE\r\n\r\n", read_until=b"}")
+    sock.close()
+    assert got.startswith(b"HTTP/1.1 400"), got
+    assert b"OperationOutcome" in got and b"Access-Control-Allow-Origin: *" in got
