@@ -33,9 +33,11 @@ std::string json_error(std::string_view text);
 // A local concept id or name: lower case, digits and `_`, starting with a letter.
 bool local_id_syntax(std::string_view text);
 // The warning for a concept id (in a list of codes) that the rule set does not declare.
-// With a suggestion when a declared id is close (a typo).
+// With a suggestion when a declared id is close (a typo), for the first few warnings of
+// a profile (`earlier_warnings`: how many it has so far) and ids of a plausible length:
+// a profile of thousands of unknown ids must not cost seconds of suggestions.
 std::string unknown_concept_warning(const rules::model::Model& model, std::string_view entry_path,
-                                    std::string_view id);
+                                    std::string_view id, std::size_t earlier_warnings);
 // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
 // match hierarchically (a value set listing G90.5 contains G90.511).
 bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code);

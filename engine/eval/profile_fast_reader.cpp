@@ -203,8 +203,8 @@ class FastLoader {
           // order, so warnings of a second field are left to it.
           if (field.list >= 0 || (warned_field_ >= 0 && warned_field_ != field.slot)) return false;
           warned_field_ = field.slot;
-          facts_.warnings.push_back(
-              unknown_concept_warning(model_, field.path + "/" + std::to_string(index), text));
+          facts_.warnings.push_back(unknown_concept_warning(
+              model_, field.path + "/" + std::to_string(index), text, facts_.warnings.size()));
         }
         ++index;
         continue;

@@ -288,7 +288,8 @@ class Loader {
         }
         entry.coding_known = true;
         if (!match_code(entry, "local", text))
-          facts_.warnings.push_back(unknown_concept_warning(model_, entry_path, text));
+          facts_.warnings.push_back(
+              unknown_concept_warning(model_, entry_path, text, facts_.warnings.size()));
         list.entries.push_back(std::move(entry));
         continue;
       }
@@ -408,11 +409,13 @@ bool local_id_syntax(std::string_view text) {
 }
 
 std::string unknown_concept_warning(const Model& model, std::string_view entry_path,
-                                    std::string_view id) {
+                                    std::string_view id, std::size_t earlier_warnings) {
   std::string text(entry_path);
   text += ": unknown concept id `";
   text += id;
   text += "` was ignored (the rule set does not declare it)";
+  constexpr std::size_t kSuggestedWarnings = 16, kLongestSuggestedId = 64;
+  if (earlier_warnings >= kSuggestedWarnings || id.size() > kLongestSuggestedId) return text;
   std::vector<std::string> ids;
   ids.reserve(model.concepts.size());
   for (const auto& c : model.concepts) ids.push_back(c.id);

@@ -139,3 +139,21 @@ TEST_CASE("an id with bytes that are letters in a single-byte locale is an error
                                  "`_`) or a coded entry {\"system\", \"code\"}, got "
                                  "`\"a\u07f5\"`"});
 }
+
+TEST_CASE("unknown concept ids: every one is warned, the first few with a suggestion",
+          "[profile]") {
+  // A suggestion compares the id with every concept: thousands of unknown ids, or one
+  // megabyte long, must not cost seconds. Every entry is still reported.
+  std::string profile = R"({"id": "p", "conditions": [)";
+  for (int i = 0; i < 20; ++i) profile += (i ? ", " : "") + std::string("\"c1") + "x\"";
+  profile += R"(, ")" + std::string(200000, 'q') + R"("]})";
+  auto result = testing::evaluate_ok(*rules(), profile);
+  REQUIRE(result.warnings.size() == 21);
+  for (std::size_t i = 0; i < 20; ++i) {
+    CHECK(result.warnings[i].rfind(
+              "/conditions/" + std::to_string(i) + ": unknown concept id `c1x`", 0) == 0);
+    CHECK((result.warnings[i].find("did you mean `c1`?") != std::string::npos) == (i < 16));
+  }
+  CHECK(result.warnings[20].find(std::string(200000, 'q')) != std::string::npos);
+  CHECK(result.warnings[20].find("did you mean") == std::string::npos);
+}
