@@ -1,6 +1,6 @@
 // A CDS Hooks 2.0 service (docs/cds-hooks.md): discovery, patient-view calls with
 // prefetched FHIR data, cards with the ranking, an explanation page per card. An
-// HTTP server (cpp-httplib) an integrator can embed; `stimrank serve` starts it.
+// HTTP/1.1 server (Boost.Beast) an integrator can embed; `stimrank serve` starts it.
 #pragma once
 
 #include <atomic>
