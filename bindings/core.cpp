@@ -251,7 +251,7 @@ py::tuple tidy_columns(const py::list& results) {
           std::string value = e.grade[i].value;  // a repeated dimension: its last value
           for (std::size_t k = i + 1; k < e.grade.size(); ++k)
             if (e.grade[k].name == name) value = e.grade[k].value;
-          line += (first ? "" : ", ") + name + " " + value;
+          line.append(first ? "" : ", ").append(name).append(" ").append(value);
           first = false;
         }
         line += ")";
@@ -260,8 +260,13 @@ py::tuple tidy_columns(const py::list& results) {
       summary.append(text(o.summary));
       line.clear();
       for (const stimrank::Reason& reason : o.reasons)
-        line += (line.empty() ? "" : "; ") + reason.kind + ": " + reason.text + " [" +
-                reason.source + "]";
+        line.append(line.empty() ? "" : "; ")
+            .append(reason.kind)
+            .append(": ")
+            .append(reason.text)
+            .append(" [")
+            .append(reason.source)
+            .append("]");
       reasons.append(text(line));
       line.clear();
       for (const std::string& m : o.missing) line += (line.empty() ? "" : ", ") + m;

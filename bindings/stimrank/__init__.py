@@ -10,6 +10,9 @@ Load a rule set once, then evaluate patient profiles::
     res.to_dict()                             # the result JSON as Python objects
     rs.evaluate_many(profiles)                # list of dicts, a DataFrame or a JSONL path; all cores
     stimrank.to_dataframe(results)            # tidy frame: one row per profile x option
+    stimrank.evaluate_frame(df)               # a cohort DataFrame → the long frame (FRAME_COLUMNS)
+
+Cohorts on a Dask cluster: ``import stimrank.dask`` (docs/scale-out.md).
 
 Problems raise typed exceptions: :class:`RuleError` (a rule set with errors; its
 ``diagnostics`` carry file, line, column, code and message) and :class:`ProfileError`

@@ -80,7 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_.registry.add(this, weak_from_this());
     // Beast reads as much as the buffer has room for (at least 512 bytes): room for a
     // typical request up front makes a 40 KB call one or two reads, not eighty.
-    buffer_.reserve(64 * 1024);
+    buffer_.reserve(std::size_t{64} * 1024);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
 
@@ -210,7 +210,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void drain() {
-    scratch_.resize(64 * 1024);
+    scratch_.resize(std::size_t{64} * 1024);
     stream_.async_read_some(net::buffer(scratch_),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->drained_ += n;
