@@ -269,18 +269,24 @@ std::string_view text_of(MaybeNode value) {
 // [IPS] HL7 IPS "Medical Devices - SNOMED CT IPS Free Set" 1.1.0
 //   (http://hl7.org/fhir/uv/ips/ValueSet/medical-devices-snomed-ct-ips-free-set);
 // [DICOM] DICOM CID 3777 "Cardiovascular Implant" (urn:oid:1.2.840.10008.6.1.263).
-// An empty device name: a neurostimulator of unstated kind (see map_device).
+// An empty device name: an implant of a kind the code does not state, which may be one
+// of the profile's devices (`unstated` says which); see map_device.
 struct DeviceCode {
   const char* code;
   const char* device;
   const char* display;
+  const char* unstated = "";
 };
 constexpr DeviceCode kDeviceCodes[] = {
     {"14106009", "cardiac_pacemaker", "Cardiac pacemaker"},                     // [DICOM]
     {"424921004", "cardiac_pacemaker", "Permanent cardiac pacemaker, device"},  // [IPS]
     {"72506001", "implantable_defibrillator", "Implantable defibrillator"},     // [IPS] [DICOM]
     {"43252007", "cochlear_implant", "Cochlear prosthesis"},                    // [IPS]
-    {"25937001", "", "Neurostimulator"},                                        // [IPS]
+    {"25937001", "", "Neurostimulator", "which kind of neurostimulator"},       // [IPS]
+    {"303618000", "", "Nervous system implant",
+     "which kind of nervous system implant (a neurostimulator, a pump, a clip)"},  // [IPS]
+    {"360041000", "", "Implanted drug delivery system",
+     "whether the implanted drug delivery system is an intrathecal pump"},  // [IPS]
 };
 
 const DeviceCode* find_device_code(std::string_view code) {
@@ -572,8 +578,8 @@ class Mapper {
         if (*known->device == 0) {
           devices_unknown_ = true;
           out_.warnings.push_back(at() + ": snomed " + code + " (" + known->display +
-                                  ") does not say which kind of neurostimulator: devices left "
-                                  "unknown, state them in the profile");
+                                  ") does not say " + known->unstated +
+                                  ": devices left unknown, state them in the profile");
           if (report_)
             used(r, at(),
                  "devices: unknown (" + std::string(known->display) + ", kind not stated)");
@@ -955,6 +961,19 @@ class Mapper {
       text += '}';
     }
     if (has_medications_resource_) append_codes(text, "medications", medications_);
+    // The profile cannot say "these devices, and perhaps others": with an implant of
+    // unstated kind the list stays unknown, and the devices the record does name are
+    // said in a warning, so that their contraindications (shown as missing data) are
+    // not lost from sight.
+    if (has_devices_resource_ && devices_unknown_ && !devices_.empty()) {
+      std::string named;
+      for (const std::string& device : devices_) named += (named.empty() ? "" : ", ") + device;
+      out_.warnings.push_back(
+          "devices: the record also names " + named +
+          "; with an implant of unstated kind the devices are left unknown, so their "
+          "contraindications show as missing data, not as exclusions: state the devices in the "
+          "profile");
+    }
     if (has_devices_resource_ && !devices_unknown_) {
       text += ",\"devices\":[";
       for (const std::string& device : devices_) {
