@@ -53,6 +53,13 @@ py::list texts(const std::vector<std::string>& values) {
   return out;
 }
 
+// A number as the result JSON writes it: integral values as integers.
+py::object json_number(double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15)
+    return py::int_(static_cast<long long>(value));
+  return py::float_(value);
+}
+
 // An option's entry as Python objects: the keys and values of the result JSON's
 // option object (tests/python hold the two equal for every vignette).
 py::dict option_dict(const stimrank::OptionResult& o) {
@@ -63,14 +70,7 @@ py::dict option_dict(const stimrank::OptionResult& o) {
   out["invasiveness"] = text(o.invasiveness);
   out["status"] = stimrank::to_string(o.status);
   out["rank"] = o.rank ? py::object(py::int_(*o.rank)) : py::object(py::none());
-  py::object score = py::none();  // as the JSON writes it: integral scores as integers
-  if (o.rank) {
-    if (std::isfinite(o.score) && o.score == std::floor(o.score) && std::fabs(o.score) < 1e15)
-      score = py::int_(static_cast<long long>(o.score));
-    else
-      score = py::float_(o.score);
-  }
-  out["score"] = score;
+  out["score"] = o.rank ? json_number(o.score) : py::object(py::none());
   out["summary"] = text(o.summary);
   py::list evidence;
   for (const stimrank::Evidence& e : o.evidence) {
@@ -78,10 +78,7 @@ py::dict option_dict(const stimrank::OptionResult& o) {
     d["rule"] = text(e.rule);
     d["scheme"] = text(e.scheme);
     for (const auto& dim : e.grade) d[text(dim.name)] = text(dim.value);
-    if (std::isfinite(e.weight) && e.weight == std::floor(e.weight) && std::fabs(e.weight) < 1e15)
-      d["weight"] = py::int_(static_cast<long long>(e.weight));
-    else
-      d["weight"] = py::float_(e.weight);
+    d["weight"] = json_number(e.weight);
     d["condition"] = text(e.condition);
     d["source"] = text(e.source);
     d["doi"] = text(e.doi);

@@ -23,6 +23,7 @@ import dask.dataframe as dd  # noqa: E402
 
 import stimrank  # noqa: E402
 import stimrank.dask  # noqa: E402
+from test_fhir_vignettes import vignettes  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = os.environ.get("STIMRANK_CLI", str(ROOT / "build" / "stimrank"))
@@ -30,19 +31,8 @@ PROFILES = 50_000
 FILES = 4
 
 
-def vignette_profiles():
-    out = []
-    for path in sorted((ROOT / "knowledge" / "tests").glob("*.json")):
-        document = json.loads(path.read_text())
-        cases = document["cases"] if isinstance(document, dict) else document
-        base = document.get("base", {}) if isinstance(document, dict) else {}
-        for case in cases:
-            out.append(dict(base, **case.get("profile", {})))
-    return out
-
-
 def cohort_lines():
-    seeds = vignette_profiles()
+    seeds = [profile for _, profile in vignettes()]
     lines = []
     for i in range(PROFILES):
         profile = dict(seeds[i % len(seeds)], id=f"c{i:05d}", age=18 + (i * 7) % 80)

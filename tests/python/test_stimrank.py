@@ -248,14 +248,8 @@ def test_evaluate_many_jsonl_path(rs, tmp_path):
 
 
 def _vignette_profiles():
-    out = []
-    for path in sorted((ROOT / "knowledge" / "tests").glob("*.json")):
-        document = json.loads(path.read_text())
-        cases = document["cases"] if isinstance(document, dict) else document
-        base = document.get("base", {}) if isinstance(document, dict) else {}
-        for n, case in enumerate(cases):
-            out.append(dict(dict(base, **case.get("profile", {})), id=f"{path.stem}-{n}"))
-    return out
+    from test_fhir_vignettes import vignettes
+    return [dict(profile, id=name) for name, profile in vignettes()]
 
 
 def test_batch_results_read_natively_equal_their_json(rs):
