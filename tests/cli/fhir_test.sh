@@ -281,15 +281,22 @@ for o in load("neurostim.result.json")["options"]:
         assert o["status"] != "excluded" and "devices" in json.dumps(o["missing"]), (o["option"], o["status"], o["missing"])
 PY
 
-# A drug coded by its RxNorm ingredient (warfarin 11289) is an antithrombotic; a
-# clinical drug whose ingredient the rule set does not name is reported.
+# A drug coded by its RxNorm ingredient (warfarin 11289) or by a clinical-drug code of
+# the rule set's value sets is matched by code; a clinical drug whose ingredient the
+# rule set does not name is reported.
 cat > "$TMP/drugs.json" <<'JSON'
 {"resourceType": "Bundle", "type": "collection", "entry": [
  {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01"}},
  {"resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active", "subject": {"reference": "Patient/p1"},
    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11289", "display": "warfarin"}]}}},
  {"resource": {"resourceType": "MedicationRequest", "id": "m2", "status": "active", "subject": {"reference": "Patient/p1"},
-   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "243670", "display": "Aspirin 81 MG Oral Tablet"}]}}}
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "243670", "display": "Aspirin 81 MG Oral Tablet"}]}}},
+ {"resource": {"resourceType": "MedicationRequest", "id": "m3", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1364445"}]}}},
+ {"resource": {"resourceType": "MedicationRequest", "id": "m4", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "310431", "display": "a capsule"}]}}},
+ {"resource": {"resourceType": "MedicationRequest", "id": "m5", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "835603"}]}}}
 ]}
 JSON
 "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/drugs.report.json" "$TMP/drugs.json" > "$TMP/drugs.profile.json" 2> "$TMP/err" ||
@@ -297,9 +304,14 @@ JSON
 $PY - "$TMP/drugs.profile.json" "$TMP/drugs.report.json" <<'PY' || fail "an RxNorm ingredient code and a clinical drug's name reach medications"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
-assert p["medications"] == [{"system": "rxnorm", "code": "11289"}], p["medications"]
+# clinical-drug codes of the VSAC value sets (knowledge/concepts.rules) match by code
+# alone: apixaban 5 MG Oral Tablet, gabapentin 300 MG Oral Capsule, tramadol 50 MG
+assert p["medications"] == [{"system": "rxnorm", "code": c} for c in ("11289", "1364445", "310431", "835603")], p["medications"]
 what = {n["resource"]: n["what"] for n in r["used"]}
 assert "antithrombotic_drugs" in what["MedicationStatement/m1"], what
+assert "antithrombotic_drugs" in what["MedicationRequest/m3"], what
+assert "first_line_np_drugs" in what["MedicationRequest/m4"], what
+assert "seizure_threshold_lowering_drugs" in what["MedicationRequest/m5"], what
 # aspirin is not among the rule set's drugs by name (its antiplatelet use is ATC
 # B01AC06, not written in the record): reported, not guessed
 assert any(n["resource"] == "MedicationRequest/m2" and "no coding the rule set knows" in n["what"] for n in r["ignored"])
