@@ -26,6 +26,10 @@ struct Scalar {
   std::uint64_t bits = 0;    // set of enum labels
   std::int32_t symbol = -1;  // enum label or ident symbol; -1 for an unknown ident
   bool known = false;
+  // A set of enum given as open ({"present": […], "complete": false}): its labels
+  // are present, any other label is unknown, so a `has` test it does not satisfy is
+  // unknown rather than false.
+  bool open = false;
 };
 struct Entry {
   std::vector<Scalar> fields;           // by entry-field slot

@@ -72,7 +72,10 @@ Truth evaluate_flat(const Plan& plan, const FlatTest* test, const FlatTest* end,
       result = Truth::Unknown;
       continue;
     }
-    if (!flat_test_holds(plan, *test, s)) return Truth::False;
+    if (!flat_test_holds(plan, *test, s)) {
+      if (!s.open) return Truth::False;
+      result = Truth::Unknown;  // an open set: a label not listed may still be there
+    }
   }
   return result;
 }
@@ -133,7 +136,9 @@ Truth evaluate_node(const Plan& plan, std::uint32_t index, const Facts& facts, c
     case Op::SetHas: {
       const Scalar& s = scalar_of(node, facts, entry);
       if (!s.known) return Truth::Unknown;
-      return from_bool(node.all ? (s.bits & node.mask) == node.mask : (s.bits & node.mask) != 0);
+      bool holds = node.all ? (s.bits & node.mask) == node.mask : (s.bits & node.mask) != 0;
+      if (!holds && s.open) return Truth::Unknown;  // a label not listed may still be there
+      return from_bool(holds);
     }
     case Op::CodeHas: {
       if (!node.list_field) return entry_matches(plan, node, *entry);

@@ -218,15 +218,49 @@ class Loader {
         return;
       }
       case FieldType::EnumSet: {
-        if (!value.is_array()) {
-          error(path, "expected a list of " + labels_text(field) + ", got " + show_value(value) +
-                          null_hint);
+        // A list (complete: what it does not name is absent), or an open set
+        // {"present": [...], "complete": false}: what it names is present, any other
+        // label unknown (a record that names one implant beside one of unstated kind).
+        const json* labels = &value;
+        std::string labels_path = path;
+        bool open = false;
+        if (value.is_object()) {
+          bool ok = true;
+          for (const auto& [key, member] : value.items())
+            if (key != "present" && key != "complete") {
+              error(path + "/" + key,
+                    "unknown key `" + key + "`: an open set has `present` and `complete`");
+              ok = false;
+            }
+          auto present = value.find("present");
+          auto complete = value.find("complete");
+          if (present == value.end()) {
+            error(path, "an open set needs `present`: the labels known to be present");
+            ok = false;
+          }
+          if (complete == value.end() || !complete->is_boolean()) {
+            error(
+                path + "/complete",
+                complete == value.end()
+                    ? std::string(
+                          "an open set needs `complete`: false when labels not listed are unknown")
+                    : "expected true or false, got " + show_value(*complete));
+            ok = false;
+          }
+          if (!ok) return;
+          labels = &*present;
+          labels_path = path + "/present";
+          open = !complete->get<bool>();
+        }
+        if (!labels->is_array()) {
+          error(labels_path, "expected a list of " + labels_text(field) + ", got " +
+                                 show_value(*labels) + null_hint);
           return;
         }
         std::uint64_t bits = 0;
         bool ok = true;
-        for (std::size_t i = 0; i < value.size(); ++i) {
-          int label = enum_label(field, value[i], path + "/" + std::to_string(i));
+        for (std::size_t i = 0; i < labels->size(); ++i) {
+          int label = enum_label(field, (*labels)[i], labels_path + "/" + std::to_string(i));
           if (label < 0)
             ok = false;
           else
@@ -236,6 +270,7 @@ class Loader {
         Scalar& s = scalar_for(field, entry);
         s.known = true;
         s.bits = bits;
+        s.open = open;
         return;
       }
       case FieldType::Codes:

@@ -120,7 +120,10 @@ bool decide_bitmap(const Plan& plan, const Facts& facts, Assessment& out) {
         std::fill(any, any + words, 0);
         for (std::uint64_t bits = value.bits; bits; bits &= bits - 1)
           or_into_any(column, static_cast<std::size_t>(__builtin_ctzll(bits)));
-        pass_any(tested);
+        if (value.open)  // a label not listed may still be there: unknown, not false
+          for (std::size_t w = 0; w < words; ++w) unknown[w] |= tested[w] & ~any[w];
+        else
+          pass_any(tested);
         continue;
     }
     const std::uint64_t* row = rows + column.first_row + r * words;
@@ -170,7 +173,7 @@ void assess_truth(const Model& model, const Plan& plan, const Facts& facts, Asse
       continue;
     }
     const Scalar& value = facts.scalars[static_cast<std::size_t>(anchor.slot)];
-    if (!value.known) {
+    if (!value.known || value.open) {  // an open set's unlisted labels are unknown
       for (std::uint32_t rule : anchor.all) visit(plan, facts, rule, out);
       continue;
     }

@@ -554,8 +554,9 @@ class Mapper {
   }
 
   // Device.type (SNOMED CT) → the profile's device names. A Device of a kind that
-  // could be any neurostimulator, or whose status is unknown, leaves `devices`
-  // unknown: listing the others would claim that the specific ones are absent.
+  // could be any neurostimulator, or whose status is unknown, leaves every device the
+  // record does not name unknown (an open set, see build): a plain list would claim
+  // that the specific ones are absent.
   void map_device(const Resource& r) {
     has_devices_resource_ = true;
     std::string status(text_of(r.f.status));
@@ -579,7 +580,8 @@ class Mapper {
           devices_unknown_ = true;
           out_.warnings.push_back(at() + ": snomed " + code + " (" + known->display +
                                   ") does not say " + known->unstated +
-                                  ": devices left unknown, state them in the profile");
+                                  ": devices the record does not name are left unknown, "
+                                  "state them in the profile");
           if (report_)
             used(r, at(),
                  "devices: unknown (" + std::string(known->display) + ", kind not stated)");
@@ -961,26 +963,15 @@ class Mapper {
       text += '}';
     }
     if (has_medications_resource_) append_codes(text, "medications", medications_);
-    // The profile cannot say "these devices, and perhaps others": with an implant of
-    // unstated kind the list stays unknown, and the devices the record does name are
-    // said in a warning, so that their contraindications (shown as missing data) are
-    // not lost from sight.
-    if (has_devices_resource_ && devices_unknown_ && !devices_.empty()) {
-      std::string named;
-      for (const std::string& device : devices_) named += (named.empty() ? "" : ", ") + device;
-      out_.warnings.push_back(
-          "devices: the record also names " + named +
-          "; with an implant of unstated kind the devices are left unknown, so their "
-          "contraindications show as missing data, not as exclusions: state the devices in the "
-          "profile");
-    }
-    if (has_devices_resource_ && !devices_unknown_) {
-      text += ",\"devices\":[";
+    // Beside an implant of unstated kind, the devices the record names are an open
+    // set: present (their contraindications exclude), any other device unknown.
+    if (has_devices_resource_ && (!devices_unknown_ || !devices_.empty())) {
+      text += devices_unknown_ ? ",\"devices\":{\"present\":[" : ",\"devices\":[";
       for (const std::string& device : devices_) {
         if (text.back() != '[') text += ',';
         append_json_string(text, device);
       }
-      text += ']';
+      text += devices_unknown_ ? "],\"complete\":false}" : "]";
     }
     if (has_procedures_resource_) {
       text += ",\"procedures\":[";

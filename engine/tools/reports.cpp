@@ -258,7 +258,17 @@ ordered_json field_schema(const Schema& schema, const Field& field, bool) {
     case FieldType::String: out = {{"type", "string"}}; break;
     case FieldType::Ident: out = kIdentifier; break;
     case FieldType::Enum: out = {{"enum", field.labels}}; break;
-    case FieldType::EnumSet: out = {{"type", "array"}, {"items", {{"enum", field.labels}}}}; break;
+    case FieldType::EnumSet: {
+      // A list (complete), or an open set: the labels present, any other unknown.
+      ordered_json list = {{"type", "array"}, {"items", {{"enum", field.labels}}}};
+      ordered_json open = {
+          {"type", "object"},
+          {"required", ordered_json::array({"present", "complete"})},
+          {"additionalProperties", false},
+          {"properties", {{"present", list}, {"complete", {{"type", "boolean"}}}}}};
+      out = {{"oneOf", ordered_json::array({list, open})}};
+      break;
+    }
     case FieldType::Codes: {
       // A concept id the rule set declares, or a coded entry.
       ordered_json coded = object_schema(schema, field.children, true);

@@ -152,6 +152,10 @@ item = p["conditions"]["items"]["oneOf"][1]
 assert set(item["properties"]["system"]["enum"]) == {"icd10cm", "icd10", "snomed", "local"}
 assert item["properties"]["present"]["type"] == "boolean"
 assert p["treatments"]["items"]["required"] == ["response"]
+# a set of labels: a list, or open ({"present": [...], "complete": false})
+plain, open_set = p["devices"]["oneOf"]
+assert plain["type"] == "array" and "cardiac_pacemaker" in plain["items"]["enum"], plain
+assert open_set["required"] == ["present", "complete"] and open_set["properties"]["present"] == plain, open_set
 assert "postherpetic_neuralgia" in s["x-concepts"]
 PY
 

@@ -210,6 +210,7 @@ std::string random_profile(std::mt19937_64& random, int id) {
     for (const std::string& v : kDevices)
       if (d.chance(35)) devs.push_back(v);
     p["devs"] = devs;
+    if (d.chance(20)) p["devs"] = {{"present", devs}, {"complete", d.chance(25)}};
   }
   if (!d.chance(20)) {
     nlohmann::json conditions = nlohmann::json::array();

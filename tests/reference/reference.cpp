@@ -138,12 +138,16 @@ class Walker {
       case Op::SetHas: {
         const json* v = value(e.field, entry);
         if (!v) return T::unknown;
+        // A list names every label present; an open set {"present", "complete": false}
+        // leaves each label it does not name unknown.
+        bool open = v->is_object() && !v->at("complete").get<bool>();
+        const json& labels = v->is_object() ? v->at("present") : *v;
         std::set<std::string> has;
-        for (const json& label : *v) has.insert(label.get<std::string>());
+        for (const json& label : labels) has.insert(label.get<std::string>());
         T out = e.all ? T::yes : T::no;
         for (int s : e.symbols) {
-          bool in = has.count(symbol_name(e.field, s)) > 0;
-          out = e.all ? both(out, truth(in)) : either(out, truth(in));
+          T in = has.count(symbol_name(e.field, s)) > 0 ? T::yes : open ? T::unknown : T::no;
+          out = e.all ? both(out, in) : either(out, in);
         }
         return out;
       }

@@ -133,3 +133,86 @@ TEST_CASE("`assessed` is checked and formatted", "[open-world]") {
   stimrank::FormatResult formatted = stimrank::format_rules("t.rules", text);
   CHECK(formatted.text == text);
 }
+
+// A set of enum given open ({"present": [...], "complete": false}): a record that names
+// a pacemaker beside an implant of unstated kind. What it lists is known present (an
+// absolute contraindication on it excludes); any other label is unknown, never absent.
+namespace {
+const char* kDeviceRules = R"(
+option tens "TENS" { invasiveness noninvasive;
+  indication tens_ind when flag weight 40 source s1 because "indicated";
+  absolute_contraindication tens_pacemaker when devices has pacemaker
+    source s2 because "pacemaker"; }
+option tms "TMS" { invasiveness noninvasive;
+  indication tms_ind when flag weight 30 source s1 because "indicated";
+  absolute_contraindication tms_implant when devices has implant source s2 because "implant"; }
+option both_devices "Both" { invasiveness noninvasive;
+  indication both_ind when flag and devices has all {pacemaker, implant}
+    weight 20 source s1 because "both devices"; }
+option no_device "None" { invasiveness noninvasive;
+  indication none_ind when flag and not (devices has any {pacemaker, implant})
+    weight 20 source s1 because "no device"; }
+)";
+}  // namespace
+
+TEST_CASE("an open set: what it lists is present, anything else unknown", "[open-world]") {
+  auto rules = testing::compile_ok(kDeviceRules);
+  stimrank::Result result;
+  const std::string open =
+      R"({"id": "p", "flag": true, "devices": {"present": ["pacemaker"], "complete": false}})";
+  CHECK(evaluate(rules, open, "tens", result).status == Status::excluded);
+  const auto& tms = option(result, "tms");
+  CHECK(tms.status == Status::consider);  // the implant may be there: held back, not cleared
+  CHECK(tms.missing == std::vector<std::string>{"/devices"});
+  const auto& both = option(result, "both_devices");
+  CHECK(both.status != Status::recommended);
+  CHECK(both.missing == std::vector<std::string>{"/devices"});
+  const auto& none = option(result, "no_device");  // a pacemaker is listed: surely not "none"
+  CHECK(none.status == Status::not_indicated);
+  CHECK(none.missing.empty());
+
+  // Nothing listed: every `has` test is unknown.
+  const auto& empty =
+      evaluate(rules, R"({"id": "p", "flag": true, "devices": {"present": [], "complete": false}})",
+               "tens", result);
+  CHECK(empty.status == Status::consider);
+  CHECK(empty.missing == std::vector<std::string>{"/devices"});
+  CHECK(option(result, "no_device").missing == std::vector<std::string>{"/devices"});
+
+  // "complete": true is the plain list.
+  const auto& closed = evaluate(
+      rules,
+      R"({"id": "p", "flag": true, "devices": {"present": ["pacemaker"], "complete": true}})",
+      "tms", result);
+  CHECK(closed.status == Status::recommended);
+  CHECK(closed.missing.empty());
+  CHECK(option(result, "tens").status == Status::excluded);
+}
+
+TEST_CASE("an open set is checked like every other field", "[open-world]") {
+  auto rules = testing::compile_ok(kDeviceRules);
+  auto errors_of = [&](const std::string& devices) {
+    stimrank::Evaluation e = rules->evaluate_json(R"({"id": "p", "devices": )" + devices + "}");
+    std::vector<std::string> out;
+    for (const auto& error : e.errors) out.push_back(error.format());
+    return out;
+  };
+  CHECK(errors_of(R"({"present": ["pacemaker"]})") ==
+        std::vector<std::string>{"/devices/complete: an open set needs `complete`: false when "
+                                 "labels not listed are unknown"});
+  CHECK(errors_of(R"({"complete": false})") ==
+        std::vector<std::string>{
+            "/devices: an open set needs `present`: the labels known to be present"});
+  CHECK(errors_of(R"({"present": "pacemaker", "complete": false})") ==
+        std::vector<std::string>{
+            "/devices/present: expected a list of pacemaker, implant, got `\"pacemaker\"`"});
+  CHECK(errors_of(R"({"present": ["pacer"], "complete": "no"})") ==
+        std::vector<std::string>{"/devices/complete: expected true or false, got `\"no\"`"});
+  CHECK(errors_of(R"({"present": ["pacemakr"], "complete": false})") ==
+        std::vector<std::string>{"/devices/present/0: expected one of pacemaker, implant, got "
+                                 "`\"pacemakr\"`, did you mean `pacemaker`?"});
+  CHECK(errors_of(R"({"present": [], "complete": false, "others": true})") ==
+        std::vector<std::string>{
+            "/devices/others: unknown key `others`: an open set has `present` and `complete`"});
+  CHECK(errors_of(R"({"present": [], "complete": false, "complete": true})").size() == 1);
+}
