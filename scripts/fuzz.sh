@@ -4,6 +4,8 @@
 #
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: rules, profile, fhir, testfile
 #   scripts/fuzz.sh --runs N [TARGET|all]      a fixed number of executions instead
+#   scripts/fuzz.sh --long N [TARGET|all]      N executions in a faster build, then
+#                                              the corpus replayed under ASan
 #
 # Builds build-asan (clang, ASan + UBSan incl. float-cast-overflow, libFuzzer
 # coverage; the same build scripts/test.sh tests), writes seed corpora from
@@ -13,25 +15,41 @@
 # breaks a property is written to build-asan/fuzz/findings/TARGET/ and the script
 # exits 1: copy it into tests/fuzz/regressions/TARGET/, where the normal test suite
 # replays it (tests/unit/test_fuzz_regressions.cpp).
+#
+# --long is for the multi-million-execution runs: ASan costs most of the time of an
+# execution, so those run in build-fuzz-long (UBSan incl. float-cast-overflow, no
+# ASan), and every input the run kept in its corpus is then executed once more in
+# build-asan (ASan, UBSan, leaks). Run it on an otherwise idle core: libFuzzer's
+# -timeout is wall-clock.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 RUNS=""
+LONG=0
 if [ "${1:-}" = "--runs" ]; then RUNS="$2"; shift 2; fi
+if [ "${1:-}" = "--long" ]; then RUNS="$2"; LONG=1; shift 2; fi
 TARGET="${1:-all}"
 SECONDS_EACH="${2:-60}"
 ALL=(rules profile fhir testfile cds_hooks)
 case "$TARGET" in
   all) TARGETS=("${ALL[@]}") ;;
   rules|profile|fhir|testfile|cds_hooks) TARGETS=("$TARGET") ;;
-  *) echo "usage: scripts/fuzz.sh [--runs N] [rules|profile|fhir|testfile|cds_hooks|all] [SECONDS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/fuzz.sh [--runs N | --long N] [rules|profile|fhir|testfile|cds_hooks|all] [SECONDS]" >&2; exit 2 ;;
 esac
 
 install_packages
-FUZZ_BUILD="${STIMRANK_FUZZ_BUILD:-$ROOT/build-asan}"
+ASAN_BUILD="${STIMRANK_FUZZ_BUILD:-$ROOT/build-asan}"
+FUZZ_BUILD="$ASAN_BUILD"
+[ "$LONG" = 1 ] && FUZZ_BUILD="${STIMRANK_FUZZ_LONG_BUILD:-$ROOT/build-fuzz-long}"
 if [ "${STIMRANK_FUZZ_SKIP_BUILD:-0}" != 1 ]; then
-  echo "== fuzz build (clang, address, undefined, libFuzzer) in $FUZZ_BUILD"
-  CC=clang CXX=clang++ configure_and_build "$FUZZ_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  echo "== fuzz build (clang, address, undefined, libFuzzer) in $ASAN_BUILD"
+  CC=clang CXX=clang++ configure_and_build "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSTIMRANK_BUILD_TESTS=ON -DSTIMRANK_SANITIZE=ON -DSTIMRANK_FUZZ=ON
+  if [ "$LONG" = 1 ]; then
+    echo "== long-run fuzz build (clang, undefined, libFuzzer) in $FUZZ_BUILD"
+    CC=clang CXX=clang++ configure_and_build "$FUZZ_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DSTIMRANK_BUILD_TESTS=OFF -DSTIMRANK_BUILD_BENCHMARKS=OFF -DSTIMRANK_SANITIZE=ON \
+      "-DSTIMRANK_SANITIZERS=undefined,float-cast-overflow" -DSTIMRANK_FUZZ=ON
+  fi
 fi
 WORK="$FUZZ_BUILD/fuzz"
 mkdir -p "$WORK"
@@ -122,7 +140,11 @@ for target in "${TARGETS[@]}"; do
   esac
   limit=(-max_total_time="$SECONDS_EACH")
   [ -n "$RUNS" ] && limit=(-runs="$RUNS")
-  echo "== fuzz $target: ${RUNS:+$RUNS executions}${RUNS:-$SECONDS_EACH s}"
+  label="$SECONDS_EACH s"
+  [ -n "$RUNS" ] && label="$RUNS executions"
+  echo "== fuzz $target: $label"
+  started=$(date +%s)
+  outcome=clean
   # detect_leaks: libFuzzer reports a leak as a finding.
   if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -dict="$dict" \
@@ -131,8 +153,28 @@ for target in "${TARGETS[@]}"; do
     echo "fuzz $target: FOUND a problem; see $WORK/$target.log and $WORK/findings/$target/"
     grep -E 'ERROR|property failed|SUMMARY' "$WORK/$target.log" | head -5
     status=1
+    outcome=finding
   fi
   grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$WORK/$target.log" | tr '\n' ' '
   echo
+  if [ "$LONG" = 1 ]; then
+    # Every input the long run kept, once more under ASan (leaks included).
+    echo "== replay of the $target corpus ($(ls "$WORK/corpus/$target" | wc -l) inputs) under ASan"
+    if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        "$ASAN_BUILD/tests/fuzz/fuzz_$target" -runs=0 -timeout=10 -rss_limit_mb=2048 \
+        -max_len="$max_len" -artifact_prefix="$WORK/findings/$target/" \
+        "$WORK/corpus/$target" > "$WORK/$target.replay.log" 2>&1; then
+      echo "fuzz $target: the ASan replay FOUND a problem; see $WORK/$target.replay.log"
+      grep -E 'ERROR|property failed|SUMMARY' "$WORK/$target.replay.log" | head -5
+      status=1
+      outcome=finding
+    fi
+    # The ledger sums long runs that resume from the same corpus (several sessions).
+    done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$target.log")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "${done_runs:-0}" \
+      "$(( $(date +%s) - started ))" "$outcome" >> "$WORK/ledger.tsv"
+    awk -F'\t' -v t="$target" '$2 == t { n += $3; s += $4 } END {
+      printf "ledger: %s %d executions in %d s over all long runs\n", t, n, s }' "$WORK/ledger.tsv"
+  fi
 done
 exit "$status"
