@@ -657,6 +657,10 @@ class Mapper {
 
   void map_patient(const Resource& r) {
     id_ = r.id.empty() ? std::string("patient") : std::string(r.id);
+    // The profile's id takes at most 128 characters (FHIR's ids have at most 64).
+    if (std::size_t length = utf8::characters(id_); length > 128)
+      error(r.path() + ".id", "a Patient id of " + std::to_string(length) +
+                                  " characters: a profile's id has at most 128");
     std::string birth(text_of(r.f.birth_date));
     if (!birth.empty()) {
       auto date = parse_date(birth, false);

@@ -163,6 +163,12 @@ expect_error "an impossible date" "$TMP/baddate.json" 'Bundle.entry\[0\].resourc
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1801-05-01"}}]}' > "$TMP/old.json"
 expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.birthDate: `1801-05-01` makes the patient 225 at 2026-12-01, older than 130'
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
+# A Patient id longer than a profile's id may be (found by the fhir fuzzer: it mapped,
+# then evaluating refused the profile).
+$PY -c 'import json; print(json.dumps({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a" * 129}}]}))' > "$TMP/longid.json"
+expect_error "a Patient id of 129 characters" "$TMP/longid.json" 'Bundle.entry\[0\].resource.id: a Patient id of 129 characters: a profile.s id has at most 128'
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/longid.json" > "$TMP/out" 2> "$TMP/err"
+[ $? -eq 1 ] && grep -q 'resource.id: a Patient id of 129 characters' "$TMP/err" || fail "evaluate --fhir: the same error for a long Patient id"
 
 # What the record states, and only that: a refuted condition is a known negative,
 # another patient's resources are not read, and a list with no resource stays unknown.
