@@ -309,7 +309,9 @@ cat > "$TMP/drugs.json" <<'JSON'
  {"resource": {"resourceType": "MedicationRequest", "id": "m4", "status": "active", "subject": {"reference": "Patient/p1"},
    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "310431", "display": "a capsule"}]}}},
  {"resource": {"resourceType": "MedicationRequest", "id": "m5", "status": "active", "subject": {"reference": "Patient/p1"},
-   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "835603"}]}}}
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "835603"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m6", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "10689"}]}}}
 ]}
 JSON
 "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/drugs.report.json" "$TMP/drugs.json" > "$TMP/drugs.profile.json" 2> "$TMP/err" ||
@@ -318,13 +320,15 @@ $PY - "$TMP/drugs.profile.json" "$TMP/drugs.report.json" <<'PY' || fail "an RxNo
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
 # clinical-drug codes of the VSAC value sets (knowledge/concepts.rules) match by code
-# alone: apixaban 5 MG Oral Tablet, gabapentin 300 MG Oral Capsule, tramadol 50 MG
-assert p["medications"] == [{"system": "rxnorm", "code": c} for c in ("11289", "1364445", "310431", "835603")], p["medications"]
+# alone: apixaban 5 MG Oral Tablet, gabapentin 300 MG Oral Capsule, tramadol 50 MG;
+# and the ingredient tramadol (CDC MME conversion factors)
+assert p["medications"] == [{"system": "rxnorm", "code": c} for c in ("11289", "1364445", "310431", "835603", "10689")], p["medications"]
 what = {n["resource"]: n["what"] for n in r["used"]}
 assert "antithrombotic_drugs" in what["MedicationStatement/m1"], what
 assert "antithrombotic_drugs" in what["MedicationRequest/m3"], what
 assert "first_line_np_drugs" in what["MedicationRequest/m4"], what
 assert "seizure_threshold_lowering_drugs" in what["MedicationRequest/m5"], what
+assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m6"], what
 # aspirin is not among the rule set's drugs by name (its antiplatelet use is ATC
 # B01AC06, not written in the record): reported, not guessed
 assert any(n["resource"] == "MedicationRequest/m2" and "no coding the rule set knows" in n["what"] for n in r["ignored"])
