@@ -97,12 +97,16 @@ MaybeNode member(Node object, const char* key) {
   return value;
 }
 
-// A string member's text ("" when absent or not a string), valid while the parser lives.
-std::string_view string_member(Node object, const char* key) {
+// A string value's text ("" when absent or not a string), valid while the parser lives.
+std::string_view text_of(MaybeNode value) {
   std::string_view text;
-  MaybeNode value = member(object, key);
   if (!value || value->get_string().get(text)) return {};
   return text;
+}
+
+// A string member's text ("" when absent or not a string).
+std::string_view string_member(Node object, const char* key) {
+  return text_of(member(object, key));
 }
 
 // The elements of an array (none for anything else).
@@ -256,13 +260,6 @@ Fields fields_of(Node body) {
       fields.gender = field.value;
   }
   return fields;
-}
-
-// A string value's text ("" when absent or not a string).
-std::string_view text_of(MaybeNode value) {
-  std::string_view text;
-  if (!value || value->get_string().get(text)) return {};
-  return text;
 }
 
 // SNOMED CT device types the mapping reads, each as its source lists it:
