@@ -53,60 +53,6 @@ py::list texts(const std::vector<std::string>& values) {
   return out;
 }
 
-// A number as the result JSON writes it: integral values as integers.
-py::object json_number(double value) {
-  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15)
-    return py::int_(static_cast<long long>(value));
-  return py::float_(value);
-}
-
-// An option's entry as Python objects: the keys and values of the result JSON's
-// option object (tests/python hold the two equal for every vignette).
-py::dict option_dict(const stimrank::OptionResult& o) {
-  py::dict out;
-  out["option"] = text(o.option);
-  out["title"] = text(o.title);
-  out["family"] = text(o.family);
-  out["invasiveness"] = text(o.invasiveness);
-  out["status"] = stimrank::to_string(o.status);
-  out["rank"] = o.rank ? py::object(py::int_(*o.rank)) : py::object(py::none());
-  out["score"] = o.rank ? json_number(o.score) : py::object(py::none());
-  out["summary"] = text(o.summary);
-  py::list evidence;
-  for (const stimrank::Evidence& e : o.evidence) {
-    py::dict d;  // later keys replace a grade dimension of the same name, as in the JSON
-    d["rule"] = text(e.rule);
-    d["scheme"] = text(e.scheme);
-    for (const auto& dim : e.grade) d[text(dim.name)] = text(dim.value);
-    d["weight"] = json_number(e.weight);
-    d["condition"] = text(e.condition);
-    d["source"] = text(e.source);
-    d["doi"] = text(e.doi);
-    d["tags"] = texts(e.tags);
-    d["unverified"] = e.unverified;
-    evidence.append(d);
-  }
-  out["evidence"] = evidence;
-  py::list reasons;
-  for (const stimrank::Reason& r : o.reasons) {
-    py::dict d;
-    d["rule"] = text(r.rule);
-    d["kind"] = text(r.kind);
-    d["text"] = text(r.text);
-    d["source"] = text(r.source);
-    d["doi"] = text(r.doi);
-    d["tags"] = texts(r.tags);
-    d["unverified"] = r.unverified;
-    if (r.kind == "prerequisite" || r.met.has_value())
-      d["met"] = r.met ? py::object(py::bool_(*r.met)) : py::object(py::none());
-    if (r.kind == "missing_data") d["missing"] = texts(r.missing);
-    reasons.append(d);
-  }
-  out["reasons"] = reasons;
-  out["missing"] = texts(o.missing);
-  return out;
-}
-
 // A result as Python holds it: the whole explained Result, or, from a batch, only
 // what a ranking needs (the id, each option's status, rank and score, the warnings)
 // with the profile's text, from which the whole Result is made again on first use.
@@ -540,12 +486,6 @@ PYBIND11_MODULE(_core, m) {
       .def("ranking", &PyResult::ranking)
       .def("statuses", &PyResult::statuses)
       .def("warnings", &PyResult::warnings)
-      .def("options",
-           [](PyResult& r) {
-             py::list out;
-             for (const auto& o : r.whole().options) out.append(option_dict(o));
-             return out;
-           })
       .def(
           "to_json", [](PyResult& r, int indent) { return r.whole().to_json(indent); },
           py::arg("indent") = -1)

@@ -226,7 +226,6 @@ class Result:
     def __init__(self, core: "_core.Result"):
         self._core = core
         self._dict: Optional[dict] = None
-        self._options: Optional[List[dict]] = None
 
     @property
     def profile(self) -> str:
@@ -247,9 +246,7 @@ class Result:
     def options(self) -> List[dict]:
         """Every option's entry (as in ``to_dict()["options"]``): ranked first in rank
         order, then the rest."""
-        if self._options is None:
-            self._options = self._dict["options"] if self._dict is not None else self._core.options()
-        return self._options
+        return self.to_dict()["options"]
 
     @property
     def ranking(self) -> List[str]:

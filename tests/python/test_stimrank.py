@@ -269,7 +269,7 @@ def test_batch_results_read_natively_equal_their_json(rs):
             (o["option"], o["status"], o["rank"], None if o["score"] is None else float(o["score"]))
             for o in expected["options"]]
         assert brief.warnings == expected["warnings"] == whole.warnings
-        # The native option entries are the JSON's, key for key and in order.
+        # The option entries are the JSON's, key for key and in order.
         assert whole.options == expected["options"]
         assert [list(o) for o in whole.options] == [list(o) for o in expected["options"]]
         assert brief.options == expected["options"]
