@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -64,6 +65,19 @@ class Checker {
     }
     first_declared_.emplace(std::move(key), std::pair{item.file, &name});
     return true;
+  }
+  // "did you mean `x`?" for a name that is none of `candidates` (the names, or a callable
+  // making them only while hints are still given). The comparisons of a whole rule set
+  // share one budget, as compilers stop correcting typos after a number of them: a file
+  // of thousands of unknown names against thousands of declared ones is still checked in
+  // bounded time, its later diagnostics without the hint.
+  template <typename Candidates>
+  std::string suggest(const std::string& word, Candidates&& candidates) {
+    if (spelling_budget_ == 0) return {};
+    if constexpr (std::is_invocable_v<Candidates>)
+      return did_you_mean(word, candidates(), spelling_budget_);
+    else
+      return did_you_mean(word, candidates, spelling_budget_);
   }
   template <typename Map>
   static std::vector<std::string> keys(const Map& map) {
@@ -167,6 +181,8 @@ class Checker {
   std::vector<Let> lets_;
   bool have_header_ = false, have_facts_ = false, have_policy_ = false;
   std::optional<std::pair<Item, const Node*>> policy_source_;  // the policy's `source`
+  // Edit-distance table cells left for "did you mean" hints (well under a second).
+  std::size_t spelling_budget_ = 50'000'000;
 };
 
 }  // namespace stimrank::rules::checking

@@ -155,7 +155,7 @@ void Checker::resolve_includes(const Item& item) {
       auto found = concept_index_.find(name.text);
       if (found == concept_index_.end())
         error(item, name, "E100", "undefined concept `" + name.text + "`",
-              did_you_mean(name.text, keys(concept_index_)));
+              suggest(name.text, [&] { return keys(concept_index_); }));
       else if (found->second == it->second)
         error(item, name, "E109", "a finding cannot be assessed only when it is itself present");
       else
@@ -167,7 +167,7 @@ void Checker::resolve_includes(const Item& item) {
       auto found = concept_index_.find(name.text);
       if (found == concept_index_.end()) {
         error(item, name, "E100", "undefined concept `" + name.text + "`",
-              did_you_mean(name.text, keys(concept_index_)));
+              suggest(name.text, [&] { return keys(concept_index_); }));
         continue;
       }
       entry.includes.push_back(found->second);
@@ -273,7 +273,7 @@ int Checker::resolve_source(const Item& item, const Node& name) {
   auto it = source_index_.find(name.text);
   if (it == source_index_.end()) {
     error(item, name, "E100", "undefined source `" + name.text + "`",
-          did_you_mean(name.text, keys(source_index_)));
+          suggest(name.text, [&] { return keys(source_index_); }));
     return -1;
   }
   used_sources_.insert(it->second);

@@ -28,10 +28,12 @@ Checker::Resolved Checker::resolve_path(const Item& item, const Node& path, int 
     if (path.kids.size() == 1) {
       if (const Expr* let = resolve_let(first)) return {-1, let};
     }
-    std::vector<std::string> names = keys(let_index_);
-    for (int r : schema.roots) names.push_back(schema.fields[r].name);
-    for (int c : level) names.push_back(schema.fields[c].name);
-    error(item, path.kids[0], "E100", "undefined name `" + first + "`", did_you_mean(first, names));
+    error(item, path.kids[0], "E100", "undefined name `" + first + "`", suggest(first, [&] {
+            std::vector<std::string> names = keys(let_index_);
+            for (int r : schema.roots) names.push_back(schema.fields[r].name);
+            for (int c : level) names.push_back(schema.fields[c].name);
+            return names;
+          }));
     return {};
   }
   for (std::size_t i = 1; i < path.kids.size(); ++i) {
@@ -47,7 +49,7 @@ Checker::Resolved Checker::resolve_path(const Item& item, const Node& path, int 
       std::vector<std::string> names;
       for (int c : f.children) names.push_back(schema.fields[c].name);
       error(item, path.kids[i], "E100", "`" + f.name + "` has no field `" + path.kids[i].text + "`",
-            did_you_mean(path.kids[i].text, names));
+            suggest(path.kids[i].text, names));
       return {};
     }
     current = next;
@@ -96,10 +98,9 @@ int Checker::resolve_value(const Item& item, const Field& field, const Node& val
     if (it == field.labels.end()) {
       std::string all;
       for (const std::string& l : field.labels) all += (all.empty() ? "" : ", ") + l;
+      std::string hint = suggest(value.text, field.labels);
       error(item, value, "E104", "`" + value.text + "` is not a value of `" + field.name + "`",
-            did_you_mean(value.text, field.labels).empty()
-                ? "the values are: " + all
-                : did_you_mean(value.text, field.labels));
+            hint.empty() ? "the values are: " + all : hint);
       return -1;
     }
     return static_cast<int>(it - field.labels.begin());
@@ -108,14 +109,14 @@ int Checker::resolve_value(const Item& item, const Field& field, const Node& val
     int symbol = symbol_index(value.text);
     if (symbol < 0)
       error(item, value, "E100", "undefined option or concept `" + value.text + "`",
-            did_you_mean(value.text, symbol_names()));
+            suggest(value.text, [&] { return symbol_names(); }));
     return symbol;
   }
   // codes, list, coding: concepts and value sets
   auto it = concept_index_.find(value.text);
   if (it == concept_index_.end()) {
     error(item, value, "E100", "undefined concept `" + value.text + "`",
-          did_you_mean(value.text, keys(concept_index_)));
+          suggest(value.text, [&] { return keys(concept_index_); }));
     return -1;
   }
   return it->second;

@@ -39,7 +39,7 @@ void Checker::check_rule(const Item& item, int option) {
         auto it = option_index_.find(name.text);
         if (it == option_index_.end()) {
           error(item, name, "E100", "undefined option `" + name.text + "`",
-                did_you_mean(name.text, keys(option_index_)));
+                suggest(name.text, [&] { return keys(option_index_); }));
           continue;
         }
         if (std::find(rule.options.begin(), rule.options.end(), it->second) == rule.options.end())
@@ -111,7 +111,7 @@ std::optional<Grade> Checker::check_grade(const Item& item, const Node& node) {
   auto it = scheme_index_.find(node.text);
   if (it == scheme_index_.end()) {
     error(item, node, "E100", "undefined grading scheme `" + node.text + "`",
-          did_you_mean(node.text, keys(scheme_index_)));
+          suggest(node.text, [&] { return keys(scheme_index_); }));
     return std::nullopt;
   }
   const Scheme& scheme = model_.schemes[it->second];
@@ -127,7 +127,7 @@ std::optional<Grade> Checker::check_grade(const Item& item, const Node& node) {
       std::vector<std::string> names;
       for (const auto& d : scheme.dimensions) names.push_back(d.name);
       error(item, value, "E100", "scheme `" + scheme.id + "` has no dimension `" + value.text + "`",
-            did_you_mean(value.text, names));
+            suggest(value.text, names));
       ok = false;
       continue;
     }
@@ -142,7 +142,7 @@ std::optional<Grade> Checker::check_grade(const Item& item, const Node& node) {
     if (found == labels.end()) {
       error(item, value.kids[0], "E104",
             "`" + label + "` is not a value of `" + scheme.id + "." + value.text + "`",
-            did_you_mean(label, labels));
+            suggest(label, labels));
       ok = false;
       continue;
     }

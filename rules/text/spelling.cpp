@@ -1,10 +1,14 @@
 #include "spelling.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace stimrank::rules {
 
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+namespace {
+
+std::string closest_within(const std::string& word, const std::vector<std::string>& candidates,
+                           std::size_t& budget) {
   std::string best;
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (const std::string& candidate : candidates) {
@@ -12,6 +16,12 @@ std::string closest_match(const std::string& word, const std::vector<std::string
     // and a very long word is not compared at its full cost.
     const std::size_t gap = word.size() > candidate.size() ? word.size() - candidate.size()
                                                            : candidate.size() - word.size();
+    const std::size_t cost = gap >= best_distance ? 1 : (word.size() + 1) * (candidate.size() + 1);
+    if (cost > budget) {
+      budget = 0;
+      return {};
+    }
+    budget -= cost;
     if (gap >= best_distance) continue;
     std::vector<std::size_t> row(candidate.size() + 1);
     for (std::size_t j = 0; j <= candidate.size(); ++j) row[j] = j;
@@ -33,9 +43,24 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best;
 }
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best = closest_match(word, candidates);
+std::string hint_text(const std::string& best) {
   return best.empty() ? std::string() : "did you mean `" + best + "`?";
+}
+
+}  // namespace
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  std::size_t unlimited = std::numeric_limits<std::size_t>::max();
+  return closest_within(word, candidates, unlimited);
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  return hint_text(closest_match(word, candidates));
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates,
+                         std::size_t& budget) {
+  return hint_text(closest_within(word, candidates, budget));
 }
 
 }  // namespace stimrank::rules

@@ -1,6 +1,8 @@
 // Semantic checks: every problem is found, with a stable code and a location.
 #include <unistd.h>
 
+#include <random>
+
 #include "helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -52,6 +54,39 @@ TEST_CASE("undefined names are errors with a did-you-mean hint", "[checker]") {
   CHECK(d->hint == "did you mean `age`?");
   CHECK(d->location.line == 19);
   CHECK(d->location.column == 21);
+}
+
+TEST_CASE("thousands of misspelt names are all reported; the hints stop at a budget", "[checker]") {
+  // 4,000 concepts of 31 letters and 3,000 references, each one letter away from one of
+  // them. Every reference is an error; the first ones carry the hint and the later ones
+  // not: the comparisons of a rule set share one budget, so such a file is checked in
+  // bounded time instead of comparing every unknown name with every declared one.
+  std::mt19937 random(7);
+  std::vector<std::string> names;
+  std::string text;
+  for (int i = 0; i < 4000; ++i) {
+    std::string name = "c";
+    for (int k = 0; k < 30; ++k) name += static_cast<char>('a' + random() % 20);
+    text += "concept " + name + " \"C\" {}\n";
+    names.push_back(std::move(name));
+  }
+  text += "option o \"O\" { invasiveness noninvasive;\n";
+  for (int i = 0; i < 3000; ++i) {
+    std::string misspelt = names[i];
+    misspelt.back() = 'z';  // the names use a..t only
+    text += "  indication i" + std::to_string(i) + " when conditions has " + misspelt +
+            " weight 1 source s1 because \"b\";\n";
+  }
+  text += "}\n";
+  auto loaded = testing::compile(text);
+  REQUIRE_FALSE(loaded.ok());
+  std::vector<const stimrank::Diagnostic*> undefined;
+  for (const auto& d : loaded.diagnostics)
+    if (d.code == "E100") undefined.push_back(&d);
+  REQUIRE(undefined.size() == 3000);
+  CHECK(undefined.front()->hint == "did you mean `" + names[0] + "`?");
+  CHECK(undefined.back()->hint.empty());
+  CHECK(undefined.back()->message == "undefined concept `" + names[2999].substr(0, 30) + "z`");
 }
 
 TEST_CASE("duplicate ids are errors that point at the first one", "[checker]") {
