@@ -9,7 +9,8 @@ namespace stimrank {
 struct Limits {
   std::size_t max_file_bytes = 8u << 20;  // one rule file
   std::size_t max_files = 512;            // files reached through include
-  int max_expression_depth = 64;          // nesting of and/or/not/parentheses
+  int max_expression_depth = 64;          // nesting of and/or/not/parentheses, lets written out
+  std::size_t max_let_nodes = 1u << 20;   // parts that lets add to conditions, written out
   std::size_t max_rules = 200000;
   std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
   int max_profile_depth = 32;

@@ -120,15 +120,18 @@ class Checker {
   void check_policy(const Item& item);
 
   // ---------------------------------------------------------------- lets
+  struct Let;
   void declare_let(const Item& item);
 
-  // Returns the checked expression of a let, checking it on first use (cycles → E112).
-  const Expr* resolve_let(const std::string& name);
+  // Returns the checked let, checking it on first use (cycles → E112).
+  const Let* resolve_let(const std::string& name);
+  // Counts `nodes` more parts that a let adds; false (after one E113) past the limit.
+  bool count_let_nodes(const Item& item, const Node& at, std::size_t nodes);
 
   // ---------------------------------------------------------------- expressions
   struct Resolved {
     int field = -1;
-    const Expr* let = nullptr;
+    const Let* let = nullptr;
   };
 
   Resolved resolve_path(const Item& item, const Node& path, int list);
@@ -167,6 +170,8 @@ class Checker {
     Item item;
     int state;  // 0 unchecked, 1 being checked, 2 done
     Expr expr;
+    int height = 0;         // of expr: how much deeper it makes a condition using it
+    std::size_t nodes = 0;  // in expr: what writing it out in a condition adds
   };
 
   std::vector<Diagnostic>& diagnostics_;
@@ -181,6 +186,10 @@ class Checker {
   std::vector<Let> lets_;
   bool have_header_ = false, have_facts_ = false, have_policy_ = false;
   std::optional<std::pair<Item, const Node*>> policy_source_;  // the policy's `source`
+  // Parts that writing lets out has added to the conditions so far (Limits::max_let_nodes:
+  // lets defined in terms of each other twice over would otherwise double at each step).
+  std::size_t let_nodes_ = 0;
+  bool let_nodes_reported_ = false;
   // Edit-distance table cells left for "did you mean" hints (well under a second).
   std::size_t spelling_budget_ = 50'000'000;
 };

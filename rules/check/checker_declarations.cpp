@@ -285,17 +285,27 @@ void Checker::declare_let(const Item& item) {
   if (!declare(let_index_, item, n.kids[0], static_cast<int>(lets_.size()), "let")) return;
   lets_.push_back({item, 0, {}});
 }
-const Expr* Checker::resolve_let(const std::string& name) {
+namespace {
+
+void measure(const Expr& expr, int depth, int& height, std::size_t& nodes) {
+  ++nodes;
+  height = std::max(height, depth + 1);
+  for (const Expr& kid : expr.kids) measure(kid, depth + 1, height, nodes);
+}
+
+}  // namespace
+
+const Checker::Let* Checker::resolve_let(const std::string& name) {
   auto it = let_index_.find(name);
   if (it == let_index_.end()) return nullptr;
   Let& let = lets_[it->second];
-  if (let.state == 2) return &let.expr;
+  if (let.state == 2) return &let;
   if (let.state == 1) {
     error(let.item, let.item.node->kids[0], "E112", "`" + name + "` is defined in terms of itself");
     let.state = 2;
-    let.expr = Expr{};
-    let.expr.truth = Truth::Unknown;
-    return &let.expr;
+    let.expr = unknown_expr();
+    let.height = let.nodes = 1;
+    return &let;
   }
   let.state = 1;
   Expr expr = check_condition(let.item, let.item.node->kids[1], -1, 0);
@@ -303,8 +313,25 @@ const Expr* Checker::resolve_let(const std::string& name) {
   if (again.state == 1) {
     again.expr = std::move(expr);
     again.state = 2;
+    again.height = 0;
+    again.nodes = 0;
+    measure(again.expr, 0, again.height, again.nodes);
   }
-  return &again.expr;
+  return &again;
+}
+
+bool Checker::count_let_nodes(const Item& item, const Node& at, std::size_t nodes) {
+  if (let_nodes_ <= limits_.max_let_nodes) let_nodes_ += nodes;
+  if (let_nodes_ <= limits_.max_let_nodes) return true;
+  if (!let_nodes_reported_) {
+    let_nodes_reported_ = true;
+    error(item, at, "E113",
+          "the lets, written out where they are used, add more than " +
+              std::to_string(limits_.max_let_nodes) + " parts to the conditions",
+          "a let used twice in another let doubles at each step; write the condition out "
+          "without the repetition");
+  }
+  return false;
 }
 
 }  // namespace stimrank::rules::checking

@@ -26,7 +26,7 @@ Checker::Resolved Checker::resolve_path(const Item& item, const Node& path, int 
   if (current < 0) current = find_in(schema.roots, first);
   if (current < 0) {
     if (path.kids.size() == 1) {
-      if (const Expr* let = resolve_let(first)) return {-1, let};
+      if (const Let* let = resolve_let(first)) return {-1, let};
     }
     error(item, path.kids[0], "E100", "undefined name `" + first + "`", suggest(first, [&] {
             std::vector<std::string> names = keys(let_index_);
@@ -145,7 +145,15 @@ Expr Checker::check_condition(const Item& item, const Node& node, int list, int 
     case Kind::Path: {
       Resolved r = resolve_path(item, node, list);
       if (r.let) {
-        Expr inlined = *r.let;
+        if (depth + r.let->height > limits_.max_expression_depth + 1) {
+          error(item, node, "E020",
+                "the expression is nested too deeply with `" + e.text + "` written out",
+                "`" + e.text + "` is " + std::to_string(r.let->height) +
+                    " levels deep; the limit is " + std::to_string(limits_.max_expression_depth));
+          return unknown_expr();
+        }
+        if (!count_let_nodes(item, node, r.let->nodes)) return unknown_expr();
+        Expr inlined = r.let->expr;
         inlined.text = e.text;
         return inlined;
       }

@@ -21,7 +21,9 @@ constexpr std::array kCodes{
     DiagnosticCode{"E013", E, "missing `when`"},
     DiagnosticCode{"E015", E, "unterminated string"},
     DiagnosticCode{"E017", E, "missing `}`"},
-    DiagnosticCode{"E020", E, "expression nested too deeply (limit `max_expression_depth`, 64)"},
+    DiagnosticCode{"E020", E,
+                   "expression nested too deeply (limit `max_expression_depth`, 64, with each let "
+                   "written out where it is used)"},
     DiagnosticCode{"E021", E, "other missing tokens (`)`, `(`, `where`, `version`, `{`, `:`, …)"},
     DiagnosticCode{"E022", E, "other missing tokens (`)`, `(`, `where`, `version`, `{`, `:`, …)"},
     DiagnosticCode{"E023", E, "other missing tokens (`)`, `(`, `where`, `version`, `{`, `:`, …)"},
@@ -46,7 +48,9 @@ constexpr std::array kCodes{
     DiagnosticCode{"E110", E, "no `ruleset` header / no `facts`"},
     DiagnosticCode{"E111", E, "no `ruleset` header / no `facts`"},
     DiagnosticCode{"E112", E, "cycle (include, let, concept includes)"},
-    DiagnosticCode{"E113", E, "a limit exceeded (file size, file count, rule count)"},
+    DiagnosticCode{"E113", E,
+                   "a limit exceeded (file size, file count, rule count, the parts lets add "
+                   "written out)"},
     DiagnosticCode{"E114", E, "invalid field declaration"},
     DiagnosticCode{"E115", E, "attribute not allowed for this kind"},
     DiagnosticCode{"E116", E,

@@ -209,6 +209,49 @@ TEST_CASE("limits are options: rule count", "[checker]") {
   CHECK(find_code(loaded.diagnostics, "E113"));
 }
 
+TEST_CASE("lets that double at each step are refused before they exhaust memory", "[checker]") {
+  // l1 = l0 and l0, l2 = l1 and l1, …: written out, l39 would have 2^40 parts.
+  std::string text = "let l0 = age > 3;\n";
+  for (int k = 1; k < 40; ++k)
+    text += "let l" + std::to_string(k) + " = l" + std::to_string(k - 1) + " and l" +
+            std::to_string(k - 1) + ";\n";
+  text +=
+      "option o \"O\" { invasiveness noninvasive;\n"
+      "  indication i when l39 weight 1 source s1 because \"b\"; }\n";
+  auto loaded = testing::compile(text);
+  REQUIRE_FALSE(loaded.ok());
+  int limit_errors = 0;
+  for (const auto& d : loaded.diagnostics)
+    if (d.code == "E113") {
+      ++limit_errors;
+      CHECK(d.message == "the lets, written out where they are used, add more than " +
+                             std::to_string(stimrank::Limits{}.max_let_nodes) +
+                             " parts to the conditions");
+    }
+  CHECK(limit_errors == 1);
+}
+
+TEST_CASE("a let nests its uses: the depth limit counts it written out", "[checker]") {
+  // Each let one level deeper than the last: l70 written out is 71 levels deep.
+  std::string text = "let l0 = age > 3;\n";
+  for (int k = 1; k <= 70; ++k)
+    text += "let l" + std::to_string(k) + " = l" + std::to_string(k - 1) + " and flag;\n";
+  auto loaded = testing::compile(text +
+                                 "option o \"O\" { invasiveness noninvasive;\n"
+                                 "  indication i when l70 weight 1 source s1 because \"b\"; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  const auto* d = find_code(loaded.diagnostics, "E020");
+  REQUIRE(d);
+  CHECK(d->message == "the expression is nested too deeply with `l64` written out");
+  // Within the limit, the same chain loads.
+  stimrank::LoadOptions options;
+  options.limits.max_expression_depth = 80;
+  CHECK(testing::compile(text + "option o \"O\" { invasiveness noninvasive;\n"
+                                "  indication i when l70 weight 1 source s1 because \"b\"; }\n",
+                         options)
+            .ok());
+}
+
 TEST_CASE("the digest depends on the rule files, not on where they are", "[checker]") {
   namespace fs = std::filesystem;
   fs::path copy = fs::temp_directory_path() / ("stimrank_digest_" + std::to_string(::getpid()));
