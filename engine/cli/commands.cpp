@@ -18,7 +18,8 @@ const OptionSpec kAuthorRules{
     "the current folder, else $STIMRANK_RULES, else the shipped knowledge base"};
 const OptionSpec kLimit{"--limit", "NAME=N",
                         "a resource limit: rule-file-bytes, rule-files, expression-depth, "
-                        "let-nodes, rules, profile-bytes, profile-depth, fhir-bytes"};
+                        "let-nodes, concept-members, rules, profile-bytes, profile-depth, "
+                        "fhir-bytes"};
 const OptionSpec kHelp{"--help", "", "this help"};
 
 OptionSpec format_option(const std::vector<std::string>& formats) {

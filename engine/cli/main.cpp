@@ -119,6 +119,8 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
     limits.max_rules = value;
   else if (name == "let-nodes")
     limits.max_let_nodes = value;
+  else if (name == "concept-members")
+    limits.max_concept_members = value;
   else if (name == "profile-bytes")
     limits.max_profile_bytes = value;
   else if (name == "profile-depth")
@@ -1311,9 +1313,8 @@ int run(int argc, char** argv) {
         if (!value(setting) || !set_limit(args.limits, setting))
           return usage_error(
               "`--limit` takes NAME=N, N a positive number, NAME one of rule-file-bytes, "
-              "rule-files, expression-depth, let-nodes, rules, profile-bytes (also a JSON Lines "
-              "line), "
-              "profile-depth, fhir-bytes");
+              "rule-files, expression-depth, let-nodes, concept-members, rules, "
+              "profile-bytes (also a JSON Lines line), profile-depth, fhir-bytes");
       } else if (a == "--debounce") {
         std::string n;
         if (!value(n) || n.empty() || n.size() > 5 ||

@@ -328,20 +328,14 @@ namespace {
 void find_assessed(Plan& plan, const Model& model) {
   const std::size_t count = model.concepts.size();
   plan.assessed_members.assign(count, {});
-  for (std::size_t c = 0; c < count; ++c) {
-    std::vector<bool> seen(count, false);
-    std::function<void(int)> visit = [&](int member) {
-      if (seen[static_cast<std::size_t>(member)]) return;
-      seen[static_cast<std::size_t>(member)] = true;
+  for (std::size_t c = 0; c < count; ++c)
+    for (int member : model.concepts[c].members) {
       const Concept& concept_decl = model.concepts[static_cast<std::size_t>(member)];
       if (concept_decl.assessed) {
         plan.assessed_members[c].push_back({member, concept_decl.assessed_when});
         plan.has_assessed = true;
       }
-      for (int included : concept_decl.includes) visit(included);
-    };
-    visit(static_cast<int>(c));
-  }
+    }
   if (!plan.has_assessed) return;
   plan.assessed_in_node.assign(plan.nodes.size(), {});
   // The entry tests below an `any` or `count` node.
@@ -407,30 +401,25 @@ Plan compile_plan(const Model& model, PlanOptions options) {
         plan.options[option].prerequisites.push_back(static_cast<std::uint32_t>(index));
     }
   }
-  // A code in concept c also belongs to every concept that includes c.
+  // A code in concept c also belongs to every concept that includes c (whose members
+  // the checker wrote out, within Limits::max_concept_members).
   std::vector<std::vector<int>> containers(model.concepts.size());
-  for (std::size_t c = 0; c < model.concepts.size(); ++c) {
-    std::vector<bool> seen(model.concepts.size(), false);
-    std::function<void(int)> add = [&](int concept_index) {
-      if (seen[concept_index]) return;
-      seen[concept_index] = true;
-      containers[c].push_back(concept_index);
-      for (std::size_t other = 0; other < model.concepts.size(); ++other)
-        for (int included : model.concepts[other].includes)
-          if (included == concept_index) add(static_cast<int>(other));
-    };
-    add(static_cast<int>(c));
-  }
+  for (std::size_t c = 0; c < model.concepts.size(); ++c)
+    for (int member : model.concepts[c].members)
+      containers[static_cast<std::size_t>(member)].push_back(static_cast<int>(c));
   auto index_code = [&](const std::string& key, int concept_index) {
     auto& list = plan.code_index[key];
-    for (int container : containers[concept_index])
-      if (std::find(list.begin(), list.end(), container) == list.end()) list.push_back(container);
+    list.insert(list.end(), containers[concept_index].begin(), containers[concept_index].end());
   };
   for (std::size_t c = 0; c < model.concepts.size(); ++c) {
     const Concept& entry = model.concepts[c];
     index_code("local|" + entry.id, static_cast<int>(c));
     for (const Code& code : entry.codes)
       index_code(code.system + "|" + code.code, static_cast<int>(c));
+  }
+  for (auto& [key, list] : plan.code_index) {  // a code in several concepts: each container once
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
   }
   for (std::size_t o = 0; o < model.options.size(); ++o)
     plan.symbol_index[model.options[o].id] = static_cast<int>(o);

@@ -332,10 +332,8 @@ class Linter {
   }
 
   bool includes(int container, int member) const {
-    if (container == member) return true;
-    for (int inc : model_.concepts[static_cast<std::size_t>(container)].includes)
-      if (includes(inc, member)) return true;
-    return false;
+    const std::vector<int>& members = model_.concepts[static_cast<std::size_t>(container)].members;
+    return std::binary_search(members.begin(), members.end(), member);
   }
 
   void codes() {

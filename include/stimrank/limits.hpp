@@ -11,6 +11,8 @@ struct Limits {
   std::size_t max_files = 512;            // files reached through include
   int max_expression_depth = 64;          // nesting of and/or/not/parentheses, lets written out
   std::size_t max_let_nodes = 1u << 20;   // parts that lets add to conditions, written out
+  std::size_t max_concept_members = 1u << 23;  // members of all concepts, includes written
+                                               // out, each counted with its codes
   std::size_t max_rules = 200000;
   std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
   int max_profile_depth = 32;

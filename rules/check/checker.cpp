@@ -63,7 +63,7 @@ std::optional<Model> Checker::run(const std::vector<std::unique_ptr<SourceFile>>
   }
   for (const Item& item : items_)
     if (item.node->kind == Kind::Concept) resolve_includes(item);
-  check_concept_cycles();
+  resolve_concept_members();
   if (policy_source_)
     model_.policy.source = resolve_source(policy_source_->first, *policy_source_->second);
   if (!have_header_) {

@@ -107,7 +107,8 @@ class Checker {
 
   void resolve_includes(const Item& item);
 
-  void check_concept_cycles();
+  // E112 for concepts on a cycle of includes (then dropped), and Concept::members.
+  void resolve_concept_members();
 
   // ---------------------------------------------------------------- options
   void declare_option(const Item& item);

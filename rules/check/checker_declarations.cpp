@@ -174,30 +174,90 @@ void Checker::resolve_includes(const Item& item) {
     }
   }
 }
-void Checker::check_concept_cycles() {
-  std::vector<int> state(model_.concepts.size(), 0);
-  std::function<bool(int)> visit = [&](int c) {
-    if (state[c] == 1) return false;
-    if (state[c] == 2) return true;
-    state[c] = 1;
-    for (int included : model_.concepts[c].includes)
-      if (!visit(included)) {
-        state[c] = 2;
-        return false;
-      }
-    state[c] = 2;
-    return true;
+// Both steps are linear in the graph of includes and in the members written out: a
+// chain of 100,000 value sets is neither deep recursion nor a quadratic search, and
+// the n²/2 members such a chain has are bounded by Limits::max_concept_members.
+void Checker::resolve_concept_members() {
+  std::vector<Concept>& concepts = model_.concepts;
+  const int count = static_cast<int>(concepts.size());
+  // Concepts on a cycle: the strongly connected components of more than one concept,
+  // or of one that includes itself (Tarjan's algorithm, with an explicit stack).
+  std::vector<int> order(count, -1), low(count, 0), component;
+  std::vector<bool> on_stack(count, false), cyclic(count, false);
+  std::vector<std::pair<int, std::size_t>> work;  // a concept and its next include
+  int visited = 0;
+  auto enter = [&](int c) {
+    order[c] = low[c] = visited++;
+    component.push_back(c);
+    on_stack[c] = true;
+    work.push_back({c, 0});
   };
-  for (std::size_t c = 0; c < model_.concepts.size(); ++c) {
-    std::fill(state.begin(), state.end(), 0);
-    if (!visit(static_cast<int>(c))) {
-      Diagnostic d;
-      d.code = "E112";
-      d.location = model_.concepts[c].location;
-      d.message = "concept `" + model_.concepts[c].id + "` includes itself through `includes`";
-      diagnostics_.push_back(d);
-      model_.concepts[c].includes.clear();
+  for (int root = 0; root < count; ++root) {
+    if (order[root] >= 0) continue;
+    enter(root);
+    while (!work.empty()) {
+      const int c = work.back().first;
+      const std::vector<int>& includes = concepts[c].includes;
+      if (work.back().second < includes.size()) {
+        const int next = includes[work.back().second++];
+        if (order[next] < 0)
+          enter(next);
+        else if (on_stack[next])
+          low[c] = std::min(low[c], order[next]);
+        continue;
+      }
+      work.pop_back();
+      if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[c]);
+      if (low[c] != order[c]) continue;
+      const bool self = std::find(includes.begin(), includes.end(), c) != includes.end();
+      const bool several = component.back() != c;
+      int member;
+      do {
+        member = component.back();
+        component.pop_back();
+        on_stack[member] = false;
+        cyclic[member] = several || self;
+      } while (member != c);
     }
+  }
+  for (int c = 0; c < count; ++c) {
+    if (!cyclic[c]) continue;
+    Diagnostic d;
+    d.code = "E112";
+    d.location = concepts[c].location;
+    d.message = "concept `" + concepts[c].id + "` includes itself through `includes`";
+    diagnostics_.push_back(d);
+    concepts[c].includes.clear();
+  }
+  // Members: a walk from each concept, its visits marked with the concept's number.
+  std::vector<int> mark(count, -1), pending;
+  std::size_t written = 0;
+  for (int c = 0; c < count; ++c) {
+    std::vector<int>& members = concepts[c].members;
+    pending.assign(1, c);
+    mark[c] = c;
+    while (!pending.empty()) {
+      const int member = pending.back();
+      pending.pop_back();
+      members.push_back(member);
+      written += 1 + concepts[member].codes.size() + concepts[member].includes.size();
+      if (written > limits_.max_concept_members) {
+        diagnostics_.push_back(global_error(
+            "E113",
+            "the concepts' includes, written out, give more than " +
+                std::to_string(limits_.max_concept_members) + " members and codes",
+            "a value set that includes a chain of others holds each of them; include the "
+            "codes directly, or fewer levels"));
+        for (int k = 0; k < count; ++k) concepts[k].members.assign(1, k);
+        return;
+      }
+      for (int included : concepts[member].includes)
+        if (mark[included] != c) {
+          mark[included] = c;
+          pending.push_back(included);
+        }
+    }
+    std::sort(members.begin(), members.end());
   }
 }
 

@@ -58,6 +58,8 @@ struct Concept {
   bool valueset = false;
   std::vector<Code> codes;
   std::vector<int> includes;  // other concepts whose members are members of this one
+  // This concept and every concept it includes, directly or not (ascending).
+  std::vector<int> members;
   // A finding known only when looked for (`assessed`): a list that does not name it
   // leaves it unknown unless it is recorded as absent ("present": false); with
   // `assessed when c`, only in profiles that have concept c (-1: in every profile).

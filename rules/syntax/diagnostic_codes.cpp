@@ -50,7 +50,7 @@ constexpr std::array kCodes{
     DiagnosticCode{"E112", E, "cycle (include, let, concept includes)"},
     DiagnosticCode{"E113", E,
                    "a limit exceeded (file size, file count, rule count, the parts lets add "
-                   "written out)"},
+                   "written out, the members value sets hold through includes)"},
     DiagnosticCode{"E114", E, "invalid field declaration"},
     DiagnosticCode{"E115", E, "attribute not allowed for this kind"},
     DiagnosticCode{"E116", E,

@@ -317,6 +317,8 @@ expect_exit 1 "--limit expression-depth" "$BIN" check --limit expression-depth=2
 grep -q "E020" "$TMP/err" || fail "expression-depth is E020 ($(head -c 200 "$TMP/err"))"
 expect_exit 1 "--limit let-nodes" "$BIN" check --limit let-nodes=10 --rules "$ROOT/knowledge"
 grep -q "E113.*lets, written out" "$TMP/err" || fail "let-nodes is E113 ($(head -c 200 "$TMP/err"))"
+expect_exit 1 "--limit concept-members" "$BIN" check --limit concept-members=10 --rules "$ROOT/knowledge"
+grep -q "E113.*members and codes" "$TMP/err" || fail "concept-members is E113 ($(head -c 200 "$TMP/err"))"
 expect_exit 1 "--limit rules" "$BIN" check --limit rules=10 --rules "$ROOT/knowledge"
 expect_exit 1 "--limit rule-file-bytes" "$BIN" check --limit rule-file-bytes=1000 --rules "$ROOT/knowledge"
 grep -q "E113" "$TMP/err" || fail "rule-file-bytes is E113 ($(head -c 200 "$TMP/err"))"

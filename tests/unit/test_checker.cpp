@@ -252,6 +252,75 @@ TEST_CASE("a let nests its uses: the depth limit counts it written out", "[check
             .ok());
 }
 
+TEST_CASE("concepts on a cycle of includes are E112; a concept leading into one is not",
+          "[checker]") {
+  auto loaded = testing::compile(
+      "valueset va \"A\" { includes vb; }\n"
+      "valueset vb \"B\" { includes vc; }\n"
+      "valueset vc \"C\" { includes vb; }\n"
+      "valueset vd \"D\" { includes vd; }\n");
+  REQUIRE_FALSE(loaded.ok());
+  std::vector<std::string> cyclic;
+  for (const auto& d : loaded.diagnostics)
+    if (d.code == "E112") cyclic.push_back(d.message);
+  CHECK(cyclic == std::vector<std::string>{"concept `vb` includes itself through `includes`",
+                                           "concept `vc` includes itself through `includes`",
+                                           "concept `vd` includes itself through `includes`"});
+}
+
+TEST_CASE("a long chain of value sets is checked in one pass and bounded", "[checker]") {
+  // v0 includes v1, which includes v2, …: v0 holds all 3,000, and all of them together
+  // n²/2 members (each counted with its code and include), past
+  // Limits::max_concept_members.
+  std::string chain;
+  for (int k = 0; k < 3000; ++k)
+    chain += "valueset v" + std::to_string(k) + " \"V\" { snomed \"" + std::to_string(100000 + k) +
+             "\";" + (k + 1 < 3000 ? " includes v" + std::to_string(k + 1) + ";" : "") + " }\n";
+  auto loaded = testing::compile(chain);
+  REQUIRE_FALSE(loaded.ok());
+  const auto* d = find_code(loaded.diagnostics, "E113");
+  REQUIRE(d);
+  CHECK(d->message == "the concepts' includes, written out, give more than " +
+                          std::to_string(stimrank::Limits{}.max_concept_members) +
+                          " members and codes");
+  // Within a raised limit the chain loads, and a code of the last is one of the first.
+  stimrank::LoadOptions options;
+  options.limits.max_concept_members = 1u << 25;
+  auto raised = testing::compile(chain +
+                                     "option o \"O\" { invasiveness noninvasive;\n"
+                                     "  indication i when conditions has v0 weight 1 source s1 "
+                                     "because \"b\"; }\n",
+                                 options);
+  INFO(stimrank::format_all(raised.diagnostics));
+  REQUIRE(raised.ok());
+  stimrank::Evaluation e = raised.ruleset->evaluate_json(
+      R"({"id":"p","conditions":[{"system":"snomed","code":"102999"}]})");
+  REQUIRE(e.result);
+  CHECK(e.result->options[0].rank.has_value());  // the indication fired
+}
+
+TEST_CASE("lint follows includes through many shared paths without retracing them", "[checker]") {
+  // 40 diamonds: a_i includes l_i and r_i, both include a_{i+1}; 2^40 paths from a0
+  // to a40. a0 and the unrelated z share a code (L006), which asks whether one
+  // includes the other.
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    std::string n = std::to_string(i), next = std::to_string(i + 1);
+    text += "valueset a" + n + " \"A\" { " + (i == 0 ? "snomed \"123456\"; " : "") + "includes l" +
+            n + ", r" + n + "; }\n";
+    text += "valueset l" + n + " \"L\" { includes a" + next + "; }\n";
+    text += "valueset r" + n + " \"R\" { includes a" + next + "; }\n";
+  }
+  text += "concept a40 \"A\" { snomed \"654321\"; }\nconcept z \"Z\" { snomed \"123456\"; }\n";
+  auto loaded = testing::compile(text);
+  INFO(stimrank::format_all(loaded.diagnostics));
+  REQUIRE(loaded.ok());
+  bool overlap = false;
+  for (const auto& d : stimrank::lint_rules(*loaded.ruleset))
+    overlap = overlap || (d.code == "L006" && d.message.find("123456") != std::string::npos);
+  CHECK(overlap);
+}
+
 TEST_CASE("the digest depends on the rule files, not on where they are", "[checker]") {
   namespace fs = std::filesystem;
   fs::path copy = fs::temp_directory_path() / ("stimrank_digest_" + std::to_string(::getpid()));
