@@ -20,7 +20,9 @@
 # execution, so those run in build-fuzz-long (UBSan incl. float-cast-overflow, no
 # ASan), and every input the run kept in its corpus is then executed once more in
 # build-asan (ASan, UBSan, leaks). Run it on an otherwise idle core: libFuzzer's
-# -timeout is wall-clock.
+# -timeout is wall-clock. STIMRANK_FUZZ_FORK=J runs a long run in J worker
+# processes (libFuzzer's -fork=J), one per idle core; the executions counted are
+# those of the workers' finished jobs.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 RUNS=""
@@ -140,6 +142,8 @@ for target in "${TARGETS[@]}"; do
   esac
   limit=(-max_total_time="$SECONDS_EACH")
   [ -n "$RUNS" ] && limit=(-runs="$RUNS")
+  fork="${STIMRANK_FUZZ_FORK:-1}"
+  [ "$LONG" = 1 ] && [ "$fork" -gt 1 ] && limit+=(-fork="$fork")
   label="$SECONDS_EACH s"
   [ -n "$RUNS" ] && label="$RUNS executions"
   echo "== fuzz $target: $label"
@@ -171,6 +175,9 @@ for target in "${TARGETS[@]}"; do
     fi
     # The ledger sums long runs that resume from the same corpus (several sessions).
     done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$target.log")
+    # A fork-mode run says what its workers executed when it stops.
+    [ -z "$done_runs" ] && done_runs=$(sed -n 's/^INFO: fuzzed for \([0-9]*\) iterations.*/\1/p' \
+      "$WORK/$target.log" | tail -1)
     printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "${done_runs:-0}" \
       "$(( $(date +%s) - started ))" "$outcome" >> "$WORK/ledger.tsv"
     awk -F'\t' -v t="$target" '$2 == t { n += $3; s += $4 } END {
