@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,19 +46,67 @@ struct Incoming {
   std::string framing_error;  // a header that could not be read
 };
 
-// Reads one framed message: headers, an empty line, Content-Length bytes.
+// Header lines are short ("Content-Length: 123"); a longer one is refused, so that
+// a client that never sends a newline cannot make the server hold its stream.
+constexpr std::size_t max_header_line = 1024;
+
+// Reads one header line (without its line end) of at most max_header_line bytes;
+// the rest of a longer one is passed over. False at the end of the input.
+bool read_header_line(std::istream& in, std::string& line, bool& too_long) {
+  line.clear();
+  too_long = false;
+  for (std::streambuf* buffer = in.rdbuf();;) {
+    const int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit | std::ios::failbit);
+      return false;
+    }
+    if (c == '\n') break;
+    if (line.size() < max_header_line)
+      line += static_cast<char>(c);
+    else
+      too_long = true;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
+}
+
+// Passes over `length` bytes in blocks, never holding them; false if the input ends.
+bool skip_bytes(std::istream& in, std::size_t length) {
+  char buffer[1 << 16];
+  for (std::size_t left = length; left > 0;) {
+    const std::size_t n = std::min(left, sizeof buffer);
+    in.read(buffer, static_cast<std::streamsize>(n));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    left -= got;
+    if (got < n) return false;
+  }
+  return true;
+}
+
+// Reads one framed message: headers, an empty line, Content-Length bytes. A message
+// that cannot be read whole is a framing error, never a partial body.
 Incoming read_message(std::istream& in, std::size_t limit) {
   Incoming message;
   std::optional<std::size_t> length;
   std::string line;
-  bool any_header = false;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) {
+  bool any_header = false, too_long = false;
+  for (;;) {
+    if (!read_header_line(in, line, too_long)) {
+      if (any_header || too_long || !line.empty())
+        message.framing_error = "the input ended inside a message's headers";
+      message.end = true;
+      return message;
+    }
+    if (line.empty() && !too_long) {
       if (!any_header) continue;  // stray blank lines between messages
       break;
     }
     any_header = true;
+    if (too_long) {
+      message.framing_error = "a header line over " + std::to_string(max_header_line) + " bytes";
+      continue;
+    }
     const auto colon = line.find(':');
     if (colon == std::string::npos) {
       message.framing_error = "a header line without `:`";
@@ -67,38 +116,36 @@ Incoming read_message(std::istream& in, std::size_t limit) {
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     value.erase(0, value.find_first_not_of(' '));
+    while (!value.empty() && value.back() == ' ') value.pop_back();
     if (name == "content-length") {
-      if (value.empty() || value.size() > 12 ||
-          value.find_first_not_of("0123456789") != std::string::npos)
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
         message.framing_error = "Content-Length is not a number";
+      else if (value.size() > 18)  // past any limit: read as the largest length
+        length = std::numeric_limits<std::size_t>::max();
       else
         length = std::stoull(value);
     }
-  }
-  if (!in) {
-    message.end = true;
-    return message;
   }
   if (!length) {
     if (message.framing_error.empty()) message.framing_error = "no Content-Length header";
     return message;
   }
   if (*length > limit) {  // skipped in blocks, never held whole
-    message.framing_error = "a message of " + std::to_string(*length) +
-                            " bytes is over the limit of " + std::to_string(limit);
-    char buffer[1 << 16];
-    for (std::size_t left = *length; left > 0 && in;) {
-      const std::size_t n = std::min(left, sizeof buffer);
-      in.read(buffer, static_cast<std::streamsize>(n));
-      left -= static_cast<std::size_t>(in.gcount());
-      if (in.gcount() == 0) break;
-    }
-    if (!in) message.end = true;
+    const std::string size = *length == std::numeric_limits<std::size_t>::max()
+                                 ? "a Content-Length of over 18 digits"
+                                 : "a message of " + std::to_string(*length) + " bytes";
+    message.framing_error = size + " is over the limit of " + std::to_string(limit) + " bytes";
+    if (!skip_bytes(in, *length)) message.end = true;
     return message;
   }
   message.body.resize(*length);
   in.read(message.body.data(), static_cast<std::streamsize>(*length));
-  if (static_cast<std::size_t>(in.gcount()) != *length) message.end = true;
+  if (const auto got = static_cast<std::size_t>(in.gcount()); got != *length) {
+    message.framing_error = "the input ended " + std::to_string(got) + " bytes into a message of " +
+                            std::to_string(*length) + " bytes";
+    message.body.clear();
+    message.end = true;
+  }
   return message;
 }
 

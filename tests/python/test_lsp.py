@@ -289,6 +289,55 @@ def test_hostile_clients_get_errors_not_crashes(tmp_path):
     assert client.stop() == 0
 
 
+def lsp_on_bytes(data):
+    """`stimrank lsp` on a whole input: its exit status, its replies and its log."""
+    process = subprocess.run([CLI, "lsp"], input=data, capture_output=True, timeout=60)
+    replies, out = [], process.stdout
+    while out:
+        header, _, rest = out.partition(b"\r\n\r\n")
+        length = int(header.split(b":")[1])
+        replies.append(json.loads(rest[:length]))
+        out = rest[length:]
+    return process.returncode, replies, process.stderr.decode()
+
+
+@pytest.mark.parametrize("data, said", [
+    (b"Content-Length: 99999999999999\r\n\r\n{}", "a message of 99999999999999 bytes is over the limit of"),
+    (b"Content-Length: 9999999999999999999999999\r\n\r\n{}", "a Content-Length of over 18 digits is over the limit of"),
+    (b"Content-Length: 12\r\nContent-Ty", "the input ended inside a message's headers"),
+    (b'Content-Length: 100\r\n\r\n{"jsonrpc":"2.0"', "the input ended 16 bytes into a message of 100 bytes"),
+    (b"X" * 2000 + b"\r\n\r\n", "a header line over 1024 bytes"),
+    (b"Content-Length", "the input ended inside a message's headers"),
+])
+def test_broken_framing_is_said_not_guessed(data, said):
+    code, replies, log = lsp_on_bytes(data)
+    assert code == 1  # the input ended without shutdown and exit
+    assert [r["error"]["code"] for r in replies] == [-32700], replies
+    assert said in replies[0]["error"]["message"]
+    assert said in log
+
+
+def test_a_header_line_without_end_is_not_held(tmp_path):
+    # 256 MiB with no line end: read and passed over, never held (the resident size
+    # of the server stays far below the input's).
+    probe = f"""
+import resource, subprocess, sys
+p = subprocess.Popen([{CLI!r}, "lsp"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE)
+block = b"X" * (1 << 20)
+for _ in range(256):
+    p.stdin.write(block)
+p.stdin.close()
+log = p.stderr.read().decode()
+print(p.wait(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, log.strip())
+"""
+    result = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, text=True, timeout=120)
+    code, max_kb, log = result.stdout.split(" ", 2)
+    assert code == "1"
+    assert int(max_kb) < 64 * 1024, max_kb
+    assert "the input ended inside a message's headers" in log
+
+
 def test_a_client_that_vanishes_ends_the_server():
     client = Client()
     client.start()
