@@ -135,10 +135,13 @@ std::vector<CommandSpec> build() {
        {"stimrank schema > profile.schema.json"}},
       {"diff",
        "how a rule-set change moves a cohort",
-       {"OLD_RULES NEW_RULES --cohort PROFILES.jsonl [--format text|json]"},
+       {"OLD_RULES NEW_RULES --cohort PROFILES.jsonl [--max-changes N] [--format text|json]"},
        "Evaluates every profile of the cohort under both rule sets and groups the patients whose "
-       "statuses or ranks change by the rules responsible.",
-       {{"--cohort", "FILE", "the profiles, JSON Lines"}, kLimit},
+       "statuses or ranks change by the rules responsible. The counts cover the whole cohort; "
+       "the first N option changes are listed.",
+       {{"--cohort", "FILE", "the profiles, JSON Lines"},
+        {"--max-changes", "N", "option changes to list (default: 10000)"},
+        kLimit},
        {"text", "json"},
        {"stimrank diff knowledge/ my-change/ --cohort cohort.jsonl"}},
       {"from-fhir",
@@ -425,7 +428,7 @@ std::string bash_completion() {
       "    --jsonl|--fhir|--db|--audit|--stats|--report|--audit-key-file|--jwks|--cohort)\n"
       "      _filedir; return ;;\n"
       "    --threads|--port|--chunk|--min|--host|--public-url|--issuer|--patient|--as-of|"
-      "--author|--note|--option|--limit|--disable|--store)\n"
+      "--author|--note|--option|--limit|--disable|--store|--max-changes)\n"
       "      return ;;\n"
       "  esac\n"
       "  if [[ $cur == -* ]]; then\n"

@@ -57,6 +57,7 @@ struct Args {
   std::vector<std::string> inputs;               // every positional argument
   std::vector<std::string> disabled;
   std::string cohort;
+  std::size_t max_changes = stimrank::ImpactOptions{}.max_listed_changes;  // diff
   double min_percent = -1;
   bool list = false, check_only = false, show_diff = false, header = false;
   std::string option;             // explain --option
@@ -511,34 +512,6 @@ int lint(const Args& args) {
   return warnings.empty() ? kOk : kInputError;
 }
 
-int diff(const Args& args) {
-  if (args.inputs.size() != 2 || args.cohort.empty())
-    return usage_error(
-        "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
-  auto load_one = [&args](const std::string& path) {
-    stimrank::LoadResult loaded =
-        stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
-    for (const auto& d : loaded.diagnostics)
-      if (d.severity == stimrank::Severity::error) std::cerr << d.format();
-    return loaded.ruleset;
-  };
-  auto before = load_one(args.inputs[0]);
-  auto after = load_one(args.inputs[1]);
-  if (!before || !after) return kInputError;
-  std::ifstream in(args.cohort, std::ios::binary);
-  if (!in) {
-    std::cerr << "stimrank: cannot read `" << args.cohort << "`\n";
-    return kInputError;
-  }
-  std::vector<std::string> profiles;
-  for (std::string line; std::getline(in, line);)
-    if (line.find_first_not_of(" \t\r") != std::string::npos) profiles.push_back(line);
-  stimrank::ImpactReport report = stimrank::compare_rule_sets(*before, *after, profiles);
-  std::cout << (args.format == "json" ? stimrank::impact_json(report)
-                                      : stimrank::render_impact(report, *before, *after));
-  return report.errors.empty() ? kOk : kInputError;
-}
-
 int explain(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
@@ -832,7 +805,7 @@ int from_fhir(const Args& args) {
 class LineReader {
  public:
   LineReader(const std::string& path, std::size_t block)
-      : file_(std::fopen(path.c_str(), "rb")), buffer_(block) {}
+      : file_(std::fopen(path.c_str(), "rb")), buffer_(block), error_(file_ ? 0 : errno) {}
   ~LineReader() {
     if (file_) std::fclose(file_);
   }
@@ -840,6 +813,9 @@ class LineReader {
   LineReader& operator=(const LineReader&) = delete;
 
   [[nodiscard]] std::uint64_t offset() const { return block_offset_ + begin_; }
+  // The file could not be opened, a read failed, or a line ran away: the file was
+  // not read to its end.
+  [[nodiscard]] bool failed() const { return !file_ || std::ferror(file_) || runaway_; }
 
   // To the line that starts at `offset`: within the block read last, or read anew.
   void seek(std::uint64_t offset) {
@@ -855,13 +831,18 @@ class LineReader {
   bool next(std::string& line, std::size_t limit, bool& too_long) {
     line.clear();
     too_long = false;
+    if (runaway_) return false;
     bool any = false;
+    std::size_t consumed = 0;
     for (;;) {
       if (begin_ == end_) {
         block_offset_ += end_;
         begin_ = 0;
         end_ = file_ ? std::fread(buffer_.data(), 1, buffer_.size(), file_) : 0;
-        if (end_ == 0) return any;
+        if (end_ == 0) {
+          if (file_ && std::ferror(file_)) error_ = errno;
+          return any;
+        }
       }
       any = true;
       const char* start = buffer_.data() + begin_;
@@ -871,16 +852,75 @@ class LineReader {
       if (length > room) too_long = true;
       line.append(start, std::min(length, room));
       begin_ += length + (newline ? 1 : 0);
+      consumed += length;
       if (newline) return true;
+      if (consumed > kMaxLine) {  // no line break in sight (/dev/zero): read no further
+        runaway_ = true;
+        return true;
+      }
     }
   }
+  // Why the file was not read to its end (after failed()), as ": reason".
+  [[nodiscard]] std::string why() const {
+    if (runaway_)
+      return ": a line is longer than " + std::to_string(kMaxLine) + " bytes without a line break";
+    return ": " + std::string(std::strerror(error_));
+  }
+  static constexpr std::size_t kMaxLine = std::size_t{1} << 30;
 
  private:
   std::FILE* file_;
   std::vector<char> buffer_;
   std::uint64_t block_offset_ = 0;  // the file offset of buffer_[0]
   std::size_t begin_ = 0, end_ = 0;
+  int error_ = 0;  // errno of a failed open or read
+  bool runaway_ = false;
 };
+
+// diff: the cohort streamed, each line bounded by the profile size limit, so that
+// memory holds the two rule sets and the listed changes, not the cohort.
+int diff(const Args& args) {
+  if (args.inputs.size() != 2 || args.cohort.empty())
+    return usage_error(
+        "the diff command is `stimrank diff OLD_RULES NEW_RULES --cohort PROFILES.jsonl`");
+  auto load_one = [&args](const std::string& path) {
+    stimrank::LoadResult loaded =
+        stimrank::load_rules(path, stimrank::LoadOptions{args.limits, {}});
+    for (const auto& d : loaded.diagnostics)
+      if (d.severity == stimrank::Severity::error) std::cerr << d.format();
+    return loaded.ruleset;
+  };
+  auto before = load_one(args.inputs[0]);
+  auto after = load_one(args.inputs[1]);
+  if (!before || !after) return kInputError;
+  LineReader in(args.cohort, std::size_t{1} << 20);
+  if (in.failed()) {
+    std::cerr << "stimrank: cannot read `" << args.cohort << "`" << in.why() << "\n";
+    return kInputError;
+  }
+  stimrank::ImpactOptions options;
+  options.max_listed_changes = args.max_changes;
+  stimrank::ImpactComparison comparison(*before, *after, options);
+  const std::size_t limit = args.limits.max_profile_bytes;
+  std::string line;
+  bool too_long = false;
+  for (std::size_t number = 1; in.next(line, limit, too_long); ++number) {
+    if (too_long)
+      comparison.add_unreadable("line " + std::to_string(number) +
+                                " is larger than the profile limit of " + std::to_string(limit) +
+                                " bytes");
+    else if (line.find_first_not_of(" \t\r") != std::string::npos)
+      comparison.add(line);
+  }
+  if (in.failed()) {  // never a report on part of the cohort
+    std::cerr << "stimrank: cannot read `" << args.cohort << "` to its end" << in.why() << "\n";
+    return kInputError;
+  }
+  const stimrank::ImpactReport report = comparison.finish();
+  std::cout << (args.format == "json" ? stimrank::impact_json(report)
+                                      : stimrank::render_impact(report, *before, *after));
+  return report.errors.empty() && !report.unlisted_errors ? kOk : kInputError;
+}
 
 // The patient a bulk-export resource is about: the id after "Patient/" (or the
 // whole reference) of its subject or patient; "" when it names none.
@@ -924,6 +964,11 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   };
   std::map<std::string, std::vector<Place>> places;
   std::map<std::string, std::vector<stimrank::ProfileError>> problems;  // by patient
+  bool read_failed = false;  // a file not read to its end: never a silent partial answer
+  auto unread = [&read_failed](const std::string& file, const LineReader& reader) {
+    std::cerr << "stimrank: cannot read `" << file << "` to its end" << reader.why() << "\n";
+    read_failed = true;
+  };
   std::string line, padded;
   bool too_long = false;
   // The index reads every line of the folder: simdjson, from one padded buffer.
@@ -958,6 +1003,7 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
       std::string patient = patient_of(resource);
       if (!patient.empty()) places[patient].push_back({f, offset});
     }
+    if (in.failed()) unread(resource_files[f], in);
   }
   stimrank::FhirOptions options = fhir_options(args);
   // Read back in smaller blocks: a patient's lines are usually together, but not always.
@@ -1042,12 +1088,13 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
       pending.push_back({id, std::move(bundle), {}});
       if (pending.size() >= batch) flush();
     }
+    if (in.failed()) unread(file, in);
   }
   flush();
   if (failed)
     std::cerr << "stimrank: " << failed << " of " << answered
               << " patients could not be evaluated\n";
-  return failed ? kInputError : kOk;
+  return failed || read_failed ? kInputError : kOk;
 }
 
 // serve: the CDS Hooks service until SIGTERM or SIGINT, which let the requests in
@@ -1345,6 +1392,12 @@ int run(int argc, char** argv) {
           return usage_error("`--min` takes a percentage from 0 to 100");
       } else if (a == "--cohort") {
         if (!value(args.cohort)) return usage_error("`--cohort` needs a JSON Lines file");
+      } else if (a == "--max-changes") {
+        std::string n;
+        if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+            n.size() > 9)
+          return usage_error("`--max-changes` takes a number of option changes to list");
+        args.max_changes = static_cast<std::size_t>(std::stoul(n));
       } else if (a == "--check") {
         args.check_only = true;
       } else if (a == "--diff") {

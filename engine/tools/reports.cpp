@@ -190,13 +190,16 @@ std::string impact_json(const ImpactReport& report) {
     by_rule.push_back({{"rule", r.rule},
                        {"change", r.change},
                        {"profiles", r.profiles},
+                       {"patients", r.patients},
                        {"option_changes", r.option_changes}});
   return dump({{"profiles", report.profiles},
                {"changed_profiles", report.changed_profiles},
                {"invalid", report.invalid},
                {"changes", changes},
+               {"unlisted_changes", report.unlisted_changes},
                {"by_rule", by_rule},
-               {"errors", report.errors}});
+               {"errors", report.errors},
+               {"unlisted_errors", report.unlisted_errors}});
 }
 
 namespace {

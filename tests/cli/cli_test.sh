@@ -206,6 +206,45 @@ attributed=$(grep -c "^| [a-z0-9-]* | [a-z0-9_]* | .* → .* | .* → .* | .*rtm
 expect_exit 0 "stimrank diff, no change" "$BIN" diff "$ROOT/knowledge" "$ROOT/knowledge" --cohort "$TMP/cohort.jsonl"
 grep -q "^0 of 55 patients change.$" "$TMP/out" || fail "identical rule sets change nothing"
 expect_exit 2 "diff usage" "$BIN" diff "$ROOT/knowledge"
+# The counts cover the whole cohort however few changes are listed; the listing
+# stops at whole patients and says how many it leaves out.
+$PY - "$TMP/cohort.jsonl" >"$TMP/cohort3.jsonl" <<'PY'
+import json, sys
+profiles = [json.loads(line) for line in open(sys.argv[1])]
+for copy in range(3):
+    for p in profiles:
+        print(json.dumps(dict(p, id="%s-%d" % (p.get("id", "p"), copy))))
+PY
+expect_exit 0 "diff, all listed" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort3.jsonl" --format json
+cp "$TMP/out" "$TMP/diff-all.json"
+expect_exit 0 "diff, one listed" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort3.jsonl" --format json --max-changes 1
+$PY - "$TMP/diff-all.json" "$TMP/out" <<'PY' || fail "diff --max-changes lists fewer, counts the same"
+import json, sys
+full, few = (json.load(open(f)) for f in sys.argv[1:3])
+assert full["unlisted_changes"] == 0 and full["changed_profiles"] >= 3, full["changed_profiles"]
+assert few["unlisted_changes"] > 0
+assert few["changes"] == [c for c in full["changes"] if c["profile"] == full["changes"][0]["profile"]]
+assert len(few["changes"]) + few["unlisted_changes"] == len(full["changes"])
+for key in ("profiles", "changed_profiles", "invalid"):
+    assert few[key] == full[key], key
+strip = lambda rules: [{k: v for k, v in r.items() if k != "profiles"} for r in rules]
+assert strip(few["by_rule"]) == strip(full["by_rule"])
+assert all(r["patients"] == len(r["profiles"]) for r in full["by_rule"])
+PY
+expect_exit 0 "diff, one listed (text)" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort3.jsonl" --max-changes 1
+grep -q "more option changes are counted above but not listed (the first [0-9]* are; \`--max-changes N\` lists more)" "$TMP/out" || fail "diff says what it leaves out"
+expect_exit 2 "diff --max-changes x" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort.jsonl" --max-changes x
+# A cohort is streamed: a line over the profile limit is that profile's error, an
+# unending line or a folder is an error with no report, never "0 of 0 patients".
+{ head -2 "$TMP/cohort.jsonl"; $PY -c "print('{\"id\":\"big\",\"x\":\"' + 'x' * 5000000 + '\"}')"; sed -n 3p "$TMP/cohort.jsonl"; } >"$TMP/cohort-big.jsonl"
+expect_exit 1 "diff, a line over the limit" "$BIN" diff "$ROOT/knowledge" "$ROOT/knowledge" --cohort "$TMP/cohort-big.jsonl"
+grep -q "^0 of 4 patients change; 1 profiles could not be evaluated.$" "$TMP/out" || fail "diff counts the long line ($(head -3 "$TMP/out"))"
+grep -q "^error: profile 3: line 3 is larger than the profile limit of 4194304 bytes$" "$TMP/out" || fail "diff names the long line"
+expect_exit 1 "diff --cohort /dev/zero" timeout 120 "$BIN" diff "$ROOT/knowledge" "$ROOT/knowledge" --cohort /dev/zero
+grep -q "cannot read \`/dev/zero\` to its end: a line is longer than 1073741824 bytes without a line break" "$TMP/err" || fail "diff /dev/zero ($(head -c 300 "$TMP/err"))"
+[ ! -s "$TMP/out" ] || fail "diff /dev/zero gives no report"
+expect_exit 1 "diff --cohort a folder" "$BIN" diff "$ROOT/knowledge" "$ROOT/knowledge" --cohort "$TMP"
+grep -q "to its end: Is a directory" "$TMP/err" || fail "diff on a folder ($(head -c 300 "$TMP/err"))"
 
 # registry: a version whose stored files were edited after publishing is listed
 # with its problem (exit 1) and never loaded
