@@ -19,7 +19,7 @@ const OptionSpec kAuthorRules{
 const OptionSpec kLimit{"--limit", "NAME=N",
                         "a resource limit: rule-file-bytes, rule-files, expression-depth, "
                         "let-nodes, concept-members, rules, profile-bytes, profile-depth, "
-                        "fhir-bytes"};
+                        "fhir-bytes, test-file-bytes"};
 const OptionSpec kHelp{"--help", "", "this help"};
 
 OptionSpec format_option(const std::vector<std::string>& formats) {

@@ -128,6 +128,8 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
     return as_int(limits.max_profile_depth);
   else if (name == "fhir-bytes")
     limits.max_fhir_bytes = value;
+  else if (name == "test-file-bytes")
+    limits.max_test_file_bytes = value;
   else
     return false;
   return true;
@@ -420,7 +422,7 @@ stimrank::TestReport run_all_tests(const Args& args, const stimrank::RuleSet& ru
     }
   }
   for (const std::string& file : test_files(args)) {
-    stimrank::TestReport report = stimrank::run_test_file(ruleset, file);
+    stimrank::TestReport report = stimrank::run_test_file(ruleset, file, args.limits);
     total.passed += report.passed;
     total.failed += report.failed;
     total.errors.insert(total.errors.end(), report.errors.begin(), report.errors.end());
@@ -1360,7 +1362,7 @@ int run(int argc, char** argv) {
         if (!value(setting) || !set_limit(args.limits, setting))
           return usage_error(
               "`--limit` takes NAME=N, N a positive number, NAME one of rule-file-bytes, "
-              "rule-files, expression-depth, let-nodes, concept-members, rules, "
+              "rule-files, expression-depth, let-nodes, concept-members, rules, test-file-bytes, "
               "profile-bytes (also a JSON Lines line), profile-depth, fhir-bytes");
       } else if (a == "--debounce") {
         std::string n;

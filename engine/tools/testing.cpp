@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -308,17 +309,39 @@ class TestFileShape {
 
 }  // namespace
 
-TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept {
+TestReport run_test_file(const RuleSet& rules, const std::string& path,
+                         const Limits& limits) noexcept {
   TestReport report;
   try {
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+      report.errors.push_back(path + ": a folder, not a test file");
+      return report;
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       report.errors.push_back(path + ": cannot read the test file");
       return report;
     }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return run_test_text(rules, path, buffer.str());
+    // Read up to one byte over the limit, never the whole of `/dev/zero`.
+    const std::size_t limit = limits.max_test_file_bytes;
+    std::string text;
+    char buffer[1 << 16];
+    while (text.size() <= limit && in) {
+      in.read(buffer, static_cast<std::streamsize>(
+                          std::min<std::size_t>(sizeof buffer, limit + 1 - text.size())));
+      text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    }
+    if (in.bad()) {
+      report.errors.push_back(path + ": cannot read the test file to its end");
+      return report;
+    }
+    if (text.size() > limit) {
+      report.errors.push_back(path + ": the test file is larger than the limit of " +
+                              std::to_string(limit) + " bytes");
+      return report;
+    }
+    return run_test_text(rules, path, text);
   } catch (std::exception const& e) {
     report.errors.push_back(path + ": " + e.what());
   }

@@ -16,7 +16,8 @@ struct Limits {
   std::size_t max_rules = 200000;
   std::size_t max_profile_bytes = 4u << 20;  // one JSON profile
   int max_profile_depth = 32;
-  std::size_t max_fhir_bytes = 64u << 20;  // one FHIR Bundle
+  std::size_t max_fhir_bytes = 64u << 20;       // one FHIR Bundle
+  std::size_t max_test_file_bytes = 64u << 20;  // one vignette test file
 };
 
 }  // namespace stimrank

@@ -299,6 +299,14 @@ expect_exit 1 "evaluate /dev/zero" timeout 60 "$BIN" evaluate /dev/zero
 grep -q "larger than the limit of 4194304 bytes" "$TMP/err" || fail "evaluate /dev/zero names the limit ($(head -c 300 "$TMP/err"))"
 expect_exit 1 "evaluate --jsonl /dev/zero" timeout 60 "$BIN" evaluate --jsonl /dev/zero
 grep -q "without a line break; the rest of the input was not read" "$TMP/err" || fail "an endless line stops the batch ($(head -c 300 "$TMP/err"))"
+# A vignette test file is read up to its limit (64 MiB, --limit test-file-bytes=N).
+expect_exit 1 "test /dev/zero" timeout 60 "$BIN" test /dev/zero
+grep -q "^ERROR /dev/zero: the test file is larger than the limit of 67108864 bytes$" "$TMP/out" || fail "test /dev/zero names the limit ($(head -c 300 "$TMP/out"))"
+expect_exit 1 "coverage /dev/zero" timeout 60 "$BIN" coverage /dev/zero
+grep -q "/dev/zero: the test file is larger than the limit" "$TMP/out" "$TMP/err" || fail "coverage /dev/zero names the limit"
+expect_exit 1 "test over --limit test-file-bytes" "$BIN" test --limit test-file-bytes=1000 "$ROOT/knowledge/tests/vignettes.json"
+grep -q "vignettes.json: the test file is larger than the limit of 1000 bytes" "$TMP/out" || fail "test-file-bytes is the test file limit"
+expect_exit 0 "test within the limit" "$BIN" test "$ROOT/knowledge/tests/vignettes.json"
 expect_exit 1 "check --rules /dev/zero" timeout 60 "$BIN" check --rules /dev/zero
 grep -q "E113" "$TMP/err" || fail "an endless rule file is E113 ($(head -c 300 "$TMP/err"))"
 ln -s /dev/zero "$TMP/zero.rules"

@@ -26,7 +26,8 @@ struct TestReport {
 };
 
 // Runs every case of one test file against the rule set. Never throws.
-[[nodiscard]] TestReport run_test_file(const RuleSet& rules, const std::string& path) noexcept;
+[[nodiscard]] TestReport run_test_file(const RuleSet& rules, const std::string& path,
+                                       const Limits& limits = {}) noexcept;
 // The same for a test file's text already in memory; `path` names it in messages.
 [[nodiscard]] TestReport run_test_text(const RuleSet& rules, const std::string& path,
                                        std::string_view text) noexcept;
