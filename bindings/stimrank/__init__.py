@@ -436,7 +436,11 @@ def _bundle_json(bundle: Union[Mapping[str, Any], str, bytes]) -> str:
         return bundle.decode("utf-8", errors="replace")
     if isinstance(bundle, str):
         return bundle
-    return _json.dumps(bundle)
+    try:
+        return _json.dumps(bundle)
+    except RecursionError:
+        # Deeper than Python can walk, and deeper than the mapper reads (1,024 levels).
+        raise ProfileError([FieldError("Bundle", "the bundle is nested too deeply to be read")]) from None
 
 
 def _as_of(as_of: Optional[str]) -> str:

@@ -485,6 +485,20 @@ def test_from_fhir_errors_carry_fhir_paths():
     assert "Bundle.entry[0].resource.birthDate" in str(caught.value)
 
 
+def test_a_bundle_nested_beyond_python_recursion_is_a_profile_error(rs):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
+    node = bundle
+    for _ in range(5000):
+        node["extension"] = {}
+        node = node["extension"]
+    for call in (lambda: stimrank.from_fhir(bundle, as_of="2026-12-01"),
+                 lambda: rs.evaluate_fhir(bundle, as_of="2026-12-01")):
+        with pytest.raises(stimrank.ProfileError) as caught:
+            call()
+        assert [(e.path, e.message) for e in caught.value.errors] == [
+            ("Bundle", "the bundle is nested too deeply to be read")]
+
+
 # ---- DataFrames
 
 def test_evaluate_frame_long_and_wide_agree_with_the_cli(tmp_path):
