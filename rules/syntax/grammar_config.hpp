@@ -19,6 +19,16 @@ struct ParseState {
 };
 struct state_tag;
 
+// The text being parsed, as the skipper needs it: where its last `*/` starts. A `/*`
+// after that is unterminated, known without a scan to the end of the text (which,
+// at each `/*` the parser meets after resynchronising, was quadratic: 200,000 lines
+// of `option a /* x` ran for minutes). Set by the parser for the text it parses.
+struct CommentIndex {
+  const char* end = nullptr;         // the text's end; another text is scanned as before
+  const char* last_close = nullptr;  // the last `*/`, or nullptr if there is none
+};
+inline thread_local CommentIndex comment_index;
+
 // Whitespace, `// line` comments and `/* block */` comments, skipped in one call
 // (as `space | lexeme["//" >> *(char_ - eol)] | lexeme["/*" >> *(char_ - "*/") >> "*/"]`
 // would, a character at a time). An unterminated block comment is not skipped,
@@ -43,6 +53,9 @@ struct skipper_parser : x3::parser<skipper_parser> {
         continue;
       }
       if (first[1] != '*') break;
+      if (comment_index.end == last &&
+          (comment_index.last_close == nullptr || comment_index.last_close < first + 2))
+        break;  // unterminated
       const char* close = first + 2;
       while (close + 1 < last && !(close[0] == '*' && close[1] == '/')) ++close;
       if (close + 1 >= last) break;  // unterminated

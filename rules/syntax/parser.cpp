@@ -338,6 +338,17 @@ class Driver {
   }
 
   void run() {
+    // The skipper's index of this text, for as long as it is parsed.
+    struct IndexComments {
+      grammar::CommentIndex saved = grammar::comment_index;
+      IndexComments(const char* begin, const char* end) {
+        const std::size_t at = std::string_view(begin, end - begin).rfind("*/");
+        grammar::comment_index = {end, at == std::string_view::npos ? nullptr : begin + at};
+      }
+      ~IndexComments() { grammar::comment_index = saved; }
+      IndexComments(const IndexComments&) = delete;
+      IndexComments& operator=(const IndexComments&) = delete;
+    } index_comments(begin_, end_);
     file_.root = ast::Node(ast::Kind::File);
     // A byte order mark (Windows editors write one) is not part of the rules.
     const char* pos = begin_;
