@@ -8,6 +8,7 @@
 #include "compiled.hpp"
 #include "explanation.hpp"
 #include "profile.hpp"
+#include "utf8.hpp"
 
 namespace stimrank {
 
@@ -22,6 +23,17 @@ std::map<std::string, std::string> rule_signatures(const RuleSet& rules) {
     for (const auto& o : r.options) options += o + ",";
     out[r.id] = r.kind + "|" + options + "|" + r.condition + "|" + r.grade + "|" +
                 std::to_string(r.weight) + "|" + r.because + "|" + r.source;
+  }
+  return out;
+}
+
+// A table cell from text a profile supplied (its id): control characters shown as
+// `?`, `|` and `\` escaped, so that an id cannot end its row or add rows to the report.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : utf8::printable(text)) {
+    if (c == '|' || c == '\\') out += '\\';
+    out += c;
   }
   return out;
 }
@@ -179,15 +191,16 @@ std::string render_impact(const ImpactReport& report, const RuleSet& before, con
     for (const OptionChange& c : report.changes) {
       std::string rules;
       for (const auto& r : c.rules) rules += (rules.empty() ? "" : ", ") + r;
-      out += "| " + c.profile + " | " + c.option + " | " + c.old_status + " → " + c.new_status +
-             " | " + rank(c.old_rank) + " → " + rank(c.new_rank) + " | " + rules + " |\n";
+      out += "| " + cell(c.profile) + " | " + c.option + " | " + c.old_status + " → " +
+             c.new_status + " | " + rank(c.old_rank) + " → " + rank(c.new_rank) + " | " + rules +
+             " |\n";
     }
   }
   if (report.unlisted_changes)
     out += "\n" + std::to_string(report.unlisted_changes) + " more option changes are counted " +
            "above but not listed (the first " + std::to_string(report.changes.size()) +
            " are; `--max-changes N` lists more).\n";
-  for (const std::string& e : report.errors) out += "\nerror: " + e;
+  for (const std::string& e : report.errors) out += "\nerror: " + utf8::printable(e);
   if (report.unlisted_errors)
     out += "\nerror: and " + std::to_string(report.unlisted_errors) +
            " more profiles that could not be evaluated";

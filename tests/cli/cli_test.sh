@@ -234,6 +234,18 @@ PY
 expect_exit 0 "diff, one listed (text)" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort3.jsonl" --max-changes 1
 grep -q "more option changes are counted above but not listed (the first [0-9]* are; \`--max-changes N\` lists more)" "$TMP/out" || fail "diff says what it leaves out"
 expect_exit 2 "diff --max-changes x" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort.jsonl" --max-changes x
+# A profile id cannot add rows to the report: a line break, `|` and `\` in it are
+# escaped in its table cell.
+$PY - "$TMP/cohort.jsonl" >"$TMP/cohort-ids.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    p = json.loads(line)
+    p["id"] = p.get("id", "p") + "\\| x |\n| injected | tens | recommended → excluded | 1 → - | fake |"
+    print(json.dumps(p))
+PY
+expect_exit 0 "diff, hostile ids" "$BIN" diff "$ROOT/knowledge" "$TMP/kb-new" --cohort "$TMP/cohort-ids.jsonl"
+! grep -q "^| injected" "$TMP/out" || fail "a profile id added a row to the diff report"
+grep -q '^| [a-z0-9-]*\\\\\\| x \\|?\\| injected \\| tens' "$TMP/out" || fail "the id is escaped in its cell ($(grep -m1 injected "$TMP/out"))"
 # A cohort is streamed: a line over the profile limit is that profile's error, an
 # unending line or a folder is an error with no report, never "0 of 0 patients".
 { head -2 "$TMP/cohort.jsonl"; $PY -c "print('{\"id\":\"big\",\"x\":\"' + 'x' * 5000000 + '\"}')"; sed -n 3p "$TMP/cohort.jsonl"; } >"$TMP/cohort-big.jsonl"
