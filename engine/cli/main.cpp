@@ -30,6 +30,7 @@
 #include "stimrank/serve.hpp"
 #include "stimrank/stimrank.hpp"
 #include "stimrank/version.hpp"
+#include "utf8.hpp"
 
 namespace {
 
@@ -459,11 +460,14 @@ int run_tests(const Args& args) {
   } else if (args.format == "json") {
     std::cout << stimrank::test_report_json(total);
   } else {
+    // Names and messages come from the test files: no control character reaches
+    // the terminal.
+    using stimrank::utf8::printable;
     for (const auto& c : total.cases) {
       if (c.passed) continue;
-      std::cout << "FAIL " << c.file << ": " << c.name << (c.why.empty() ? "" : " — " + c.why)
-                << "\n";
-      for (const auto& p : c.problems) std::cout << "  - " << p << "\n";
+      std::cout << "FAIL " << printable(c.file) << ": " << printable(c.name)
+                << (c.why.empty() ? "" : " — " + printable(c.why)) << "\n";
+      for (const auto& p : c.problems) std::cout << "  - " << printable(p) << "\n";
       std::cout << "  ranking: " << (c.ranking.empty() ? "(none)" : c.ranking) << "\n";
       if (!c.fired_rules.empty()) {
         std::cout << "  rules that fired:";
@@ -471,7 +475,7 @@ int run_tests(const Args& args) {
         std::cout << "\n";
       }
     }
-    for (const auto& e : total.errors) std::cout << "ERROR " << e << "\n";
+    for (const auto& e : total.errors) std::cout << "ERROR " << printable(e) << "\n";
     std::cout << total.passed << " passed, " << total.failed << " failed"
               << (total.errors.empty() ? ""
                   : total.errors.size() == 1

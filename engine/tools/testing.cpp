@@ -408,7 +408,24 @@ TestReport run_test_text(const RuleSet& rules, const std::string& path,
 }
 
 std::string junit_xml(const TestReport& report) {
-  auto escape = [](const std::string& text) { return engine::escape_markup(text); };
+  // XML 1.0 has no place for C0 control characters other than tab and line ends, nor
+  // for bytes that are not UTF-8: shown as `?`, so that a CI server can read the file.
+  auto escape = [](const std::string& text) {
+    std::string safe;
+    const char* end = text.data() + text.size();
+    for (const char* p = text.data(); p < end;) {
+      const std::size_t size = utf8::length(p, end);
+      const auto byte = static_cast<unsigned char>(*p);
+      if (size == 0 || (size == 1 && byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r')) {
+        safe += '?';
+        ++p;
+      } else {
+        safe.append(p, size);
+        p += size;
+      }
+    }
+    return engine::escape_markup(safe);
+  };
   std::string out =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"stimrank\" tests=\"" +
       std::to_string(report.passed + report.failed + static_cast<int>(report.errors.size())) +

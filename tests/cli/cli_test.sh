@@ -150,6 +150,13 @@ grep -q "tens_conventional: tens_cardiac_device (absolute_contraindication)" "$T
 grep -q "^1 passed, 1 failed$" "$TMP/out" || fail "test: summary line"
 expect_exit 1 "stimrank test --format junit" "$BIN" test --format junit "$TMP/cases.json"
 grep -q '<testsuite name="stimrank" tests="2" failures="1" errors="0">' "$TMP/out" || fail "junit header"
+# A case named with control characters (an escape sequence, U+0001): never written
+# to the terminal, and the JUnit file stays XML a CI server can read.
+printf '[{"name":"a\\u0001b\\u001b[31mred","profile":{"id":"x","age":70},"expect":{"ranked_count":99}}]' >"$TMP/controls.json"
+expect_exit 1 "test, control characters in a name" "$BIN" test "$TMP/controls.json"
+grep -q "^FAIL .*controls.json: a?b?\[31mred$" "$TMP/out" || fail "test text shows control characters as ? ($(head -1 "$TMP/out" | od -c | head -2))"
+expect_exit 1 "test --format junit, control characters in a name" "$BIN" test --format junit "$TMP/controls.json"
+$PY -c "import sys, xml.dom.minidom as m; m.parseString(open(sys.argv[1], 'rb').read())" "$TMP/out" || fail "junit with control characters is XML"
 # a test file that is not JSON says where it breaks
 printf '[\n  {"name": "a",\n   "expect" {}}\n]\n' >"$TMP/broken.json"
 expect_exit 1 "stimrank test with a file that is not JSON" "$BIN" test "$TMP/broken.json"
