@@ -145,6 +145,12 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
         problem = "it is a folder";
         return std::nullopt;
       }
+      // An included file is a rule file on disk: opening a FIFO would wait for a
+      // writer for ever. (The root may be one the caller names, /dev/stdin.)
+      if (!including.empty() && fs::exists(target, error) && !fs::is_regular_file(target, error)) {
+        problem = "it is not a regular file (a FIFO, a socket or a device)";
+        return std::nullopt;
+      }
       std::ifstream in(target, std::ios::binary);
       if (!in) {
         problem = "no such file";

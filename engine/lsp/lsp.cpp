@@ -263,9 +263,20 @@ std::size_t offset_of(const std::string& text, int line, int column) {
   return std::min(text.size(), at + static_cast<std::size_t>(std::max(0, column - 1)));
 }
 
-std::string read_file(const std::string& path) {
+// A file the editor has not opened, as it is on disk: a regular file only (a FIFO
+// would block the server, /dev/zero never end), read up to one byte over `limit`
+// (the checker and the test runner then refuse it as too large).
+std::string read_file(const std::string& path, std::size_t limit) {
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return {};
   std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  char buffer[1 << 16];
+  while (in && text.size() <= limit) {
+    in.read(buffer, static_cast<std::streamsize>(
+                        std::min<std::size_t>(sizeof buffer, limit + 1 - text.size())));
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+  }
   return text;
 }
 
@@ -463,7 +474,9 @@ class Server {
 
   std::string text_of(const std::string& path) const {
     auto it = documents_.find(path);
-    return it != documents_.end() ? it->second.text : read_file(path);
+    return it != documents_.end() ? it->second.text
+                                  : read_file(path, std::max(options_.limits.max_file_bytes,
+                                                             options_.limits.max_test_file_bytes));
   }
 
   // ---- analysis

@@ -331,11 +331,16 @@ grep -q "E113" "$TMP/err" || fail "an endless rule file is E113 ($(head -c 300 "
 ln -s /dev/zero "$TMP/zero.rules"
 printf 'include "zero.rules";\n' > "$TMP/include_zero.rules"
 expect_exit 1 "include /dev/zero" timeout 60 "$BIN" check --rules "$TMP/include_zero.rules"
-grep -q "E113" "$TMP/err" || fail "an endless included file is E113 ($(head -c 300 "$TMP/err"))"
+# (An included device or FIFO is not read at all: E105, not a regular file.)
+grep -q "E105.*it is not a regular file" "$TMP/err" || fail "an endless included file is E105, not read ($(head -c 300 "$TMP/err"))"
 # An include names a rule file: another file is not read, so none of it is quoted.
 printf 'include "/etc/passwd";\n' > "$TMP/include_passwd.rules"
 expect_exit 1 "include of a file that is not a rule file" "$BIN" check --rules "$TMP/include_passwd.rules"
 grep -q 'E105.*which is not a rule file' "$TMP/err" || fail "include /etc/passwd is E105 ($(head -c 300 "$TMP/err"))"
+# An included FIFO would block the reader for ever (no writer): refused at once.
+mkdir -p "$TMP/fifo" && mkfifo "$TMP/fifo/pipe.rules" && printf 'include "pipe.rules";\n' > "$TMP/fifo/main.rules"
+expect_exit 1 "include a FIFO" timeout 30 "$BIN" check --rules "$TMP/fifo/main.rules"
+grep -q 'E105.*cannot read rule file `pipe.rules`: it is not a regular file' "$TMP/err" || fail "include of a FIFO is E105 ($(head -c 300 "$TMP/err"))"
 grep -q "root:" "$TMP/err" && fail "the included file's text was quoted"
 # A line over the profile limit is one error line; the batch goes on.
 { printf '{"id":"x"'; head -c 5000000 /dev/zero | tr '\0' ' '; printf '}\n{"id":"after","age":60}\n'; } > "$TMP/long.jsonl"

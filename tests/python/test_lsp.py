@@ -338,6 +338,24 @@ print(p.wait(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, log.stri
     assert "the input ended inside a message's headers" in log
 
 
+def test_requests_about_unopened_special_files_are_answered_at_once(tmp_path):
+    # A file the editor has not opened is read from disk only if it is a regular
+    # file, and only up to the size limit: /dev/zero read 15 GB, a FIFO would block.
+    fifo = tmp_path / "pipe.rules"
+    os.mkfifo(fifo)
+    client = Client()
+    client.start()
+    for uri in ("file:///dev/zero", fifo.as_uri()):
+        for method in ("textDocument/hover", "textDocument/definition", "textDocument/references",
+                       "textDocument/completion", "textDocument/codeLens"):
+            reply = client.request(method, {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0},
+                                            "context": {"includeDeclaration": True}}, timeout=20)
+            assert "error" not in reply, (uri, method, reply)
+            if method != "textDocument/completion":  # (an empty .rules file offers keywords)
+                assert reply["result"] in (None, []), (uri, method, reply)  # an empty document
+    assert client.stop() == 0
+
+
 def test_a_client_that_vanishes_ends_the_server():
     client = Client()
     client.start()
