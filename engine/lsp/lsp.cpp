@@ -321,6 +321,15 @@ class Server {
     }
     try {
       dispatch(method, params, id, has_id);
+    } catch (json::exception const& e) {
+      // A parameter missing or of the wrong type (a `uri` that is a number): the
+      // client's error, answered as such (the library's "[json.exception…] " cut).
+      std::string what = e.what();
+      if (const auto end = what.find("] ");
+          what.rfind("[json.exception", 0) == 0 && end != std::string::npos)
+        what.erase(0, end + 2);
+      log_ << "stimrank lsp: " << method << ": invalid params: " << what << "\n";
+      if (has_id) reply_error(id, -32602, "invalid params: " + what);
     } catch (std::exception const& e) {
       log_ << "stimrank lsp: " << method << ": internal error: " << e.what() << "\n";
       if (has_id) reply_error(id, -32603, std::string("internal error: ") + e.what());

@@ -269,6 +269,12 @@ def test_hostile_clients_get_errors_not_crashes(tmp_path):
     client.send_bytes(b"Content-Type: x\r\n\r\n")
     assert client.wait(lambda m: "error" in m and "Content-Length" in m["error"]["message"])
     assert client.request("no/such/method", {})["error"]["code"] == -32601
+    # Parameters of the wrong type: the client's error (-32602), not an internal one.
+    for params in ({"textDocument": {"uri": 42}, "position": {"line": 0, "character": 0}},
+                   {"textDocument": None}, {}):
+        error = client.request("textDocument/hover", params)["error"]
+        assert error["code"] == -32602 and error["message"].startswith("invalid params: "), error
+        assert "json.exception" not in error["message"]
     # An edit at positions outside the document: clamped, logged, never a crash.
     path = tmp_path / "small.rules"
     text = 'ruleset "x" version "1";\nsource s "S" doi "10.1/s";\nfacts { age: int 0..130; }\n'
