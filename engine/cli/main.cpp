@@ -543,11 +543,28 @@ int explain(const Args& args) {
 }
 
 // Writes `text` to a temporary file beside `path`, then renames it over `path`: a
-// failed write (read-only folder, full disk) leaves the original whole. "" on
-// success, otherwise why not.
-std::string replace_file(const std::string& path, const std::string& text) {
+// failed write (read-only folder, full disk) leaves the original whole. A symbolic
+// link's target is replaced (the link stays); a FIFO or a device is written to in
+// place. "" on success, otherwise why not.
+std::string replace_file(const std::string& path_given, const std::string& text) {
   namespace fs = std::filesystem;
-  const std::string temporary = path + ".stimrank-fmt.tmp";
+  std::error_code error;
+  fs::path path = path_given;
+  if (fs::is_symlink(fs::symlink_status(path_given, error))) {
+    // A symbolic link is followed: the file it names is replaced, and the link kept.
+    path = fs::canonical(path_given, error);
+    if (error) return error.message();  // a link to nowhere
+  }
+  const fs::file_status status = fs::status(path, error);
+  if (fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status)) {
+    // A FIFO or a device (/dev/stdout, /dev/full) is written to, never replaced.
+    std::ofstream out(path, std::ios::binary);
+    if (!out) return std::strerror(errno);
+    out << text;
+    out.flush();
+    return out ? std::string() : std::strerror(errno);
+  }
+  const std::string temporary = path.string() + ".stimrank-fmt.tmp";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out) return std::strerror(errno);
@@ -560,8 +577,9 @@ std::string replace_file(const std::string& path, const std::string& text) {
       return why;
     }
   }
-  std::error_code error;
-  fs::permissions(temporary, fs::status(path, error).permissions(), error);
+  // The file's own permissions kept; a new file keeps the temporary's (the umask's).
+  // (A file that does not exist has perms::unknown, every bit: never applied.)
+  if (fs::is_regular_file(status)) fs::permissions(temporary, status.permissions(), error);
   fs::rename(temporary, path, error);
   if (error) {
     std::error_code ignored;

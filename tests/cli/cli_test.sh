@@ -305,6 +305,26 @@ rmdir "$TMP/fmt.rules.stimrank-fmt.tmp"
 expect_exit 0 "fmt writes" "$BIN" fmt "$TMP/fmt.rules"
 grep -q "^facts {$" "$TMP/fmt.rules" || fail "fmt rewrote the file"
 [ -e "$TMP/fmt.rules.stimrank-fmt.tmp" ] && fail "fmt left its temporary file"
+# A file written through a temporary one: a symbolic link keeps pointing at the
+# file it names (now formatted), a FIFO is written to in place (never replaced by a
+# file), and a new file gets the umask's permissions (perms::unknown once gave a
+# new report setuid, setgid, sticky and world-writable bits).
+mkdir -p "$TMP/links"
+cp "$TMP/fmt.rules" "$TMP/links/real.rules" && ln -s real.rules "$TMP/links/link.rules"
+expect_exit 0 "fmt through a symbolic link" "$BIN" fmt "$TMP/links/link.rules"
+[ -L "$TMP/links/link.rules" ] || fail "fmt replaced the symbolic link with a file"
+grep -q "^facts {$" "$TMP/links/real.rules" || fail "fmt did not format the file the link names"
+printf '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p1","birthDate":"1960-01-01"}}]}' >"$TMP/links/bundle.json"
+expect_exit 0 "from-fhir --report, a new file" "$BIN" from-fhir --as-of 2026-12-01 --report "$TMP/links/report.json" "$TMP/links/bundle.json"
+mode=$(stat -c %a "$TMP/links/report.json")
+[ $((8#$mode & 8#7002)) -eq 0 ] || fail "a new report has mode $mode (setuid, setgid, sticky or world-writable)"
+mkfifo "$TMP/links/report.fifo"
+timeout 30 cat "$TMP/links/report.fifo" >"$TMP/links/fifo.out" &
+reader=$!
+expect_exit 0 "from-fhir --report, a FIFO" timeout 30 "$BIN" from-fhir --as-of 2026-12-01 --report "$TMP/links/report.fifo" "$TMP/links/bundle.json"
+wait "$reader"
+[ -p "$TMP/links/report.fifo" ] || fail "the FIFO was replaced by a file"
+cmp -s "$TMP/links/fifo.out" "$TMP/links/report.json" || fail "the report reached the FIFO's reader"
 
 # A tab or line break in a profile id stays inside its one TSV line, escaped.
 printf '{"id":"a\\tb\\nc\\\\d","age":60}\n' > "$TMP/tab_id.jsonl"
