@@ -205,10 +205,13 @@ std::string TokenVerifier::verify(const std::string& authorization, const std::s
       claims["jti"].get<std::string>().empty())
     return "the token has no id (jti)";
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto it = seen_.begin(); it != seen_.end();)  // forget expired ids
-    it = it->second <= now ? seen_.erase(it) : std::next(it);
-  if (!seen_.emplace(claims["jti"].get<std::string>(), exp).second)
-    return "the token was used before (jti replayed)";
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {  // forget expired ids
+    seen_.erase(expiries_.begin()->second);
+    expiries_.erase(expiries_.begin());
+  }
+  const std::string jti = claims["jti"].get<std::string>();
+  if (!seen_.insert(jti).second) return "the token was used before (jti replayed)";
+  expiries_.emplace(exp, jti);
   return {};
 }
 

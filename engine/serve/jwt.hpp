@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ class TokenVerifier {
  private:
   std::vector<TrustedIssuer> issuers_;
   std::mutex mutex_;
-  std::map<std::string, std::int64_t> seen_;  // jti → exp, until it expires
+  // Token ids seen, until they expire: the ids, and the same ordered by expiry so
+  // that forgetting the expired ones costs what they are, not the whole set.
+  std::set<std::string> seen_;
+  std::multimap<std::int64_t, std::string> expiries_;
 };
 
 }  // namespace stimrank::serving
