@@ -89,8 +89,17 @@ class Explainer {
     for (const Change& c : changes_) {
       json changed = apply(profile_, c);
       Evaluation e = rules_.evaluate_json(changed.dump());
-      if (e.ok()) evaluated.emplace_back(c, std::move(*e.result));
+      if (!e.ok()) continue;
+      for (OptionResult& o : e.result->options) {  // kept: statuses and ranks, not reasons
+        std::vector<Reason>().swap(o.reasons);
+        std::vector<std::string>().swap(o.missing);
+        std::vector<Evidence>().swap(o.evidence);
+      }
+      evaluated.emplace_back(c, std::move(*e.result));
     }
+    if (changes_truncated_)
+      out += "- (the rules name more single changes than explain tries: the first " +
+             std::to_string(kMaxChanges) + " were tried)\n";
     bool any = false;
     for (const auto& o : base.options) {
       if (!only_.empty() && o.option != only_) continue;
@@ -113,6 +122,11 @@ class Explainer {
             if (changes_[i].field_path == changes_[j].field_path ||
                 !relevant(own_fields, changes_[i]) || !relevant(own_fields, changes_[j]))
               continue;
+            if (pairs_tried_ == kMaxPairs) {  // a budget for the whole explanation
+              pairs_truncated_ = true;
+              break;
+            }
+            ++pairs_tried_;
             json changed = apply(apply(profile_, changes_[i]), changes_[j]);
             Evaluation e = rules_.evaluate_json(changed.dump());
             if (!e.ok()) continue;
@@ -136,6 +150,9 @@ class Explainer {
       }
     }
     if (!any) out += "- no single change of one or two facts moves an option\n";
+    if (pairs_truncated_)
+      out += "- (explain tries at most " + std::to_string(kMaxPairs) +
+             " pairs of changes; not every pair was tried)\n";
 
     out += "\n## Missing data: the ranking for each possible value\n";
     std::set<std::string> missing;
@@ -149,7 +166,9 @@ class Explainer {
         out += "    " + change.description + ": " + top(result) + "\n";
         shown = true;
       }
-      if (!shown) out += "    (no value named by the rules changes it on its own)\n";
+      if (!shown)
+        out += untried_.count(path) ? "    (not tried: explain's search stopped before it)\n"
+                                    : "    (no value named by the rules changes it on its own)\n";
     }
   }
 
@@ -236,6 +255,11 @@ class Explainer {
   }
   void add(Change c, std::set<std::string>& seen) {
     std::string key = c.description;
+    if (changes_.size() == kMaxChanges) {  // bounded: a wide rule set names millions
+      changes_truncated_ = true;
+      untried_.insert(c.field_path);
+      return;
+    }
     if (seen.insert(key).second) changes_.push_back(std::move(c));
   }
   void leaves(const Expr& e, std::set<std::string>& seen) {
@@ -328,6 +352,13 @@ class Explainer {
   const json& profile_;
   const Facts& facts_;
   std::vector<Change> changes_;
+  // Budgets of the search for what would change the ranking: each change is an
+  // evaluation, and a rule set of 20,000 fields of 20 values each names 400,000
+  // (with every result kept, 24 GB). The shipped knowledge base names a few hundred.
+  static constexpr std::size_t kMaxChanges = 4096, kMaxPairs = 4096;
+  bool changes_truncated_ = false, pairs_truncated_ = false;
+  std::set<std::string> untried_;  // fields with changes past kMaxChanges
+  std::size_t pairs_tried_ = 0;
 };
 
 }  // namespace

@@ -198,6 +198,21 @@ grep -q "^- rtms_m1_hf would rank 1st if devices did not contain cochlear_implan
 grep -q "^- /assessments/diathermy_needed:$" "$TMP/out" || fail "explain: missing field"
 grep -q "assessments.diathermy_needed were false: 1\. " "$TMP/out" || fail "explain: each value of a missing field"
 expect_exit 1 "explain invalid" "$BIN" explain "$TMP/bad.json"
+# The search for what would change the ranking is bounded: a rule set naming more
+# single changes than explain tries (300 fields of 20 values: 6,000) says so.
+$PY - "$TMP/wide.rules" <<'PY'
+import sys
+values = ", ".join("v%d" % j for j in range(20))
+lines = ['ruleset "wide" version "1";', 'source s "S" doi "10.1/s";', "facts {"]
+lines += ["  f%d: enum {%s};" % (i, values) for i in range(300)]
+lines += ["}", 'option a "A" { invasiveness noninvasive; indication i when %s weight 1 source s because "b"; }'
+          % " or ".join("f%d == v%d" % (i, i % 20) for i in range(300))]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+echo '{"id":"wide"}' >"$TMP/wide.json"
+expect_exit 0 "explain on a wide rule set" "$BIN" explain --rules "$TMP/wide.rules" "$TMP/wide.json"
+grep -q "^- (the rules name more single changes than explain tries: the first 4096 were tried)$" "$TMP/out" || fail "explain says its search was bounded"
+grep -A1 "^- /f299:$" "$TMP/out" | grep -q "(not tried: explain's search stopped before it)" || fail "explain lists every missing field, and says which it did not try"
 
 # stimrank diff: every changed ranking is attributed to the changed rule
 cp -r "$ROOT/knowledge" "$TMP/kb-new"
