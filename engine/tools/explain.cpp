@@ -353,8 +353,8 @@ class Explainer {
   const Facts& facts_;
   std::vector<Change> changes_;
   // Budgets of the search for what would change the ranking: each change is an
-  // evaluation, and a rule set of 20,000 fields of 20 values each names 400,000
-  // (with every result kept, 24 GB). The shipped knowledge base names a few hundred.
+  // evaluation, and a rule set of 20,000 fields of 20 values each names 400,000.
+  // The shipped knowledge base names a few hundred.
   static constexpr std::size_t kMaxChanges = 4096, kMaxPairs = 4096;
   bool changes_truncated_ = false, pairs_truncated_ = false;
   std::set<std::string> untried_;  // fields with changes past kMaxChanges

@@ -20,9 +20,9 @@ struct ParseState {
 struct state_tag;
 
 // The text being parsed, as the skipper needs it: where its last `*/` starts. A `/*`
-// after that is unterminated, known without a scan to the end of the text (which,
-// at each `/*` the parser meets after resynchronising, was quadratic: 200,000 lines
-// of `option a /* x` ran for minutes). Set by the parser for the text it parses.
+// after that is unterminated, known without scanning to the end of the text at every
+// `/*` the parser meets after resynchronising (which would be quadratic). Set by the
+// parser for the text it parses.
 struct CommentIndex {
   const char* end = nullptr;         // the text's end; another text is scanned as before
   const char* last_close = nullptr;  // the last `*/`, or nullptr if there is none
