@@ -19,7 +19,8 @@ const OptionSpec kAuthorRules{
 const OptionSpec kLimit{"--limit", "NAME=N",
                         "a resource limit: rule-file-bytes, rule-files, expression-depth, "
                         "let-nodes, concept-members, rules, profile-bytes, profile-depth, "
-                        "fhir-bytes, test-file-bytes"};
+                        "fhir-bytes, test-file-bytes, bulk-index-bytes (memory --fhir-bulk's index "
+                        "holds before it moves to a temporary file)"};
 const OptionSpec kHelp{"--help", "", "this help"};
 
 OptionSpec format_option(const std::vector<std::string>& formats) {

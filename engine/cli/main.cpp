@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "stimrank/bulk_index.hpp"
 #include "stimrank/lsp.hpp"
 #include "stimrank/reports.hpp"
 #include "stimrank/serve.hpp"
@@ -131,6 +133,8 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
     limits.max_fhir_bytes = value;
   else if (name == "test-file-bytes")
     limits.max_test_file_bytes = value;
+  else if (name == "bulk-index-bytes")
+    limits.bulk_index_memory_bytes = value;
   else
     return false;
   return true;
@@ -959,8 +963,9 @@ std::string patient_of(simdjson::dom::element resource) {
 }
 
 // evaluate --fhir-bulk DIR: one JSON Lines answer per Patient, in Patient file
-// order. The other files are indexed first (where each patient's lines are), so
-// memory holds one patient's resources at a time, not the folder.
+// order. The other files are indexed first (where each patient's lines are; the
+// index moves to a temporary file past --limit bulk-index-bytes), so memory holds
+// one patient's resources at a time, not the folder.
 int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -982,12 +987,18 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
     return kInputError;
   }
   const std::size_t limit = args.limits.max_fhir_bytes;
-  struct Place {
-    std::size_t file;
-    std::uint64_t offset;
+  if (resource_files.size() > std::numeric_limits<std::uint32_t>::max()) {
+    std::cerr << "stimrank: `" << args.input << "` has more files than can be indexed\n";
+    return kInputError;
+  }
+  // Where each patient's lines are; and the lines that are no resource but name a
+  // patient (that patient is an error), by line number.
+  stimrank::BulkIndex places(args.limits.bulk_index_memory_bytes);
+  stimrank::BulkIndex problems(args.limits.bulk_index_memory_bytes / 8 + 1);
+  auto index_failed = [&args](const stimrank::BulkIndex& index) {
+    std::cerr << "stimrank: cannot index `" << args.input << "`: " << index.error() << "\n";
+    return kInputError;
   };
-  std::map<std::string, std::vector<Place>> places;
-  std::map<std::string, std::vector<stimrank::ProfileError>> problems;  // by patient
   bool read_failed = false;  // a file not read to its end: never a silent partial answer
   auto unread = [&read_failed](const std::string& file, const LineReader& reader) {
     std::cerr << "stimrank: cannot read `" << file << "` to its end" << reader.why() << "\n";
@@ -1020,12 +1031,13 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
           for (std::size_t i = at + 8; i < line.size() && line[i] != '"'; ++i) id += line[i];
         if (id.empty())
           std::cerr << where << ": not a JSON resource, and no patient named in it; skipped\n";
-        else
-          problems[id].push_back({where, "not a JSON resource"});
+        else if (!problems.add(id, {static_cast<std::uint32_t>(f), number}))
+          return index_failed(problems);
         continue;
       }
       std::string patient = patient_of(resource);
-      if (!patient.empty()) places[patient].push_back({f, offset});
+      if (!patient.empty() && !places.add(patient, {static_cast<std::uint32_t>(f), offset}))
+        return index_failed(places);
     }
     if (in.failed()) unread(resource_files[f], in);
   }
@@ -1073,6 +1085,7 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
     }
     pending.clear();
   };
+  std::vector<stimrank::BulkIndex::Place> found;
   for (const std::string& file : patient_files) {
     LineReader in(file, std::size_t{1} << 20);
     std::size_t number = 0;
@@ -1091,14 +1104,19 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
         pending.back().evaluation.errors.push_back({where, "not a Patient resource with an id"});
         continue;
       }
-      if (auto it = problems.find(id); it != problems.end()) {
+      if (!problems.find(id, found)) return index_failed(problems);
+      if (!found.empty()) {
         pending.push_back({id, {}, {}});
-        pending.back().evaluation.errors = it->second;
+        for (const stimrank::BulkIndex::Place& problem : found)
+          pending.back().evaluation.errors.push_back(
+              {resource_files[problem.file] + ":" + std::to_string(problem.offset),
+               "not a JSON resource"});
         continue;
       }
       // The patient's resources, read back from where the index found them.
+      if (!places.find(id, found)) return index_failed(places);
       std::string bundle = "[" + line;
-      for (const Place& place : places[id]) {
+      for (const stimrank::BulkIndex::Place& place : found) {
         LineReader& reader = *readers[place.file];
         reader.seek(place.offset);
         std::string resource;
@@ -1385,7 +1403,8 @@ int run(int argc, char** argv) {
           return usage_error(
               "`--limit` takes NAME=N, N a positive number, NAME one of rule-file-bytes, "
               "rule-files, expression-depth, let-nodes, concept-members, rules, test-file-bytes, "
-              "profile-bytes (also a JSON Lines line), profile-depth, fhir-bytes");
+              "profile-bytes (also a JSON Lines line), profile-depth, fhir-bytes, "
+              "bulk-index-bytes");
       } else if (a == "--debounce") {
         std::string n;
         if (!value(n) || n.empty() || n.size() > 5 ||

@@ -18,6 +18,9 @@ struct Limits {
   int max_profile_depth = 32;
   std::size_t max_fhir_bytes = 64u << 20;       // one FHIR Bundle
   std::size_t max_test_file_bytes = 64u << 20;  // one vignette test file
+  // Not an error when reached: what evaluate --fhir-bulk's index of the folder holds in
+  // memory before it moves to a temporary file.
+  std::size_t bulk_index_memory_bytes = 64u << 20;
 };
 
 }  // namespace stimrank

@@ -128,6 +128,19 @@ head -1 "$TMP/broken.jsonl" | grep -q "^{\"patient\":\"$first\",\"errors\":\[{\"
   fail "the malformed line's patient is an error line ($(head -c 300 "$TMP/broken.jsonl"))"
 [ "$(wc -l < "$TMP/broken.jsonl")" -eq 13 ] || fail "the other patients are still answered"
 tail -n +2 "$TMP/broken.jsonl" | cmp -s - <(tail -n +2 "$TMP/bulk.jsonl") || fail "the other patients' answers are unchanged"
+# The index moved to its temporary database (a budget of one byte): the same answers,
+# the malformed line's patient still an error line.
+"$BIN" evaluate --as-of "$AS_OF" --limit bulk-index-bytes=1 --fhir-bulk "$SHARED/synthea-10-patients" |
+  cmp -s - "$TMP/bulk.jsonl" || fail "--fhir-bulk with its index on disk answers as in memory"
+"$BIN" evaluate --as-of "$AS_OF" --limit bulk-index-bytes=1 --fhir-bulk "$TMP/broken" > "$TMP/out" 2> /dev/null
+cmp -s "$TMP/out" "$TMP/broken.jsonl" || fail "--fhir-bulk with its index on disk reports the malformed line as in memory"
+# A temporary folder that cannot be written: the index cannot move there, a clear
+# error, exit 1, no answer.
+expect_exit_bulk=$(SQLITE_TMPDIR=/proc "$BIN" evaluate --as-of "$AS_OF" --limit bulk-index-bytes=1 \
+  --fhir-bulk "$SHARED/synthea-10-patients" > "$TMP/out" 2> "$TMP/err"; echo $?)
+[ "$expect_exit_bulk" -eq 1 ] || fail "an index that cannot be written: exit $expect_exit_bulk, expected 1"
+grep -q "cannot index .*: the temporary index database failed" "$TMP/err" || fail "the index failure is said ($(head -c 300 "$TMP/err"))"
+[ ! -s "$TMP/out" ] || fail "no answer from an incomplete index"
 
 # Bad input: a clear error with a location, exit 1.
 expect_error() {  # expect_error WHAT FILE PATTERN [args]

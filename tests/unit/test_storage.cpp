@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "stimrank/bulk_index.hpp"
 #include "stimrank/storage.hpp"
 
 namespace fs = std::filesystem;
@@ -313,3 +314,51 @@ TEST_CASE("batch: one result per profile, invalid ones recorded, resumable", "[s
   CHECK_FALSE(mixed.ok);
   CHECK(mixed.error.find("another rule set") != std::string::npos);
 }
+
+TEST_CASE("bulk index: in memory and moved to disk, the same places in the same order",
+          "[storage][bulk]") {
+  using Place = stimrank::BulkIndex::Place;
+  // 3,000 patients, each with lines in three files, added file by file as a bulk
+  // folder is read; one patient id with a quote, one empty-looking id.
+  auto fill = [](stimrank::BulkIndex& index) {
+    for (std::uint32_t file = 0; file < 3; ++file)
+      for (std::uint64_t n = 0; n < 3000; ++n)
+        REQUIRE(index.add("patient-" + std::to_string(n % 1000) + (n == 7 ? "'\"" : ""),
+                          {file, file * 1000000 + n}));
+  };
+  stimrank::BulkIndex memory, disk(4096);
+  fill(memory);
+  fill(disk);
+  CHECK_FALSE(memory.on_disk());
+  CHECK(disk.on_disk());
+  std::vector<Place> a, b;
+  for (int n = 0; n < 1000; ++n) {
+    const std::string patient = "patient-" + std::to_string(n);
+    REQUIRE(memory.find(patient, a));
+    REQUIRE(disk.find(patient, b));
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].file == b[i].file);
+      CHECK(a[i].offset == b[i].offset);
+    }
+    if (n == 7) CHECK(a.size() == 6);  // n % 1000 == 7 twice per file, minus the quoted one's
+    if (n == 8) {
+      REQUIRE(a.size() == 9);
+      CHECK(a.front().offset == 8);
+      CHECK(a.back().offset == 2000000 + 2008);
+    }
+  }
+  REQUIRE(disk.find("patient-7'\"", b));
+  CHECK(b.size() == 3);
+  REQUIRE(disk.find("nobody", b));
+  CHECK(b.empty());
+  // Added after a lookup: found too.
+  REQUIRE(disk.add("late", {9, 99}));
+  REQUIRE(disk.find("late", b));
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].file == 9);
+  CHECK(disk.error().empty());
+}
+
+// A temporary folder that cannot be written: tests/cli/fhir_test.sh (SQLite reads
+// $SQLITE_TMPDIR once per process).
