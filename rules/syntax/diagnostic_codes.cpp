@@ -16,6 +16,8 @@ constexpr std::array kCodes{
     DiagnosticCode{"E001", E, "a declaration / option member was expected"},
     DiagnosticCode{"E002", E, "a declaration / option member was expected"},
     DiagnosticCode{"E003", E, "the file is not UTF-8 (the first such byte of each line)"},
+    DiagnosticCode{"E004", E,
+                   "a control character in a string (as it is, not the escapes `\\n`, `\\t`)"},
     DiagnosticCode{"E010", E, "something else was expected (the message says what)"},
     DiagnosticCode{"E012", E, "missing `;`"},
     DiagnosticCode{"E013", E, "missing `when`"},

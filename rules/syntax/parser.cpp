@@ -496,6 +496,37 @@ void check_encoding(const SourceFile& file, std::vector<Diagnostic>& diagnostics
   }
 }
 
+// E004 for a string that holds a control character as it is (not the escapes `\n`
+// and `\t`): titles and because-texts reach terminals, tables and editors, where a
+// control character does not show, or (ESC, CSI) rewrites the screen. One per
+// string, at its first such character; a tab as it is stays allowed.
+void check_string_controls(const SourceFile& file, const ast::Node& node,
+                           std::vector<Diagnostic>& diagnostics) {
+  if (node.kind == ast::Kind::String) {
+    const std::string_view raw = file.view(node.begin, node.end);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      const auto byte = static_cast<unsigned char>(raw[i]);
+      const bool c0 = (byte < 0x20 && byte != '\t') || byte == 0x7F;
+      const bool c1 = byte == 0xC2 && i + 1 < raw.size() &&
+                      static_cast<unsigned char>(raw[i + 1]) >= 0x80 &&
+                      static_cast<unsigned char>(raw[i + 1]) <= 0x9F;
+      if (!c0 && !c1) continue;
+      char name[8];
+      std::snprintf(name, sizeof name, "U+%04X",
+                    c1 ? static_cast<unsigned>(static_cast<unsigned char>(raw[i + 1])) : byte);
+      const auto offset = static_cast<std::uint32_t>(node.begin + i);
+      diagnostics.push_back(file.make(
+          Severity::error, "E004", offset, offset + (c1 ? 2 : 1),
+          std::string("a control character (") + name +
+              ") in a string: titles and texts reach terminals and screens, where it does not "
+              "show or changes what they show",
+          "delete it; a line break in a text is written `\\n`, a tab `\\t`"));
+      break;
+    }
+  }
+  for (const ast::Node& kid : node.kids) check_string_controls(file, kid, diagnostics);
+}
+
 }  // namespace
 
 const std::vector<std::string>& language_keywords() {
@@ -516,6 +547,7 @@ void parse_file(SourceFile& file, int max_depth, std::vector<Diagnostic>& diagno
   check_encoding(file, diagnostics);
   try {
     Driver(file, max_depth, diagnostics).run();
+    check_string_controls(file, file.root, diagnostics);
   } catch (std::exception const& e) {  // defensive: nothing may escape the parser
     diagnostics.push_back(file.make(Severity::error, "E000", 0, 0,
                                     std::string("internal parser error: ") + e.what()));

@@ -60,9 +60,6 @@ inline bool valid(std::string_view text) noexcept {
   return true;
 }
 
-// `text` with every byte that is not part of a UTF-8 character, and every control
-// character but tab, as `?` (one byte for one, so byte offsets still hold): for
-// quoting input in a message.
 // Characters (code points) in a text, as JSON Schema's maxLength counts them; a
 // byte that is not UTF-8 counts as one.
 inline std::size_t characters(std::string_view text) noexcept {
@@ -77,6 +74,9 @@ inline std::size_t characters(std::string_view text) noexcept {
   return count;
 }
 
+// `text` with every byte that is not part of a UTF-8 character, and every control
+// character but tab (C0, DEL, C1), as `?` (one byte for one, so byte offsets still
+// hold): for quoting input in a message or on a terminal.
 inline std::string printable(std::string_view text) {
   std::string out(text);
   const char* begin = out.data();
@@ -84,7 +84,12 @@ inline std::string printable(std::string_view text) {
   for (std::size_t i = 0; i < out.size();) {
     const std::size_t size = length(begin + i, end);
     const auto byte = static_cast<unsigned char>(out[i]);
-    if (size == 0 || (size == 1 && byte < 0x20 && byte != '\t')) {
+    const bool c0 = size == 1 && ((byte < 0x20 && byte != '\t') || byte == 0x7F);
+    const bool c1 = size == 2 && byte == 0xC2 && static_cast<unsigned char>(out[i + 1]) <= 0x9F;
+    if (size == 0 || c0) {
+      out[i++] = '?';
+    } else if (c1) {  // U+0080..U+009F: CSI (U+009B) starts a terminal sequence
+      out[i++] = '?';
       out[i++] = '?';
     } else {
       i += size;

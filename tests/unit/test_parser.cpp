@@ -299,6 +299,41 @@ TEST_CASE("a rule set with text that is not UTF-8 is refused", "[parser]") {
   CHECK(errors == std::vector<std::string>{"E003"});
 }
 
+// A title or text with a control character as it is (ESC [ 31m, CSI, DEL) would
+// reach a terminal; the escapes `\n` and `\t`, a tab as it is, and a control
+// character in a comment are fine.
+TEST_CASE("a control character in a string is E004, once a string", "[parser]") {
+  auto codes = [](const std::string& text) {
+    std::vector<std::string> seen;
+    for (const auto& d :
+         stimrank::compile_rules({{"c.rules", "ruleset \"x\" version \"1\";\n" + text}})
+             .diagnostics)
+      if (d.severity == stimrank::Severity::error)
+        seen.push_back(std::to_string(d.location.line) + ":" + std::to_string(d.location.column) +
+                       " " + d.code);
+    return seen;
+  };
+  CHECK(codes("option a \"A \x1b[31mred\x1b[0m\" { invasiveness noninvasive; }\n") ==
+        std::vector<std::string>{"2:13 E004"});
+  CHECK(codes("option a \"A \xc2\x9b"
+              "2J\" { invasiveness noninvasive; }\n"
+              "option b \"B\x7f\" { invasiveness noninvasive; }\n"
+              "option c \"C\x01\x02\" { invasiveness noninvasive; }\n") ==
+        std::vector<std::string>{"2:13 E004", "3:12 E004", "4:12 E004"});
+  const auto fine = codes(
+      "// a comment with \x1b[2J in it\n"
+      "option a \"A\\tb\\n\tc\" { invasiveness noninvasive; }\n");
+  CHECK(std::find_if(fine.begin(), fine.end(), [](const std::string& seen) {
+          return seen.find("E004") != std::string::npos;
+        }) == fine.end());
+  // Its message shows neither the character nor anything that is not UTF-8.
+  for (const auto& d :
+       stimrank::compile_rules({{"c.rules", "option a \"\xc2\x9b\x1b\" {}\n"}}).diagnostics) {
+    CHECK(d.format().find('\x1b') == std::string::npos);
+    CHECK(d.format().find("\xc2\x9b") == std::string::npos);
+  }
+}
+
 // The one rule citing `s` fails to parse: "never cited" would be a follow-on.
 TEST_CASE("a source cited only by a statement that failed to parse is not W201", "[parser]") {
   std::string text =
