@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "bounded_read.hpp"
 #include "check.hpp"
 #include "compiled.hpp"
 #include "registry_seam.hpp"
@@ -159,14 +160,7 @@ LoadResult load_rules(const std::string& path, const LoadOptions& options) noexc
       // At most one byte over the limit: the checker then reports E113, and
       // `include "/dev/zero"` is not read to the end.
       std::string text;
-      char buffer[1 << 16];
-      while (text.size() <= limit) {
-        in.read(buffer, static_cast<std::streamsize>(
-                            std::min<std::size_t>(sizeof buffer, limit + 1 - text.size())));
-        text.append(buffer, static_cast<std::size_t>(in.gcount()));
-        if (!in) break;
-      }
-      if (in.bad()) {
+      if (!read_bounded(in, text, limit)) {
         problem = "read error";
         return std::nullopt;
       }

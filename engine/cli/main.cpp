@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bounded_read.hpp"
 #include "commands.hpp"
 #include "stimrank/bulk_index.hpp"
 #include "stimrank/lsp.hpp"
@@ -88,15 +89,7 @@ bool read_all(const std::string& path, std::string& out, std::size_t limit) {
     if (!file) return false;
     in = &file;
   }
-  out.clear();
-  char buffer[1 << 16];
-  while (out.size() <= limit) {
-    const std::size_t want = std::min(sizeof buffer, limit + 1 - out.size());
-    in->read(buffer, static_cast<std::streamsize>(want));
-    out.append(buffer, static_cast<std::size_t>(in->gcount()));
-    if (!*in) return !in->bad();
-  }
-  return true;
+  return stimrank::read_bounded(*in, out, limit);
 }
 
 // --limit NAME=VALUE: the resource limits, each with a safe default (Limits).

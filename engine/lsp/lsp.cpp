@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "bounded_read.hpp"
 #include "source_file.hpp"
 #include "spelling.hpp"
 #include "stimrank/format.hpp"
@@ -271,12 +272,7 @@ std::string read_file(const std::string& path, std::size_t limit) {
   if (!fs::is_regular_file(path, error)) return {};
   std::ifstream in(path, std::ios::binary);
   std::string text;
-  char buffer[1 << 16];
-  while (in && text.size() <= limit) {
-    in.read(buffer, static_cast<std::streamsize>(
-                        std::min<std::size_t>(sizeof buffer, limit + 1 - text.size())));
-    text.append(buffer, static_cast<std::size_t>(in.gcount()));
-  }
+  if (!in || !read_bounded(in, text, limit)) return {};
   return text;
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "bounded_read.hpp"
 #include "compiled.hpp"
 #include "explanation.hpp"
 #include "markup.hpp"
@@ -326,13 +327,7 @@ TestReport run_test_file(const RuleSet& rules, const std::string& path,
     // Read up to one byte over the limit, never the whole of `/dev/zero`.
     const std::size_t limit = limits.max_test_file_bytes;
     std::string text;
-    char buffer[1 << 16];
-    while (text.size() <= limit && in) {
-      in.read(buffer, static_cast<std::streamsize>(
-                          std::min<std::size_t>(sizeof buffer, limit + 1 - text.size())));
-      text.append(buffer, static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) {
+    if (!read_bounded(in, text, limit)) {
       report.errors.push_back(path + ": cannot read the test file to its end");
       return report;
     }
