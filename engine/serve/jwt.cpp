@@ -210,7 +210,12 @@ std::string TokenVerifier::verify(const std::string& authorization, const std::s
     expiries_.erase(expiries_.begin());
   }
   const std::string jti = claims["jti"].get<std::string>();
-  if (!seen_.insert(jti).second) return "the token was used before (jti replayed)";
+  if (seen_.count(jti)) return "the token was used before (jti replayed)";
+  if (seen_.size() >= max_remembered_)
+    return "the service already remembers " + std::to_string(max_remembered_) +
+           " unexpired token ids (to refuse replays), the most it keeps: try again when some "
+           "have expired, or use tokens that expire sooner";
+  seen_.insert(jti);
   expiries_.emplace(exp, jti);
   return {};
 }

@@ -20,7 +20,13 @@ struct TrustedIssuer {
 
 class TokenVerifier {
  public:
-  explicit TokenVerifier(std::vector<TrustedIssuer> issuers) : issuers_(std::move(issuers)) {}
+  // Token ids are remembered until their token expires, at most `max_remembered` at a
+  // time: a trusted issuer whose tokens expire far ahead cannot grow the set without
+  // bound; past it, new tokens are refused until ids expire.
+  static constexpr std::size_t kMaxRememberedTokens = std::size_t{1} << 20;
+  explicit TokenVerifier(std::vector<TrustedIssuer> issuers,
+                         std::size_t max_remembered = kMaxRememberedTokens)
+      : issuers_(std::move(issuers)), max_remembered_(max_remembered) {}
 
   // "" when the Authorization header carries a valid token for `audience`; else why
   // not (for the 401 body). Safe from many threads.
@@ -31,6 +37,7 @@ class TokenVerifier {
 
  private:
   std::vector<TrustedIssuer> issuers_;
+  std::size_t max_remembered_;
   std::mutex mutex_;
   // Token ids seen, until they expire: the ids, and the same ordered by expiry so
   // that forgetting the expired ones costs what they are, not the whole set.
