@@ -319,11 +319,15 @@ class Server {
       dispatch(method, params, id, has_id);
     } catch (json::exception const& e) {
       // A parameter missing or of the wrong type (a `uri` that is a number): the
-      // client's error, answered as such (the library's "[json.exception…] " cut).
+      // client's error, answered as such (the library's "[json.exception…] " cut, its
+      // "(/json/pointer) " written as "/json/pointer: ").
       std::string what = e.what();
       if (const auto end = what.find("] ");
           what.rfind("[json.exception", 0) == 0 && end != std::string::npos)
         what.erase(0, end + 2);
+      if (const auto close = what.find(") ");
+          what.rfind("(/", 0) == 0 && close != std::string::npos)
+        what = what.substr(1, close - 1) + ": " + what.substr(close + 2);
       log_ << "stimrank lsp: " << method << ": invalid params: " << what << "\n";
       if (has_id) reply_error(id, -32602, "invalid params: " + what);
     } catch (std::exception const& e) {
