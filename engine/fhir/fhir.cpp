@@ -265,7 +265,10 @@ Fields fields_of(Node body) {
 // SNOMED CT device types the mapping reads, each as its source lists it:
 // [IPS] HL7 IPS "Medical Devices - SNOMED CT IPS Free Set" 1.1.0
 //   (http://hl7.org/fhir/uv/ips/ValueSet/medical-devices-snomed-ct-ips-free-set);
-// [DICOM] DICOM CID 3777 "Cardiovascular Implant" (urn:oid:1.2.840.10008.6.1.263).
+// [DICOM] DICOM CID 3777 "Cardiovascular Implant" (urn:oid:1.2.840.10008.6.1.263);
+// [VSAC 3.526.3.1193] VSAC "Cardiac Pacer" (2.16.840.1.113883.3.526.3.1193, eCQM
+//   Update 2021-05-06, CMS144/CMS145; read in github.com/canvas-medical/canvas-plugins,
+//   canvas_sdk/value_set/v2022/device.py, with the display beside each code).
 // An empty device name: an implant of a kind the code does not state, which may be one
 // of the profile's devices (`unstated` says which); see map_device.
 struct DeviceCode {
@@ -277,9 +280,15 @@ struct DeviceCode {
 constexpr DeviceCode kDeviceCodes[] = {
     {"14106009", "cardiac_pacemaker", "Cardiac pacemaker"},                     // [DICOM]
     {"424921004", "cardiac_pacemaker", "Permanent cardiac pacemaker, device"},  // [IPS]
-    {"72506001", "implantable_defibrillator", "Implantable defibrillator"},     // [IPS] [DICOM]
-    {"43252007", "cochlear_implant", "Cochlear prosthesis"},                    // [IPS]
-    {"25937001", "", "Neurostimulator", "which kind of neurostimulator"},       // [IPS]
+    {"56961003", "cardiac_pacemaker",
+     "Cardiac transvenous pacemaker, device"},  // [VSAC 3.526.3.1193]
+    {"360127006", "cardiac_pacemaker",
+     "Intravenous cardiac pacemaker system"},  // [VSAC 3.526.3.1193]
+    {"360128001", "cardiac_pacemaker",
+     "Intravenous triggered cardiac pacemaker system"},                      // [VSAC 3.526.3.1193]
+    {"72506001", "implantable_defibrillator", "Implantable defibrillator"},  // [IPS] [DICOM]
+    {"43252007", "cochlear_implant", "Cochlear prosthesis"},                 // [IPS]
+    {"25937001", "", "Neurostimulator", "which kind of neurostimulator"},    // [IPS]
     {"303618000", "", "Nervous system implant",
      "which kind of nervous system implant (a neurostimulator, a pump, a clip)"},  // [IPS]
     {"360041000", "", "Implanted drug delivery system",
@@ -289,6 +298,38 @@ constexpr DeviceCode kDeviceCodes[] = {
 const DeviceCode* find_device_code(std::string_view code) {
   for (const DeviceCode& known : kDeviceCodes)
     if (code == known.code) return &known;
+  return nullptr;
+}
+
+// Condition codes that state a device is in place (a status, not a disorder), from
+// VSAC "Cardiac Pacer in Situ" (2.16.840.1.113883.3.526.3.368, eCQM Update 2021-05-06,
+// CMS144/CMS145; read in github.com/canvas-medical/canvas-plugins,
+// canvas_sdk/value_set/v2022/condition.py, with the display beside each code).
+// ICD-10-CM codes with or without their dot.
+struct DeviceStatusCode {
+  const char* system;  // as profile_system names it
+  const char* code;
+  const char* device;
+  const char* display;
+};
+constexpr DeviceStatusCode kDeviceStatusCodes[] = {
+    {"icd10cm", "Z95.0", "cardiac_pacemaker", "Presence of cardiac pacemaker"},
+    {"icd10cm", "Z95.810", "implantable_defibrillator",
+     "Presence of automatic (implantable) cardiac defibrillator"},
+    {"snomed", "441509002", "cardiac_pacemaker", "Cardiac pacemaker in situ"},
+};
+
+const DeviceStatusCode* find_device_status_code(std::string_view system, std::string_view code) {
+  auto undotted = [](std::string_view text) {
+    std::string out;
+    for (char c : text)
+      if (c != '.') out += c;
+    return out;
+  };
+  for (const DeviceStatusCode& known : kDeviceStatusCodes)
+    if (system == known.system &&
+        (code == known.code || (system == "icd10cm" && undotted(code) == undotted(known.code))))
+      return &known;
   return nullptr;
 }
 
@@ -765,6 +806,23 @@ class Mapper {
       std::string system = profile_system(string_member(coding, "system"));
       std::string value(string_member(coding, "code"));
       if (system.empty() || system == "rxnorm" || system == "atc" || value.empty()) continue;
+      // "Presence of cardiac pacemaker": a device in place, as a Device resource says.
+      if (const DeviceStatusCode* device = find_device_status_code(system, value)) {
+        matched = true;
+        if (refuted) {
+          if (report_)
+            ignored(r, at(),
+                    "a device recorded absent (refuted): the profile's devices list those "
+                    "present, so this says nothing it can hold");
+          continue;
+        }
+        devices_.insert(device->device);
+        if (report_)
+          used(r, at(),
+               "devices: " + system + " " + value + " (" + device->display + ") → " +
+                   device->device);
+        continue;
+      }
       std::string concepts = concepts_of(system, value, report_);
       if (concepts.empty()) continue;
       conditions_.push_back({system, value, laterality, refuted});
@@ -964,15 +1022,18 @@ class Mapper {
       text += '}';
     }
     if (has_medications_resource_) append_codes(text, "medications", medications_);
-    // Beside an implant of unstated kind, the devices the record names are an open
-    // set: present (their contraindications exclude), any other device unknown.
-    if (has_devices_resource_ && (!devices_unknown_ || !devices_.empty())) {
-      text += devices_unknown_ ? ",\"devices\":{\"present\":[" : ",\"devices\":[";
+    // Beside an implant of unstated kind, or named only by a condition ("presence of
+    // cardiac pacemaker") in a record without Device resources, the devices the record
+    // names are an open set: present (their contraindications exclude), any other
+    // device unknown.
+    const bool devices_open = devices_unknown_ || !has_devices_resource_;
+    if ((has_devices_resource_ || !devices_.empty()) && (!devices_open || !devices_.empty())) {
+      text += devices_open ? ",\"devices\":{\"present\":[" : ",\"devices\":[";
       for (const std::string& device : devices_) {
         if (text.back() != '[') text += ',';
         append_json_string(text, device);
       }
-      text += devices_unknown_ ? "],\"complete\":false}" : "]";
+      text += devices_open ? "],\"complete\":false}" : "]";
     }
     if (has_procedures_resource_) {
       text += ",\"procedures\":[";

@@ -307,6 +307,60 @@ for o in load("neurostim.result.json")["options"]:
         assert o["status"] != "excluded" and "devices" in json.dumps(o["missing"]), (o["option"], o["status"], o["missing"])
 PY
 
+# A device in place stated as a condition (VSAC "Cardiac Pacer in Situ": ICD-10-CM
+# Z95.0, Z95.810, SNOMED CT 441509002): present, the other devices unknown when the
+# record has no Device resource (an open set), TENS excluded; a resolved one (removed)
+# and a refuted one do not count; beside Device resources the list stays the record's.
+cat > "$TMP/insitu.py" <<'PY'
+import json, sys
+def condition(cid, system, code, clinical="active", verification=None):
+    c = {"resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/p1"},
+         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]},
+         "code": {"coding": [{"system": system, "code": code}]}}
+    if verification:
+        c["verificationStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]}
+    return {"resource": c}
+cm, sct = "http://hl7.org/fhir/sid/icd-10-cm", "http://snomed.info/sct"
+patient = {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01"}}
+bundles = {
+    "insitu_z950": [condition("c1", cm, "Z95.0")],
+    "insitu_undotted": [condition("c1", cm, "Z95810")],
+    "insitu_snomed": [condition("c1", sct, "441509002")],
+    "insitu_resolved": [condition("c1", cm, "Z95.0", clinical="resolved")],
+    "insitu_refuted": [condition("c1", cm, "Z95.0", verification="refuted")],
+    "insitu_device": [condition("c1", cm, "Z95.0"),
+                      {"resource": {"resourceType": "Device", "id": "d1", "status": "active", "patient": {"reference": "Patient/p1"},
+                                    "type": {"coding": [{"system": sct, "code": "43252007"}]}}}],
+}
+for name, entries in bundles.items():
+    json.dump({"resourceType": "Bundle", "type": "collection", "entry": [patient] + entries},
+              open(f"{sys.argv[1]}/{name}.json", "w"))
+PY
+$PY "$TMP/insitu.py" "$TMP"
+for name in insitu_z950 insitu_undotted insitu_snomed insitu_resolved insitu_refuted insitu_device; do
+  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
+    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+  "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
+done
+$PY - "$TMP" <<'PY' || fail "a device stated as a condition (Z95.0, Z95.810, 441509002) counts as present"
+import json, os, sys
+t = sys.argv[1]
+load = lambda n: json.load(open(os.path.join(t, n)))
+assert load("insitu_z950.profile.json")["devices"] == {"present": ["cardiac_pacemaker"], "complete": False}
+assert load("insitu_undotted.profile.json")["devices"] == {"present": ["implantable_defibrillator"], "complete": False}
+assert load("insitu_snomed.profile.json")["devices"] == {"present": ["cardiac_pacemaker"], "complete": False}
+assert "devices" not in load("insitu_resolved.profile.json") and "devices" not in load("insitu_refuted.profile.json")
+assert load("insitu_device.profile.json")["devices"] == ["cardiac_pacemaker", "cochlear_implant"]
+used = [n["what"] for n in load("insitu_z950.report.json")["used"]]
+assert "devices: icd10cm Z95.0 (Presence of cardiac pacemaker) → cardiac_pacemaker" in used, used
+assert any("recorded absent (refuted)" in n["what"] for n in load("insitu_refuted.report.json")["ignored"])
+for name in ("insitu_z950", "insitu_undotted", "insitu_snomed"):
+    status = {o["option"]: o["status"] for o in load(name + ".result.json")["options"]}
+    assert status["tens_conventional"] == "excluded", (name, status["tens_conventional"])
+status = {o["option"]: o["status"] for o in load("insitu_resolved.result.json")["options"]}
+assert status["tens_conventional"] != "excluded"
+PY
+
 # A drug coded by its RxNorm ingredient (warfarin 11289) or by a clinical-drug code of
 # the rule set's value sets is matched by code; a clinical drug whose ingredient the
 # rule set does not name is reported.
