@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -641,6 +642,47 @@ std::string result_summary(const Result& result) {
 
 }  // namespace
 
+namespace {
+
+// A cohort row's profile, read with sqlite3_blob_* (TEXT or BLOB alike): false when
+// it is larger than `limit` bytes, which are then not read. A NULL profile reads as
+// "" (the profile reader's error then says it is not JSON).
+class ProfileReader {
+ public:
+  explicit ProfileReader(sqlite3* db) : db_(db) {}
+  ~ProfileReader() { sqlite3_blob_close(blob_); }
+  ProfileReader(const ProfileReader&) = delete;
+  ProfileReader& operator=(const ProfileReader&) = delete;
+
+  bool read(std::int64_t rowid, std::size_t limit, std::string& out) {
+    out.clear();
+    const int opened =
+        blob_ ? sqlite3_blob_reopen(blob_, rowid)
+              : sqlite3_blob_open(db_, "main", "profiles", "profile", rowid, 0, &blob_);
+    if (opened != SQLITE_OK) {
+      // A NULL (or a number) cannot be opened as a blob: read it as a value.
+      sqlite3_blob_close(blob_);
+      blob_ = nullptr;
+      Statement value(db_, "SELECT profile FROM profiles WHERE rowid = ?");
+      value.bind(1, rowid);
+      if (value.step()) out = value.text(0);
+      return out.size() <= limit;
+    }
+    const auto size = static_cast<std::size_t>(sqlite3_blob_bytes(blob_));
+    if (size > limit) return false;
+    out.resize(size);
+    if (sqlite3_blob_read(blob_, out.data(), static_cast<int>(size), 0) != SQLITE_OK)
+      throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_));
+    return true;
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_blob* blob_ = nullptr;
+};
+
+}  // namespace
+
 BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
                       const BatchOptions& options) noexcept {
   BatchReport report;
@@ -662,9 +704,14 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
         return report;
       }
     }
+    // Each profile is read through SQLite's incremental I/O: its size first, then the
+    // bytes only if it is within the profile size limit. A 300 MB row is refused by
+    // its size without being loaded (a SELECT of it would hold it twice).
+    const std::size_t limit = detail::compiled(rules).limits.max_profile_bytes;
     Statement pending = db->prepare(
-        "SELECT p.id, p.profile FROM profiles p LEFT JOIN results r ON r.profile_id = p.id"
+        "SELECT p.id, p.rowid FROM profiles p LEFT JOIN results r ON r.profile_id = p.id"
         " WHERE r.profile_id IS NULL ORDER BY p.rowid LIMIT ?");
+    ProfileReader profile_reader(db->handle());
     if (report.total == 0) {
       report.error =
           "the cohort has no profiles: fill its `profiles` table (id TEXT PRIMARY KEY, profile "
@@ -683,18 +730,26 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
     std::int64_t done = report.already_done;
     for (;;) {
       std::vector<std::string> ids, profiles;
+      std::vector<bool> oversized;
       pending.reset();
       pending.bind(1, static_cast<std::int64_t>(chunk));
       while (pending.step()) {
         ids.push_back(pending.text(0));
-        profiles.push_back(pending.text(1));
+        profiles.emplace_back();
+        oversized.push_back(!profile_reader.read(pending.integer(1), limit, profiles.back()));
       }
       if (ids.empty()) break;
-      const std::vector<Evaluation> evaluations = evaluate_many(shared, profiles, options.threads);
+      std::vector<Evaluation> evaluations = evaluate_many(shared, profiles, options.threads);
       if (evaluations.size() != profiles.size()) {
         report.error = "out of memory for a chunk's results; try a smaller `--chunk`";
         return report;
       }
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        if (oversized[i]) {  // as the profile reader says it
+          evaluations[i] = Evaluation{};
+          evaluations[i].errors.push_back(
+              {"", "the profile is larger than the limit of " + std::to_string(limit) + " bytes"});
+        }
       // One transaction per chunk: a kill leaves whole chunks or nothing.
       Transaction tx(*db);
       std::string at = now_utc();

@@ -315,6 +315,46 @@ TEST_CASE("batch: one result per profile, invalid ones recorded, resumable", "[s
   CHECK(mixed.error.find("another rule set") != std::string::npos);
 }
 
+// A row over the profile size limit is refused by its size, as `evaluate` refuses it,
+// without being copied out of SQLite; a profile of multi-byte characters is measured
+// in bytes; the rows beside it are answered.
+TEST_CASE("batch: a row over the profile size limit is an invalid result, said why", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("cohort.db");
+  sql(db, "CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT)");
+  // Stored as a BLOB, a number, NULL: read as SQLite gives them.
+  sql(db, "INSERT INTO profiles VALUES ('blob', CAST('" + profile_json(2) + "' AS BLOB));" +
+              "INSERT INTO profiles VALUES ('number', 42); INSERT INTO profiles VALUES ('null', "
+              "NULL);");
+  const std::string big =
+      "{\"id\": \"big\", \"age\": 50, \"x\": \"" + std::string(3000, 'a') + "\"}";
+  std::string accents;
+  for (int i = 0; i < 700; ++i) accents += "\xc3\xa9";  // 700 characters, 1,400 bytes
+  sql(db, "INSERT INTO profiles VALUES ('ok', '" + profile_json(1) + "');" +
+              "INSERT INTO profiles VALUES ('big', '" + big + "');" +
+              "INSERT INTO profiles VALUES ('wide', '{\"id\": \"" + accents + "\"}');");
+  stimrank::LoadOptions load;
+  load.limits.max_profile_bytes = 1200;
+  auto rules = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR, load).ruleset;
+  REQUIRE(rules);
+  auto report = stimrank::run_batch(*rules, db, {});
+  INFO(report.error);
+  REQUIRE(report.ok);
+  CHECK(report.evaluated == 6);
+  CHECK(report.invalid == 4);
+  CHECK(count(db,
+              "SELECT COUNT(*) FROM results WHERE outcome = 'ok' AND profile_id IN ('ok', "
+              "'blob')") == 2);
+  CHECK(count(db,
+              "SELECT COUNT(*) FROM results WHERE profile_id = 'number' AND error LIKE "
+              "'%expected a JSON object%'") == 1);
+  CHECK(
+      count(db,
+            "SELECT COUNT(*) FROM results WHERE outcome = 'invalid' AND error = 'profile: the "
+            "profile is larger than the limit of 1200 bytes' AND profile_id IN ('big', 'wide')") ==
+      2);
+}
+
 TEST_CASE("bulk index: in memory and moved to disk, the same places in the same order",
           "[storage][bulk]") {
   using Place = stimrank::BulkIndex::Place;
