@@ -14,6 +14,7 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "check.hpp"
@@ -208,7 +209,18 @@ void migrate(Database& db) {
   std::int64_t version = 0;
   for (const auto& [description, sql] : migrations) {
     if (++version <= current) continue;
-    db.exec(sql);
+    try {
+      db.exec(sql);
+    } catch (std::runtime_error const& e) {
+      const std::string message = e.what();
+      if (message.find("already exists") == std::string::npos) throw;
+      // A table of one of our names that another program made: say so, not just
+      // SQLite's "table results already exists".
+      throw std::runtime_error("cannot add the " + std::string(description) +
+                               " tables: " + message +
+                               ", made by another program (stimrank keeps its own tables in "
+                               "databases it creates or migrates; docs/storage.md)");
+    }
     Statement insert = db.prepare(
         "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)");
     insert.bind(1, version).bind(2, description).bind(3, now_utc());
@@ -708,6 +720,18 @@ BatchReport run_batch(const RuleSet& rules, const std::string& db_path,
     // bytes only if it is within the profile size limit. A 300 MB row is refused by
     // its size without being loaded (a SELECT of it would hold it twice).
     const std::size_t limit = detail::compiled(rules).limits.max_profile_bytes;
+    {  // The caller made `profiles`: a missing column is said as such.
+      Statement columns = db->prepare("SELECT name FROM pragma_table_info('profiles')");
+      std::set<std::string> names;
+      while (columns.step()) names.insert(columns.text(0));
+      for (const char* needed : {"id", "profile"})
+        if (!names.count(needed)) {
+          report.error = std::string("the `profiles` table has no column `") + needed +
+                         "`: it needs id TEXT PRIMARY KEY and profile TEXT (one profile JSON a "
+                         "row; docs/storage.md)";
+          return report;
+        }
+    }
     Statement pending = db->prepare(
         "SELECT p.id, p.rowid FROM profiles p LEFT JOIN results r ON r.profile_id = p.id"
         " WHERE r.profile_id IS NULL ORDER BY p.rowid LIMIT ?");

@@ -355,6 +355,28 @@ TEST_CASE("batch: a row over the profile size limit is an invalid result, said w
       2);
 }
 
+// A cohort made by hand: a `profiles` table without the columns, or a table of one
+// of stimrank's names that another program made, is said as such.
+TEST_CASE("batch: a profiles table of another shape, a foreign results table", "[storage]") {
+  TempDir dir;
+  auto rules = stimrank::load_rules(STIMRANK_KNOWLEDGE_DIR).ruleset;
+  REQUIRE(rules);
+  const std::string columns = dir.file("columns.db"), foreign = dir.file("foreign.db");
+  sql(columns,
+      "CREATE TABLE profiles (patient TEXT, json TEXT); INSERT INTO profiles VALUES ('a', '{}')");
+  auto report = stimrank::run_batch(*rules, columns, {});
+  CHECK_FALSE(report.ok);
+  CHECK(report.error ==
+        "the `profiles` table has no column `id`: it needs id TEXT PRIMARY KEY and profile TEXT "
+        "(one profile JSON a row; docs/storage.md)");
+  sql(foreign,
+      "CREATE TABLE profiles (id TEXT PRIMARY KEY, profile TEXT); CREATE TABLE results (x TEXT)");
+  report = stimrank::run_batch(*rules, foreign, {});
+  CHECK_FALSE(report.ok);
+  CHECK(report.error.find("cannot add the cohort batches tables: sqlite: table results already "
+                          "exists, made by another program") != std::string::npos);
+}
+
 TEST_CASE("bulk index: in memory and moved to disk, the same places in the same order",
           "[storage][bulk]") {
   using Place = stimrank::BulkIndex::Place;
