@@ -132,26 +132,72 @@ def load(path: Optional[Union[str, _os.PathLike]] = None) -> "RuleSet":
     return RuleSet(core, diagnostics, path=target)
 
 
+def _unicode_checked(text: str) -> str:
+    """``text``, which the engine receives as UTF-8: a lone surrogate (what a bad decode
+    leaves, ``"\\ud800"``) is a ProfileError, not pybind11's "incompatible function
+    arguments". ASCII text (the usual profile) is known to be fine without a look."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ProfileError([FieldError("", "the profile is not valid Unicode text: a lone surrogate "
+                                               f"(U+{ord(text[error.start]):04X}) at character {error.start + 1}")]) from None
+    return text
+
+
+def _non_finite_path(value: Any, path: str = "") -> Optional[str]:
+    """The JSON path of the first infinite or NaN number in ``value``, if any."""
+    if isinstance(value, float) and not _math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = ((str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite_path(item, f"{path}/{key}")
+        if found is not None:
+            return found
+    return None
+
+
 def _profile_json(profile: Union[Mapping[str, Any], str, bytes]) -> str:
     if isinstance(profile, bytes):
-        return profile.decode("utf-8", errors="replace")
+        try:
+            return profile.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ProfileError([FieldError("", f"the profile is not UTF-8: the byte 0x{profile[error.start]:02X} "
+                                               f"at byte {error.start + 1}")]) from None
     if isinstance(profile, str):
-        return profile
+        return _unicode_checked(profile)
     if type(profile) is dict and _is_plain(profile):
         try:  # most dicts are JSON as they are: no cleaning walk
-            return _json.dumps(profile, ensure_ascii=False, allow_nan=False)
+            text = _json.dumps(profile, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError, RecursionError):
             pass  # numpy values, NaN in a list, deep nesting: the careful path below
+        else:
+            return _unicode_checked(text)
     if isinstance(profile, Mapping):
         try:
-            return _json.dumps(_clean(profile), ensure_ascii=False)
+            cleaned = _clean(profile)
+            text = _json.dumps(cleaned, ensure_ascii=False, allow_nan=False)
         except RecursionError:
             # Deeper than Python can walk, and far deeper than the engine reads (32).
             raise ProfileError([FieldError("", "the profile is nested too deeply to be read")]) from None
+        except ValueError:  # an infinite number (NaN is a missing value, dropped above)
+            raise ProfileError([FieldError(_non_finite_path(cleaned) or "",
+                                           "expected a finite number, got infinity")]) from None
+        return _unicode_checked(text)
     raise TypeError(f"a profile is a dict or a JSON string, not {type(profile).__name__}")
 
 
 _PLAIN_TYPES = (str, int, bool, list)
+
+
+def _check_threads(threads: Any) -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads is 0 (one per core) or a positive number, not {threads!r}")
 
 
 def _is_plain(profile: dict, depth: int = 0) -> bool:
@@ -361,6 +407,7 @@ class RuleSet:
         """
         if errors not in ("raise", "return"):
             raise ValueError('errors is "raise" or "return"')
+        _check_threads(threads)
         items = self._batch_texts(profiles)
         # A profile Python could not turn into JSON keeps its error and its place.
         texts = [item if isinstance(item, str) else "" for item in items]
@@ -523,6 +570,9 @@ def run_batch(rules: RuleSet, db: Union[str, _os.PathLike], *, threads: int = 0,
     (resumable; see docs/storage.md). ``store="summary"`` keeps each option's status,
     rank, score, leading evidence and missing count per profile; ``"full"`` the whole
     explained result. Returns the counts; raises on failure (an empty cohort too)."""
+    _check_threads(threads)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk is a positive number of profiles, not {chunk!r}")
     out = _core.run_batch(rules._core, _os.fspath(db), threads, chunk, store)
     if not out["ok"]:
         raise StimrankError(out["error"])
@@ -623,6 +673,7 @@ def evaluate_frame(frame: Any, rules: Any = None, *, threads: int = 0, form: str
     import pandas as pd
     if form not in ("long", "wide"):
         raise ValueError('form is "long" or "wide"')
+    _check_threads(threads)
     ruleset = _frame_rules(rules)
     if hasattr(frame, "columns") and "profile" in frame.columns:
         items = list(frame["profile"])

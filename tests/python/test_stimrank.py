@@ -149,6 +149,30 @@ def test_a_dict_nested_beyond_python_recursion_is_a_profile_error(rs):
     assert info.value.index == 1
 
 
+def test_text_python_cannot_pass_as_utf8_and_infinite_numbers_are_profile_errors(rs):
+    # A lone surrogate (what a bad decode leaves) was pybind11's "incompatible function
+    # arguments"; bytes that are not UTF-8 were replaced by U+FFFD without a word.
+    cases = [({"id": "a\ud800"}, "", "a lone surrogate (U+D800) at character 10"),
+             ('{"id": "\udfff"}', "", "a lone surrogate (U+DFFF) at character 9"),
+             (b'{"id": "a\xff"}', "", "the profile is not UTF-8: the byte 0xFF at byte 10"),
+             ({"id": "a", "age": float("inf")}, "/age", "expected a finite number, got infinity"),
+             ({"id": "a", "pain": {"nrs": float("-inf")}}, "/pain/nrs", "expected a finite number, got infinity")]
+    for profile, path, words in cases:
+        with pytest.raises(stimrank.ProfileError) as info:
+            rs.evaluate(profile)
+        assert info.value.errors[0].path == path and words in info.value.errors[0].message, info.value
+    # In a batch, each keeps its place; the others are answered.
+    good = {"id": "ok", "age": 70}
+    out = rs.evaluate_many([good, {"id": "a\ud800"}, good], errors="return")
+    assert isinstance(out[0], stimrank.Result) and isinstance(out[2], stimrank.Result)
+    assert isinstance(out[1], stimrank.ProfileError) and "lone surrogate" in str(out[1])
+    # NaN is a missing value (as an empty DataFrame cell), not an error.
+    assert rs.evaluate({"id": "n", "age": float("nan")}).profile == "n"
+    for threads in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="threads is 0"):
+            rs.evaluate_many([good], threads=threads)
+
+
 def test_wrong_python_type_is_a_type_error(rs):
     with pytest.raises(TypeError):
         rs.evaluate(42)
