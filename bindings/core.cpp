@@ -327,6 +327,9 @@ struct Columns {
   std::vector<bool> unranked;
   std::vector<double> score;
   std::size_t option_count = 0;  // rows a valid profile gives, to size the columns once
+  // Errors found before the engine (Python could not make the profile's JSON), by
+  // profile: "" for none. Such a profile's text is "", which the engine refuses.
+  const std::vector<std::string>* preset_errors = nullptr;
 
   void add(const std::shared_ptr<const stimrank::RuleSet>& ruleset,
            const std::vector<std::string_view>& texts, std::size_t begin, std::size_t end) {
@@ -364,8 +367,10 @@ struct Columns {
           if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
             id = parsed["id"].get<std::string>();
           std::string message;
-          for (const auto& problem : problems)
-            message += (message.empty() ? "" : "; ") + problem.format();
+          if (preset_errors && i < preset_errors->size()) message = (*preset_errors)[i];
+          if (message.empty())
+            for (const auto& problem : problems)
+              message += (message.empty() ? "" : "; ") + problem.format();
           row(profiles.code(id), -1, statuses.code("error"), 0, none, -1, -1, 0, -1,
               errors.code(message));
         });
@@ -430,11 +435,15 @@ TextViews text_views(const py::list& items) {
 // Each column goes into its array part by part and the part's copy is freed at once,
 // so the peak stays near one copy of the rows.
 py::dict evaluation_columns(const std::shared_ptr<const stimrank::RuleSet>& shared,
-                            const py::list& items, unsigned threads) {
+                            const py::list& items, unsigned threads,
+                            const std::vector<std::string>& preset_errors) {
   const TextViews texts = text_views(items);
   const std::size_t option_count = shared->option_ids().size();
-  std::vector<Columns> parts = evaluate_in_parts<Columns>(
-      shared, texts.views, threads, [&](Columns& part) { part.option_count = option_count; });
+  std::vector<Columns> parts =
+      evaluate_in_parts<Columns>(shared, texts.views, threads, [&](Columns& part) {
+        part.option_count = option_count;
+        part.preset_errors = &preset_errors;
+      });
   std::size_t rows = 0;
   for (const Columns& part : parts) rows += part.profile.size();
 
@@ -577,8 +586,11 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "evaluate_columns",
           [](const std::shared_ptr<stimrank::RuleSet>& rs, const py::list& profiles,
-             unsigned threads) { return evaluation_columns(rs, profiles, threads); },
-          py::arg("profiles"), py::arg("threads") = 0)
+             unsigned threads, const std::vector<std::string>& preset_errors) {
+            return evaluation_columns(rs, profiles, threads, preset_errors);
+          },
+          py::arg("profiles"), py::arg("threads") = 0,
+          py::arg("errors") = std::vector<std::string>())
       .def(
           "tables",
           [](const stimrank::RuleSet& rs, bool html) {

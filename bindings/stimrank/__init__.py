@@ -679,8 +679,11 @@ def evaluate_frame(frame: Any, rules: Any = None, *, threads: int = 0, form: str
         items = list(frame["profile"])
     else:
         items = frame
-    texts = [item if isinstance(item, str) else "" for item in ruleset._batch_texts(items)]
-    columns = ruleset._core.evaluate_columns(texts, threads)
+    made = ruleset._batch_texts(items)
+    texts = [item if isinstance(item, str) else "" for item in made]
+    # A profile Python could not make into JSON keeps its own error in its row.
+    preset = [str(item) if isinstance(item, ProfileError) else "" for item in made]
+    columns = ruleset._core.evaluate_columns(texts, threads, preset if any(preset) else [])
     data = {}
     for name, dtype in FRAME_COLUMNS.items():
         value = columns[name]

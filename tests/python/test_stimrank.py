@@ -171,6 +171,11 @@ def test_text_python_cannot_pass_as_utf8_and_infinite_numbers_are_profile_errors
     for threads in (-1, 1.5, True):
         with pytest.raises(ValueError, match="threads is 0"):
             rs.evaluate_many([good], threads=threads)
+    # In a frame, each keeps its reason in its error row.
+    frame = stimrank.evaluate_frame([good, {"id": "i", "age": float("inf")}, '{"id": "\ud800"}'], rs)
+    errors = list(frame.loc[frame["status"] == "error", "error"].astype(str))
+    assert errors == ["/age: expected a finite number, got infinity",
+                      "profile: the profile is not valid Unicode text: a lone surrogate (U+D800) at character 9"], errors
 
 
 def test_wrong_python_type_is_a_type_error(rs):
