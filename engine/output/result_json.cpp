@@ -304,7 +304,8 @@ std::string Result::to_json(int indent) const {
 
 namespace {
 // Text from the profile (its id, warnings that quote it) as a terminal shows it
-// safely: control characters (an ANSI escape, say) as \xNN, invalid UTF-8 as U+FFFD.
+// safely: control characters (an ANSI escape, say) and invalid UTF-8 as `?`
+// (utf8::printable), a tab as \x09.
 std::string terminal_safe(std::string_view text) {
   std::string out;
   for (char c : utf8::printable(text)) {
