@@ -126,6 +126,12 @@ Found describe_found(const char* pos, const char* end) {
   if (*pos == '"') return {"a string", {}};
   if (*pos == '\n' || *pos == '\r') return {"end of line", {}};
   if (*pos == '`') return {"a backtick", {}};  // "found ```" would not read
+  if (const auto byte = static_cast<unsigned char>(*pos); byte < 0x20 || byte == 0x7F) {
+    char code[16];  // a control character does not show: named by its code point
+    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(byte));
+    return {std::string(byte == 0 ? "a NUL byte" : "a control character") + " (" + code + ")",
+            "delete it"};
+  }
   const char* stop = pos + 1;
   if (ident_char(*pos)) {
     while (stop < end && ident_char(*stop) && stop - pos < 40) ++stop;

@@ -326,6 +326,16 @@ TEST_CASE("a control character in a string is E004, once a string", "[parser]") 
   CHECK(std::find_if(fine.begin(), fine.end(), [](const std::string& seen) {
           return seen.find("E004") != std::string::npos;
         }) == fine.end());
+  // Outside a string, an unexpected control character is named by its code point.
+  for (const auto& [text, found] :
+       {std::pair<std::string, std::string>{std::string("\0facts { a: bool; }\n", 20),
+                                            "a NUL byte (U+0000)"},
+        {"\x1b[2Jfacts { a: bool; }\n", "a control character (U+001B)"}}) {
+    const auto diagnostics = stimrank::compile_rules({{"c.rules", text}}).diagnostics;
+    REQUIRE_FALSE(diagnostics.empty());
+    CHECK(diagnostics.front().message == "expected a declaration, found " + found);
+    CHECK(diagnostics.front().hint == "delete it");
+  }
   // Its message shows neither the character nor anything that is not UTF-8.
   for (const auto& d :
        stimrank::compile_rules({{"c.rules", "option a \"\xc2\x9b\x1b\" {}\n"}}).diagnostics) {
