@@ -1340,8 +1340,14 @@ int run(int argc, char** argv) {
       return usage_error("`" + args.command + "` has no option `" + a + "`" +
                          (hint.empty() ? elsewhere : " (" + hint + ")"));
     }
+    // An option given twice would silently keep its last value (`--jsonl a --jsonl b`
+    // reads only b): a usage error, but for the options that add up.
+    static const std::set<std::string> kRepeatable = {"--issuer", "--jwks", "--limit", "--disable"};
+    std::set<std::string> given;
     for (std::size_t i = 1; i < argv_list.size(); ++i) {
       const std::string& a = argv_list[i];
+      if (a.size() > 2 && a.rfind("--", 0) == 0 && !kRepeatable.count(a) && !given.insert(a).second)
+        return usage_error("`" + a + "` is given twice; give it once");
       auto value = [&](std::string& into) {
         if (i + 1 >= argv_list.size()) return false;
         into = argv_list[++i];
@@ -1457,7 +1463,7 @@ int run(int argc, char** argv) {
         std::string n;
         if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
             n.size() > 4 || std::stoi(n) < 1)
-          return usage_error("`--threads` takes a positive number");
+          return usage_error("`--threads` takes a number of threads from 1 to 9999");
         args.threads = static_cast<unsigned>(std::stoi(n));
       } else if (a == "--stats") {
         if (!value(args.stats) || args.stats.empty())

@@ -50,6 +50,12 @@ for c in check lint test explain table diff coverage versions; do
   grep -q "format. takes" "$TMP/err" || fail "$c --format yaml is a usage error ($(cat "$TMP/err"))"
 done
 run 2 "tsv for one profile" "$BIN" evaluate --format tsv "$PROFILE"
+# An option given twice would keep only its last value: refused, but for those that add up.
+run 2 "an option given twice" "$BIN" evaluate --jsonl a.jsonl --jsonl b.jsonl
+grep -q "\`--jsonl\` is given twice; give it once" "$TMP/err" || fail "a repeated option is named ($(cat "$TMP/err"))"
+run 2 "--threads out of range" "$BIN" evaluate --threads 0 --jsonl a.jsonl
+grep -q "from 1 to 9999" "$TMP/err" || fail "--threads says its range ($(cat "$TMP/err"))"
+run 0 "--limit adds up" "$BIN" evaluate --limit profile-bytes=100000 --limit profile-depth=20 "$PROFILE"
 
 # Machine-readable output.
 run 0 "check --format json" "$BIN" check --format json
