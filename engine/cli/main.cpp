@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <simdjson.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1137,6 +1138,12 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
 int serve(const Args& args) {
   auto ruleset = load(args, false);
   if (!ruleset) return kInputError;
+  // Each connection is a file descriptor: the soft limit (often 1,024) raised to the
+  // hard one, as servers do, so that it is not what caps the connections served.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::vector<std::pair<std::string, std::string>> trusted;  // read before any thread starts
   if (args.issuers.size() != args.jwks_files.size())
     return usage_error("give each `--issuer ISS` its `--jwks FILE`, in pairs");

@@ -7,6 +7,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -69,6 +70,7 @@ struct Shared {
   const HttpServerOptions& options;
   Registry registry;
   std::atomic<bool> stopping{false};
+  bool accept_failing = false;  // on the acceptor's strand only
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -242,12 +244,26 @@ void accept(tcp::acceptor& acceptor, net::io_context& context, Shared& shared) {
   acceptor.async_accept(net::make_strand(context), [&](beast::error_code ec, tcp::socket socket) {
     if (!acceptor.is_open()) return;
     if (!ec) {
+      shared.accept_failing = false;
       beast::error_code ignored;
       // Without TCP_NODELAY an answer waits for the client's delayed ACK: 40 ms each.
       socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<Session>(std::move(socket), shared)->start();
+      accept(acceptor, context, shared);
+      return;
     }
-    accept(acceptor, context, shared);
+    // Out of file descriptors (or memory): the pending connection stays queued, so
+    // accepting again at once fails again, a core spinning until connections close.
+    // Wait 100 ms between tries, and say it once for each run of failures.
+    if (!shared.accept_failing && shared.options.log)
+      shared.options.log("cannot accept a connection (" + ec.message() +
+                         "): trying again every 100 ms");
+    shared.accept_failing = true;
+    auto timer = std::make_shared<net::steady_timer>(acceptor.get_executor(),
+                                                     std::chrono::milliseconds(100));
+    timer->async_wait([&, timer](beast::error_code) {
+      if (acceptor.is_open()) accept(acceptor, context, shared);
+    });
   });
 }
 
