@@ -38,6 +38,10 @@ bool local_id_syntax(std::string_view text);
 // a profile of thousands of unknown ids must not cost seconds of suggestions.
 std::string unknown_concept_warning(const rules::model::Model& model, std::string_view entry_path,
                                     std::string_view id, std::size_t earlier_warnings);
+// A result lists at most this many warnings of its profile, then how many more there
+// were: 300,000 unknown ids are not a list a clinician reads (nor 29 MB of result).
+constexpr std::size_t kMaxListedWarnings = 100;
+void cap_warnings(std::vector<std::string>& warnings);
 // Sets the entry's bits for every concept the code belongs to; ICD-10 and ATC
 // match hierarchically (a value set listing G90.5 contains G90.511).
 bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code);

@@ -318,9 +318,12 @@ bool fast_load_profile(const Model& model, const Plan& plan, std::string_view te
 
 bool load_profile_any(const Model& model, const Plan& plan, std::string_view text,
                       const Limits& limits, Facts& facts, std::vector<ProfileError>& errors) {
-  if (fast_load_profile(model, plan, text, limits, facts)) return true;
-  facts = Facts{};
-  return load_profile(model, plan, text, limits, facts, errors);
+  if (!fast_load_profile(model, plan, text, limits, facts)) {
+    facts = Facts{};
+    if (!load_profile(model, plan, text, limits, facts, errors)) return false;
+  }
+  cap_warnings(facts.warnings);
+  return true;
 }
 
 }  // namespace stimrank::engine

@@ -459,6 +459,14 @@ std::string unknown_concept_warning(const Model& model, std::string_view entry_p
   return text;
 }
 
+void cap_warnings(std::vector<std::string>& warnings) {
+  if (warnings.size() <= kMaxListedWarnings) return;
+  const std::size_t all = warnings.size();
+  warnings.resize(kMaxListedWarnings);
+  warnings.push_back("and " + std::to_string(all - kMaxListedWarnings) + " more warnings (" +
+                     std::to_string(all) + " in all) not listed");
+}
+
 bool match_code(const Plan& plan, Entry& entry, std::string_view system, std::string_view code) {
   thread_local std::string key;  // "system|CODE"; a hierarchical code matches each prefix
   key.clear();

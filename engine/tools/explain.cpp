@@ -385,6 +385,7 @@ ExplainReport explain_profile(const RuleSet& rules, std::string_view profile_jso
     if (!engine::load_profile(impl.model, impl.plan, profile_json, impl.limits, facts,
                               report.errors))
       return report;
+    engine::cap_warnings(facts.warnings);
     json profile = json::parse(profile_json.begin(), profile_json.end());
     Result result = engine::evaluate_facts(impl.model, impl.plan, facts);
     report.text = "# Explanation for " + result.profile + "\n\n" + result.to_text() + "\n";

@@ -157,3 +157,23 @@ TEST_CASE("unknown concept ids: every one is warned, the first few with a sugges
   CHECK(result.warnings[20].find(std::string(200000, 'q')) != std::string::npos);
   CHECK(result.warnings[20].find("did you mean") == std::string::npos);
 }
+
+// 300,000 unknown ids made a result of 29 MB, every one listed; a result lists the
+// first 100 and says how many more there were, through evaluate and evaluate_many.
+TEST_CASE("a result lists 100 warnings, then how many more there were", "[profile]") {
+  std::string profile = R"({"id": "p", "conditions": [)";
+  for (int i = 0; i < 150; ++i) profile += (i ? ", \"u" : "\"u") + std::to_string(i) + "\"";
+  profile += "]}";
+  auto check = [](const std::vector<std::string>& warnings) {
+    REQUIRE(warnings.size() == 101);
+    CHECK(warnings[99].rfind("/conditions/99: unknown concept id `u99`", 0) == 0);
+    CHECK(warnings[100] == "and 50 more warnings (150 in all) not listed");
+  };
+  check(testing::evaluate_ok(*rules(), profile).warnings);
+  const auto many = stimrank::evaluate_many(rules(), {profile, profile}, 2);
+  REQUIRE(many.size() == 2);
+  REQUIRE(many[1].ok());
+  check(many[1].result->warnings);
+  CHECK(many[1].result->to_json().find("\"and 50 more warnings (150 in all) not listed\"") !=
+        std::string::npos);
+}
