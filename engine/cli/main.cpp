@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -83,6 +84,7 @@ const auto kProcessStart = std::chrono::steady_clock::now();
 // Reads a file (or stdin for "-"), at most `limit` + 1 bytes: enough for the
 // reader to say the input is over its limit, never all of /dev/zero.
 bool read_all(const std::string& path, std::string& out, std::size_t limit) {
+  errno = 0;  // unreadable() says why from it
   std::ifstream file;
   std::istream* in = &std::cin;
   if (path != "-") {
@@ -134,11 +136,20 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
   return true;
 }
 
+// "cannot read `PATH`: why", after read_all failed on it.
+std::string unreadable(const std::string& path) {
+  std::error_code ec;
+  const char* why = std::filesystem::is_directory(path, ec) ? "it is a folder"
+                    : errno                                 ? std::strerror(errno)
+                                                            : nullptr;
+  return "cannot read `" + path + "`" + (why ? std::string(": ") + why : std::string());
+}
+
 // The command's input (a file or `-`), read up to `limit` bytes and one more; false
 // after saying why not.
 bool read_input(const Args& args, std::size_t limit, std::string& text) {
   if (read_all(args.input, text, limit)) return true;
-  std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+  std::cerr << "stimrank: " << unreadable(args.input) << "\n";
   return false;
 }
 
@@ -646,7 +657,7 @@ int fmt(const Args& args) {
   for (const std::string& file : files) {
     std::string text;
     if (!read_all(file, text, args.limits.max_file_bytes)) {
-      std::cerr << "stimrank: cannot read `" << file << "`\n";
+      std::cerr << "stimrank: " << unreadable(file) << "\n";
       ++failed;
       continue;
     }

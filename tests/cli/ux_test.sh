@@ -50,6 +50,11 @@ for c in check lint test explain table diff coverage versions; do
   grep -q "format. takes" "$TMP/err" || fail "$c --format yaml is a usage error ($(cat "$TMP/err"))"
 done
 run 2 "tsv for one profile" "$BIN" evaluate --format tsv "$PROFILE"
+# An input that cannot be read says why.
+run 1 "evaluate a folder" "$BIN" evaluate "$TMP"
+grep -q "cannot read \`$TMP\`: it is a folder" "$TMP/err" || fail "a folder is named as one ($(cat "$TMP/err"))"
+run 1 "evaluate a missing file" "$BIN" evaluate "$TMP/missing.json"
+grep -q "cannot read \`$TMP/missing.json\`: No such file or directory" "$TMP/err" || fail "a missing file says so ($(cat "$TMP/err"))"
 # An option given twice would keep only its last value: refused, but for those that add up.
 run 2 "an option given twice" "$BIN" evaluate --jsonl a.jsonl --jsonl b.jsonl
 grep -q "\`--jsonl\` is given twice; give it once" "$TMP/err" || fail "a repeated option is named ($(cat "$TMP/err"))"
