@@ -746,9 +746,11 @@ int evaluate_jsonl(const Args& args, const std::shared_ptr<const stimrank::RuleS
   std::ifstream file;
   std::istream* in = &std::cin;
   if (args.input != "-") {
+    errno = 0;
     file.open(args.input, std::ios::binary);
-    if (!file) {
-      std::cerr << "stimrank: cannot read `" << args.input << "`\n";
+    std::error_code ec;
+    if (!file || std::filesystem::is_directory(args.input, ec)) {
+      std::cerr << "stimrank: " << unreadable(args.input) << "\n";
       return kInputError;
     }
     in = &file;

@@ -53,6 +53,8 @@ run 2 "tsv for one profile" "$BIN" evaluate --format tsv "$PROFILE"
 # An input that cannot be read says why.
 run 1 "evaluate a folder" "$BIN" evaluate "$TMP"
 grep -q "cannot read \`$TMP\`: it is a folder" "$TMP/err" || fail "a folder is named as one ($(cat "$TMP/err"))"
+run 1 "evaluate --jsonl a folder" "$BIN" evaluate --jsonl "$TMP"
+grep -q "cannot read \`$TMP\`: it is a folder" "$TMP/err" || fail "--jsonl names a folder as one ($(cat "$TMP/err"))"
 run 1 "evaluate a missing file" "$BIN" evaluate "$TMP/missing.json"
 grep -q "cannot read \`$TMP/missing.json\`: No such file or directory" "$TMP/err" || fail "a missing file says so ($(cat "$TMP/err"))"
 # An option given twice would keep only its last value: refused, but for those that add up.
