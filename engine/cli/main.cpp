@@ -138,9 +138,10 @@ bool set_limit(stimrank::Limits& limits, const std::string& setting) {
 
 // "cannot read `PATH`: why", after read_all failed on it.
 std::string unreadable(const std::string& path) {
+  const int error = errno;  // before the look at the path sets its own
   std::error_code ec;
   const char* why = std::filesystem::is_directory(path, ec) ? "it is a folder"
-                    : errno                                 ? std::strerror(errno)
+                    : error                                 ? std::strerror(error)
                                                             : nullptr;
   return "cannot read `" + path + "`" + (why ? std::string(": ") + why : std::string());
 }
