@@ -263,11 +263,15 @@ NERVOUS='{"status": "active", "type": {"coding": [{"system": "http://snomed.info
 DRUGPUMP='{"status": "active", "type": {"coding": [{"system": "http://snomed.info/sct", "code": "360041000", "display": "Implanted drug delivery system"}]}}'
 device_bundle "$TMP/nervous.json" "$NERVOUS" "$PACEMAKER"
 device_bundle "$TMP/drugpump.json" "$DRUGPUMP"
-for name in pacemaker neurostim nodevice nervous drugpump; do
-  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
-    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
-  "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
-done
+map_and_evaluate() {  # map_and_evaluate NAME...: $TMP/NAME.json → .profile.json, .report.json, .result.json
+  local name
+  for name in "$@"; do
+    "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
+      fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+    "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
+  done
+}
+map_and_evaluate pacemaker neurostim nodevice nervous drugpump
 $PY - "$TMP" <<'PY' || fail "devices, procedures and laterality map as recorded, and a pacemaker excludes TENS"
 import json, sys, os
 t = sys.argv[1]
@@ -339,11 +343,7 @@ for name, entries in bundles.items():
               open(f"{sys.argv[1]}/{name}.json", "w"))
 PY
 $PY "$TMP/insitu.py" "$TMP"
-for name in insitu_z950 insitu_undotted insitu_snomed insitu_resolved insitu_refuted insitu_device; do
-  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
-    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
-  "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
-done
+map_and_evaluate insitu_z950 insitu_undotted insitu_snomed insitu_resolved insitu_refuted insitu_device
 $PY - "$TMP" <<'PY' || fail "a device stated as a condition (Z95.0, Z95.810, 441509002) counts as present"
 import json, os, sys
 t = sys.argv[1]
