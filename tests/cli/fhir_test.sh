@@ -363,7 +363,7 @@ status = {o["option"]: o["status"] for o in load("insitu_resolved.result.json")[
 assert status["tens_conventional"] != "excluded"
 PY
 
-# A drug coded by its RxNorm ingredient (warfarin 11289) or by a clinical-drug code of
+# A drug coded by its RxNorm ingredient (warfarin 11289, gabapentin 25480) or by a clinical-drug code of
 # the rule set's value sets is matched by code; a clinical drug whose ingredient the
 # rule set does not name is reported.
 cat > "$TMP/drugs.json" <<'JSON'
@@ -380,7 +380,13 @@ cat > "$TMP/drugs.json" <<'JSON'
  {"resource": {"resourceType": "MedicationRequest", "id": "m5", "status": "active", "subject": {"reference": "Patient/p1"},
    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "835603"}]}}},
  {"resource": {"resourceType": "MedicationStatement", "id": "m6", "status": "active", "subject": {"reference": "Patient/p1"},
-   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "10689"}]}}}
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "10689"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m7", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "25480"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m8", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "10438"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m9", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1116632"}]}}}
 ]}
 JSON
 "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/drugs.report.json" "$TMP/drugs.json" > "$TMP/drugs.profile.json" 2> "$TMP/err" ||
@@ -390,14 +396,21 @@ import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
 # clinical-drug codes of the VSAC value sets (knowledge/concepts.rules) match by code
 # alone: apixaban 5 MG Oral Tablet, gabapentin 300 MG Oral Capsule, tramadol 50 MG;
-# and the ingredient tramadol (CDC MME conversion factors)
-assert p["medications"] == [{"system": "rxnorm", "code": c} for c in ("11289", "1364445", "310431", "835603", "10689")], p["medications"]
+# and the ingredients tramadol (CDC MME conversion factors), gabapentin, theophylline and
+# ticagrelor (US Core 3.1.1 allergy substances), none with a display to match by name
+codes = ("11289", "1364445", "310431", "835603", "10689", "25480", "10438", "1116632")
+assert p["medications"] == [{"system": "rxnorm", "code": c} for c in codes], p["medications"]
 what = {n["resource"]: n["what"] for n in r["used"]}
 assert "antithrombotic_drugs" in what["MedicationStatement/m1"], what
 assert "antithrombotic_drugs" in what["MedicationRequest/m3"], what
 assert "first_line_np_drugs" in what["MedicationRequest/m4"], what
 assert "seizure_threshold_lowering_drugs" in what["MedicationRequest/m5"], what
 assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m6"], what
+assert "first_line_np_drugs" in what["MedicationStatement/m7"], what
+assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m8"], what
+assert "antithrombotic_drugs" in what["MedicationStatement/m9"], what
+assert not any("by name" in n["what"] for n in r["used"] if n["resource"] in
+               ("MedicationStatement/m7", "MedicationStatement/m8", "MedicationStatement/m9")), r["used"]
 # aspirin is not among the rule set's drugs by name (its antiplatelet use is ATC
 # B01AC06, not written in the record): reported, not guessed
 assert any(n["resource"] == "MedicationRequest/m2" and "no coding the rule set knows" in n["what"] for n in r["ignored"])
