@@ -56,6 +56,18 @@ struct Chunk {
   bool done = false;
 };
 
+// A file written with classic Mac line ends (CR alone) reaches us as one long line;
+// its error then says why: a CR followed by the start of another record. (CR is also
+// JSON whitespace, and a CRLF line's CR ends the line.)
+bool has_lone_carriage_return(std::string_view line) {
+  for (std::size_t cr = line.find('\r'); cr != std::string_view::npos;
+       cr = line.find('\r', cr + 1)) {
+    const std::size_t next = line.find_first_not_of(" \t\r", cr + 1);
+    if (next != std::string_view::npos && line[next] == '{') return true;
+  }
+  return false;
+}
+
 class Pipeline {
  public:
   Pipeline(const std::shared_ptr<const RuleSet>& ruleset, const JsonlOptions& options,
@@ -336,6 +348,10 @@ class Pipeline {
       ok = evaluator.append(line.text, options_.format, chunk.output, errors);
     }
     if (!ok) {
+      if (!errors.empty() && has_lone_carriage_return(line.text))
+        errors.front().message +=
+            " (this line holds a carriage return without a line feed: JSON Lines records end "
+            "with a line feed, so records separated by carriage returns alone are one line)";
       chunk.output += jsonl_error_line(line.number, errors);
       for (const ProfileError& e : errors)
         chunk.messages +=

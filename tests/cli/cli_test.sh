@@ -96,6 +96,13 @@ expect_exit 0 "jsonl file, 1 thread" "$BIN" evaluate --threads 1 --jsonl "$ROOT/
 cp "$TMP/out" "$TMP/one_thread"
 expect_exit 0 "jsonl file, 2 threads" "$BIN" evaluate --threads 2 --jsonl "$ROOT/tests/cli/two_profiles.jsonl"
 cmp -s "$TMP/out" "$TMP/one_thread" || fail "jsonl output does not depend on threads"
+# CRLF line ends are read as LF; CR alone makes one line, whose error says so
+tr '\n' '\r' <"$ROOT/tests/cli/two_profiles.jsonl" >"$TMP/cr_only.jsonl"
+expect_exit 1 "jsonl with CR line ends" "$BIN" evaluate --jsonl "$TMP/cr_only.jsonl"
+grep -q "carriage return without a line feed" "$TMP/err" || fail "CR-only JSON Lines: the error says why"
+sed 's/$/\r/' "$ROOT/tests/cli/two_profiles.jsonl" >"$TMP/crlf.jsonl"
+expect_exit 0 "jsonl with CRLF line ends" "$BIN" evaluate --threads 1 --jsonl "$TMP/crlf.jsonl"
+cmp -s "$TMP/out" "$TMP/one_thread" || fail "CRLF JSON Lines give the same results as LF"
 
 # --stats: the batch's timings as JSON, the output unchanged; only with --jsonl
 expect_exit 0 "jsonl with --stats" "$BIN" evaluate --threads 1 --stats "$TMP/stats.json" \
