@@ -84,6 +84,17 @@ int age_at(const Date& birth, const Date& at) {
   return age;
 }
 
+// The last day a partial date (YYYY or YYYY-MM, as parse_date read it: `earliest`)
+// may stand for; a full date stands for itself.
+Date latest_of(std::string_view text, const Date& earliest) {
+  if (text.size() > 7) return earliest;
+  Date last = earliest;
+  if (text.size() <= 4) last.month = 12;
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  last.day = days[last.month - 1] + (last.month == 2 && leap(last.year) ? 1 : 0);
+  return last;
+}
+
 // A value of the record: a handle into simdjson's DOM (cheap to copy, valid while
 // the parser that read the bundle lives). Arrays are walked with elements(), never by
 // index (the DOM's index is a walk from the start).
@@ -710,6 +721,15 @@ class Mapper {
         error(r.path() + ".birthDate", "`" + utf8::printable(birth) + "` makes the patient " +
                                            std::to_string(age) + " at " + options_.as_of +
                                            ", older than 130");
+      } else if (int youngest = age_at(std::min(latest_of(birth, *date), as_of_), as_of_);
+                 youngest != age) {
+        // A year or month alone that spans a birthday before the as-of date: either
+        // age is possible, and choosing one would invent it.
+        std::string why = "`" + utf8::printable(birth) + "` makes the patient " +
+                          std::to_string(youngest) + " or " + std::to_string(age) + " at " +
+                          options_.as_of + "; age left unknown";
+        out_.warnings.push_back(r.path() + ".birthDate: " + why);
+        if (report_) ignored(r, r.path() + ".birthDate", std::move(why));
       } else {
         age_ = age;
         if (report_)

@@ -178,6 +178,19 @@ expect_error "an impossible date" "$TMP/baddate.json" 'Bundle.entry\[0\].resourc
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1801-05-01"}}]}' > "$TMP/old.json"
 expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.birthDate: `1801-05-01` makes the patient 225 at 2026-12-01, older than 130'
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
+# A birth year (or month) alone: the age when every day it may stand for gives the same
+# one, otherwise unknown and said (choosing one would invent it). AS_OF is 2026-12-01.
+for case in "1950:75 or 76:" "1950-06::76" "1950-12:75 or 76:" "2026::0"; do
+  IFS=: read -r birth both age <<<"$case"
+  printf '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "%s"}}]}' "$birth" > "$TMP/partial.json"
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/partial.json" > "$TMP/out" 2> "$TMP/err" || fail "birthDate $birth: $(head -c 300 "$TMP/err")"
+  if [ -n "$both" ]; then
+    grep -q "birthDate: \`$birth\` makes the patient $both at $AS_OF; age left unknown" "$TMP/err" || fail "birthDate $birth: the warning says the age is $both"
+    $PY -c 'import json,sys; assert "age" not in json.load(open(sys.argv[1]))' "$TMP/out" || fail "birthDate $birth: age left unknown"
+  else
+    $PY -c 'import json,sys; assert json.load(open(sys.argv[1]))["age"] == int(sys.argv[2])' "$TMP/out" "$age" || fail "birthDate $birth: age $age"
+  fi
+done
 # A Patient id longer than a profile's id may be (found by the fhir fuzzer: it mapped,
 # then evaluating refused the profile).
 $PY -c 'import json; print(json.dumps({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a" * 129}}]}))' > "$TMP/longid.json"
