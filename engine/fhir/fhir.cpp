@@ -879,6 +879,30 @@ class Mapper {
     return {};
   }
 
+  // Whether an observation speaks of the as-of date: effective[x] on that day, or a
+  // Period around it (without an end it is ongoing, as FHIR's Period says). A
+  // pregnancy status of another day says nothing of this one.
+  bool speaks_of_as_of(const Fields& f) const {
+    for (MaybeNode at : {f.effective_date_time, f.effective_instant})
+      if (std::string_view value = text_of(at); !value.empty()) {
+        auto date = parse_date(value, true);
+        return date && !(*date < as_of_) && !(as_of_ < *date);
+      }
+    MaybeNode period = f.effective_period;
+    if (!period) return false;
+    std::string_view start = string_member(*period, "start"), end = string_member(*period, "end");
+    if (start.empty() && end.empty()) return false;
+    if (!start.empty()) {
+      auto from = parse_date(start, false);
+      if (!from || as_of_ < *from) return false;
+    }
+    if (!end.empty()) {
+      auto to = parse_date(end, false);
+      if (!to || latest_of(end, *to) < as_of_) return false;
+    }
+    return true;
+  }
+
   void map_observation(const Resource& r) {
     std::string loinc = code_in(r.f.code, kLoinc);
     static const std::set<std::string> read = {"72514-3", "82810-3", "4548-4", "39156-5"};
@@ -921,10 +945,23 @@ class Mapper {
       const Resource r(*latest.resource);
       if (loinc == "82810-3") {
         std::string answer = code_in(r.f.value_codeable_concept, kSnomed);
+        std::optional<bool> stated;
         if (answer == "77386006")
-          pregnant_ = true;
+          stated = true;
         else if (answer == "60001007")
-          pregnant_ = false;
+          stated = false;
+        if (stated && !speaks_of_as_of(r.f)) {
+          std::string why =
+              std::string("pregnancy status `") + (*stated ? "pregnant" : "not pregnant") +
+              "` recorded for " +
+              (latest.effective.empty() ? std::string("no date")
+                                        : "`" + utf8::printable(latest.effective) + "`") +
+              ", not for the as-of date " + options_.as_of + ": pregnant left unknown";
+          out_.warnings.push_back(r.path() + ": " + why);
+          if (report_) ignored(r, r.path(), std::move(why));
+          continue;
+        }
+        pregnant_ = stated;
         if (!report_) continue;
         if (pregnant_)
           used(r, r.path() + ".valueCodeableConcept",

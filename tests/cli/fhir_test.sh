@@ -225,7 +225,11 @@ JSON
 $PY - "$TMP/states.profile.json" "$TMP/states.report.json" <<'PY' || fail "the record's statements, and only those, reach the profile"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
-assert p["age"] == 66 and p["sex"] == "female" and p["pregnant"] is False, p
+assert p["age"] == 66 and p["sex"] == "female", p
+# "not pregnant" on 2026-11-01 says nothing of the as-of date 2026-12-01
+assert "pregnant" not in p, p
+assert any(w.startswith("Bundle.entry[5].resource: pregnancy status `not pregnant` recorded for `2026-11-01`, not for the as-of date 2026-12-01: pregnant left unknown")
+           for w in r["warnings"]), r["warnings"]
 assert {"system": "icd10cm", "code": "G40.909", "present": False} in p["conditions"], p["conditions"]
 assert {"system": "icd10cm", "code": "B02.29"} in p["conditions"], p["conditions"]
 assert not any(c.get("code") == "G90.5" for c in p["conditions"]), "another patient's condition"
@@ -236,6 +240,27 @@ assert any(n["resource"] == "Condition/c3" and "not about this patient" in n["wh
 assert any(w.startswith("1 resource(s) not about this patient") for w in r["warnings"]), r["warnings"]
 assert used["Bundle.entry[3].resource.code.coding[0]"].startswith("conditions: snomed 202725007 → failed_back_surgery_syndrome"), used
 PY
+
+# A pregnancy status counts for the day it was observed, or for a Period around the
+# as-of date (no end: ongoing); of another day, or of no day, it leaves pregnant unknown.
+for case in '"effectiveDateTime": "2026-12-01T09:30:00+01:00"|60001007|false' \
+            '"effectivePeriod": {"start": "2026-09-10"}|77386006|true' \
+            '"effectivePeriod": {"start": "2026-09-10", "end": "2026-12"}|77386006|true' \
+            '"effectivePeriod": {"start": "2026-02-01", "end": "2026-11-30"}|77386006|unknown' \
+            '"effectiveDateTime": "2026-11-30"|77386006|unknown' \
+            '"issued": "2026-12-01T08:00:00Z"|60001007|unknown'; do
+  IFS='|' read -r effective answer expected <<<"$case"
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "female"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}, %s, "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "%s"}]}}}]}' "$effective" "$answer" > "$TMP/pregnancy.json"
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/pregnancy.json" > "$TMP/out" 2> "$TMP/err" || fail "pregnancy status, $effective: $(head -c 300 "$TMP/err")"
+  $PY - "$TMP/out" "$expected" <<'PY' || fail "pregnancy status $answer, $effective: pregnant is $expected"
+import json, sys
+p, expected = json.load(open(sys.argv[1])), sys.argv[2]
+assert (p["pregnant"] if "pregnant" in p else "unknown") == {"true": True, "false": False}.get(expected, expected), p
+PY
+  if [ "$expected" = unknown ]; then
+    grep -q "not for the as-of date $AS_OF: pregnant left unknown" "$TMP/err" || fail "pregnancy status, $effective: the warning says why"
+  fi
+done
 
 # Devices, procedures and laterality: a pacemaker recorded as a Device excludes TENS
 # through FHIR as it does in a profile; a removed one does not count; a neurostimulator
