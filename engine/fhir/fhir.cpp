@@ -219,6 +219,11 @@ struct Fields {
   MaybeNode performed_period;
   MaybeNode birth_date;
   MaybeNode gender;
+  MaybeNode onset_date_time;
+  MaybeNode onset_period;
+  MaybeNode recorded_date;
+  MaybeNode authored_on;
+  MaybeNode date_asserted;
 };
 
 Fields fields_of(Node body) {
@@ -269,6 +274,16 @@ Fields fields_of(Node body) {
       fields.birth_date = field.value;
     else if (key == "gender")
       fields.gender = field.value;
+    else if (key == "onsetDateTime")
+      fields.onset_date_time = field.value;
+    else if (key == "onsetPeriod")
+      fields.onset_period = field.value;
+    else if (key == "recordedDate")
+      fields.recorded_date = field.value;
+    else if (key == "authoredOn")
+      fields.authored_on = field.value;
+    else if (key == "dateAsserted")
+      fields.date_asserted = field.value;
   }
   return fields;
 }
@@ -655,6 +670,35 @@ class Mapper {
 
   // Procedure.code → procedures[].option through the rule set's concepts; the
   // outcome (relief) of a trial is not something FHIR records in a form we can read.
+  // The date a resource took effect: the first of `dates` (a dateTime, or a Period's
+  // start) that is there, with the element's name; "" when none is.
+  static std::pair<std::string_view, const char*> first_date(
+      std::initializer_list<std::pair<MaybeNode, const char*>> dates) {
+    for (const auto& [node, name] : dates) {
+      if (!node) continue;
+      std::string_view text = node->is_object() ? string_member(*node, "start") : text_of(node);
+      if (!text.empty()) return {text, name};
+    }
+    return {{}, ""};
+  }
+
+  // Whether a resource dated `date` (in element `element`) belongs to the record as it
+  // stood at the as-of date; a date after it is ignored, one that is not a date an error.
+  bool dated_by_as_of(const Resource& r, std::pair<std::string_view, const char*> date) {
+    const auto [text, element] = date;
+    if (text.empty()) return true;
+    auto parsed = parse_date(text, false);
+    if (!parsed) {
+      error(r.path() + "." + element, "`" + utf8::printable(text) + "` is not a date");
+      return false;
+    }
+    if (as_of_ < *parsed) {
+      if (report_) ignored(r, r.path() + "." + element, "after the as-of date " + options_.as_of);
+      return false;
+    }
+    return true;
+  }
+
   void map_procedure(const Resource& r) {
     has_procedures_resource_ = true;
     std::string status(text_of(r.f.status));
@@ -666,21 +710,9 @@ class Mapper {
                     : "status `" + utf8::printable(status) + "`: not a completed procedure");
       return;
     }
-    std::string performed(text_of(r.f.performed_date_time));
-    if (performed.empty())
-      if (MaybeNode period = r.f.performed_period) performed = string_member(*period, "start");
-    if (!performed.empty()) {
-      auto date = parse_date(performed, false);
-      if (!date) {
-        error(r.path() + ".performed[x]", "`" + utf8::printable(performed) + "` is not a date");
-        return;
-      }
-      if (as_of_ < *date) {
-        if (report_)
-          ignored(r, r.path() + ".performed[x]", "after the as-of date " + options_.as_of);
-        return;
-      }
-    }
+    if (!dated_by_as_of(r, first_date({{r.f.performed_date_time, "performed[x]"},
+                                       {r.f.performed_period, "performed[x]"}})))
+      return;
     MaybeNode code = r.f.code;
     MaybeNode codings = code ? member(*code, "coding") : std::nullopt;
     if (codings && codings->is_array())
@@ -812,6 +844,12 @@ class Mapper {
         ignored(r, r.path() + ".clinicalStatus", "clinical status `" + clinical + "`: not current");
       return;
     }
+    // A condition that began (or was first recorded) after the as-of date was not
+    // part of the record then.
+    if (!dated_by_as_of(r, first_date({{r.f.onset_date_time, "onsetDateTime"},
+                                       {r.f.onset_period, "onsetPeriod"},
+                                       {r.f.recorded_date, "recordedDate"}})))
+      return;
     MaybeNode code = r.f.code;
     MaybeNode codings = code ? member(*code, "coding") : std::nullopt;
     if (!codings || !codings->is_array() || elements(*codings).size() == 0) {
@@ -916,19 +954,7 @@ class Mapper {
       return;
     }
     std::string effective = effective_of(r.f);
-    if (!effective.empty()) {
-      auto date = parse_date(effective, false);
-      if (!date) {
-        error(r.path() + ".effectiveDateTime",
-              "`" + utf8::printable(effective) + "` is not a date");
-        return;
-      }
-      if (as_of_ < *date) {
-        if (report_)
-          ignored(r, r.path() + ".effectiveDateTime", "after the as-of date " + options_.as_of);
-        return;
-      }
-    }
+    if (!dated_by_as_of(r, {effective, "effectiveDateTime"})) return;
     Latest& slot = latest_[loinc];
     if (slot.resource && effective < slot.effective) {
       if (report_)
@@ -1010,6 +1036,12 @@ class Mapper {
                     "(a tried treatment needs its response)");
       return;
     }
+    // A medication prescribed, or taken from, after the as-of date was not taken then.
+    if (!dated_by_as_of(r, first_date({{r.f.authored_on, "authoredOn"},
+                                       {r.f.effective_date_time, "effectiveDateTime"},
+                                       {r.f.effective_period, "effectivePeriod"},
+                                       {r.f.date_asserted, "dateAsserted"}})))
+      return;
     if (!concept_json) {
       if (report_)
         ignored(r, r.path(), "no medicationCodeableConcept (a Medication reference is not read)");

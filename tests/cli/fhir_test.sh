@@ -104,6 +104,43 @@ PY
   "$BIN" evaluate --as-of "$AS_OF" --fhir "$f" > /dev/null 2> "$TMP/err" || fail "evaluate --fhir $name: $(head -c 300 "$TMP/err")"
 done
 
+# The record as it stood at an earlier as-of date (each Synthea patient at the middle
+# of their conditions' onsets): a Condition that began, a MedicationRequest written
+# or a Procedure performed after it is ignored as such; everything used is dated by it.
+: > "$TMP/past.counts"
+for f in "$TMP"/bulk/patient*.json; do
+  as_of=$($PY -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+onsets = sorted(e["resource"]["onsetDateTime"][:10] for e in b["entry"] if e["resource"].get("onsetDateTime"))
+print(onsets[len(onsets) // 2] if onsets else "")' "$f")
+  [ -n "$as_of" ] || continue
+  "$BIN" from-fhir --as-of "$as_of" --report "$TMP/past.report.json" "$f" > /dev/null 2> "$TMP/err" ||
+    fail "from-fhir $(basename "$f") at $as_of: $(head -c 300 "$TMP/err")"
+  $PY - "$f" "$TMP/past.report.json" "$as_of" "$TMP/past.counts" <<'PY' || fail "$(basename "$f") at $as_of: only what was dated by then is used"
+import json, sys
+bundle, report, as_of = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+dates = {}
+for e in bundle["entry"]:
+    r = e["resource"]
+    when = r.get("onsetDateTime") or r.get("recordedDate") or r.get("authoredOn") or r.get("performedDateTime") \
+        or (r.get("performedPeriod") or {}).get("start")
+    if when:
+        dates[r["resourceType"] + "/" + r["id"]] = when[:10]
+later = {k for k, d in dates.items() if d > as_of}
+assert later, "some resources are dated after " + as_of
+for n in report["used"]:
+    assert n["resource"] not in later, n
+after = {n["resource"] for n in report["ignored"] if n["what"] == "after the as-of date " + as_of}
+assert after <= later, sorted(after - later)[:5]
+# the rest of the later ones were ignored for an earlier reason (resolved, stopped, …)
+ignored = {n["resource"] for n in report["ignored"]}
+assert later <= ignored | {k for k in later if k.split("/")[0] not in ("Condition", "MedicationRequest", "Procedure")}, sorted(later - ignored)[:5]
+print(len(after), file=open(sys.argv[4], "a"))
+PY
+done
+[ "$(awk '{ n += $1 } END { print n + 0 }' "$TMP/past.counts")" -gt 0 ] || fail "the Synthea records at earlier dates: some resources were after the as-of date"
+
 # The bulk folder itself: one answer per Patient, in Patient file order, equal to the
 # per-patient bundles' answers.
 "$BIN" evaluate --as-of "$AS_OF" --fhir-bulk "$SHARED/synthea-10-patients" > "$TMP/bulk.jsonl" 2> "$TMP/err" ||
@@ -178,6 +215,16 @@ expect_error "an impossible date" "$TMP/baddate.json" 'Bundle.entry\[0\].resourc
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1801-05-01"}}]}' > "$TMP/old.json"
 expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.birthDate: `1801-05-01` makes the patient 225 at 2026-12-01, older than 130'
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}, "onsetDateTime": "2020-02-30", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}}]}' > "$TMP/badonset.json"
+expect_error "an impossible onset date" "$TMP/badonset.json" 'Bundle.entry\[1\].resource.onsetDateTime: `2020-02-30` is not a date'
+printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "MedicationStatement", "id": "m", "status": "active", "subject": {"reference": "Patient/a"}, "effectivePeriod": {"start": "2027-01-05"}, "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "25480"}]}}}]}' > "$TMP/laterdrug.json"
+"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/laterdrug.report.json" "$TMP/laterdrug.json" > "$TMP/out" 2> "$TMP/err" || fail "a drug started after the as-of date: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/out" "$TMP/laterdrug.report.json" <<'PY' || fail "a drug started after the as-of date is not among the medications"
+import json, sys
+p, r = (json.load(open(x)) for x in sys.argv[1:])
+assert not p.get("medications"), p
+assert {"path": "Bundle.entry[1].resource.effectivePeriod", "resource": "MedicationStatement/m", "what": "after the as-of date 2026-12-01"} in r["ignored"], r["ignored"]
+PY
 # A birth year (or month) alone: the age when every day it may stand for gives the same
 # one, otherwise unknown and said (choosing one would invent it). AS_OF is 2026-12-01.
 for case in "1950:75 or 76:" "1950-06::76" "1950-12:75 or 76:" "2026::0"; do
