@@ -917,6 +917,13 @@ class Mapper {
     return {};
   }
 
+  // The latest observation of a code so far.
+  struct Latest {
+    const Entry* resource = nullptr;
+    std::string effective;
+    std::vector<const Entry*> tied;  // others of the same effective[x]
+  };
+
   // Whether an observation speaks of the as-of date: effective[x] on that day, or a
   // Period around it (without an end it is ongoing, as FHIR's Period says). A
   // pregnancy status of another day says nothing of this one.
@@ -956,18 +963,76 @@ class Mapper {
     std::string effective = effective_of(r.f);
     if (!dated_by_as_of(r, {effective, "effectiveDateTime"})) return;
     Latest& slot = latest_[loinc];
+    if (slot.resource && effective == slot.effective) {  // which is latest: neither
+      slot.tied.push_back(r.stored);
+      return;
+    }
     if (slot.resource && effective < slot.effective) {
       if (report_)
         ignored(r, r.path(), "an earlier " + loinc + " observation than " + slot.resource->path());
       return;
     }
     if (slot.resource && report_)
-      ignored(*slot.resource, slot.resource->path(), "a later one replaces it");
-    slot = Latest{r.stored, effective};
+      for (const Entry* replaced : tied_and_first(slot))
+        ignored(*replaced, replaced->path(), "a later one replaces it");
+    slot = Latest{r.stored, effective, {}};
+  }
+
+  static std::vector<const Entry*> tied_and_first(const Latest& slot) {
+    std::vector<const Entry*> all{slot.resource};
+    all.insert(all.end(), slot.tied.begin(), slot.tied.end());
+    return all;
+  }
+
+  // What an observation says, as text to compare: the SNOMED CT answer of a
+  // pregnancy status, the number of the others ("" when there is none).
+  static std::string said_by(const std::string& loinc, const Resource& r) {
+    if (loinc == "82810-3") return code_in(r.f.value_codeable_concept, kSnomed);
+    std::optional<double> value;
+    if (MaybeNode quantity = r.f.value_quantity) {
+      if (MaybeNode number = member(*quantity, "value")) value = number_of(*number);
+    } else if (MaybeNode integer = r.f.value_integer) {
+      value = number_of(*integer);
+    }
+    if (!value) return {};
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", *value);
+    return text;
+  }
+
+  // Observations of one code at the same latest time: one answer if they agree;
+  // if they disagree none is the latest, and choosing by their order in the record
+  // would make the answer depend on it.
+  bool tied_observations_agree(const std::string& loinc, const Latest& latest) {
+    if (latest.tied.empty()) return true;
+    const std::string first = said_by(loinc, Resource(*latest.resource));
+    bool agree = true;
+    for (const Entry* other : latest.tied)
+      agree = agree && said_by(loinc, Resource(*other)) == first;
+    static const std::map<std::string, std::string> fields = {
+        {"72514-3", "pain.nrs"},
+        {"82810-3", "pregnant"},
+        {"4548-4", "assessments.hba1c_percent"},
+        {"39156-5", "assessments.bmi"}};
+    const std::string field = fields.at(loinc);
+    if (!agree) {
+      std::string why = std::to_string(latest.tied.size() + 1) + " LOINC " + loinc +
+                        " observations of the same time `" + utf8::printable(latest.effective) +
+                        "` disagree: " + field + " left unknown";
+      out_.warnings.push_back(latest.resource->path() + ": " + why);
+      if (report_)
+        for (const Entry* each : tied_and_first(latest)) ignored(*each, each->path(), why);
+    } else if (report_) {
+      for (const Entry* other : latest.tied)
+        ignored(*other, other->path(),
+                "says what " + latest.resource->path() + " of the same time says");
+    }
+    return agree;
   }
 
   void finish_observations() {
     for (auto& [loinc, latest] : latest_) {
+      if (!tied_observations_agree(loinc, latest)) continue;
       const Resource r(*latest.resource);
       if (loinc == "82810-3") {
         std::string answer = code_in(r.f.value_codeable_concept, kSnomed);
@@ -1202,10 +1267,6 @@ class Mapper {
   bool has_devices_resource_ = false, devices_unknown_ = false, has_procedures_resource_ = false;
   std::set<std::string> devices_;
   std::vector<ProcedureEntry> procedures_;
-  struct Latest {
-    const Entry* resource = nullptr;
-    std::string effective;
-  };
   std::map<std::string, Latest> latest_;
   std::map<std::string, int> unsupported_;
   int unread_observations_ = 0, not_about_patient_ = 0;

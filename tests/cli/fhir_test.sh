@@ -309,6 +309,27 @@ PY
   fi
 done
 
+# Two pain scores of the same latest time: one answer if they agree; if they disagree
+# neither is the latest, pain.nrs stays unknown, and the order in the record changes nothing.
+pain() { printf '{"resource": {"resourceType": "Observation", "id": "%s", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]}, "effectiveDateTime": "%s", "valueQuantity": {"value": %s}}}' "$@"; }
+for order in "o1 o2" "o2 o1"; do
+  for second in 8 3; do
+    entries='{"resource": {"resourceType": "Patient", "id": "a"}}'
+    for id in $order; do
+      if [ "$id" = o1 ]; then entries="$entries, $(pain o1 2026-11-01 3)"; else entries="$entries, $(pain o2 2026-11-01 "$second")"; fi
+    done
+    entries="$entries, $(pain o0 2026-10-01 5)"
+    printf '{"resourceType": "Bundle", "type": "collection", "entry": [%s]}' "$entries" > "$TMP/tie.json"
+    "$BIN" from-fhir --as-of "$AS_OF" "$TMP/tie.json" > "$TMP/out" 2> "$TMP/err" || fail "tied pain scores: $(head -c 300 "$TMP/err")"
+    if [ "$second" = 8 ]; then
+      $PY -c 'import json,sys; assert "pain" not in json.load(open(sys.argv[1]))' "$TMP/out" || fail "tied pain scores 3 and 8 ($order): pain.nrs unknown"
+      grep -q '2 LOINC 72514-3 observations of the same time `2026-11-01` disagree: pain.nrs left unknown' "$TMP/err" || fail "tied pain scores ($order): the warning says why"
+    else
+      $PY -c 'import json,sys; assert json.load(open(sys.argv[1]))["pain"]["nrs"] == 3' "$TMP/out" || fail "tied pain scores 3 and 3 ($order): 3"
+    fi
+  done
+done
+
 # Devices, procedures and laterality: a pacemaker recorded as a Device excludes TENS
 # through FHIR as it does in a profile; a removed one does not count; a neurostimulator
 # of unstated kind leaves devices unknown (listing the rest would claim that a DBS or
