@@ -984,16 +984,35 @@ class Mapper {
     return all;
   }
 
+  static std::optional<double> numeric_value(const Resource& r) {
+    if (MaybeNode quantity = r.f.value_quantity) {
+      if (MaybeNode number = member(*quantity, "value")) return number_of(*number);
+    } else if (MaybeNode integer = r.f.value_integer) {
+      return number_of(*integer);
+    }
+    return std::nullopt;
+  }
+
+  // The unit a quantity states: its code (UCUM), else its unit text; "" if neither.
+  static std::string_view unit_of(MaybeNode quantity) {
+    if (!quantity) return {};
+    std::string_view code = string_member(*quantity, "code");
+    return code.empty() ? string_member(*quantity, "unit") : code;
+  }
+
+  // A value the profile cannot take as it is: reported, and said in the warnings (the
+  // record holds a value the clinician may expect to count).
+  void unusable_value(const Resource& r, const std::string& field, const std::string& why) {
+    const std::string text = why + ": " + field + " left unknown";
+    out_.warnings.push_back(r.path() + ".valueQuantity: " + text);
+    if (report_) ignored(r, r.path() + ".valueQuantity", text);
+  }
+
   // What an observation says, as text to compare: the SNOMED CT answer of a
   // pregnancy status, the number of the others ("" when there is none).
   static std::string said_by(const std::string& loinc, const Resource& r) {
     if (loinc == "82810-3") return code_in(r.f.value_codeable_concept, kSnomed);
-    std::optional<double> value;
-    if (MaybeNode quantity = r.f.value_quantity) {
-      if (MaybeNode number = member(*quantity, "value")) value = number_of(*number);
-    } else if (MaybeNode integer = r.f.value_integer) {
-      value = number_of(*integer);
-    }
+    std::optional<double> value = numeric_value(r);
     if (!value) return {};
     char text[32];
     std::snprintf(text, sizeof text, "%.17g", *value);
@@ -1061,12 +1080,7 @@ class Mapper {
           ignored(r, r.path() + ".valueCodeableConcept", "pregnancy status unknown or not coded");
         continue;
       }
-      std::optional<double> value;
-      if (MaybeNode quantity = r.f.value_quantity) {
-        if (MaybeNode number = member(*quantity, "value")) value = number_of(*number);
-      } else if (MaybeNode integer = r.f.value_integer) {
-        value = number_of(*integer);
-      }
+      std::optional<double> value = numeric_value(r);
       if (!value) {
         if (report_) ignored(r, r.path() + ".value[x]", "no numeric value");
         continue;
@@ -1079,10 +1093,30 @@ class Mapper {
         pain_nrs_ = value;
         if (report_) used(r, r.path() + ".valueQuantity", "pain.nrs (LOINC 72514-3, the latest)");
       } else if (loinc == "4548-4") {
+        // LOINC 4548-4 is HbA1c in % (NGSP); IFCC's mmol/mol is another code (59261-8).
+        const std::string_view unit = unit_of(r.f.value_quantity);
+        if (!unit.empty() && unit != "%") {
+          unusable_value(r, "assessments.hba1c_percent",
+                         "HbA1c in `" + utf8::printable(unit) + "`, not %");
+          continue;
+        }
+        if (*value < 0 || *value > 100) {
+          unusable_value(r, "assessments.hba1c_percent", "HbA1c outside 0-100 %");
+          continue;
+        }
         hba1c_ = value;
         if (report_)
           used(r, r.path() + ".valueQuantity", "assessments.hba1c_percent (LOINC 4548-4)");
       } else {
+        const std::string_view unit = unit_of(r.f.value_quantity);
+        if (!unit.empty() && unit != "kg/m2" && unit != "kg/m^2" && unit != "kg/m\u00b2") {
+          unusable_value(r, "assessments.bmi", "BMI in `" + utf8::printable(unit) + "`, not kg/m2");
+          continue;
+        }
+        if (*value <= 0) {
+          unusable_value(r, "assessments.bmi", "BMI not above 0");
+          continue;
+        }
         bmi_ = value;
         if (report_) used(r, r.path() + ".valueQuantity", "assessments.bmi (LOINC 39156-5)");
       }

@@ -330,6 +330,24 @@ for order in "o1 o2" "o2 o1"; do
   done
 done
 
+# HbA1c (LOINC 4548-4) is in %, BMI (39156-5) in kg/m2: a value in another unit, or
+# one no body can have, is not taken as it stands (53 mmol/mol is not 53 %).
+for case in '4548-4|{"value": 53, "unit": "mmol/mol", "system": "http://unitsofmeasure.org", "code": "mmol/mol"}|HbA1c in `mmol/mol`, not %: assessments.hba1c_percent left unknown' \
+            '4548-4|{"value": -3}|HbA1c outside 0-100 %: assessments.hba1c_percent left unknown' \
+            '4548-4|{"value": 7.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}|hba1c_percent=7.1' \
+            '39156-5|{"value": 31, "unit": "lb/in2"}|BMI in `lb/in2`, not kg/m2: assessments.bmi left unknown' \
+            '39156-5|{"value": 0}|BMI not above 0: assessments.bmi left unknown' \
+            '39156-5|{"value": 31, "unit": "kg/m\u00b2"}|bmi=31'; do
+  IFS='|' read -r loinc quantity expected <<<"$case"
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "%s"}]}, "effectiveDateTime": "2026-11-01", "valueQuantity": %s}}]}' "$loinc" "$quantity" > "$TMP/unit.json"
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/unit.json" > "$TMP/out" 2> "$TMP/err" || fail "LOINC $loinc $quantity: $(head -c 300 "$TMP/err")"
+  case "$expected" in
+    *=*) $PY -c 'import json,sys; k, v = sys.argv[2].split("="); assert json.load(open(sys.argv[1]))["assessments"][k] == float(v)' "$TMP/out" "$expected" || fail "LOINC $loinc $quantity: $expected" ;;
+    *) grep -qF "resource.valueQuantity: $expected" "$TMP/err" || fail "LOINC $loinc $quantity: warning \`$expected\`"
+       $PY -c 'import json,sys; assert "assessments" not in json.load(open(sys.argv[1]))' "$TMP/out" || fail "LOINC $loinc $quantity: left unknown" ;;
+  esac
+done
+
 # Devices, procedures and laterality: a pacemaker recorded as a Device excludes TENS
 # through FHIR as it does in a profile; a removed one does not count; a neurostimulator
 # of unstated kind leaves devices unknown (listing the rest would claim that a DBS or
