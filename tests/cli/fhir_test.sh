@@ -288,6 +288,11 @@ assert any(w.startswith("1 resource(s) not about this patient") for w in r["warn
 assert used["Bundle.entry[3].resource.code.coding[0]"].startswith("conditions: snomed 202725007 → failed_back_surgery_syndrome"), used
 PY
 
+# A bundle of Patient a and one Observation of LOINC code $2 with the members $3 (JSON text).
+observation_bundle() {
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "female"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "%s"}]}, %s}}]}' "$2" "$3" > "$1"
+}
+
 # A pregnancy status counts for the day it was observed, or for a Period around the
 # as-of date (no end: ongoing); of another day, or of no day, it leaves pregnant unknown.
 for case in '"effectiveDateTime": "2026-12-01T09:30:00+01:00"|60001007|false' \
@@ -297,7 +302,7 @@ for case in '"effectiveDateTime": "2026-12-01T09:30:00+01:00"|60001007|false' \
             '"effectiveDateTime": "2026-11-30"|77386006|unknown' \
             '"issued": "2026-12-01T08:00:00Z"|60001007|unknown'; do
   IFS='|' read -r effective answer expected <<<"$case"
-  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "female"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}, %s, "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "%s"}]}}}]}' "$effective" "$answer" > "$TMP/pregnancy.json"
+  observation_bundle "$TMP/pregnancy.json" 82810-3 "$effective, \"valueCodeableConcept\": {\"coding\": [{\"system\": \"http://snomed.info/sct\", \"code\": \"$answer\"}]}"
   "$BIN" from-fhir --as-of "$AS_OF" "$TMP/pregnancy.json" > "$TMP/out" 2> "$TMP/err" || fail "pregnancy status, $effective: $(head -c 300 "$TMP/err")"
   $PY - "$TMP/out" "$expected" <<'PY' || fail "pregnancy status $answer, $effective: pregnant is $expected"
 import json, sys
@@ -339,7 +344,7 @@ for case in '4548-4|{"value": 53, "unit": "mmol/mol", "system": "http://unitsofm
             '39156-5|{"value": 0}|BMI not above 0: assessments.bmi left unknown' \
             '39156-5|{"value": 31, "unit": "kg/m\u00b2"}|bmi=31'; do
   IFS='|' read -r loinc quantity expected <<<"$case"
-  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "%s"}]}, "effectiveDateTime": "2026-11-01", "valueQuantity": %s}}]}' "$loinc" "$quantity" > "$TMP/unit.json"
+  observation_bundle "$TMP/unit.json" "$loinc" "\"effectiveDateTime\": \"2026-11-01\", \"valueQuantity\": $quantity"
   "$BIN" from-fhir --as-of "$AS_OF" "$TMP/unit.json" > "$TMP/out" 2> "$TMP/err" || fail "LOINC $loinc $quantity: $(head -c 300 "$TMP/err")"
   case "$expected" in
     *=*) $PY -c 'import json,sys; k, v = sys.argv[2].split("="); assert json.load(open(sys.argv[1]))["assessments"][k] == float(v)' "$TMP/out" "$expected" || fail "LOINC $loinc $quantity: $expected" ;;
