@@ -224,6 +224,8 @@ struct Fields {
   MaybeNode recorded_date;
   MaybeNode authored_on;
   MaybeNode date_asserted;
+  MaybeNode medication_reference;
+  MaybeNode contained;
 };
 
 Fields fields_of(Node body) {
@@ -284,6 +286,10 @@ Fields fields_of(Node body) {
       fields.authored_on = field.value;
     else if (key == "dateAsserted")
       fields.date_asserted = field.value;
+    else if (key == "medicationReference")
+      fields.medication_reference = field.value;
+    else if (key == "contained")
+      fields.contained = field.value;
   }
   return fields;
 }
@@ -596,7 +602,8 @@ class Mapper {
         "Condition",           "Observation", "MedicationRequest",
         "MedicationStatement", "Device",      "Procedure"};
     if (!mapped.count(entry.type)) {
-      ++unsupported_[std::string(entry.type)];
+      // A Medication is read through the medicationReference that names it.
+      if (entry.type != "Medication") ++unsupported_[std::string(entry.type)];
       return;
     }
     const Resource r(entry);
@@ -1141,21 +1148,35 @@ class Mapper {
                                        {r.f.effective_period, "effectivePeriod"},
                                        {r.f.date_asserted, "dateAsserted"}})))
       return;
+    // The drug: its codeable concept, or the code of the Medication it refers to (one
+    // contained in it, or one of the bundle).
+    std::string concept_path = r.path() + ".medicationCodeableConcept";
+    if (!concept_json && r.f.medication_reference) {
+      if (auto medication = referenced_medication(r)) {
+        concept_json = member(medication->first, "code");
+        concept_path = medication->second + ".code";
+      }
+    }
     if (!concept_json) {
-      if (report_)
-        ignored(r, r.path(), "no medicationCodeableConcept (a Medication reference is not read)");
+      unidentified_medication(
+          r, r.f.medication_reference
+                 ? "its medicationReference `" +
+                       utf8::printable(string_member(*r.f.medication_reference, "reference")) +
+                       "` is to no Medication of the record"
+                 : std::string("it has neither medicationCodeableConcept nor medicationReference"));
       return;
     }
     MaybeNode codings = member(*concept_json, "coding");
-    bool matched = false;
+    bool matched = false, coded = false;
     if (codings && codings->is_array())
       for (auto [i, coding] : indexed(*codings)) {
         if (matched) break;
         std::string system = profile_system(string_member(coding, "system"));
         std::string value(string_member(coding, "code"));
         if ((system != "rxnorm" && system != "atc") || value.empty()) continue;
-        auto at = [&r, i = i] {
-          return r.path() + ".medicationCodeableConcept.coding[" + std::to_string(i) + "]";
+        coded = true;
+        auto at = [&concept_path, i = i] {
+          return concept_path + ".coding[" + std::to_string(i) + "]";
         };
         if (std::string concepts = concepts_of(system, value, report_); !concepts.empty()) {
           medications_.push_back({system, value, {}, false});
@@ -1184,9 +1205,47 @@ class Mapper {
           word.clear();
         }
       }
-    if (!matched && report_)
-      ignored(r, r.path() + ".medicationCodeableConcept",
+    if (!coded)
+      unidentified_medication(r, "it is coded in neither RxNorm nor ATC (" +
+                                     utf8::printable(display_of(*concept_json)) + ")");
+    else if (!matched && report_)
+      ignored(r, concept_path,
               "no coding the rule set knows (" + utf8::printable(display_of(*concept_json)) + ")");
+  }
+
+  // An active medication whose drug cannot be told: the medications given are then
+  // the others only, and a drug class test cannot see this one. Said in the warnings.
+  void unidentified_medication(const Resource& r, const std::string& why) {
+    const std::string text = "an active medication whose drug cannot be told: " + why +
+                             "; the medications listed are the others only";
+    out_.warnings.push_back(r.path() + ": " + text);
+    if (report_) ignored(r, r.path(), text);
+  }
+
+  // The Medication a medicationReference names, with its path: "#id" among the
+  // resource's contained ones, else a Medication of the bundle by "Medication/id"
+  // (relative or absolute) or by fullUrl.
+  std::optional<std::pair<Node, std::string>> referenced_medication(const Resource& r) const {
+    const std::string_view target = string_member(*r.f.medication_reference, "reference");
+    if (target.empty()) return std::nullopt;
+    if (target[0] == '#') {
+      if (!r.f.contained || !r.f.contained->is_array()) return std::nullopt;
+      for (auto [i, contained] : indexed(*r.f.contained))
+        if (string_member(contained, "resourceType") == "Medication" &&
+            string_member(contained, "id") == target.substr(1))
+          return std::pair{contained, r.path() + ".contained[" + std::to_string(i) + "]"};
+      return std::nullopt;
+    }
+    for (const Entry& entry : resources_) {
+      if (entry.type != "Medication") continue;
+      const std::string relative = "Medication/" + std::string(entry.id);
+      if ((!entry.full_url.empty() && target == entry.full_url) || target == relative ||
+          (target.size() > relative.size() &&
+           target.substr(target.size() - relative.size()) == relative &&
+           target[target.size() - relative.size() - 1] == '/'))
+        return std::pair{entry.body, entry.path()};
+    }
+    return std::nullopt;
   }
 
   // The derived profile as compact JSON text, written directly: building it as a

@@ -545,5 +545,53 @@ assert not any("by name" in n["what"] for n in r["used"] if n["resource"] in
 assert any(n["resource"] == "MedicationRequest/m2" and "no coding the rule set knows" in n["what"] for n in r["ignored"])
 PY
 
+# A drug named by medicationReference: the code of the Medication it refers to, one
+# contained in it or one of the bundle. The two MedicationRequests of the CDC opioid
+# IG's request "rec-10 … by-reference" (../shared/fhir/cds-hooks-requests; a brace too
+# many closes its `prefetch` after item1, so item2 lands beside it, and the text ends
+# with one brace more than it opens: read up to there) refer to Medications the request
+# does not hold: their drugs cannot be told, and the warnings say so.
+$PY - "$SHARED/cds-hooks-requests/request-example-rec-10-patient-view-no-screenings-by-reference.json" "$TMP/byref.json" <<'PY'
+import json, sys
+request, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read())
+orders = [e["resource"] for e in request["item2"]["entry"]
+          if e["resource"]["resourceType"] == "MedicationRequest"]
+assert len(orders) == 2 and all("medicationReference" in o for o in orders), orders
+patient = orders[0]["subject"]["reference"].split("/")[1]
+entries = [{"resource": {"resourceType": "Patient", "id": patient}}] + [{"resource": o} for o in orders]
+rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
+entries += [
+    {"resource": {"resourceType": "MedicationRequest", "id": "contained", "status": "active",
+                  "subject": {"reference": "Patient/" + patient},
+                  "contained": [{"resourceType": "Medication", "id": "med1",
+                                 "code": {"coding": [{"system": rx, "code": "25480"}]}}],
+                  "medicationReference": {"reference": "#med1"}}},
+    {"fullUrl": "urn:uuid:med-warfarin",
+     "resource": {"resourceType": "Medication", "id": "w", "code": {"coding": [{"system": rx, "code": "11289"}]}}},
+    {"resource": {"resourceType": "MedicationRequest", "id": "bundled", "status": "active",
+                  "subject": {"reference": "Patient/" + patient},
+                  "medicationReference": {"reference": "urn:uuid:med-warfarin"}}},
+    {"resource": {"resourceType": "MedicationStatement", "id": "ndc", "status": "active",
+                  "subject": {"reference": "Patient/" + patient},
+                  "medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "0071-0155-23"}],
+                                                "text": "Lipitor 10 mg"}}}]
+json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries}, open(sys.argv[2], "w"))
+PY
+"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/byref.report.json" "$TMP/byref.json" > "$TMP/byref.profile.json" 2> "$TMP/err" ||
+  fail "from-fhir by reference: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/byref.profile.json" "$TMP/byref.report.json" <<'PY' || fail "medicationReference: resolved where the record holds the Medication, said where it does not"
+import json, sys
+p, r = (json.load(open(x)) for x in sys.argv[1:])
+assert p["medications"] == [{"system": "rxnorm", "code": "25480"}, {"system": "rxnorm", "code": "11289"}], p["medications"]
+used = {n["path"]: n["what"] for n in r["used"]}
+assert used["Bundle.entry[3].resource.contained[0].code.coding[0]"].startswith("medications: rxnorm 25480 → first_line_np_drugs"), used
+assert used["Bundle.entry[4].resource.code.coding[0]"].startswith("medications: rxnorm 11289 → antithrombotic_drugs"), used
+unknown = [w for w in r["warnings"] if "an active medication whose drug cannot be told" in w]
+assert len(unknown) == 3, r["warnings"]
+assert "Bundle.entry[1].resource: an active medication whose drug cannot be told: its medicationReference `Medication/12bd1f88-426f-4567-85fe-db9eae37f56b` is to no Medication of the record; the medications listed are the others only" in unknown, unknown
+assert any(w.startswith("Bundle.entry[6].resource: ") and "coded in neither RxNorm nor ATC (Lipitor 10 mg)" in w for w in unknown), unknown
+assert not any("Medication resource" in w for w in r["warnings"]), r["warnings"]
+PY
+
 if [ "$failures" -ne 0 ]; then echo "$failures FHIR check(s) failed"; exit 1; fi
 echo "all FHIR checks passed"
