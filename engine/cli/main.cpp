@@ -868,6 +868,24 @@ class LineReader {
     line.clear();
     too_long = false;
     if (runaway_) return false;
+    // A file's first line may begin with a byte order mark (Windows editors write one),
+    // which JSON readers may ignore (RFC 8259, 8.1), as the profile readers do.
+    if (offset() == 0 && next_line(line, limit, too_long)) {
+      if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+      return true;
+    }
+    return next_line(line, limit, too_long);
+  }
+  // Why the file was not read to its end (after failed()), as ": reason".
+  [[nodiscard]] std::string why() const {
+    if (runaway_)
+      return ": a line is longer than " + std::to_string(kMaxLine) + " bytes without a line break";
+    return ": " + std::string(std::strerror(error_));
+  }
+  static constexpr std::size_t kMaxLine = std::size_t{1} << 30;
+
+ private:
+  bool next_line(std::string& line, std::size_t limit, bool& too_long) {
     bool any = false;
     std::size_t consumed = 0;
     for (;;) {
@@ -896,15 +914,7 @@ class LineReader {
       }
     }
   }
-  // Why the file was not read to its end (after failed()), as ": reason".
-  [[nodiscard]] std::string why() const {
-    if (runaway_)
-      return ": a line is longer than " + std::to_string(kMaxLine) + " bytes without a line break";
-    return ": " + std::string(std::strerror(error_));
-  }
-  static constexpr std::size_t kMaxLine = std::size_t{1} << 30;
 
- private:
   std::FILE* file_;
   std::vector<char> buffer_;
   std::uint64_t block_offset_ = 0;  // the file offset of buffer_[0]

@@ -384,6 +384,9 @@ class Mapper {
   }
 
   void run(std::string_view text) {
+    // A byte order mark (Windows editors write one) may be ignored by a JSON reader
+    // (RFC 8259, 8.1), and the profile readers ignore it; simdjson does not.
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
     if (text.size() > rules_.limits.max_fhir_bytes) {
       error("Bundle", "the bundle is larger than the limit of " +
                           std::to_string(rules_.limits.max_fhir_bytes) + " bytes");
