@@ -214,8 +214,19 @@ class TestFileShape {
                         std::string(", got ") + quoted(*cases));
       return nullptr;
     }
-    for (std::size_t i = 0; i < cases->size(); ++i)
-      check_case((*cases)[i], prefix + "/" + std::to_string(i));
+    std::map<std::string, std::string> named;  // name → the case that has it first
+    for (std::size_t i = 0; i < cases->size(); ++i) {
+      const std::string at = prefix + "/" + std::to_string(i);
+      const json& c = (*cases)[i];
+      check_case(c, at);
+      // Results are reported by name: two cases of one name could not be told apart.
+      if (c.is_object() && c.contains("name") && c["name"].is_string()) {
+        auto [first, added] = named.emplace(c["name"].get<std::string>(), at);
+        if (!added)
+          error(at + "/name", "the case name `" + first->first + "` is also the name of " +
+                                  first->second + "; each case needs its own");
+      }
+    }
     return errors_.empty() ? cases : nullptr;
   }
 
@@ -239,6 +250,11 @@ class TestFileShape {
         error(here, "unknown key `" + key + "` (a case has `name`, `why`, `profile` and `expect`)");
       }
     }
+    // A case that expects nothing passes whatever the rule set does.
+    if (!c.contains("expect"))
+      error(at, "a case needs `expect`: without an expectation it checks nothing");
+    else if (c["expect"].is_object() && c["expect"].empty())
+      error(at + "/expect", "no expectation: a case that expects nothing checks nothing");
   }
 
   void check_expect(const json& expect, const std::string& at) {
@@ -266,6 +282,7 @@ class TestFileShape {
         });
       } else if (key == "top3" || key == "ranked" || key == "excluded") {
         strings(*it, here, "option ids");
+        option_list(*it, here, key == "top3" ? 3 : 0);
       } else if (key == "ranked_count") {
         if (!it->is_number_integer() || it->get<long long>() < 0)
           error(here, "expected a count (a whole number from 0), got " + quoted(*it));
@@ -299,6 +316,19 @@ class TestFileShape {
       for (const json& item : value) ok = ok && item.is_string();
     if (!ok)
       error(at, std::string("expected a list of ") + what + " (strings), got " + quoted(value));
+  }
+
+  // A list of option ids names each once, and `top3` at most three.
+  void option_list(const json& value, const std::string& at, std::size_t at_most) {
+    if (!value.is_array()) return;
+    if (at_most && value.size() > at_most)
+      error(at, "lists " + std::to_string(value.size()) + " options; `top3` holds at most " +
+                    std::to_string(at_most));
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < value.size(); ++i)
+      if (value[i].is_string() && !seen.insert(value[i].get<std::string>()).second)
+        error(at + "/" + std::to_string(i),
+              "`" + value[i].get<std::string>() + "` is listed twice");
   }
 
   void error(const std::string& at, const std::string& message) {
