@@ -226,6 +226,8 @@ struct Fields {
   MaybeNode date_asserted;
   MaybeNode medication_reference;
   MaybeNode contained;
+  MaybeNode abatement_date_time;
+  MaybeNode abatement_period;
 };
 
 Fields fields_of(Node body) {
@@ -290,6 +292,10 @@ Fields fields_of(Node body) {
       fields.medication_reference = field.value;
     else if (key == "contained")
       fields.contained = field.value;
+    else if (key == "abatementDateTime")
+      fields.abatement_date_time = field.value;
+    else if (key == "abatementPeriod")
+      fields.abatement_period = field.value;
   }
   return fields;
 }
@@ -848,11 +854,24 @@ class Mapper {
       return;
     }
     const bool refuted = verification == "refuted";
+    std::pair<std::string, const char*> abated_after;  // resolved after the as-of date
     if (!refuted && !clinical.empty() && clinical != "active" && clinical != "recurrence" &&
         clinical != "relapse") {
-      if (report_)
-        ignored(r, r.path() + ".clinicalStatus", "clinical status `" + clinical + "`: not current");
-      return;
+      // Resolved since: one that abated after the as-of date was current then.
+      const auto [abated, element] = first_date({{r.f.abatement_date_time, "abatementDateTime"},
+                                                 {r.f.abatement_period, "abatementPeriod"}});
+      std::optional<Date> until;
+      if (!abated.empty() && !(until = parse_date(abated, false))) {
+        error(r.path() + "." + element, "`" + utf8::printable(abated) + "` is not a date");
+        return;
+      }
+      if (!until || !(as_of_ < latest_of(abated, *until))) {
+        if (report_)
+          ignored(r, r.path() + ".clinicalStatus",
+                  "clinical status `" + clinical + "`: not current");
+        return;
+      }
+      abated_after = {std::string(abated), element};
     }
     // A condition that began (or was first recorded) after the as-of date was not
     // part of the record then.
@@ -860,6 +879,10 @@ class Mapper {
                                        {r.f.onset_period, "onsetPeriod"},
                                        {r.f.recorded_date, "recordedDate"}})))
       return;
+    if (!abated_after.first.empty() && report_)
+      used(r, r.path() + "." + abated_after.second,
+           "current at the as-of date " + options_.as_of + " (clinical status `" + clinical +
+               "` since `" + utf8::printable(abated_after.first) + "`)");
     MaybeNode code = r.f.code;
     MaybeNode codings = code ? member(*code, "coding") : std::nullopt;
     if (!codings || !codings->is_array() || elements(*codings).size() == 0) {

@@ -136,10 +136,16 @@ assert after <= later, sorted(after - later)[:5]
 # the rest of the later ones were ignored for an earlier reason (resolved, stopped, …)
 ignored = {n["resource"] for n in report["ignored"]}
 assert later <= ignored | {k for k in later if k.split("/")[0] not in ("Condition", "MedicationRequest", "Procedure")}, sorted(later - ignored)[:5]
-print(len(after), file=open(sys.argv[4], "a"))
+# a condition resolved since the as-of date was current then, and is used
+resolved_since = [n for n in report["used"] if n["what"].startswith("current at the as-of date " + as_of)]
+for n in resolved_since:
+    r = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] + "/" + e["resource"]["id"] == n["resource"])
+    assert r["abatementDateTime"][:10] > as_of >= r["onsetDateTime"][:10], (n, r)
+print(len(after), len(resolved_since), file=open(sys.argv[4], "a"))
 PY
 done
 [ "$(awk '{ n += $1 } END { print n + 0 }' "$TMP/past.counts")" -gt 0 ] || fail "the Synthea records at earlier dates: some resources were after the as-of date"
+[ "$(awk '{ n += $2 } END { print n + 0 }' "$TMP/past.counts")" -gt 0 ] || fail "the Synthea records at earlier dates: some conditions resolved since were current"
 
 # The bulk folder itself: one answer per Patient, in Patient file order, equal to the
 # per-patient bundles' answers.
@@ -229,6 +235,21 @@ expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.bi
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}, "onsetDateTime": "2020-02-30", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}}]}' > "$TMP/badonset.json"
 expect_error "an impossible onset date" "$TMP/badonset.json" 'Bundle.entry\[1\].resource.onsetDateTime: `2020-02-30` is not a date'
+# A resolved condition whose abatement is after the as-of date was current then.
+for case in "2026-12-15:present" "2026-11-15:ignored" "2026-12:present" "2026-13-01:error"; do
+  IFS=: read -r abated expected <<<"$case"
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}, "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}, "onsetDateTime": "2026-01-01", "abatementDateTime": "%s", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}}]}' "$abated" > "$TMP/abated.json"
+  if [ "$expected" = error ]; then
+    expect_error "an impossible abatement date" "$TMP/abated.json" 'Bundle.entry\[1\].resource.abatementDateTime: `2026-13-01` is not a date'
+    continue
+  fi
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/abated.json" > "$TMP/out" 2> "$TMP/err" || fail "abated $abated: $(head -c 300 "$TMP/err")"
+  $PY - "$TMP/out" "$expected" <<'PY' || fail "a condition resolved on $abated is $expected at $AS_OF"
+import json, sys
+p, expected = json.load(open(sys.argv[1])), sys.argv[2]
+assert (p["conditions"] == [{"system": "icd10cm", "code": "B02.29"}]) == (expected == "present"), p
+PY
+done
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "MedicationStatement", "id": "m", "status": "active", "subject": {"reference": "Patient/a"}, "effectivePeriod": {"start": "2027-01-05"}, "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "25480"}]}}}]}' > "$TMP/laterdrug.json"
 "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/laterdrug.report.json" "$TMP/laterdrug.json" > "$TMP/out" 2> "$TMP/err" || fail "a drug started after the as-of date: $(head -c 300 "$TMP/err")"
 $PY - "$TMP/out" "$TMP/laterdrug.report.json" <<'PY' || fail "a drug started after the as-of date is not among the medications"
