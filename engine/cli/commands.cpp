@@ -46,7 +46,9 @@ std::vector<CommandSpec> build() {
         {"--jsonl", "FILE|-", "JSON Lines in, JSON Lines (or TSV) out"},
         {"--fhir", "BUNDLE|-", "a FHIR R4 Bundle for one patient"},
         {"--fhir-bulk", "DIR", "a FHIR bulk-export folder (NDJSON), one result per Patient"},
-        {"--as-of", "DATE", "FHIR: the date ages and `current` refer to (default: today, UTC)"},
+        {"--as-of", "DATE",
+         "FHIR: the date the record is read at: ages, what is current, nothing dated after it "
+         "(default: today, UTC)"},
         {"--patient", "ID", "FHIR: the Patient to evaluate when the Bundle holds several"},
         {"--pretty", "", "indent the JSON result"},
         {"--header", "", "TSV: a first line naming the columns"},
@@ -151,7 +153,9 @@ std::vector<CommandSpec> build() {
        "Maps a FHIR R4 Bundle to a profile and prints it; --report writes which resources and "
        "codings were used, and which were ignored and why.",
        {kRules,
-        {"--as-of", "DATE", "the date ages and `current` refer to (default: today, UTC)"},
+        {"--as-of", "DATE",
+         "the date the record is read at: ages, what is current, nothing dated after it (default: "
+         "today, UTC)"},
         {"--patient", "ID", "the Patient to map when the Bundle holds several"},
         {"--report", "FILE", "write the mapping report (JSON) here"},
         kLimit},
