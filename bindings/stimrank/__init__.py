@@ -383,7 +383,8 @@ class RuleSet:
     def evaluate_fhir(self, bundle: Union[Mapping[str, Any], str, bytes], as_of: Optional[str] = None) -> Result:
         """Evaluate a FHIR R4 Bundle (a dict or JSON text) for one patient.
 
-        ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date ages are read at.
+        ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date the record is read at:
+        ages, what is current, nothing dated after it.
         Raises :class:`ProfileError` with FHIR paths when the bundle cannot be mapped.
         """
         evaluation = self._core.evaluate_fhir(_bundle_json(bundle), _as_of(as_of))
@@ -509,7 +510,8 @@ def from_fhir(bundle: Union[Mapping[str, Any], str, bytes], as_of: Optional[str]
               rules: Optional["RuleSet"] = None) -> FhirMapping:
     """The profile a FHIR R4 Bundle gives (for ``rules``, default the shipped knowledge base).
 
-    ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date ages are read at.
+    ``as_of`` (``YYYY-MM-DD``, default today in UTC) is the date the record is read at:
+    ages, what is current, nothing dated after it.
     Raises :class:`ProfileError` with FHIR paths when the bundle cannot be mapped.
     """
     return (rules if rules is not None else load()).from_fhir(bundle, as_of)
