@@ -52,8 +52,28 @@ bool leap(int year) {
   return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 }
 
-// YYYY, YYYY-MM or YYYY-MM-DD (a dateTime's date part), a real calendar date; the
-// missing parts of a partial date are taken as the earliest.
+int days_in(int year, int month) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return days[month - 1] + (month == 2 && leap(year) ? 1 : 0);
+}
+
+// The day before or after a date.
+Date next_day(Date date, int step) {
+  date.day += step;
+  if (date.day < 1) {
+    if (--date.month < 1) date = {date.year - 1, 12, 31};
+    date.day = days_in(date.year, date.month);
+  } else if (date.day > days_in(date.year, date.month)) {
+    date.day = 1;
+    if (++date.month > 12) date = {date.year + 1, 1, 1};
+  }
+  return date;
+}
+
+// YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date; the missing parts of a partial
+// date are taken as the earliest. A dateTime's time with a zone (`T09:30:00+10:00`,
+// `…Z`) gives its date in UTC, the zone of the default as-of date: a drug prescribed
+// at 09:00 in Sydney on the 8th is the 7th's in UTC, not after an as-of date of the 7th.
 std::optional<Date> parse_date(std::string_view text, bool full_only) {
   auto digits = [&](std::size_t at, std::size_t count, int& out) {
     if (text.size() < at + count) return false;
@@ -71,10 +91,20 @@ std::optional<Date> parse_date(std::string_view text, bool full_only) {
   if (has_month && (text[4] != '-' || !digits(5, 2, date.month))) return std::nullopt;
   if (has_day && (text[7] != '-' || !digits(8, 2, date.day))) return std::nullopt;
   if (text.size() > 10 && text[10] != 'T') return std::nullopt;
-  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (date.year < 1 || date.month < 1 || date.month > 12 || date.day < 1) return std::nullopt;
-  int last = days[date.month - 1] + (date.month == 2 && leap(date.year) ? 1 : 0);
-  if (date.day > last) return std::nullopt;
+  if (date.day > days_in(date.year, date.month)) return std::nullopt;
+  int hour = 0, minute = 0, zone_hours = 0, zone_minutes = 0;
+  if (text.size() > 10 && digits(11, 2, hour) && text.size() > 13 && text[13] == ':' &&
+      digits(14, 2, minute) && hour < 24 && minute < 60) {
+    const char sign = text.size() >= 6 ? text[text.size() - 6] : 0;
+    if ((sign == '+' || sign == '-') && text[text.size() - 3] == ':' &&
+        digits(text.size() - 5, 2, zone_hours) && digits(text.size() - 2, 2, zone_minutes)) {
+      const int utc =
+          hour * 60 + minute - (sign == '+' ? 1 : -1) * (zone_hours * 60 + zone_minutes);
+      if (utc < 0) date = next_day(date, -1);
+      if (utc >= 24 * 60) date = next_day(date, 1);
+    }
+  }
   return date;
 }
 
@@ -90,8 +120,7 @@ Date latest_of(std::string_view text, const Date& earliest) {
   if (text.size() > 7) return earliest;
   Date last = earliest;
   if (text.size() <= 4) last.month = 12;
-  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  last.day = days[last.month - 1] + (last.month == 2 && leap(last.year) ? 1 : 0);
+  last.day = days_in(last.year, last.month);
   return last;
 }
 

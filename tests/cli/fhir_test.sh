@@ -119,6 +119,7 @@ print(onsets[len(onsets) // 2] if onsets else "")' "$f")
     fail "from-fhir $(basename "$f") at $as_of: $(head -c 300 "$TMP/err")"
   $PY - "$f" "$TMP/past.report.json" "$as_of" "$TMP/past.counts" <<'PY' || fail "$(basename "$f") at $as_of: only what was dated by then is used"
 import json, sys
+import datetime
 bundle, report, as_of = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
 dates = {}
 for e in bundle["entry"]:
@@ -126,7 +127,10 @@ for e in bundle["entry"]:
     when = r.get("onsetDateTime") or r.get("recordedDate") or r.get("authoredOn") or r.get("performedDateTime") \
         or (r.get("performedPeriod") or {}).get("start")
     if when:
-        dates[r["resourceType"] + "/" + r["id"]] = when[:10]
+        # a dateTime with a zone counts by its date in UTC, as the as-of date does
+        dates[r["resourceType"] + "/" + r["id"]] = (
+            datetime.datetime.fromisoformat(when).astimezone(datetime.timezone.utc).date().isoformat()
+            if "T" in when else when[:10])
 later = {k for k, d in dates.items() if d > as_of}
 assert later, "some resources are dated after " + as_of
 for n in report["used"]:
@@ -140,7 +144,8 @@ assert later <= ignored | {k for k in later if k.split("/")[0] not in ("Conditio
 resolved_since = [n for n in report["used"] if n["what"].startswith("current at the as-of date " + as_of)]
 for n in resolved_since:
     r = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] + "/" + e["resource"]["id"] == n["resource"])
-    assert r["abatementDateTime"][:10] > as_of >= r["onsetDateTime"][:10], (n, r)
+    utc = lambda t: datetime.datetime.fromisoformat(t).astimezone(datetime.timezone.utc).date().isoformat()
+    assert utc(r["abatementDateTime"]) > as_of >= utc(r["onsetDateTime"]), (n, r)
 print(len(after), len(resolved_since), file=open(sys.argv[4], "a"))
 PY
 done
@@ -235,6 +240,17 @@ expect_error "born 225 years ago" "$TMP/old.json" 'Bundle.entry\[0\].resource.bi
 expect_error "a bad --as-of" "$TMP/patient.json" "as_of: expected a date YYYY-MM-DD" --as-of 2026-13-01
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}, "onsetDateTime": "2020-02-30", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "B02.29"}]}}}]}' > "$TMP/badonset.json"
 expect_error "an impossible onset date" "$TMP/badonset.json" 'Bundle.entry\[1\].resource.onsetDateTime: `2020-02-30` is not a date'
+# A dateTime with a zone is read in UTC, the default as-of date's zone: written at 09:00
+# in Sydney on 2 December is 1 December in UTC (not after an as-of date of the 1st);
+# at 20:00 in California on 1 December it is already the 2nd.
+for case in "2026-12-02T09:00:00+10:00:1" "2026-12-01T20:00:00-08:00:0" "2026-12-01T23:59:59Z:1" "2026-12-02:0"; do
+  authored=${case%:*}; count=${case##*:}
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "MedicationRequest", "id": "m", "status": "active", "subject": {"reference": "Patient/a"}, "authoredOn": "%s", "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11289"}]}}}]}' "$authored" > "$TMP/zone.json"
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/zone.json" > "$TMP/out" 2> "$TMP/err" || fail "authoredOn $authored: $(head -c 300 "$TMP/err")"
+  $PY -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["medications"]) == int(sys.argv[2])' "$TMP/out" "$count" ||
+    fail "a drug written at $authored is on the list at $AS_OF: $count"
+done
+
 # A resolved condition whose abatement is after the as-of date was current then.
 for case in "2026-12-15:present" "2026-11-15:ignored" "2026-12:present" "2026-13-01:error"; do
   IFS=: read -r abated expected <<<"$case"
