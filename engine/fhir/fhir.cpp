@@ -1095,7 +1095,7 @@ class Mapper {
         {"82810-3", "pregnant"},
         {"4548-4", "assessments.hba1c_percent"},
         {"39156-5", "assessments.bmi"}};
-    const std::string field = fields.at(loinc);
+    const std::string& field = fields.at(loinc);
     if (!agree) {
       std::string why = std::to_string(latest.tied.size() + 1) + " LOINC " + loinc +
                         " observations of the same time `" + utf8::printable(latest.effective) +
