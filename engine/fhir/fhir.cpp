@@ -108,6 +108,34 @@ std::optional<Date> parse_date(std::string_view text, bool full_only) {
   return date;
 }
 
+// A dateTime as text that sorts in time order: one with a time and a zone offset in
+// UTC (`2026-11-01T23:30:00-05:00` → `2026-11-02T04:30:00Z`), so that records written
+// in two zones compare by the instant; any other text as it is (a date alone sorts
+// before the same day's times).
+std::string instant_key(std::string_view text) {
+  const std::size_t zone = text.size() >= 6 ? text.size() - 6 : 0;
+  if (text.size() < 22 || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
+      (text[zone] != '+' && text[zone] != '-') || text[text.size() - 3] != ':')
+    return std::string(text);
+  auto number = [&](std::size_t at) {
+    return ascii::is_digit(text[at]) && ascii::is_digit(text[at + 1])
+               ? (text[at] - '0') * 10 + (text[at + 1] - '0')
+               : -1;
+  };
+  const int hour = number(11), minute = number(14), zone_hours = number(zone + 1),
+            zone_minutes = number(zone + 4);
+  auto date = parse_date(text, true);  // already the UTC date
+  if (!date || hour < 0 || minute < 0 || zone_hours < 0 || zone_minutes < 0)
+    return std::string(text);
+  int utc = hour * 60 + minute - (text[zone] == '+' ? 1 : -1) * (zone_hours * 60 + zone_minutes);
+  utc = ((utc % (24 * 60)) + 24 * 60) % (24 * 60);
+  char head[32];
+  std::snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d", date->year, date->month, date->day,
+                utc / 60, utc % 60);
+  // The seconds and any fraction, as written: a zone offset is whole minutes.
+  return std::string(head) + std::string(text.substr(16, zone - 16)) + "Z";
+}
+
 int age_at(const Date& birth, const Date& at) {
   int age = at.year - birth.year;
   if (std::tie(at.month, at.day) < std::tie(birth.month, birth.day)) --age;
@@ -1022,8 +1050,9 @@ class Mapper {
       if (report_) ignored(r, r.path() + ".status", "status `" + status + "`");
       return;
     }
-    std::string effective = effective_of(r.f);
-    if (!dated_by_as_of(r, {effective, "effectiveDateTime"})) return;
+    const std::string written = effective_of(r.f);
+    if (!dated_by_as_of(r, {written, "effectiveDateTime"})) return;
+    const std::string effective = instant_key(written);
     Latest& slot = latest_[loinc];
     if (slot.resource && effective == slot.effective) {  // which is latest: neither
       slot.tied.push_back(r.stored);

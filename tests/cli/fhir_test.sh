@@ -384,6 +384,18 @@ for order in "o1 o2" "o2 o1"; do
   done
 done
 
+# The latest is the latest instant: 23:30 in New York on 1 November (04:30 UTC on the
+# 2nd) is after 01:00 UTC on the 2nd, though its text sorts first; the same instant
+# written in two zones is one time.
+for case in "2026-11-02T01:00:00Z:7" "2026-11-02T04:30:00Z:unknown"; do
+  other=${case%:*}; expected=${case##*:}
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, %s, %s]}' \
+    "$(pain ny 2026-11-01T23:30:00-05:00 7)" "$(pain utc "$other" 2)" > "$TMP/zones.json"
+  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/zones.json" > "$TMP/out" 2> "$TMP/err" || fail "pain in two zones: $(head -c 300 "$TMP/err")"
+  $PY -c 'import json,sys; p = json.load(open(sys.argv[1])); assert (p["pain"]["nrs"] if "pain" in p else "unknown") == (sys.argv[2] if sys.argv[2] == "unknown" else float(sys.argv[2])), p' "$TMP/out" "$expected" ||
+    fail "pain at 2026-11-01T23:30:00-05:00 beside $other: $expected"
+done
+
 # HbA1c (LOINC 4548-4) is in %, BMI (39156-5) in kg/m2: a value in another unit, or
 # one no body can have, is not taken as it stands (53 mmol/mol is not 53 %).
 for case in '4548-4|{"value": 53, "unit": "mmol/mol", "system": "http://unitsofmeasure.org", "code": "mmol/mol"}|HbA1c in `mmol/mol`, not %: assessments.hba1c_percent left unknown' \
