@@ -312,9 +312,11 @@ json discovery() {
                 search(
                     "Observation?patient={{context.patientId}}&code=http://loinc.org|72514-3,http:/"
                     "/loinc.org|82810-3,http://loinc.org|4548-4,http://loinc.org|39156-5")},
-               {"medicationRequests", search("MedicationRequest?patient={{context.patientId}}")},
-               {"medicationStatements",
-                search("MedicationStatement?patient={{context.patientId}}")},
+               // with the Medications they name by reference (read by the mapping)
+               {"medicationRequests", search("MedicationRequest?patient={{context.patientId}}"
+                                             "&_include=MedicationRequest:medication")},
+               {"medicationStatements", search("MedicationStatement?patient={{context.patientId}}"
+                                               "&_include=MedicationStatement:medication")},
                {"devices", search("Device?patient={{context.patientId}}")},
                {"procedures", search("Procedure?patient={{context.patientId}}")}}}}})}};
 }

@@ -81,6 +81,9 @@ def test_discovery(server):
     for key in ("conditions", "observations", "medicationRequests", "devices", "procedures"):
         assert "{{context.patientId}}" in prefetch[key]
     assert "72514-3" in prefetch["observations"]
+    # a drug named by medicationReference comes with its Medication
+    assert prefetch["medicationRequests"].endswith("&_include=MedicationRequest:medication")
+    assert prefetch["medicationStatements"].endswith("&_include=MedicationStatement:medication")
     assert headers.get("Access-Control-Allow-Origin") == "*"
 
 
