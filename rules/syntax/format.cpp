@@ -42,7 +42,8 @@ std::vector<Comment> find_comments(const std::string& text) {
     if (c == '/' && i + 1 < text.size() && (text[i + 1] == '/' || text[i + 1] == '*')) {
       std::uint32_t begin = i;
       if (text[i + 1] == '/') {
-        while (i < text.size() && text[i] != '\n') ++i;
+        // A line comment ends at a CR as well as an LF, as the grammar's skipper ends it.
+        while (i < text.size() && text[i] != '\n' && text[i] != '\r') ++i;
       } else {
         auto close = text.find("*/", i + 2);
         i = close == std::string::npos ? static_cast<std::uint32_t>(text.size())

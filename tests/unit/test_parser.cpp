@@ -399,3 +399,21 @@ TEST_CASE("fmt keeps a repeated attribute for the checker to report", "[fmt]") {
   REQUIRE(formatted.ok);
   CHECK(formatted.text == text);
 }
+
+// Found by the `rules` fuzz target's long run: the grammar ends a line comment at a CR,
+// the formatter ended it at the LF only, so the statement after a lone CR was printed
+// once inside the comment and once as code, one more copy on each pass.
+TEST_CASE("fmt ends a line comment at a lone CR as the parser does", "[fmt]") {
+  const std::string text = "// a\rsource s1 \"x\" doi \"10.1/x\";\n";
+  stimrank::FormatResult once = stimrank::format_rules("cr.rules", text);
+  REQUIRE(once.ok);
+  CHECK(once.text == "// a\nsource s1 \"x\" doi \"10.1/x\";\n");
+  stimrank::FormatResult twice = stimrank::format_rules("cr.rules", once.text);
+  REQUIRE(twice.ok);
+  CHECK(twice.text == once.text);
+  // A trailing comment ended by a CR keeps the code after it as code.
+  stimrank::FormatResult trailing = stimrank::format_rules(
+      "cr.rules", "source s1 \"x\" doi \"10.1/x\"; // b\rsource s2 \"y\";\n");
+  REQUIRE(trailing.ok);
+  CHECK(trailing.text == "source s1 \"x\" doi \"10.1/x\";  // b\nsource s2 \"y\";\n");
+}
