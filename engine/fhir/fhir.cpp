@@ -70,6 +70,26 @@ Date next_day(Date date, int step) {
   return date;
 }
 
+// A dateTime's time of day in UTC, in minutes from midnight of its written date
+// (below 0 or from 24 h on when the zone offset moves it to another day); none unless
+// it has hh:mm and a zone offset (`…Z` is UTC already).
+std::optional<int> utc_minutes(std::string_view text) {
+  if (text.size() < 22 || text[10] != 'T' || text[13] != ':') return std::nullopt;
+  const std::size_t zone = text.size() - 6;
+  const char sign = text[zone];
+  if ((sign != '+' && sign != '-') || text[zone + 3] != ':') return std::nullopt;
+  auto two = [&](std::size_t at) {
+    return ascii::is_digit(text[at]) && ascii::is_digit(text[at + 1])
+               ? (text[at] - '0') * 10 + (text[at + 1] - '0')
+               : -1;
+  };
+  const int hour = two(11), minute = two(14), zone_hours = two(zone + 1),
+            zone_minutes = two(zone + 4);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || zone_hours < 0 || zone_minutes < 0)
+    return std::nullopt;
+  return hour * 60 + minute - (sign == '+' ? 1 : -1) * (zone_hours * 60 + zone_minutes);
+}
+
 // YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date; the missing parts of a partial
 // date are taken as the earliest. A dateTime's time with a zone (`T09:30:00+10:00`,
 // `…Z`) gives its date in UTC, the zone of the default as-of date: a drug prescribed
@@ -93,17 +113,9 @@ std::optional<Date> parse_date(std::string_view text, bool full_only) {
   if (text.size() > 10 && text[10] != 'T') return std::nullopt;
   if (date.year < 1 || date.month < 1 || date.month > 12 || date.day < 1) return std::nullopt;
   if (date.day > days_in(date.year, date.month)) return std::nullopt;
-  int hour = 0, minute = 0, zone_hours = 0, zone_minutes = 0;
-  if (text.size() > 10 && digits(11, 2, hour) && text.size() > 13 && text[13] == ':' &&
-      digits(14, 2, minute) && hour < 24 && minute < 60) {
-    const char sign = text.size() >= 6 ? text[text.size() - 6] : 0;
-    if ((sign == '+' || sign == '-') && text[text.size() - 3] == ':' &&
-        digits(text.size() - 5, 2, zone_hours) && digits(text.size() - 2, 2, zone_minutes)) {
-      const int utc =
-          hour * 60 + minute - (sign == '+' ? 1 : -1) * (zone_hours * 60 + zone_minutes);
-      if (utc < 0) date = next_day(date, -1);
-      if (utc >= 24 * 60) date = next_day(date, 1);
-    }
+  if (auto utc = utc_minutes(text)) {
+    if (*utc < 0) date = next_day(date, -1);
+    if (*utc >= 24 * 60) date = next_day(date, 1);
   }
   return date;
 }
@@ -113,27 +125,15 @@ std::optional<Date> parse_date(std::string_view text, bool full_only) {
 // in two zones compare by the instant; any other text as it is (a date alone sorts
 // before the same day's times).
 std::string instant_key(std::string_view text) {
-  const std::size_t zone = text.size() >= 6 ? text.size() - 6 : 0;
-  if (text.size() < 22 || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
-      (text[zone] != '+' && text[zone] != '-') || text[text.size() - 3] != ':')
-    return std::string(text);
-  auto number = [&](std::size_t at) {
-    return ascii::is_digit(text[at]) && ascii::is_digit(text[at + 1])
-               ? (text[at] - '0') * 10 + (text[at + 1] - '0')
-               : -1;
-  };
-  const int hour = number(11), minute = number(14), zone_hours = number(zone + 1),
-            zone_minutes = number(zone + 4);
+  auto utc = utc_minutes(text);
   auto date = parse_date(text, true);  // already the UTC date
-  if (!date || hour < 0 || minute < 0 || zone_hours < 0 || zone_minutes < 0)
-    return std::string(text);
-  int utc = hour * 60 + minute - (text[zone] == '+' ? 1 : -1) * (zone_hours * 60 + zone_minutes);
-  utc = ((utc % (24 * 60)) + 24 * 60) % (24 * 60);
+  if (!utc || !date || text[16] != ':') return std::string(text);
+  const int minutes = ((*utc % (24 * 60)) + 24 * 60) % (24 * 60);
   char head[32];
   std::snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d", date->year, date->month, date->day,
-                utc / 60, utc % 60);
+                minutes / 60, minutes % 60);
   // The seconds and any fraction, as written: a zone offset is whole minutes.
-  return std::string(head) + std::string(text.substr(16, zone - 16)) + "Z";
+  return std::string(head) + std::string(text.substr(16, text.size() - 6 - 16)) + "Z";
 }
 
 int age_at(const Date& birth, const Date& at) {
@@ -999,14 +999,6 @@ class Mapper {
     return "no text";
   }
 
-  // effective[x] as a sortable text ("" when absent).
-  static std::string effective_of(const Fields& f) {
-    for (MaybeNode at : {f.effective_date_time, f.effective_instant})
-      if (std::string_view value = text_of(at); !value.empty()) return std::string(value);
-    if (MaybeNode period = f.effective_period) return std::string(string_member(*period, "start"));
-    return {};
-  }
-
   // The latest observation of a code so far.
   struct Latest {
     const Entry* resource = nullptr;
@@ -1050,9 +1042,11 @@ class Mapper {
       if (report_) ignored(r, r.path() + ".status", "status `" + status + "`");
       return;
     }
-    const std::string written = effective_of(r.f);
-    if (!dated_by_as_of(r, {written, "effectiveDateTime"})) return;
-    const std::string effective = instant_key(written);
+    const auto written = first_date({{r.f.effective_date_time, "effectiveDateTime"},
+                                     {r.f.effective_instant, "effectiveInstant"},
+                                     {r.f.effective_period, "effectivePeriod"}});
+    if (!dated_by_as_of(r, written)) return;
+    const std::string effective = instant_key(written.first);
     Latest& slot = latest_[loinc];
     if (slot.resource && effective == slot.effective) {  // which is latest: neither
       slot.tied.push_back(r.stored);
