@@ -13,6 +13,8 @@ expect_exit() {  # expect_exit CODE description command...
   local got=$?
   [ "$got" -eq "$want" ] || fail "$what: exit $got, expected $want ($(head -c 300 "$TMP/err"))"
 }
+# says TEXT WHAT: the last expect_exit's stdout holds TEXT as it stands, or WHAT fails.
+says() { grep -qF -- "$1" "$TMP/out" || fail "$2"; }
 PY=/usr/bin/python3
 
 # usage errors → 2
@@ -176,13 +178,10 @@ cat >"$TMP/misspelt.json" <<'JSON'
  {"name": "b", "nmae": "x", "expect": {"status": {"tens_conventional": "banned"}, "rank": {"tus": "1"}}}]
 JSON
 expect_exit 1 "stimrank test with a misspelt expectation" "$BIN" test "$TMP/misspelt.json"
-grep -qF 'misspelt.json: /0/expect/stauts: unknown expectation `stauts` (status, rank,' "$TMP/out" ||
-  fail "test: unknown expectation ($(head -c 300 "$TMP/out"))"
-grep -qF 'misspelt.json: /1/nmae: unknown key `nmae`' "$TMP/out" || fail "test: unknown case key"
-grep -qF 'misspelt.json: /1/expect/status/tens_conventional: expected a status (recommended, consider, research_only, not_indicated or excluded), got `"banned"`' "$TMP/out" ||
-  fail "test: unknown status"
-grep -qF 'misspelt.json: /1/expect/rank/tus: expected a rank (a whole number from 1), got `"1"`' "$TMP/out" ||
-  fail "test: rank of the wrong type"
+says 'misspelt.json: /0/expect/stauts: unknown expectation `stauts` (status, rank,' "test: unknown expectation ($(head -c 300 "$TMP/out"))"
+says 'misspelt.json: /1/nmae: unknown key `nmae`' "test: unknown case key"
+says 'misspelt.json: /1/expect/status/tens_conventional: expected a status (recommended, consider, research_only, not_indicated or excluded), got `"banned"`' "test: unknown status"
+says 'misspelt.json: /1/expect/rank/tus: expected a rank (a whole number from 1), got `"1"`' "test: rank of the wrong type"
 grep -q "^0 passed, 0 failed, 4 errors$" "$TMP/out" || fail "test: every shape error, no case run"
 # a case that expects nothing, two cases of one name, a top3 of four or with an option
 # twice: each an error, since such a case passes whatever the rules say
@@ -192,11 +191,11 @@ cat >"$TMP/hollow.json" <<'JSON'
  {"name": "a", "profile": {"id": "p"}, "expect": {"top3": ["tus", "dbs", "tus", "rtms_m1_hf"]}}]
 JSON
 expect_exit 1 "stimrank test with hollow cases" "$BIN" test "$TMP/hollow.json"
-grep -qF 'hollow.json: /0: a case needs `expect`: without an expectation it checks nothing' "$TMP/out" || fail "test: a case without expect"
-grep -qF 'hollow.json: /1/expect: no expectation: a case that expects nothing checks nothing' "$TMP/out" || fail "test: an empty expect"
-grep -qF 'hollow.json: /2/name: the case name `a` is also the name of /0; each case needs its own' "$TMP/out" || fail "test: two cases of one name"
-grep -qF 'hollow.json: /2/expect/top3: lists 4 options; `top3` holds at most 3' "$TMP/out" || fail "test: a top3 of four"
-grep -qF 'hollow.json: /2/expect/top3/2: `tus` is listed twice' "$TMP/out" || fail "test: an option listed twice"
+says 'hollow.json: /0: a case needs `expect`: without an expectation it checks nothing' "test: a case without expect"
+says 'hollow.json: /1/expect: no expectation: a case that expects nothing checks nothing' "test: an empty expect"
+says 'hollow.json: /2/name: the case name `a` is also the name of /0; each case needs its own' "test: two cases of one name"
+says 'hollow.json: /2/expect/top3: lists 4 options; `top3` holds at most 3' "test: a top3 of four"
+says 'hollow.json: /2/expect/top3/2: `tus` is listed twice' "test: an option listed twice"
 grep -q "^0 passed, 0 failed, 5 errors$" "$TMP/out" || fail "test: every hollow case an error, no case run"
 expect_exit 0 "stimrank test on the shipped tests" "$BIN" test
 grep -q " passed, 0 failed$" "$TMP/out" || fail "shipped tests pass"

@@ -19,10 +19,22 @@ golden() {  # golden NAME FILE
 }
 [ -d "$SHARED" ] || { echo "skipped: $SHARED not found"; exit 0; }
 
+# map WHAT FILE [OPTION…]: from-fhir at $AS_OF, the profile in $TMP/out and the
+# warnings in $TMP/err; WHAT names the case if it fails.
+map() {
+  local what="$1" file="$2"
+  shift 2
+  "$BIN" from-fhir --as-of "$AS_OF" "$@" "$file" > "$TMP/out" 2> "$TMP/err" || fail "$what: $(head -c 300 "$TMP/err")"
+}
+# map_reported NAME FILE WHAT: the same, into $TMP/NAME.profile.json and NAME.report.json.
+map_reported() {
+  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$1.report.json" "$2" > "$TMP/$1.profile.json" 2> "$TMP/err" ||
+    fail "$3: $(head -c 300 "$TMP/err")"
+}
+
 # The transaction Bundle: profile and full report.
 BUNDLE="$SHARED/bundles/Johnnie679_Hermiston71_2cd30bd6-3a87-4191-af90-6daa70f58f55.json"
-"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/bundle.report.json" "$BUNDLE" > "$TMP/bundle.profile.json" 2> "$TMP/err" ||
-  fail "from-fhir on the Synthea bundle: $(head -c 300 "$TMP/err")"
+map_reported "bundle" "$BUNDLE" "from-fhir on the Synthea bundle"
 golden bundle.profile.json "$TMP/bundle.profile.json"
 golden bundle.report.json "$TMP/bundle.report.json"
 # The derived profile is a valid profile, and evaluate --fhir gives what it gives.
@@ -86,8 +98,7 @@ for i, p in enumerate(patients):
 PY
 for f in "$TMP"/bulk/patient*.json; do
   name="$(basename "$f" .json)"
-  "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$f" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
-    fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+  map_reported "$name" "$f" "from-fhir $name"
   golden "synthea_$name.profile.json" "$TMP/$name.profile.json"
   # The report in brief: how many resources of each type were used and ignored, and why.
   $PY - "$TMP/$name.report.json" > "$TMP/$name.summary.txt" <<'PY'
@@ -246,7 +257,7 @@ expect_error "an impossible onset date" "$TMP/badonset.json" 'Bundle.entry\[1\].
 for case in "2026-12-02T09:00:00+10:00:1" "2026-12-01T20:00:00-08:00:0" "2026-12-01T23:59:59Z:1" "2026-12-02:0"; do
   authored=${case%:*}; count=${case##*:}
   printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "MedicationRequest", "id": "m", "status": "active", "subject": {"reference": "Patient/a"}, "authoredOn": "%s", "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11289"}]}}}]}' "$authored" > "$TMP/zone.json"
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/zone.json" > "$TMP/out" 2> "$TMP/err" || fail "authoredOn $authored: $(head -c 300 "$TMP/err")"
+  map "authoredOn $authored" "$TMP/zone.json"
   $PY -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["medications"]) == int(sys.argv[2])' "$TMP/out" "$count" ||
     fail "a drug written at $authored is on the list at $AS_OF: $count"
 done
@@ -259,7 +270,7 @@ for case in "2026-12-15:present" "2026-11-15:ignored" "2026-12:present" "2026-13
     expect_error "an impossible abatement date" "$TMP/abated.json" 'Bundle.entry\[1\].resource.abatementDateTime: `2026-13-01` is not a date'
     continue
   fi
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/abated.json" > "$TMP/out" 2> "$TMP/err" || fail "abated $abated: $(head -c 300 "$TMP/err")"
+  map "abated $abated" "$TMP/abated.json"
   $PY - "$TMP/out" "$expected" <<'PY' || fail "a condition resolved on $abated is $expected at $AS_OF"
 import json, sys
 p, expected = json.load(open(sys.argv[1])), sys.argv[2]
@@ -267,7 +278,7 @@ assert (p["conditions"] == [{"system": "icd10cm", "code": "B02.29"}]) == (expect
 PY
 done
 printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "MedicationStatement", "id": "m", "status": "active", "subject": {"reference": "Patient/a"}, "effectivePeriod": {"start": "2027-01-05"}, "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "25480"}]}}}]}' > "$TMP/laterdrug.json"
-"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/laterdrug.report.json" "$TMP/laterdrug.json" > "$TMP/out" 2> "$TMP/err" || fail "a drug started after the as-of date: $(head -c 300 "$TMP/err")"
+map "a drug started after the as-of date" "$TMP/laterdrug.json" --report "$TMP/laterdrug.report.json"
 $PY - "$TMP/out" "$TMP/laterdrug.report.json" <<'PY' || fail "a drug started after the as-of date is not among the medications"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
@@ -279,7 +290,7 @@ PY
 for case in "1950:75 or 76:" "1950-06::76" "1950-12:75 or 76:" "2026::0"; do
   IFS=: read -r birth both age <<<"$case"
   printf '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "%s"}}]}' "$birth" > "$TMP/partial.json"
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/partial.json" > "$TMP/out" 2> "$TMP/err" || fail "birthDate $birth: $(head -c 300 "$TMP/err")"
+  map "birthDate $birth" "$TMP/partial.json"
   if [ -n "$both" ]; then
     grep -q "birthDate: \`$birth\` makes the patient $both at $AS_OF; age left unknown" "$TMP/err" || fail "birthDate $birth: the warning says the age is $both"
     $PY -c 'import json,sys; assert "age" not in json.load(open(sys.argv[1]))' "$TMP/out" || fail "birthDate $birth: age left unknown"
@@ -316,8 +327,7 @@ cat > "$TMP/states.json" <<'JSON'
    "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]}}}
 ]}
 JSON
-"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/states.report.json" "$TMP/states.json" > "$TMP/states.profile.json" 2> "$TMP/err" ||
-  fail "from-fhir states: $(head -c 300 "$TMP/err")"
+map_reported "states" "$TMP/states.json" "from-fhir states"
 $PY - "$TMP/states.profile.json" "$TMP/states.report.json" <<'PY' || fail "the record's statements, and only those, reach the profile"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
@@ -352,7 +362,7 @@ for case in '"effectiveDateTime": "2026-12-01T09:30:00+01:00"|60001007|false' \
             '"issued": "2026-12-01T08:00:00Z"|60001007|unknown'; do
   IFS='|' read -r effective answer expected <<<"$case"
   observation_bundle "$TMP/pregnancy.json" 82810-3 "$effective, \"valueCodeableConcept\": {\"coding\": [{\"system\": \"http://snomed.info/sct\", \"code\": \"$answer\"}]}"
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/pregnancy.json" > "$TMP/out" 2> "$TMP/err" || fail "pregnancy status, $effective: $(head -c 300 "$TMP/err")"
+  map "pregnancy status, $effective" "$TMP/pregnancy.json"
   $PY - "$TMP/out" "$expected" <<'PY' || fail "pregnancy status $answer, $effective: pregnant is $expected"
 import json, sys
 p, expected = json.load(open(sys.argv[1])), sys.argv[2]
@@ -374,7 +384,7 @@ for order in "o1 o2" "o2 o1"; do
     done
     entries="$entries, $(pain o0 2026-10-01 5)"
     printf '{"resourceType": "Bundle", "type": "collection", "entry": [%s]}' "$entries" > "$TMP/tie.json"
-    "$BIN" from-fhir --as-of "$AS_OF" "$TMP/tie.json" > "$TMP/out" 2> "$TMP/err" || fail "tied pain scores: $(head -c 300 "$TMP/err")"
+    map "tied pain scores" "$TMP/tie.json"
     if [ "$second" = 8 ]; then
       $PY -c 'import json,sys; assert "pain" not in json.load(open(sys.argv[1]))' "$TMP/out" || fail "tied pain scores 3 and 8 ($order): pain.nrs unknown"
       grep -q '2 LOINC 72514-3 observations of the same time `2026-11-01` disagree: pain.nrs left unknown' "$TMP/err" || fail "tied pain scores ($order): the warning says why"
@@ -391,10 +401,21 @@ for case in "2026-11-02T01:00:00Z:7" "2026-11-02T04:30:00Z:unknown"; do
   other=${case%:*}; expected=${case##*:}
   printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, %s, %s]}' \
     "$(pain ny 2026-11-01T23:30:00-05:00 7)" "$(pain utc "$other" 2)" > "$TMP/zones.json"
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/zones.json" > "$TMP/out" 2> "$TMP/err" || fail "pain in two zones: $(head -c 300 "$TMP/err")"
+  map "pain in two zones" "$TMP/zones.json"
   $PY -c 'import json,sys; p = json.load(open(sys.argv[1])); assert (p["pain"]["nrs"] if "pain" in p else "unknown") == (sys.argv[2] if sys.argv[2] == "unknown" else float(sys.argv[2])), p' "$TMP/out" "$expected" ||
     fail "pain at 2026-11-01T23:30:00-05:00 beside $other: $expected"
 done
+
+# An observation whose effectivePeriod starts after the as-of date is not read, and the
+# report names that element.
+observation_bundle "$TMP/later.json" 72514-3 '"effectivePeriod": {"start": "2027-01-01"}, "valueQuantity": {"value": 6}'
+map "pain with a later effectivePeriod" "$TMP/later.json" --report "$TMP/later.report.json"
+$PY - "$TMP/out" "$TMP/later.report.json" <<'PY' || fail "an observation with a later effectivePeriod is ignored, at that element"
+import json, sys
+p, r = (json.load(open(f)) for f in sys.argv[1:])
+assert "pain" not in p, p
+assert {"path": "Bundle.entry[1].resource.effectivePeriod", "resource": "Observation/o", "what": "after the as-of date 2026-12-01"} in r["ignored"], r["ignored"]
+PY
 
 # HbA1c (LOINC 4548-4) is in %, BMI (39156-5) in kg/m2: a value in another unit, or
 # one no body can have, is not taken as it stands (53 mmol/mol is not 53 %).
@@ -406,7 +427,7 @@ for case in '4548-4|{"value": 53, "unit": "mmol/mol", "system": "http://unitsofm
             '39156-5|{"value": 31, "unit": "kg/m\u00b2"}|bmi=31'; do
   IFS='|' read -r loinc quantity expected <<<"$case"
   observation_bundle "$TMP/unit.json" "$loinc" "\"effectiveDateTime\": \"2026-11-01\", \"valueQuantity\": $quantity"
-  "$BIN" from-fhir --as-of "$AS_OF" "$TMP/unit.json" > "$TMP/out" 2> "$TMP/err" || fail "LOINC $loinc $quantity: $(head -c 300 "$TMP/err")"
+  map "LOINC $loinc $quantity" "$TMP/unit.json"
   case "$expected" in
     *=*) $PY -c 'import json,sys; k, v = sys.argv[2].split("="); assert json.load(open(sys.argv[1]))["assessments"][k] == float(v)' "$TMP/out" "$expected" || fail "LOINC $loinc $quantity: $expected" ;;
     *) grep -qF "resource.valueQuantity: $expected" "$TMP/err" || fail "LOINC $loinc $quantity: warning \`$expected\`"
@@ -456,8 +477,7 @@ device_bundle "$TMP/drugpump.json" "$DRUGPUMP"
 map_and_evaluate() {  # map_and_evaluate NAME...: $TMP/NAME.json → .profile.json, .report.json, .result.json
   local name
   for name in "$@"; do
-    "$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/$name.report.json" "$TMP/$name.json" > "$TMP/$name.profile.json" 2> "$TMP/err" ||
-      fail "from-fhir $name: $(head -c 300 "$TMP/err")"
+    map_reported "$name" "$TMP/$name.json" "from-fhir $name"
     "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$name.json" > "$TMP/$name.result.json" || fail "evaluate --fhir $name"
   done
 }
@@ -579,8 +599,7 @@ cat > "$TMP/drugs.json" <<'JSON'
    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1116632"}]}}}
 ]}
 JSON
-"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/drugs.report.json" "$TMP/drugs.json" > "$TMP/drugs.profile.json" 2> "$TMP/err" ||
-  fail "from-fhir drugs: $(head -c 300 "$TMP/err")"
+map_reported "drugs" "$TMP/drugs.json" "from-fhir drugs"
 $PY - "$TMP/drugs.profile.json" "$TMP/drugs.report.json" <<'PY' || fail "an RxNorm ingredient code and a clinical drug's name reach medications"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
@@ -638,8 +657,7 @@ entries += [
                                                 "text": "Lipitor 10 mg"}}}]
 json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries}, open(sys.argv[2], "w"))
 PY
-"$BIN" from-fhir --as-of "$AS_OF" --report "$TMP/byref.report.json" "$TMP/byref.json" > "$TMP/byref.profile.json" 2> "$TMP/err" ||
-  fail "from-fhir by reference: $(head -c 300 "$TMP/err")"
+map_reported "byref" "$TMP/byref.json" "from-fhir by reference"
 $PY - "$TMP/byref.profile.json" "$TMP/byref.report.json" <<'PY' || fail "medicationReference: resolved where the record holds the Medication, said where it does not"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
