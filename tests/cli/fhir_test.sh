@@ -596,7 +596,11 @@ cat > "$TMP/drugs.json" <<'JSON'
  {"resource": {"resourceType": "MedicationStatement", "id": "m8", "status": "active", "subject": {"reference": "Patient/p1"},
    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "10438"}]}}},
  {"resource": {"resourceType": "MedicationStatement", "id": "m9", "status": "active", "subject": {"reference": "Patient/p1"},
-   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1116632"}]}}}
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1116632"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m10", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2626"}]}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m11", "status": "active", "subject": {"reference": "Patient/p1"},
+   "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8150"}]}}}
 ]}
 JSON
 map_reported "drugs" "$TMP/drugs.json" "from-fhir drugs"
@@ -606,8 +610,9 @@ p, r = (json.load(open(x)) for x in sys.argv[1:])
 # clinical-drug codes of the VSAC value sets (knowledge/concepts.rules) match by code
 # alone: apixaban 5 MG Oral Tablet, gabapentin 300 MG Oral Capsule, tramadol 50 MG;
 # and the ingredients tramadol (CDC MME conversion factors), gabapentin, theophylline and
-# ticagrelor (US Core 3.1.1 allergy substances), none with a display to match by name
-codes = ("11289", "1364445", "310431", "835603", "10689", "25480", "10438", "1116632")
+# ticagrelor (US Core 3.1.1 allergy substances), clozapine and phenprocoumon (CPIC's
+# drug table), none with a display to match by name
+codes = ("11289", "1364445", "310431", "835603", "10689", "25480", "10438", "1116632", "2626", "8150")
 assert p["medications"] == [{"system": "rxnorm", "code": c} for c in codes], p["medications"]
 what = {n["resource"]: n["what"] for n in r["used"]}
 assert "antithrombotic_drugs" in what["MedicationStatement/m1"], what
@@ -618,8 +623,11 @@ assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m6"], wha
 assert "first_line_np_drugs" in what["MedicationStatement/m7"], what
 assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m8"], what
 assert "antithrombotic_drugs" in what["MedicationStatement/m9"], what
+assert "seizure_threshold_lowering_drugs" in what["MedicationStatement/m10"], what
+assert "antithrombotic_drugs" in what["MedicationStatement/m11"], what
 assert not any("by name" in n["what"] for n in r["used"] if n["resource"] in
-               ("MedicationStatement/m7", "MedicationStatement/m8", "MedicationStatement/m9")), r["used"]
+               ("MedicationStatement/m7", "MedicationStatement/m8", "MedicationStatement/m9",
+                "MedicationStatement/m10", "MedicationStatement/m11")), r["used"]
 # aspirin is not among the rule set's drugs by name (its antiplatelet use is ATC
 # B01AC06, not written in the record): reported, not guessed
 assert any(n["resource"] == "MedicationRequest/m2" and "no coding the rule set knows" in n["what"] for n in r["ignored"])
