@@ -175,6 +175,18 @@ cmp -s "$TMP/bulk.jsonl" "$TMP/per_patient.jsonl" || fail "--fhir-bulk differs f
 [ "$(wc -l < "$TMP/bulk.jsonl")" -eq 13 ] || fail "13 patients, 13 lines"
 "$BIN" evaluate --as-of "$AS_OF" --threads 2 --fhir-bulk "$SHARED/synthea-10-patients" | cmp -s - "$TMP/bulk.jsonl" ||
   fail "--fhir-bulk on two threads answers as on one"
+# The Synthea patient whose record holds an active "Seizure disorder" (SNOMED CT
+# 128613002, in the HL7 IPS problems free set) has epilepsy: rTMS and TENS carry its
+# relative contraindications, tDCS its caution.
+$PY - "$TMP/bulk.jsonl" <<'PY' || fail "the Synthea patient with a seizure disorder: epilepsy's contraindications"
+import json, sys
+results = {r["profile"]: r for r in map(json.loads, open(sys.argv[1]))}
+options = {o["option"]: {reason["rule"] for reason in o.get("reasons", [])}
+           for o in results["3af3708d-41f1-cd80-f3dd-ec5ac76072bf"]["options"]}
+assert "rtms_seizure_risk" in options["rtms_m1_hf"], options["rtms_m1_hf"]
+assert "tens_epilepsy" in options["tens_conventional"], options["tens_conventional"]
+assert "tdcs_epilepsy" in options["tdcs_m1"], options["tdcs_m1"]
+PY
 # A byte order mark at the start of each file (as Windows editors write) is ignored,
 # as the profile readers ignore it (RFC 8259 allows that): the same answers; and a
 # bundle that starts with one maps.
@@ -351,6 +363,41 @@ PY
 observation_bundle() {
   printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "female"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "%s"}]}, %s}}]}' "$2" "$3" > "$1"
 }
+
+# SNOMED CT codes of the HL7 IPS problems free set reach their concepts, and the
+# contraindications they carry act through FHIR: a von Willebrand disorder excludes the
+# SCS implants (coagulopathy), benign intracranial hypertension excludes rTMS (raised
+# intracranial pressure), suicidal thoughts weigh against implants (suicidality).
+$PY - "$TMP/ips.json" <<'PY'
+import json, sys
+codes = ["128105004", "68267002", "6471006", "734947007", "713706002", "57406009", "279040009", "66590003"]
+entries = [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1960-05-01"}}]
+for i, code in enumerate(codes):
+    entries.append({"resource": {"resourceType": "Condition", "id": "c%d" % i, "subject": {"reference": "Patient/a"},
+                                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}}})
+json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries}, open(sys.argv[1], "w"))
+PY
+map_reported "ips" "$TMP/ips.json" "from-fhir, IPS problem codes"
+$PY - "$TMP/ips.report.json" <<'PY' || fail "IPS problem codes reach their concepts"
+import json, sys
+used = {n["resource"]: n["what"] for n in json.load(open(sys.argv[1]))["used"]}
+expected = ["coagulopathy", "raised_intracranial_pressure", "suicidality", "crps_type_1",
+            "painful_diabetic_neuropathy", "upper_limb_mononeuropathy", "axial_low_back_pain",
+            "substance_use_disorder"]
+for i, concept in enumerate(expected):
+    assert concept in used.get("Condition/c%d" % i, "").split("→ ")[-1].split(", "), (i, concept, used)
+PY
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/ips.json" > "$TMP/ips.result.json" 2> "$TMP/err" || fail "evaluate --fhir, IPS problem codes: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/ips.result.json" <<'PY' || fail "IPS problem codes: the contraindications act"
+import json, sys
+options = {o["option"]: o for o in json.load(open(sys.argv[1]))["options"]}
+rules = lambda option: {r["rule"] for r in options[option].get("reasons", [])}
+for scs in ("scs_tonic", "scs_hf10", "scs_burst"):
+    assert options[scs]["status"] == "excluded" and "implant_surgical_risk_scs" in rules(scs), options[scs]
+assert options["rtms_m1_hf"]["status"] == "excluded" and "rtms_raised_icp" in rules("rtms_m1_hf"), options["rtms_m1_hf"]
+assert "implant_psychiatric_extrap" in rules("drgs") and "implant_substance_use_extrap" in rules("drgs"), rules("drgs")
+PY
 
 # A pregnancy status counts for the day it was observed, or for a Period around the
 # as-of date (no end: ongoing); of another day, or of no day, it leaves pregnant unknown.
