@@ -364,13 +364,16 @@ observation_bundle() {
   printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "female"}}, {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://loinc.org", "code": "%s"}]}, %s}}]}' "$2" "$3" > "$1"
 }
 
-# SNOMED CT codes of the HL7 IPS problems free set reach their concepts, and the
+# SNOMED CT codes of the HL7 IPS problems free set (and two of VSAC "Conditions
+# associated with chronic pain": lumbosacral spondylosis with radiculopathy, stenosis of
+# the intervertebral foramina) reach their concepts, and the
 # contraindications they carry act through FHIR: a von Willebrand disorder excludes the
 # SCS implants (coagulopathy), benign intracranial hypertension excludes rTMS (raised
 # intracranial pressure), suicidal thoughts weigh against implants (suicidality).
 $PY - "$TMP/ips.json" <<'PY'
 import json, sys
-codes = ["128105004", "68267002", "6471006", "734947007", "713706002", "57406009", "279040009", "66590003"]
+codes = ["128105004", "68267002", "6471006", "734947007", "713706002", "57406009", "279040009", "66590003",
+         "202693003", "203715007"]
 entries = [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1960-05-01"}}]
 for i, code in enumerate(codes):
     entries.append({"resource": {"resourceType": "Condition", "id": "c%d" % i, "subject": {"reference": "Patient/a"},
@@ -384,7 +387,7 @@ import json, sys
 used = {n["resource"]: n["what"] for n in json.load(open(sys.argv[1]))["used"]}
 expected = ["coagulopathy", "raised_intracranial_pressure", "suicidality", "crps_type_1",
             "painful_diabetic_neuropathy", "upper_limb_mononeuropathy", "axial_low_back_pain",
-            "substance_use_disorder"]
+            "substance_use_disorder", "radiculopathy", "foraminal_stenosis"]
 for i, concept in enumerate(expected):
     assert concept in used.get("Condition/c%d" % i, "").split("→ ")[-1].split(", "), (i, concept, used)
 PY
@@ -397,6 +400,21 @@ for scs in ("scs_tonic", "scs_hf10", "scs_burst"):
     assert options[scs]["status"] == "excluded" and "implant_surgical_risk_scs" in rules(scs), options[scs]
 assert options["rtms_m1_hf"]["status"] == "excluded" and "rtms_raised_icp" in rules("rtms_m1_hf"), options["rtms_m1_hf"]
 assert "implant_psychiatric_extrap" in rules("drgs") and "implant_substance_use_extrap" in rules("drgs"), rules("drgs")
+PY
+
+# "Lumbosacral spondylosis with radiculopathy" is both: a radiculopathy (an indication
+# of nerve root stimulation) and a spondylosis, which excludes it; neither is lost.
+condition_bundle() {  # condition_bundle FILE SNOMED-CODE: Patient a with one Condition
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a", "birthDate": "1960-05-01"}}, {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}, "code": {"coding": [{"system": "http://snomed.info/sct", "code": "%s"}]}}}]}' "$2" > "$1"
+}
+condition_bundle "$TMP/spondylotic.json" 202693003
+"$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/spondylotic.json" > "$TMP/out" 2> "$TMP/err" || fail "spondylosis with radiculopathy: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/out" <<'PY' || fail "spondylosis with radiculopathy: intraspinal nerve root stimulation indicated and excluded"
+import json, sys
+options = {o["option"]: o for o in json.load(open(sys.argv[1]))["options"]}
+o = options["snrs_intraspinal"]
+rules = {r["rule"] for r in o["reasons"]}
+assert o["status"] == "excluded" and {"snrs_intraspinal_spondylosis", "snrs_intraspinal_table1"} <= rules, o
 PY
 
 # A pregnancy status counts for the day it was observed, or for a Period around the
