@@ -527,6 +527,9 @@ class Mapper {
   struct CodedEntry {
     std::string system, code, laterality;
     bool refuted = false;
+    // An entry whose drug is not known has no system or code, only this text: the
+    // engine then takes every test it could satisfy as unknown.
+    std::string display;
   };
   struct ProcedureEntry {
     std::string option, kind;
@@ -973,7 +976,7 @@ class Mapper {
       }
       std::string concepts = concepts_of(system, value, report_);
       if (concepts.empty()) continue;
-      conditions_.push_back({system, value, laterality, refuted});
+      conditions_.push_back({system, value, laterality, refuted, {}});
       if (report_)
         used(r, at(),
              std::string(refuted ? "conditions, recorded absent (refuted): " : "conditions: ") +
@@ -1236,12 +1239,16 @@ class Mapper {
       }
     }
     if (!concept_json) {
+      const std::string reference =
+          r.f.medication_reference
+              ? utf8::printable(string_member(*r.f.medication_reference, "reference"))
+              : std::string();
       unidentified_medication(
-          r, r.f.medication_reference
-                 ? "its medicationReference `" +
-                       utf8::printable(string_member(*r.f.medication_reference, "reference")) +
-                       "` is to no Medication of the record"
-                 : std::string("it has neither medicationCodeableConcept nor medicationReference"));
+          r,
+          r.f.medication_reference
+              ? "its medicationReference `" + reference + "` is to no Medication of the record"
+              : std::string("it has neither medicationCodeableConcept nor medicationReference"),
+          r.f.medication_reference ? reference : std::string("no drug given"));
       return;
     }
     MaybeNode codings = member(*concept_json, "coding");
@@ -1257,7 +1264,7 @@ class Mapper {
           return concept_path + ".coding[" + std::to_string(i) + "]";
         };
         if (std::string concepts = concepts_of(system, value, report_); !concepts.empty()) {
-          medications_.push_back({system, value, {}, false});
+          medications_.push_back({system, value, {}, false, {}});
           if (report_) used(r, at(), "medications: " + system + " " + value + " → " + concepts);
           matched = true;
           continue;
@@ -1273,7 +1280,7 @@ class Mapper {
           }
           if (word.size() >= 4)
             if (std::string concepts = concepts_of("local", word, report_); !concepts.empty()) {
-              medications_.push_back({"local", word, {}, false});
+              medications_.push_back({"local", word, {}, false, {}});
               if (report_)
                 used(r, at(),
                      "medications: `" + word + "` matched by name in \"" +
@@ -1283,21 +1290,26 @@ class Mapper {
           word.clear();
         }
       }
-    if (!coded)
-      unidentified_medication(r, "it is coded in neither RxNorm nor ATC (" +
-                                     utf8::printable(display_of(*concept_json)) + ")");
-    else if (!matched && report_)
+    if (!coded) {
+      const std::string named = utf8::printable(display_of(*concept_json));
+      unidentified_medication(r, "it is coded in neither RxNorm nor ATC (" + named + ")", named);
+    } else if (!matched && report_)
       ignored(r, concept_path,
               "no coding the rule set knows (" + utf8::printable(display_of(*concept_json)) + ")");
   }
 
-  // An active medication whose drug cannot be told: the medications given are then
-  // the others only, and a drug class test cannot see this one. Said in the warnings.
-  void unidentified_medication(const Resource& r, const std::string& why) {
-    const std::string text = "an active medication whose drug cannot be told: " + why +
-                             "; the medications listed are the others only";
+  // An active medication whose drug cannot be told is a medication all the same: it
+  // is listed with its drug unknown (an entry without a code), so that a drug-class
+  // test it could satisfy is unknown, never false. Said in the warnings.
+  void unidentified_medication(const Resource& r, const std::string& why,
+                               const std::string& known) {
+    const std::string text =
+        "an active medication whose drug cannot be told: " + why + "; listed with its drug unknown";
     out_.warnings.push_back(r.path() + ": " + text);
-    if (report_) ignored(r, r.path(), text);
+    if (report_) used(r, r.path(), "medications: " + text);
+    CodedEntry entry;
+    entry.display = r.name() + ": " + known + " (drug not identified)";
+    unidentified_medications_.push_back(std::move(entry));
   }
 
   // The Medication a medicationReference names, with its path: "#id" among the
@@ -1346,7 +1358,15 @@ class Mapper {
       append_json_number(text, *pain_nrs_);
       text += '}';
     }
-    if (has_medications_resource_) append_codes(text, "medications", medications_);
+    if (has_medications_resource_) {
+      // The drugs not identified come last, in an order of their own: the JSON paths of
+      // the result's missing data (/medications/N/code) do not depend on entry order.
+      std::sort(unidentified_medications_.begin(), unidentified_medications_.end(),
+                [](const CodedEntry& a, const CodedEntry& b) { return a.display < b.display; });
+      medications_.insert(medications_.end(), unidentified_medications_.begin(),
+                          unidentified_medications_.end());
+      append_codes(text, "medications", medications_);
+    }
     // Beside an implant of unstated kind, or named only by a condition ("presence of
     // cardiac pacemaker") in a record without Device resources, the devices the record
     // names are an open set: present (their contraindications exclude), any other
@@ -1404,6 +1424,12 @@ class Mapper {
                            const std::vector<CodedEntry>& entries) {
     ((text += ",\"") += field) += "\":[";
     for (const CodedEntry& entry : entries) {
+      if (entry.system.empty()) {
+        text += text.back() == '[' ? "{\"display\":" : ",{\"display\":";
+        append_json_string(text, entry.display);
+        text += '}';
+        continue;
+      }
       text += text.back() == '[' ? "{\"system\":" : ",{\"system\":";
       append_json_string(text, entry.system);
       text += ",\"code\":";
@@ -1433,7 +1459,7 @@ class Mapper {
   std::optional<int> age_;
   std::optional<bool> pregnant_;
   std::optional<double> pain_nrs_, hba1c_, bmi_;
-  std::vector<CodedEntry> conditions_, medications_;
+  std::vector<CodedEntry> conditions_, medications_, unidentified_medications_;
   bool has_conditions_resource_ = false, has_medications_resource_ = false;
   bool has_devices_resource_ = false, devices_unknown_ = false, has_procedures_resource_ = false;
   std::set<std::string> devices_;

@@ -281,7 +281,16 @@ ordered_json field_schema(const Schema& schema, const Field& field, bool) {
         coded["properties"]["code"] = {{"type", "string"}, {"minLength", 1}};
         coded["properties"]["display"] = {{"type", "string"}};
       }
-      out = {{"type", "array"}, {"items", {{"oneOf", ordered_json::array({kIdentifier, coded})}}}};
+      // An entry whose code is not known (a record's medication whose drug it does not
+      // say): every test it could satisfy is unknown.
+      ordered_json uncoded = {
+          {"type", "object"},
+          {"required", ordered_json::array({"display"})},
+          {"additionalProperties", false},
+          {"properties", {{"display", {{"type", "string"}}}}},
+          {"description", "an entry whose code is not known: a test it could satisfy is unknown"}};
+      out = {{"type", "array"},
+             {"items", {{"oneOf", ordered_json::array({kIdentifier, coded, uncoded})}}}};
       break;
     }
     case FieldType::List:

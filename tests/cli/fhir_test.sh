@@ -703,7 +703,9 @@ PY
 # IG's request "rec-10 … by-reference" (../shared/fhir/cds-hooks-requests; a brace too
 # many closes its `prefetch` after item1, so item2 lands beside it, and the text ends
 # with one brace more than it opens: read up to there) refer to Medications the request
-# does not hold: their drugs cannot be told, and the warnings say so.
+# does not hold: their drugs cannot be told, and the warnings say so. A medication
+# whose drug cannot be told is still one: it is listed with its drug unknown, so that
+# a drug-class test it could satisfy is unknown (missing data), never false.
 $PY - "$SHARED/cds-hooks-requests/request-example-rec-10-patient-view-no-screenings-by-reference.json" "$TMP/byref.json" <<'PY'
 import json, sys
 request, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read())
@@ -734,15 +736,49 @@ map_reported "byref" "$TMP/byref.json" "from-fhir by reference"
 $PY - "$TMP/byref.profile.json" "$TMP/byref.report.json" <<'PY' || fail "medicationReference: resolved where the record holds the Medication, said where it does not"
 import json, sys
 p, r = (json.load(open(x)) for x in sys.argv[1:])
-assert p["medications"] == [{"system": "rxnorm", "code": "25480"}, {"system": "rxnorm", "code": "11289"}], p["medications"]
+assert p["medications"] == [
+    {"system": "rxnorm", "code": "25480"}, {"system": "rxnorm", "code": "11289"},
+    {"display": "MedicationRequest/example-rec-10-no-screenings-context: Medication/12bd1f88-426f-4567-85fe-db9eae37f56b (drug not identified)"},
+    {"display": "MedicationRequest/example-rec-10-no-screenings-prefetch: Medication/371016cf-18eb-4311-bbc9-0ef2b923a8c9 (drug not identified)"},
+    {"display": "MedicationStatement/ndc: Lipitor 10 mg (drug not identified)"}], p["medications"]
 used = {n["path"]: n["what"] for n in r["used"]}
 assert used["Bundle.entry[3].resource.contained[0].code.coding[0]"].startswith("medications: rxnorm 25480 → first_line_np_drugs"), used
 assert used["Bundle.entry[4].resource.code.coding[0]"].startswith("medications: rxnorm 11289 → antithrombotic_drugs"), used
 unknown = [w for w in r["warnings"] if "an active medication whose drug cannot be told" in w]
 assert len(unknown) == 3, r["warnings"]
-assert "Bundle.entry[1].resource: an active medication whose drug cannot be told: its medicationReference `Medication/12bd1f88-426f-4567-85fe-db9eae37f56b` is to no Medication of the record; the medications listed are the others only" in unknown, unknown
+assert "Bundle.entry[1].resource: an active medication whose drug cannot be told: its medicationReference `Medication/12bd1f88-426f-4567-85fe-db9eae37f56b` is to no Medication of the record; listed with its drug unknown" in unknown, unknown
 assert any(w.startswith("Bundle.entry[6].resource: ") and "coded in neither RxNorm nor ATC (Lipitor 10 mg)" in w for w in unknown), unknown
 assert not any("Medication resource" in w for w in r["warnings"]), r["warnings"]
+PY
+# The drugs not identified keep a test on the medications open. With the patient's
+# postherpetic neuralgia added (SCS is then considered, its rules weighed): beside
+# gabapentin and warfarin, the antithrombotic contraindication holds (true or unknown
+# is true); without warfarin, the unidentified drugs leave it unknown, missing data at
+# their paths, not false. The order of the entries changes no option.
+$PY - "$TMP/byref.json" "$TMP" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+patient = b["entry"][0]["resource"]["id"]
+b["entry"].append({"resource": {"resourceType": "Condition", "id": "phn", "subject": {"reference": "Patient/" + patient},
+                                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "2177002"}]}}})
+json.dump(b, open(sys.argv[2] + "/phn.json", "w"))
+n = json.loads(json.dumps(b))
+n["entry"] = [e for e in n["entry"] if e["resource"].get("id") not in ("bundled", "w")]
+json.dump(n, open(sys.argv[2] + "/phn_nowarfarin.json", "w"))
+n["entry"].reverse()
+json.dump(n, open(sys.argv[2] + "/phn_nowarfarin_reversed.json", "w"))
+PY
+for f in phn phn_nowarfarin phn_nowarfarin_reversed; do
+  "$BIN" evaluate --as-of "$AS_OF" --fhir "$TMP/$f.json" > "$TMP/$f.result.json" 2> /dev/null || fail "evaluate --fhir $f"
+done
+$PY - "$TMP/phn.result.json" "$TMP/phn_nowarfarin.result.json" "$TMP/phn_nowarfarin_reversed.result.json" <<'PY' || fail "a drug not identified leaves a drug-class test unknown, never false"
+import json, sys
+with_warfarin, without, reversed_ = ({o["option"]: o for o in json.load(open(f))["options"]} for f in sys.argv[1:])
+kinds = lambda o: {r["rule"]: r["kind"] for r in o["reasons"]}
+assert kinds(with_warfarin["scs_tonic"])["implant_antithrombotic_scs"] == "relative_contraindication", with_warfarin["scs_tonic"]
+assert kinds(without["scs_tonic"])["implant_antithrombotic_scs"] == "missing_data", without["scs_tonic"]
+assert "/medications/1/code" in without["scs_tonic"]["missing"], without["scs_tonic"]["missing"]
+assert without == reversed_, "the order of the entries changed an option"
 PY
 
 if [ "$failures" -ne 0 ]; then echo "$failures FHIR check(s) failed"; exit 1; fi

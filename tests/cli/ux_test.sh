@@ -164,6 +164,9 @@ assert p["pregnant"] == {"type": "boolean"}
 item = p["conditions"]["items"]["oneOf"][1]
 assert set(item["properties"]["system"]["enum"]) == {"icd10cm", "icd10", "snomed", "local"}
 assert item["properties"]["present"]["type"] == "boolean"
+# an entry whose code is not known (the drug of a record's medication): its text alone
+uncoded = p["medications"]["items"]["oneOf"][2]
+assert uncoded["required"] == ["display"] and set(uncoded["properties"]) == {"display"}, uncoded
 assert p["treatments"]["items"]["required"] == ["response"]
 # a set of labels: a list, or open ({"present": [...], "complete": false})
 plain, open_set = p["devices"]["oneOf"]
