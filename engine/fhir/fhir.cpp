@@ -1168,6 +1168,10 @@ class Mapper {
           ignored(r, r.path() + ".valueCodeableConcept", "pregnancy status unknown or not coded");
         continue;
       }
+      // The date of the value taken, for the reader to judge how current it is.
+      const std::string of_date = latest.effective.empty()
+                                      ? std::string(", undated")
+                                      : ", of `" + utf8::printable(latest.effective) + "`";
       std::optional<double> value = numeric_value(r);
       if (!value) {
         if (report_) ignored(r, r.path() + ".value[x]", "no numeric value");
@@ -1179,7 +1183,9 @@ class Mapper {
           continue;
         }
         pain_nrs_ = value;
-        if (report_) used(r, r.path() + ".valueQuantity", "pain.nrs (LOINC 72514-3, the latest)");
+        if (report_)
+          used(r, r.path() + ".valueQuantity",
+               "pain.nrs (LOINC 72514-3, the latest" + of_date + ")");
       } else if (loinc == "4548-4") {
         // LOINC 4548-4 is HbA1c in % (NGSP); IFCC's mmol/mol is another code (59261-8).
         const std::string_view unit = unit_of(r.f.value_quantity);
@@ -1194,7 +1200,8 @@ class Mapper {
         }
         hba1c_ = value;
         if (report_)
-          used(r, r.path() + ".valueQuantity", "assessments.hba1c_percent (LOINC 4548-4)");
+          used(r, r.path() + ".valueQuantity",
+               "assessments.hba1c_percent (LOINC 4548-4, the latest" + of_date + ")");
       } else {
         const std::string_view unit = unit_of(r.f.value_quantity);
         if (!unit.empty() && unit != "kg/m2" && unit != "kg/m^2" && unit != "kg/m\u00b2") {
@@ -1206,7 +1213,9 @@ class Mapper {
           continue;
         }
         bmi_ = value;
-        if (report_) used(r, r.path() + ".valueQuantity", "assessments.bmi (LOINC 39156-5)");
+        if (report_)
+          used(r, r.path() + ".valueQuantity",
+               "assessments.bmi (LOINC 39156-5, the latest" + of_date + ")");
       }
     }
   }
