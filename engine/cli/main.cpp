@@ -980,10 +980,30 @@ std::string patient_of(simdjson::dom::element resource) {
   return {};
 }
 
+// The id of the Medication a MedicationRequest or MedicationStatement refers to
+// (`Medication/id`, relative or absolute); "" when it names none.
+std::string medication_of(simdjson::dom::parser& parser, const std::string& resource,
+                          std::string& padded) {
+  if (resource.find("\"medicationReference\"") == std::string::npos) return {};
+  padded.reserve(resource.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(resource);
+  simdjson::dom::element element;
+  std::string_view text;
+  if (parser.parse(padded.data(), padded.size(), false).get(element) ||
+      element["medicationReference"]["reference"].get_string().get(text))
+    return {};
+  std::size_t at = text.rfind("Medication/");
+  if (at == std::string_view::npos || (at > 0 && text[at - 1] != '/')) return {};
+  text.remove_prefix(at + 11);
+  if (text.empty() || text.find('/') != std::string_view::npos) return {};
+  return std::string(text);
+}
+
 // evaluate --fhir-bulk DIR: one JSON Lines answer per Patient, in Patient file
-// order. The other files are indexed first (where each patient's lines are; the
-// index moves to a temporary file past --limit bulk-index-bytes), so memory holds
-// one patient's resources at a time, not the folder.
+// order. The other files are indexed first (where each patient's lines are, and
+// each Medication's; the index moves to a temporary file past --limit
+// bulk-index-bytes), so memory holds one patient's resources at a time, not the
+// folder. The Medications a patient's drugs refer to join that patient's resources.
 int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -1013,6 +1033,7 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
   // patient (that patient is an error), by line number.
   stimrank::BulkIndex places(args.limits.bulk_index_memory_bytes);
   stimrank::BulkIndex problems(args.limits.bulk_index_memory_bytes / 8 + 1);
+  stimrank::BulkIndex medications(args.limits.bulk_index_memory_bytes / 8 + 1);
   auto index_failed = [&args](const stimrank::BulkIndex& index) {
     std::cerr << "stimrank: cannot index `" << args.input << "`: " << index.error() << "\n";
     return kInputError;
@@ -1056,6 +1077,11 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
       std::string patient = patient_of(resource);
       if (!patient.empty() && !places.add(patient, {static_cast<std::uint32_t>(f), offset}))
         return index_failed(places);
+      std::string_view type, id;
+      if (patient.empty() && !resource["resourceType"].get_string().get(type) &&
+          type == "Medication" && !resource["id"].get_string().get(id) && !id.empty() &&
+          !medications.add(id, {static_cast<std::uint32_t>(f), offset}))
+        return index_failed(medications);
     }
     if (in.failed()) unread(resource_files[f], in);
   }
@@ -1134,7 +1160,8 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
       // The patient's resources, read back from where the index found them.
       if (!places.find(id, found)) return index_failed(places);
       std::string bundle = "[" + line;
-      for (const stimrank::BulkIndex::Place& place : found) {
+      std::vector<std::string> referenced;  // the Medications its drugs name, once each
+      auto append = [&](const stimrank::BulkIndex::Place& place) {
         LineReader& reader = *readers[place.file];
         reader.seek(place.offset);
         std::string resource;
@@ -1142,7 +1169,20 @@ int evaluate_fhir_bulk(const Args& args, const stimrank::RuleSet& ruleset) {
         reader.next(resource, limit, long_line);
         bundle += ",";
         bundle += resource;
+        return resource;
+      };
+      for (const stimrank::BulkIndex::Place& place : found) {
+        std::string medication = medication_of(parser, append(place), padded);
+        if (!medication.empty() &&
+            std::find(referenced.begin(), referenced.end(), medication) == referenced.end())
+          referenced.push_back(std::move(medication));
         if (bundle.size() > limit) break;  // map_fhir reports the size
+      }
+      std::vector<stimrank::BulkIndex::Place> medication_places;
+      for (const std::string& medication : referenced) {
+        if (bundle.size() > limit) break;
+        if (!medications.find(medication, medication_places)) return index_failed(medications);
+        if (!medication_places.empty()) append(medication_places.front());
       }
       bundle += "]";
       pending.push_back({id, std::move(bundle), {}});

@@ -175,6 +175,48 @@ cmp -s "$TMP/bulk.jsonl" "$TMP/per_patient.jsonl" || fail "--fhir-bulk differs f
 [ "$(wc -l < "$TMP/bulk.jsonl")" -eq 13 ] || fail "13 patients, 13 lines"
 "$BIN" evaluate --as-of "$AS_OF" --threads 2 --fhir-bulk "$SHARED/synthea-10-patients" | cmp -s - "$TMP/bulk.jsonl" ||
   fail "--fhir-bulk on two threads answers as on one"
+# A bulk export that names each drug by medicationReference, its Medications in
+# Medication.ndjson (as EHRs export them): the Synthea folder rewritten so, answered as
+# the original, the same drugs identified. A Medication the folder lacks leaves that
+# drug unknown, as in a bundle.
+$PY - "$SHARED/synthea-10-patients" "$TMP/byref-bulk" <<'PY'
+import json, os, shutil, sys
+src, dst = sys.argv[1:]
+os.makedirs(dst)
+for name in os.listdir(src):
+    if name != "MedicationRequest.ndjson":
+        shutil.copy(os.path.join(src, name), dst)
+medications, orders = {}, []
+for line in open(os.path.join(src, "MedicationRequest.ndjson")):
+    if not line.strip():
+        continue
+    order = json.loads(line)
+    concept = order.pop("medicationCodeableConcept", None)
+    if concept is not None:
+        key = json.dumps(concept, sort_keys=True)
+        if key not in medications:
+            medications[key] = {"resourceType": "Medication", "id": "med-%d" % len(medications), "code": concept}
+        order["medicationReference"] = {"reference": "Medication/" + medications[key]["id"]}
+    orders.append(order)
+assert len(medications) > 5, len(medications)
+with open(os.path.join(dst, "MedicationRequest.ndjson"), "w") as out:
+    out.writelines(json.dumps(o) + "\n" for o in orders)
+with open(os.path.join(dst, "Medication.ndjson"), "w") as out:
+    out.writelines(json.dumps(m) + "\n" for m in medications.values())
+PY
+"$BIN" evaluate --as-of "$AS_OF" --fhir-bulk "$TMP/byref-bulk" > "$TMP/byref-bulk.jsonl" 2> "$TMP/err" ||
+  fail "--fhir-bulk with Medication.ndjson: $(head -c 300 "$TMP/err")"
+cmp -s "$TMP/bulk.jsonl" "$TMP/byref-bulk.jsonl" || fail "--fhir-bulk: drugs named through Medication.ndjson answer as drugs coded in place"
+grep -v '"id": "med-0"' "$TMP/byref-bulk/Medication.ndjson" > "$TMP/byref-bulk/Medication.ndjson.new"
+mv "$TMP/byref-bulk/Medication.ndjson.new" "$TMP/byref-bulk/Medication.ndjson"
+"$BIN" evaluate --as-of "$AS_OF" --fhir-bulk "$TMP/byref-bulk" > "$TMP/byref-bulk.jsonl" 2> "$TMP/err" ||
+  fail "--fhir-bulk, a Medication missing: $(head -c 300 "$TMP/err")"
+$PY - "$TMP/byref-bulk.jsonl" <<'PY' || fail "--fhir-bulk: a drug whose Medication the folder lacks is said, and left unknown"
+import json, sys
+warnings = [w for r in map(json.loads, open(sys.argv[1])) for w in r["warnings"]]
+said = [w for w in warnings if "`Medication/med-0` is to no Medication of the record" in w]
+assert said, warnings[:5]
+PY
 # The Synthea patient whose record holds an active "Seizure disorder" (SNOMED CT
 # 128613002, in the HL7 IPS problems free set) has epilepsy: rTMS and TENS carry its
 # relative contraindications, tDCS its caution.
