@@ -1169,9 +1169,26 @@ class Mapper {
         continue;
       }
       // The date of the value taken, for the reader to judge how current it is.
-      const std::string of_date = latest.effective.empty()
-                                      ? std::string(", undated")
-                                      : ", of `" + utf8::printable(latest.effective) + "`";
+      const std::string_view written = first_date({{r.f.effective_date_time, ""},
+                                                   {r.f.effective_instant, ""},
+                                                   {r.f.effective_period, ""}})
+                                           .first;
+      const std::string of_date =
+          written.empty() ? std::string(", undated") : ", of `" + utf8::printable(written) + "`";
+      // A value taken however old it is: one of more than a year before the as-of date
+      // is said in the warnings, for whoever reads the result to judge.
+      auto say_if_old = [&](const char* field, double taken) {
+        auto date = parse_date(written, false);
+        Date year_before{as_of_.year - 1, as_of_.month, as_of_.day};
+        if (year_before.month == 2 && year_before.day == 29) year_before.day = 28;
+        if (!date || !(latest_of(written, *date) < year_before)) return;
+        // Named by the resource, not its place: the result does not depend on entry order.
+        std::string text = r.name() + ": " + field + " ";
+        append_json_number(text, taken);
+        text += " is from LOINC " + loinc + " of `" + utf8::printable(written) +
+                "`, more than a year before the as-of date " + options_.as_of;
+        out_.warnings.push_back(std::move(text));
+      };
       std::optional<double> value = numeric_value(r);
       if (!value) {
         if (report_) ignored(r, r.path() + ".value[x]", "no numeric value");
@@ -1183,6 +1200,7 @@ class Mapper {
           continue;
         }
         pain_nrs_ = value;
+        say_if_old("pain.nrs", *value);
         if (report_)
           used(r, r.path() + ".valueQuantity",
                "pain.nrs (LOINC 72514-3, the latest" + of_date + ")");
@@ -1199,6 +1217,7 @@ class Mapper {
           continue;
         }
         hba1c_ = value;
+        say_if_old("assessments.hba1c_percent", *value);
         if (report_)
           used(r, r.path() + ".valueQuantity",
                "assessments.hba1c_percent (LOINC 4548-4, the latest" + of_date + ")");
@@ -1213,6 +1232,7 @@ class Mapper {
           continue;
         }
         bmi_ = value;
+        say_if_old("assessments.bmi", *value);
         if (report_)
           used(r, r.path() + ".valueQuantity",
                "assessments.bmi (LOINC 39156-5, the latest" + of_date + ")");

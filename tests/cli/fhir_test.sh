@@ -524,6 +524,20 @@ assert "pain" not in p, p
 assert {"path": "Bundle.entry[1].resource.effectivePeriod", "resource": "Observation/o", "what": "after the as-of date 2026-12-01"} in r["ignored"], r["ignored"]
 PY
 
+# The latest value is taken however old it is; one of more than a year before the
+# as-of date is said in the warnings (the Synthea bundle's latest pain score is of 2018;
+# a month is as late as its last day).
+for case in "2025-12-01:no" "2025-11-30:yes" "2025-12:no" "2025-11:yes"; do
+  when=${case%:*}; said=${case##*:}
+  printf '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, %s]}' \
+    "$(pain old "$when" 4)" > "$TMP/old.json"
+  map "pain of $when" "$TMP/old.json"
+  if grep -q "Observation/old: pain.nrs 4.0 is from LOINC 72514-3 of \`$when\`, more than a year before the as-of date $AS_OF" "$TMP/err"; then got=yes; else got=no; fi
+  [ "$got" = "$said" ] || fail "a pain score of $when: said to be more than a year old: $said, got $got"
+done
+grep -q 'pain.nrs [0-9.]* is from LOINC 72514-3 of `2018-11-02T05:04:09-04:00`, more than a year before the as-of date' <<<"$(cat "$TMP/via_fhir.json")" ||
+  fail "the Synthea bundle's pain score of 2018 is said to be old"
+
 # HbA1c (LOINC 4548-4) is in %, BMI (39156-5) in kg/m2: a value in another unit, or
 # one no body can have, is not taken as it stands (53 mmol/mol is not 53 %).
 for case in '4548-4|{"value": 53, "unit": "mmol/mol", "system": "http://unitsofmeasure.org", "code": "mmol/mol"}|HbA1c in `mmol/mol`, not %: assessments.hba1c_percent left unknown' \
