@@ -1177,6 +1177,7 @@ class Mapper {
           written.empty() ? std::string(", undated") : ", of `" + utf8::printable(written) + "`";
       // A value taken however old it is: one of more than a year before the as-of date
       // is said in the warnings, for whoever reads the result to judge.
+      const std::string& code = loinc;  // a structured binding: clang 14 cannot capture it
       auto say_if_old = [&](const char* field, double taken) {
         auto date = parse_date(written, false);
         Date year_before{as_of_.year - 1, as_of_.month, as_of_.day};
@@ -1185,7 +1186,7 @@ class Mapper {
         // Named by the resource, not its place: the result does not depend on entry order.
         std::string text = r.name() + ": " + field + " ";
         append_json_number(text, taken);
-        text += " is from LOINC " + loinc + " of `" + utf8::printable(written) +
+        text += " is from LOINC " + code + " of `" + utf8::printable(written) +
                 "`, more than a year before the as-of date " + options_.as_of;
         out_.warnings.push_back(std::move(text));
       };
