@@ -3,6 +3,7 @@
 // line it ended) and single blank lines between statements.
 #include "stimrank/format.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -69,10 +70,11 @@ std::string number(double value) {
   }
   std::string out = buffer;
   if (out.find_first_of("eE") != std::string::npos) {  // the grammar has no exponents
-    std::snprintf(buffer, sizeof buffer, "%.6f", value);
-    out = buffer;
-    while (out.back() == '0') out.pop_back();
-    if (out.back() == '.') out.pop_back();
+    // The shortest digits that read back as the same double, in fixed notation: a
+    // double's can be 330 characters long (1e300, 1e-300).
+    char fixed[400];
+    auto written = std::to_chars(fixed, fixed + sizeof fixed, value, std::chars_format::fixed);
+    out.assign(fixed, written.ptr);
   }
   return out;
 }

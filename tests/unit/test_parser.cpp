@@ -417,3 +417,20 @@ TEST_CASE("fmt ends a line comment at a lone CR as the parser does", "[fmt]") {
   REQUIRE(trailing.ok);
   CHECK(trailing.text == "source s1 \"x\" doi \"10.1/x\";  // b\nsource s2 \"y\";\n");
 }
+
+// Found by the `rules` fuzz target's long run: a scheme's value has no span of its own
+// to be copied from, and was printed into 40 characters: 1.2e41 lost its last digits
+// (another number on each pass), 0.0000001 became 0.
+TEST_CASE("fmt writes a scheme value of any size as the same number, once and for all", "[fmt]") {
+  for (const std::string value : {"123456789012345678901234567890123456789012", "0.0000001"}) {
+    const std::string text = "scheme S \"s\" {\n  certainty { low " + value + " }\n}\n";
+    stimrank::FormatResult once = stimrank::format_rules("s.rules", text);
+    REQUIRE(once.ok);
+    stimrank::FormatResult twice = stimrank::format_rules("s.rules", once.text);
+    REQUIRE(twice.ok);
+    CHECK(twice.text == once.text);
+    std::vector<stimrank::Diagnostic> d1, d2;
+    CHECK(stimrank::rules::parse_to_dump("x", text, stimrank::Limits{}, d1) ==
+          stimrank::rules::parse_to_dump("x", once.text, stimrank::Limits{}, d2));
+  }
+}
